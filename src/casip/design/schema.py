@@ -1,0 +1,350 @@
+"""The design file format, version 1 (``schema: casip.design/1``).
+
+A design says what a cell is made of and how it is built; it holds no results. Units are in the
+field names. Materials are named by their id in the materials library. Every numeric field has
+its allowed range here, so that a bad file fails on load with the field, the value and the
+range. See ``docs/design-files.md`` for the reference and worked examples.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SCHEMA_ID = "casip.design/1"
+
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+Porosity = Annotated[float, Field(ge=0.0, lt=1.0)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CellKind(StrEnum):
+    liquid = "liquid"
+    semi_solid = "semi-solid"
+    all_solid_state = "all-solid-state"
+
+
+class AnodeType(StrEnum):
+    intercalation = "intercalation"  # graphite, silicon and their blends in a composite
+    lithium_metal = "lithium_metal"  # a lithium foil, excess given by thickness or N/P
+    anode_free = "anode_free"  # bare negative current collector; lithium plated from the cathode
+
+
+class CathodeFractions(_Strict):
+    """Mass fractions of the dry cathode composite; they must sum to 1."""
+
+    active: Annotated[float, Field(gt=0.0, le=1.0)]
+    catholyte: Fraction = 0.0
+    carbon: Fraction = 0.0
+    binder: Fraction = 0.0
+
+
+class AnodeFractions(_Strict):
+    """Mass fractions of the dry anode composite; they must sum to 1."""
+
+    active: Annotated[float, Field(gt=0.0, le=1.0)]
+    electrolyte: Fraction = 0.0
+    carbon: Fraction = 0.0
+    binder: Fraction = 0.0
+
+
+def _fractions_sum_to_one(fr: BaseModel, where: str) -> None:
+    total = sum(getattr(fr, k) for k in type(fr).model_fields)
+    if abs(total - 1.0) > 1e-6:
+        parts = ", ".join(f"{k}={getattr(fr, k):g}" for k in type(fr).model_fields)
+        raise ValueError(
+            f"{where} mass fractions ({parts}) sum to {total:.6g}; expected 1 (within 1e-6)"
+        )
+
+
+class Cathode(_Strict):
+    """Composite cathode coating on aluminium foil.
+
+    Give exactly one of ``thickness_um`` (one side), ``areal_capacity_mAh_cm2`` (one side) or
+    ``loading_mg_cm2`` (dry composite, one side).
+    """
+
+    active: str = Field(description="material id of the active material (category cathode_active)")
+    specific_capacity_mAh_g: Annotated[float, Field(gt=0, le=400)] | None = Field(
+        default=None, description="override of the library's practical capacity, e.g. measured"
+    )
+    catholyte: str | None = Field(
+        default=None, description="solid-electrolyte material id mixed into the composite"
+    )
+    carbon: str | None = None
+    binder: str | None = None
+    mass_fractions: CathodeFractions
+    porosity: Porosity = Field(
+        description="void fraction of the coating (filled with liquid in a liquid cell)"
+    )
+    thickness_um: Annotated[float, Field(gt=0, le=1000)] | None = None
+    areal_capacity_mAh_cm2: Annotated[float, Field(gt=0, le=50)] | None = None
+    loading_mg_cm2: Annotated[float, Field(gt=0, le=300)] | None = None
+    double_sided: bool = True
+
+    @model_validator(mode="after")
+    def _check(self) -> Cathode:
+        _fractions_sum_to_one(self.mass_fractions, "cathode")
+        given = [
+            n
+            for n in ("thickness_um", "areal_capacity_mAh_cm2", "loading_mg_cm2")
+            if getattr(self, n) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of thickness_um, areal_capacity_mAh_cm2, loading_mg_cm2"
+                f" (given: {', '.join(given) or 'none'})"
+            )
+        for role in ("catholyte", "carbon", "binder"):
+            if getattr(self.mass_fractions, role) > 0 and getattr(self, role) is None:
+                raise ValueError(
+                    f"mass_fractions.{role} is {getattr(self.mass_fractions, role):g} but no "
+                    f"{role} material is named; add 'cathode.{role}: <material id>'"
+                )
+        return self
+
+
+class Anode(_Strict):
+    """Negative electrode.
+
+    ``intercalation``: a composite of ``active`` (a blend by mass of active materials, e.g.
+    ``{graphite: 0.9, silicon: 0.1}``) sized by ``np_ratio``. ``lithium_metal``: a lithium foil on
+    each side of the negative collector, sized by ``lithium_thickness_um`` or ``np_ratio``
+    (lithium capacity over cathode capacity). ``anode_free``: nothing but the collector; the
+    cathode's lithium is plated on charge.
+    """
+
+    type: AnodeType
+    active: dict[str, Annotated[float, Field(gt=0, le=1)]] | None = Field(
+        default=None, description="blend of active material ids by mass fraction (sum 1)"
+    )
+    electrolyte: str | None = Field(
+        default=None, description="solid electrolyte mixed into the composite (solid-state)"
+    )
+    carbon: str | None = None
+    binder: str | None = None
+    mass_fractions: AnodeFractions | None = None
+    porosity: Porosity | None = None
+    np_ratio: Annotated[float, Field(gt=0, le=20)] | None = Field(
+        default=None, description="negative over positive areal capacity"
+    )
+    lithium_thickness_um: Annotated[float, Field(ge=0, le=500)] | None = Field(
+        default=None, description="lithium foil thickness per side as assembled"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Anode:
+        if self.type == AnodeType.intercalation:
+            missing = [
+                n for n in ("active", "mass_fractions", "porosity", "np_ratio")
+                if getattr(self, n) is None
+            ]
+            if missing:
+                raise ValueError(f"an intercalation anode needs {', '.join(missing)}")
+            total = sum(self.active.values())
+            if abs(total - 1.0) > 1e-6:
+                raise ValueError(f"anode.active blend fractions sum to {total:.6g}; expected 1")
+            _fractions_sum_to_one(self.mass_fractions, "anode")
+            for role in ("electrolyte", "carbon", "binder"):
+                if getattr(self.mass_fractions, role) > 0 and getattr(self, role) is None:
+                    raise ValueError(
+                        f"mass_fractions.{role} is {getattr(self.mass_fractions, role):g} but no "
+                        f"{role} material is named; add 'anode.{role}: <material id>'"
+                    )
+            if self.lithium_thickness_um is not None:
+                raise ValueError("lithium_thickness_um is only for a lithium_metal anode")
+        elif self.type == AnodeType.lithium_metal:
+            if (self.lithium_thickness_um is None) == (self.np_ratio is None):
+                raise ValueError(
+                    "a lithium_metal anode needs exactly one of lithium_thickness_um or np_ratio"
+                )
+            extra = [n for n in ("active", "mass_fractions", "porosity") if getattr(self, n)]
+            if extra:
+                raise ValueError(f"a lithium_metal anode takes no {', '.join(extra)}")
+        else:
+            extra = [
+                n
+                for n in ("active", "mass_fractions", "porosity", "np_ratio", "lithium_thickness_um")
+                if getattr(self, n) is not None
+            ]
+            if extra:
+                raise ValueError(f"an anode_free design takes no {', '.join(extra)}")
+        return self
+
+
+class Separator(_Strict):
+    """A porous polymer film (liquid cells) or a dense solid-electrolyte layer."""
+
+    material: str
+    thickness_um: Annotated[float, Field(gt=0, le=1000)]
+    porosity: Porosity
+
+
+class Foil(_Strict):
+    material: str
+    thickness_um: Annotated[float, Field(gt=0, le=200)]
+
+
+class CurrentCollectors(_Strict):
+    positive: Foil
+    negative: Foil
+
+
+class LiquidElectrolyte(_Strict):
+    """Liquid in the cell: a fraction of the pore volume, plus an optional excess."""
+
+    material: str
+    pore_fill: Fraction = Field(
+        description="fraction of the pore volume of electrodes and separator filled with liquid"
+    )
+    excess_g_per_Ah: Annotated[float, Field(ge=0, le=20)] = Field(
+        default=0.0, description="liquid outside the pores (wetting reserve), per Ah of capacity"
+    )
+
+
+class Terminal(_Strict):
+    material: str
+    width_mm: Annotated[float, Field(gt=0, le=500)]
+    thickness_mm: Annotated[float, Field(gt=0, le=50)]
+    length_mm: Annotated[float, Field(gt=0, le=500)]
+
+
+class Terminals(_Strict):
+    positive: Terminal
+    negative: Terminal
+
+
+class _FormatBase(_Strict):
+    anode_overhang_mm: Annotated[float, Field(ge=0, le=50)] = Field(
+        default=1.0, description="anode beyond the cathode on each edge"
+    )
+    separator_overhang_mm: Annotated[float, Field(ge=0, le=50)] = Field(
+        default=2.0, description="separator beyond the cathode on each edge"
+    )
+    terminals: Terminals
+
+
+class Pouch(_FormatBase):
+    """Stacked pouch cell; the outer size follows from the electrodes and seals."""
+
+    type: Literal["pouch"]
+    electrode_width_mm: Annotated[float, Field(gt=0, le=2000)] = Field(
+        description="cathode coated width"
+    )
+    electrode_height_mm: Annotated[float, Field(gt=0, le=2000)]
+    layers: Annotated[int, Field(ge=1, le=500)] = Field(
+        description="number of cathode sheets in the stack"
+    )
+    laminate: str = Field(description="pouch laminate material id")
+    laminate_thickness_um: Annotated[float, Field(gt=0, le=1000)]
+    side_seal_mm: Annotated[float, Field(ge=0, le=100)] = 5.0
+    top_seal_mm: Annotated[float, Field(ge=0, le=200)] = Field(
+        default=15.0, description="seal plus tab region on the terminal side"
+    )
+    bottom_seal_mm: Annotated[float, Field(ge=0, le=100)] = 5.0
+
+
+class Prismatic(_FormatBase):
+    """Hard-case prismatic cell: the can's outer size is given; the stack fills it.
+
+    ``layers`` may be given; if left out it is the largest number of cathode sheets whose stack
+    fits ``fill_fraction`` of the can's inner thickness.
+    """
+
+    type: Literal["prismatic"]
+    length_mm: Annotated[float, Field(gt=0, le=3000)]
+    height_mm: Annotated[float, Field(gt=0, le=1000)]
+    thickness_mm: Annotated[float, Field(gt=0, le=200)]
+    wall_thickness_mm: Annotated[float, Field(gt=0, le=10)]
+    can: str = Field(description="can material id")
+    headspace_mm: Annotated[float, Field(ge=0, le=200)] = Field(
+        default=10.0, description="inner height kept for the lid, tab bundle and terminals"
+    )
+    side_clearance_mm: Annotated[float, Field(ge=0, le=50)] = 1.0
+    fill_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.92,
+        description="share of the inner thickness the stack may take (insulation, swelling)",
+    )
+    layers: Annotated[int, Field(ge=1, le=2000)] | None = None
+
+
+class Cylindrical(_FormatBase):
+    """Wound cylindrical cell: the jelly roll fills the can annulus around a mandrel hole."""
+
+    type: Literal["cylindrical"]
+    diameter_mm: Annotated[float, Field(gt=0, le=200)]
+    height_mm: Annotated[float, Field(gt=0, le=500)]
+    wall_thickness_mm: Annotated[float, Field(gt=0, le=5)]
+    can: str
+    headspace_mm: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=8.0, description="inner height kept for cap, insulators and tab connections"
+    )
+    mandrel_diameter_mm: Annotated[float, Field(ge=0, le=50)] = 3.0
+    fill_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.96, description="share of the annulus the winding takes"
+    )
+
+
+Format = Annotated[Pouch | Prismatic | Cylindrical, Field(discriminator="type")]
+
+
+class PressureHardware(_Strict):
+    """External hardware that holds stack pressure on a solid-state cell, per cell."""
+
+    material: str
+    mass_g: Annotated[float, Field(ge=0, le=1e5)]
+    volume_cm3: Annotated[float, Field(ge=0, le=1e5)]
+    pressure_MPa: Annotated[float, Field(ge=0, le=500)] | None = Field(
+        default=None, description="stack pressure held (informative)"
+    )
+
+
+class Design(_Strict):
+    """A cell design, version 1 of the file format."""
+
+    schema_: Literal["casip.design/1"] = Field(default=SCHEMA_ID, alias="schema")
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = None
+    kind: CellKind
+    cathode: Cathode
+    separator: Separator
+    anode: Anode
+    current_collectors: CurrentCollectors
+    electrolyte: LiquidElectrolyte | None = Field(
+        default=None, description="liquid electrolyte; absent or pore_fill 0 for all-solid-state"
+    )
+    format: Format
+    pressure_hardware: PressureHardware | None = None
+    notes: dict[str, str] = Field(
+        default_factory=dict,
+        description="field path -> source or 'assumed: why', for the values of this design",
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> Design:
+        liquid = self.electrolyte is not None and (
+            self.electrolyte.pore_fill > 0 or self.electrolyte.excess_g_per_Ah > 0
+        )
+        if self.kind == CellKind.all_solid_state and liquid:
+            raise ValueError(
+                "an all-solid-state design holds no liquid: remove 'electrolyte' or set its "
+                "pore_fill and excess_g_per_Ah to 0 (use kind: semi-solid for a wetted cell)"
+            )
+        if self.kind != CellKind.all_solid_state and not liquid:
+            raise ValueError(
+                f"a {self.kind.value} design needs a liquid electrolyte with pore_fill > 0"
+            )
+        return self
+
+
+def json_schema() -> dict:
+    """The JSON Schema of the design file format (for editors and the web form)."""
+    schema = Design.model_json_schema(by_alias=True)
+    schema["$id"] = "https://casip.example/schemas/casip.design-1.json"
+    schema["title"] = "CASIP cell design (casip.design/1)"
+    return schema
