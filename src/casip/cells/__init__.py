@@ -4,9 +4,9 @@ Each reference cell is a plain design file in ``casip/cells/data/<id>.yaml`` (co
 your own design); ``published.yaml`` holds the figures published for cells of that kind and the
 CASIP roadmap targets, each with its source.
 
->>> from casip.cells import reference_ids, compare
->>> reference_ids()  # doctest: +SKIP
-('lfp-blade', 'nmc811-pouch', 'semi-solid-sic', 'assb-sulfide-si', 'assb-sulfide-li', 'oxide-anode-free')
+>>> from casip.cells import reference_ids
+>>> reference_ids()[:2]
+('lfp-blade', 'nmc811-pouch')
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ import yaml
 from casip.design.schema import Design
 from casip.errors import CasipInputError, Problem
 
-#: The reference cells, in the order reports show them (today's LFP first).
+#: The reference cells, in the order reports show them (today's LFP first). The last one, a
+#: teardown-documented 4680 cell, is there to validate the cylindrical arithmetic.
 REFERENCE_IDS = (
     "lfp-blade",
     "nmc811-pouch",
@@ -29,6 +30,7 @@ REFERENCE_IDS = (
     "assb-sulfide-si",
     "assb-sulfide-li",
     "oxide-anode-free",
+    "nmc811-4680",
 )
 
 
@@ -66,12 +68,14 @@ def reference_text(cell_id: str) -> str:
     """The YAML text of a reference design (to copy and edit)."""
     if cell_id not in REFERENCE_IDS:
         raise CasipInputError(
-            Problem("cell", "unknown reference cell", cell_id, "one of: " + ", ".join(REFERENCE_IDS))
+            Problem(
+                "cell", "unknown reference cell", cell_id, "one of: " + ", ".join(REFERENCE_IDS)
+            )
         )
     return _data(f"{cell_id}.yaml")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def reference_design(cell_id: str) -> Design:
     """The :class:`~casip.design.schema.Design` of a reference cell."""
     return Design.model_validate(yaml.safe_load(reference_text(cell_id)))
@@ -114,7 +118,9 @@ def compare(library=None) -> pd.DataFrame:
     for cid in REFERENCE_IDS:
         m = evaluate(reference_design(cid), library)
         for pub in published(cid):
-            computed = getattr(m, pub.metric)
+            computed = (
+                m.geometry[pub.metric] if pub.metric in m.geometry else getattr(m, pub.metric)
+            )
             rows.append(
                 {
                     "cell": cid,

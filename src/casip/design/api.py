@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import ValidationError
 
 from casip.design import engine
-from casip.design.compile import EXCLUSIVE, PATHS, Compiled, compile_design
+from casip.design.compile import EXCLUSIVE, Compiled, compile_design
 from casip.design.schema import Design
 from casip.errors import CasipInputError, Problem, from_pydantic
 from casip.materials.library import MaterialLibrary, load_library
@@ -42,6 +42,8 @@ HEADLINE = (
 
 GEOMETRY = (
     "layers",
+    "electrode_width_mm",
+    "electrode_height_mm",
     "cathode_thickness_um",
     "cathode_areal_capacity_mAh_cm2",
     "cathode_loading_mg_cm2",
@@ -131,7 +133,7 @@ def _resolve(design: Design | Mapping, source: str | None) -> Design:
         raise from_pydantic(exc, source=source or "<dict>") from None
 
 
-def compile(  # noqa: A001 - the natural name, shadowing a rarely used builtin in this module only
+def compile(
     design: Design | Mapping, library: MaterialLibrary | None = None, source: str | None = None
 ) -> Compiled:
     """Validate and flatten a design (a :class:`Design` or a dict of the file format)."""
@@ -247,6 +249,7 @@ _SIZING_PEERS = {
     "cathode.areal_capacity_mAh_cm2": ("cathode.thickness_um", "cathode.loading_mg_cm2"),
     "cathode.loading_mg_cm2": ("cathode.thickness_um", "cathode.areal_capacity_mAh_cm2"),
     "anode.lithium_thickness_um": ("anode.np_ratio",),
+    "anode.thickness_um": ("anode.np_ratio",),
 }
 
 
@@ -257,8 +260,9 @@ def _design_with(design: Design, updates: Mapping[str, object]) -> Design:
             section, _, key = peer.partition(".")
             if isinstance(data.get(section), dict):
                 data[section].pop(key, None)
-        if path == "anode.np_ratio" and data["anode"].get("type") == "lithium_metal":
+        if path == "anode.np_ratio":
             data["anode"].pop("lithium_thickness_um", None)
+            data["anode"].pop("thickness_um", None)
         _set_path(data, path, value.item() if isinstance(value, np.generic) else value)
     try:
         return Design.model_validate(data)
@@ -340,8 +344,9 @@ def sweep(
             params[key] = np.asarray([pt[i] for pt in points], dtype=float)
             for peer in EXCLUSIVE.get(key, ()):
                 params[peer] = np.nan
-            if key == "a_np" and params["a_type"] == engine.LITHIUM_METAL:
+            if key == "a_np":
                 params["a_li_thickness_um"] = np.nan
+                params["a_thickness_um"] = np.nan
         out = engine.evaluate_arrays(params)
     else:
         outs = []

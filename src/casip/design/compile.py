@@ -29,6 +29,7 @@ PATHS: dict[str, str] = {
     "cathode.specific_capacity_mAh_g": "c_q_mAh_g",
     "anode.porosity": "a_porosity",
     "anode.np_ratio": "a_np",
+    "anode.thickness_um": "a_thickness_um",
     "anode.lithium_thickness_um": "a_li_thickness_um",
     "separator.thickness_um": "s_thickness_um",
     "separator.porosity": "s_porosity",
@@ -64,6 +65,7 @@ EXCLUSIVE = {
     "c_areal_capacity_mAh_cm2": ("c_thickness_um", "c_loading_mg_cm2"),
     "c_loading_mg_cm2": ("c_thickness_um", "c_areal_capacity_mAh_cm2"),
     "a_li_thickness_um": ("a_np",),
+    "a_thickness_um": ("a_np",),
 }
 
 
@@ -227,6 +229,7 @@ def compile_design(
         ),
         a_np=a.np_ratio if a.np_ratio is not None else NAN,
         a_li_thickness_um=a.lithium_thickness_um if a.lithium_thickness_um is not None else NAN,
+        a_thickness_um=a.thickness_um if a.thickness_um is not None else NAN,
         li_rho=r.density("anode (lithium metal)", li),
         li_q_mAh_g=r.prop("anode (lithium metal)", li, "specific_capacity_mAh_g"),
         li_cost=r.cost(li) if a.type == AnodeType.lithium_metal else NAN,

@@ -109,7 +109,9 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     load_from_q = f["c_areal_capacity_mAh_cm2"] / q_comp
     load_from_l = f["c_loading_mg_cm2"] * 1e-3
     load_c = np.where(
-        np.isfinite(t_given), load_from_t, np.where(np.isfinite(load_from_q), load_from_q, load_from_l)
+        np.isfinite(t_given),
+        load_from_t,
+        np.where(np.isfinite(load_from_q), load_from_q, load_from_l),
     )  # g/cm2 dry composite per side
     t_c = load_c / ((1 - eps_c) * rho_cs) / UM_TO_CM  # um
     Q_c = load_c * q_comp  # mAh/cm2 per side
@@ -118,15 +120,20 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     a_type = f["a_type"]
     is_int = a_type == INTERCALATION
     is_li = a_type == LITHIUM_METAL
-    is_free = a_type == ANODE_FREE
     aw = (f["a_w_active"], f["a_w_electrolyte"], f["a_w_carbon"], f["a_w_binder"])
     arho = (f["a_rho_active"], f["a_rho_electrolyte"], f["a_rho_carbon"], f["a_rho_binder"])
     rho_as = _composite_density(aw, arho)
     eps_a = f["a_porosity"]
-    # intercalation composite sized by N/P
-    Q_a_int = f["a_np"] * Q_c
-    load_a = Q_a_int / (f["a_w_active"] * f["a_q_mAh_g"])  # g/cm2
+    # intercalation composite sized by N/P, or by its thickness (then N/P follows)
+    q_acomp = f["a_w_active"] * f["a_q_mAh_g"]  # mAh per g of dry anode composite
+    t_a_given = f["a_thickness_um"]
+    load_a = np.where(
+        np.isfinite(t_a_given),
+        t_a_given * UM_TO_CM * (1 - eps_a) * rho_as,
+        f["a_np"] * Q_c / q_acomp,
+    )  # g/cm2
     t_a_int = load_a / ((1 - eps_a) * rho_as) / UM_TO_CM
+    np_int = load_a * q_acomp / Q_c
     # lithium: capacity density of lithium metal [mAh/cm3]
     li_vol_cap = f["li_q_mAh_g"] * f["li_rho"]
     t_li_from_np = f["a_np"] * Q_c / li_vol_cap / UM_TO_CM
@@ -135,7 +142,7 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     t_plated = Q_c / li_vol_cap / UM_TO_CM  # lithium plated per side at full charge [um]
     t_a_dis = np.where(is_int, t_a_int, t_li)  # as assembled / discharged
     t_a_chg = np.where(is_int, t_a_int, t_li + t_plated)  # charged: plated lithium adds volume
-    np_eff = np.where(is_int, f["a_np"], np.where(is_li, t_li * UM_TO_CM * li_vol_cap / Q_c, 0.0))
+    np_eff = np.where(is_int, np_int, np.where(is_li, t_li * UM_TO_CM * li_vol_cap / Q_c, 0.0))
     V_an = np.where(is_int, f["a_V"], 0.0)
     V_nom = f["c_V"] - V_an
 
@@ -183,6 +190,12 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     N_ncc = np.where(wound, N, np.where(two, N + 1, N))
     T_stack = N * t_pcc + F * (t_c + t_s + t_a_chg) + N_ncc * t_ncc  # um, charged
     T_stack_dis = N * t_pcc + F * (t_c + t_s + t_a_dis) + N_ncc * t_ncc
+    # a jelly roll's "stack thickness" is its radial build from the mandrel to the last turn
+    r_m = f["y_mandrel_mm"] / 2
+    roll_mm = np.sqrt(r_m**2 + ann_mm2 / np.pi) - r_m
+    T_stack = np.where(wound, roll_mm * 1000.0, T_stack)
+    unit_dis = t_pcc + sides * (t_c + t_s + t_a_dis) + t_ncc
+    T_stack_dis = np.where(wound, roll_mm * 1000.0 * unit_dis / unit, T_stack_dis)
 
     # outer size, volume and housing mass
     lam = f["p_laminate_um"] * UM_TO_CM
@@ -203,7 +216,9 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     dims = (
         np.select([is_p, is_r, is_y], [Wout_p * 10, f["r_length_mm"], f["y_diameter_mm"]], np.nan),
         np.select([is_p, is_r, is_y], [Hout_p * 10, f["r_height_mm"], f["y_height_mm"]], np.nan),
-        np.select([is_p, is_r, is_y], [Tout_p * 10, f["r_thickness_mm"], f["y_diameter_mm"]], np.nan),
+        np.select(
+            [is_p, is_r, is_y], [Tout_p * 10, f["r_thickness_mm"], f["y_diameter_mm"]], np.nan
+        ),
     )
 
     status = np.where((Wc <= 0) | (Hc <= 0), 1, status)
@@ -317,6 +332,8 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
             "anode_thickness_charged_um": t_a_chg,
             "np_ratio": np_eff,
             "layers": N,
+            "electrode_width_mm": Wc,
+            "electrode_height_mm": Hc,
             "cathode_area_cm2": F * A_c,
             "stack_thickness_mm": T_stack * 1e-3,
             "stack_thickness_discharged_mm": T_stack_dis * 1e-3,

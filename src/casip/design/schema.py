@@ -113,8 +113,9 @@ class Anode(_Strict):
     """Negative electrode.
 
     ``intercalation``: a composite of ``active`` (a blend by mass of active materials, e.g.
-    ``{graphite: 0.9, silicon: 0.1}``) sized by ``np_ratio``. ``lithium_metal``: a lithium foil on
-    each side of the negative collector, sized by ``lithium_thickness_um`` or ``np_ratio``
+    ``{graphite: 0.9, silicon: 0.1}``) sized by ``np_ratio`` or by ``thickness_um``.
+    ``lithium_metal``: a lithium foil on each side of the negative collector, sized by
+    ``lithium_thickness_um`` or ``np_ratio``
     (lithium capacity over cathode capacity). ``anode_free``: nothing but the collector; the
     cathode's lithium is plated on charge.
     """
@@ -133,6 +134,11 @@ class Anode(_Strict):
     np_ratio: Annotated[float, Field(gt=0, le=20)] | None = Field(
         default=None, description="negative over positive areal capacity"
     )
+    thickness_um: Annotated[float, Field(gt=0, le=1000)] | None = Field(
+        default=None,
+        description="composite coating thickness per side (intercalation), instead of np_ratio, "
+        "e.g. as measured in a teardown",
+    )
     lithium_thickness_um: Annotated[float, Field(ge=0, le=500)] | None = Field(
         default=None, description="lithium foil thickness per side as assembled"
     )
@@ -141,11 +147,14 @@ class Anode(_Strict):
     def _check(self) -> Anode:
         if self.type == AnodeType.intercalation:
             missing = [
-                n for n in ("active", "mass_fractions", "porosity", "np_ratio")
-                if getattr(self, n) is None
+                n for n in ("active", "mass_fractions", "porosity") if getattr(self, n) is None
             ]
             if missing:
                 raise ValueError(f"an intercalation anode needs {', '.join(missing)}")
+            if (self.np_ratio is None) == (self.thickness_um is None):
+                raise ValueError(
+                    "an intercalation anode needs exactly one of np_ratio or thickness_um"
+                )
             total = sum(self.active.values())
             if abs(total - 1.0) > 1e-6:
                 raise ValueError(f"anode.active blend fractions sum to {total:.6g}; expected 1")
@@ -163,13 +172,23 @@ class Anode(_Strict):
                 raise ValueError(
                     "a lithium_metal anode needs exactly one of lithium_thickness_um or np_ratio"
                 )
-            extra = [n for n in ("active", "mass_fractions", "porosity") if getattr(self, n)]
+            extra = [
+                n
+                for n in ("active", "mass_fractions", "porosity", "thickness_um")
+                if getattr(self, n) is not None
+            ]
             if extra:
-                raise ValueError(f"a lithium_metal anode takes no {', '.join(extra)}")
+                raise ValueError(
+                    f"a lithium_metal anode takes no {', '.join(extra)} "
+                    "(size the foil with lithium_thickness_um or np_ratio)"
+                )
         else:
             extra = [
                 n
-                for n in ("active", "mass_fractions", "porosity", "np_ratio", "lithium_thickness_um")
+                for n in (
+                    "active", "mass_fractions", "porosity", "np_ratio", "lithium_thickness_um",
+                    "thickness_um",
+                )
                 if getattr(self, n) is not None
             ]
             if extra:

@@ -91,7 +91,9 @@ def parse_material_file(text: str, source: str) -> MaterialFile:
         raise CasipInputError("the file is empty; expected keys 'sources' and 'materials'", source)
     if not isinstance(data, dict):
         raise CasipInputError(
-            Problem("", "expected a mapping with keys 'sources' and 'materials'", type(data).__name__),
+            Problem(
+                "", "expected a mapping with keys 'sources' and 'materials'", type(data).__name__
+            ),
             source,
         )
     # Report materials by id rather than by list index where we can.
@@ -130,7 +132,7 @@ def build_library(files: Iterable[tuple[str, str]]) -> MaterialLibrary:
     sources: dict[str, Source] = {}
     origin: dict[str, str] = {}
     parsed = [(name, parse_material_file(text, name)) for name, text in files]
-    for name, mf in parsed:
+    for _, mf in parsed:
         sources.update(mf.sources)
     for name, mf in parsed:
         seen: set[str] = set()
