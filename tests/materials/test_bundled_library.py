@@ -81,7 +81,8 @@ def test_voltages_are_against_lithium(lib):
 
 
 def test_batpac_values_agree_with_the_shared_reference_csv(lib):
-    rows = {r["name"]: r for r in csv.DictReader((_shared() / "reference" / "materials.csv").open())}
+    with (_shared() / "reference" / "materials.csv").open(encoding="utf-8") as fh:
+        rows = {r["name"]: r for r in csv.DictReader(fh)}
     pairs = {
         "LFP (LiFePO4)": ("LFP", "density_g_cm3", "specific_capacity_mAh_g", "cost_usd_kg"),
         "Graphite": ("graphite", "density_g_cm3", "specific_capacity_mAh_g", "cost_usd_kg"),
