@@ -161,13 +161,18 @@ def element_demand(
     return {el: v / energy * 1e6 for el, v in sorted(demand.items())}
 
 
-def _metrics(comp: Compiled, out: Mapping[str, np.ndarray], lib: MaterialLibrary) -> CellMetrics:
+def _metrics(
+    comp: Compiled,
+    out: Mapping[str, np.ndarray],
+    lib: MaterialLibrary,
+    source: str | None = None,
+) -> CellMetrics:
     d = comp.design
     assert d is not None
     status = int(out["status"])
     if status != 0:
         raise CasipInputError(
-            Problem("format", engine.STATUS[status]), source=d.name
+            Problem("format", engine.STATUS[status]), source=source or d.name
         )
     g = {k: float(out[k]) for k in GEOMETRY}
     mass = {k: float(out[f"mass_{k}_g"]) for k in engine.MASS_COMPONENTS}
@@ -229,7 +234,7 @@ def evaluate(
     lib = library if library is not None else load_library()
     comp = compile_design(_resolve(design, source), lib, source=source)
     out = engine.evaluate_arrays(comp.params)
-    return _metrics(comp, out, lib)
+    return _metrics(comp, out, lib, source)
 
 
 def _set_path(data: dict, path: str, value) -> None:

@@ -218,7 +218,13 @@ def compile_design(
 
     # ---- anode
     a = d.anode
-    li = r.material("anode (lithium metal)", "Li_metal", Category.anode_active)
+    # lithium metal's density and capacity size a foil and the lithium plated on charge
+    needs_li = a.type in (AnodeType.lithium_metal, AnodeType.anode_free)
+    li = (
+        r.material("anode (lithium metal)", "Li_metal", Category.anode_active)
+        if needs_li
+        else None
+    )
     p.update(
         a_type=float(
             {
@@ -317,6 +323,11 @@ def compile_design(
         warnings.append(
             "cathode.mass_fractions.catholyte is 0: an all-solid-state composite cathode without "
             "a solid-electrolyte catholyte conducts ions only through its active material"
+        )
+    if a.type == AnodeType.intercalation and a.np_ratio is not None and a.np_ratio < 1:
+        warnings.append(
+            f"anode.np_ratio {a.np_ratio:g} < 1: the cell is anode-limited (capacity scaled by "
+            "N/P) and would plate lithium on a full charge"
         )
     if d.kind == CellKind.all_solid_state and s.porosity > 0.3:
         warnings.append(

@@ -194,8 +194,10 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     r_m = f["y_mandrel_mm"] / 2
     roll_mm = np.sqrt(r_m**2 + ann_mm2 / np.pi) - r_m
     T_stack = np.where(wound, roll_mm * 1000.0, T_stack)
+    # discharged: the same wound length with the thinner (lithium-free) repeat unit
     unit_dis = t_pcc + sides * (t_c + t_s + t_a_dis) + t_ncc
-    T_stack_dis = np.where(wound, roll_mm * 1000.0 * unit_dis / unit, T_stack_dis)
+    roll_dis_mm = np.sqrt(r_m**2 + L_wind_mm * unit_dis * 1e-3 / np.pi) - r_m
+    T_stack_dis = np.where(wound, roll_dis_mm * 1000.0, T_stack_dis)
 
     # outer size, volume and housing mass
     lam = f["p_laminate_um"] * UM_TO_CM
@@ -227,7 +229,10 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     status = np.where((status == 0) & is_y & ((ann_mm2 <= 0) | (Rin_y <= 0)), 4, status)
 
     # ---------------- capacity, voltage, energy ----------------
-    capacity_mAh = F * A_c * Q_c
+    # An intercalation anode with N/P < 1 cannot take all the cathode's lithium: the cell is
+    # then anode-limited (and plates lithium if charged further; compile warns).
+    Q_cell = np.where(is_int, Q_c * np.minimum(1.0, np_int), Q_c)
+    capacity_mAh = F * A_c * Q_cell
     capacity_Ah = capacity_mAh * 1e-3
     energy_Wh = capacity_Ah * V_nom
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SCHEMA_ID = "casip.design/1"
 
@@ -335,7 +335,9 @@ class Design(_Strict):
     anode: Anode
     current_collectors: CurrentCollectors
     electrolyte: LiquidElectrolyte | None = Field(
-        default=None, description="liquid electrolyte; absent or pore_fill 0 for all-solid-state"
+        default=None,
+        validate_default=True,
+        description="liquid electrolyte; absent for all-solid-state",
     )
     format: Format
     pressure_hardware: PressureHardware | None = None
@@ -344,21 +346,25 @@ class Design(_Strict):
         description="field path -> source or 'assumed: why', for the values of this design",
     )
 
-    @model_validator(mode="after")
-    def _check(self) -> Design:
-        liquid = self.electrolyte is not None and (
-            self.electrolyte.pore_fill > 0 or self.electrolyte.excess_g_per_Ah > 0
-        )
-        if self.kind == CellKind.all_solid_state and liquid:
+    @field_validator("electrolyte")
+    @classmethod
+    def _liquid_agrees_with_kind(
+        cls, e: LiquidElectrolyte | None, info: ValidationInfo
+    ) -> LiquidElectrolyte | None:
+        kind = info.data.get("kind")
+        if kind is None:  # the kind itself is invalid; that error is reported on its own
+            return e
+        if kind == CellKind.all_solid_state:
+            if e is not None and (e.pore_fill > 0 or e.excess_g_per_Ah > 0):
+                raise ValueError(
+                    "an all-solid-state design holds no liquid: remove 'electrolyte' or set its "
+                    "pore_fill and excess_g_per_Ah to 0 (use kind: semi-solid for a wetted cell)"
+                )
+        elif e is None or e.pore_fill <= 0:
             raise ValueError(
-                "an all-solid-state design holds no liquid: remove 'electrolyte' or set its "
-                "pore_fill and excess_g_per_Ah to 0 (use kind: semi-solid for a wetted cell)"
+                f"a {kind.value} design needs a liquid electrolyte with pore_fill > 0"
             )
-        if self.kind != CellKind.all_solid_state and not liquid:
-            raise ValueError(
-                f"a {self.kind.value} design needs a liquid electrolyte with pore_fill > 0"
-            )
-        return self
+        return e
 
 
 def json_schema() -> dict:
