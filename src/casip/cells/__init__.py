@@ -78,7 +78,9 @@ def reference_text(cell_id: str) -> str:
 @functools.cache
 def reference_design(cell_id: str) -> Design:
     """The :class:`~casip.design.schema.Design` of a reference cell."""
-    return Design.model_validate(yaml.safe_load(reference_text(cell_id)))
+    from casip.io import read_design_text  # strict loader: a key given twice is an error
+
+    return read_design_text(reference_text(cell_id), f"ref:{cell_id}")
 
 
 def reference_designs() -> dict[str, Design]:

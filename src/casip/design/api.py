@@ -16,12 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-from pydantic import ValidationError
 
 from casip.design import engine
 from casip.design.compile import EXCLUSIVE, Compiled, compile_design
-from casip.design.schema import Design
-from casip.errors import CasipInputError, Problem, from_pydantic
+from casip.design.schema import SCHEMA_ID, Design, validate_design
+from casip.errors import CasipInputError, Problem
 from casip.materials.library import MaterialLibrary, load_library
 
 #: Headline metrics, in the order reports show them.
@@ -127,10 +126,9 @@ class CellMetrics:
 def _resolve(design: Design | Mapping, source: str | None) -> Design:
     if isinstance(design, Design):
         return design
-    try:
-        return Design.model_validate(design)
-    except ValidationError as exc:
-        raise from_pydantic(exc, source=source or "<dict>") from None
+    data = dict(design)
+    data.setdefault("schema", SCHEMA_ID)  # a dict in Python may leave the version implicit
+    return validate_design(data, source or "<dict>")
 
 
 def compile(
@@ -269,10 +267,7 @@ def _design_with(design: Design, updates: Mapping[str, object]) -> Design:
             data["anode"].pop("lithium_thickness_um", None)
             data["anode"].pop("thickness_um", None)
         _set_path(data, path, value.item() if isinstance(value, np.generic) else value)
-    try:
-        return Design.model_validate(data)
-    except ValidationError as exc:
-        raise from_pydantic(exc, source=f"sweep of {', '.join(updates)}") from None
+    return validate_design(data, f"sweep of {', '.join(updates)}")
 
 
 def sweep(

@@ -8,12 +8,26 @@ range. See ``docs/design-files.md`` for the reference and worked examples.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from casip.errors import CasipInputError, Problem, from_pydantic
 
 SCHEMA_ID = "casip.design/1"
+
+#: The values of ``format.type``; pydantic puts the chosen one into error paths.
+FORMAT_TAGS = ("pouch", "prismatic", "cylindrical")
 
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Porosity = Annotated[float, Field(ge=0.0, lt=1.0)]
@@ -365,6 +379,87 @@ class Design(_Strict):
                 f"a {kind.value} design needs a liquid electrolyte with pore_fill > 0"
             )
         return e
+
+
+def _strip_format_tag(field: str, fmt: object) -> str:
+    """``format.pouch.layers`` -> ``format.layers`` (pydantic puts the union tag in the path)."""
+    parts = field.split(".")
+    if len(parts) >= 3 and parts[0] == "format" and parts[1] in FORMAT_TAGS:
+        if not isinstance(fmt, str) or fmt == parts[1]:
+            return ".".join([parts[0], *parts[2:]])
+    return field
+
+
+def validate_design(data: object, source: str) -> Design:
+    """Validate parsed design data (a mapping in the design-file format).
+
+    Parameters
+    ----------
+    data : object
+        What the YAML parser returned.
+    source : str
+        Where the data came from, named in errors.
+
+    Returns
+    -------
+    Design
+        The validated design.
+
+    Raises
+    ------
+    CasipInputError
+        If the data is empty, not a mapping, lacks ``schema: casip.design/1`` or fails
+        validation; each problem names the field path, the value and the allowed range.
+    """
+    if data is None:
+        raise CasipInputError(
+            Problem(
+                "",
+                "the file is empty",
+                expected=f"a design starting with 'schema: {SCHEMA_ID}' (see docs/design-files.md)",
+            ),
+            source=source,
+        )
+    if not isinstance(data, Mapping):
+        raise CasipInputError(
+            Problem(
+                "",
+                "the top level is not a mapping of design fields",
+                type(data).__name__,
+                "keys such as schema, name, kind, cathode, separator, anode, format",
+            ),
+            source=source,
+        )
+    if "schema" not in data:
+        raise CasipInputError(
+            Problem(
+                "schema",
+                "required field is missing: a design file says which format version it uses",
+                expected=f"'schema: {SCHEMA_ID}' as the first line",
+            ),
+            source=source,
+        )
+    version = data["schema"]
+    if version != SCHEMA_ID:
+        raise CasipInputError(
+            Problem(
+                "schema",
+                "unsupported design file version",
+                version if isinstance(version, str | int | float) else type(version).__name__,
+                repr(SCHEMA_ID),
+            ),
+            source=source,
+        )
+    try:
+        return Design.model_validate(dict(data))
+    except ValidationError as exc:
+        err = from_pydantic(exc, source=source)
+        fmt_data = data.get("format")
+        fmt = fmt_data.get("type") if isinstance(fmt_data, Mapping) else None
+        for p in err.problems:
+            p.field = _strip_format_tag(p.field, fmt)
+        raise CasipInputError(err.problems, source=source) from None
+
 
 
 def json_schema() -> dict:

@@ -1,0 +1,972 @@
+"""The ``casip`` command line: one CLI, a sub-command per capability.
+
+Every command takes ``--json`` (machine-readable output on stdout and nothing else there);
+tabular commands take ``--csv``; commands that draw write PNG and self-contained HTML charts
+into ``--out DIR``; ``--materials FILE`` (repeatable) adds or overrides materials from the
+user's own files. Bad input (a design file, a materials file, an argument) prints one message
+on stderr naming the file, the field, the value and what was expected, and exits with status 2.
+
+Run ``casip --help`` or see ``docs/cli.md``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import pandas as pd
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+import casip
+from casip.errors import CasipInputError, Problem
+
+# Heavy modules (the design engine, pandas-based reports, matplotlib, plotly) are imported
+# inside the commands so that `casip --help` stays quick.
+
+app = typer.Typer(
+    name="casip",
+    help=(
+        "CASIP: design all-solid-state battery cells and compare them with LFP and the CASIP "
+        "2030 roadmap. Start with 'casip references' or 'casip show ref:lfp-blade'."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+materials_app = typer.Typer(
+    help="Browse the materials library (bundled plus --materials files).", no_args_is_help=True
+)
+reference_app = typer.Typer(
+    help="The reference cells: list them, show one, copy one to start a design.",
+    no_args_is_help=True,
+)
+app.add_typer(materials_app, name="materials")
+app.add_typer(reference_app, name="reference")
+
+#: Exit status for bad input (the same as a command-line usage error).
+EXIT_BAD_INPUT = 2
+
+# --------------------------------------------------------------------------------------------
+# Shared options
+# --------------------------------------------------------------------------------------------
+
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON on stdout (and nothing else).")
+]
+CsvOpt = Annotated[bool, typer.Option("--csv", help="Print the table as CSV on stdout.")]
+MaterialsOpt = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--materials",
+        "-m",
+        metavar="FILE",
+        help="A materials YAML file adding to or overriding the bundled library (repeatable).",
+        show_default=False,
+    ),
+]
+DesignArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="DESIGN",
+        help="A design file (YAML, schema casip.design/1) or ref:ID for a reference cell.",
+        show_default=False,
+    ),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _handles_input_errors(func: F) -> F:
+    """Turn a :class:`CasipInputError` into a one-message exit with status 2 (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except CasipInputError as exc:
+            typer.echo(f"casip: error: {exc}", err=True)
+            raise typer.Exit(EXIT_BAD_INPUT) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _console(stderr: bool = False) -> Console:
+    """A rich console that is readable in a terminal and in a pipe (plain, 140 columns)."""
+    stream = sys.stderr if stderr else sys.stdout
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS") else 140
+    return Console(file=stream, stderr=stderr, width=width, highlight=False, soft_wrap=False)
+
+
+def _echo_json(obj: object) -> None:
+    typer.echo(json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=False))
+
+
+def _clean(x: object) -> object:
+    """JSON-safe: NaN and inf become None, numpy scalars become Python, paths become str."""
+    if isinstance(x, Mapping):
+        return {str(k): _clean(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_clean(v) for v in x]
+    if isinstance(x, np.generic):
+        x = x.item()
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, Path):
+        return str(x)
+    if x is pd.NA or x is pd.NaT:
+        return None
+    return x
+
+
+def _records(df: pd.DataFrame, index_name: str | None = None) -> list[dict]:
+    data = df.reset_index() if index_name else df
+    if index_name:
+        data = data.rename(columns={data.columns[0]: index_name})
+    return [_clean(r) for r in data.to_dict(orient="records")]  # type: ignore[misc]
+
+
+def _print_df(
+    console: Console, df: pd.DataFrame, title: str | None = None, index: bool = True
+) -> None:
+    from casip import report
+
+    headers, rows = report.display_table(df, index=index)
+    table = Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
+    for i, h in enumerate(headers):
+        numeric = bool(rows) and all(report.looks_numeric(r[i]) for r in rows)
+        table.add_column(Text(h), justify="right" if numeric else "left", overflow="fold")
+    for r in rows:
+        table.add_row(*(Text(c) for c in r))
+    console.print(table)
+
+
+def _wrote(files: Sequence[Path]) -> None:
+    err = _console(stderr=True)
+    for f in files:
+        err.print(Text(f"wrote {f}"))
+
+
+def _library(materials: Sequence[Path] | None):
+    from casip.materials import load_library
+
+    return load_library(list(materials or ()))
+
+
+def _reference_ids() -> tuple[str, ...]:
+    from casip.cells import reference_ids
+
+    return tuple(reference_ids())
+
+
+def _load_design(spec: str):
+    """A design from a file path or ``ref:<id>``; returns (design, label, source)."""
+    from casip.io import read_design, read_design_text
+
+    if spec.startswith("ref:"):
+        from casip.cells import reference_text
+
+        cid = spec[4:]
+        try:
+            text = reference_text(cid)
+        except FileNotFoundError:
+            raise CasipInputError(
+                Problem("", "the reference cell's data file is not installed", cid),
+                source=spec,
+            ) from None
+        return read_design_text(text, source=spec), cid, spec
+    path = Path(spec)
+    if not path.exists() and spec in _reference_ids():
+        raise CasipInputError(
+            Problem("", "no such file", spec,
+                    f"a design file, or ref:{spec} for the reference cell"),
+            source=spec,
+        )
+    return read_design(path), path.stem or spec, spec
+
+
+def _unique_labels(labels: Sequence[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for lab in labels:
+        n = seen.get(lab, 0) + 1
+        seen[lab] = n
+        out.append(lab if n == 1 else f"{lab} ({n})")
+    return out
+
+
+def _status(message: str):
+    """A spinner on stderr while something slow runs (silent when stderr is not a terminal)."""
+    return _console(stderr=True).status(message, spinner="dots")
+
+
+# --------------------------------------------------------------------------------------------
+# Top level
+# --------------------------------------------------------------------------------------------
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"casip {casip.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
+    ] = False,
+) -> None:
+    """CASIP command line."""
+
+
+# --------------------------------------------------------------------------------------------
+# show
+# --------------------------------------------------------------------------------------------
+
+
+def _num(v: float | None) -> str:
+    from casip.report import format_number
+
+    return "—" if v is None else format_number(float(v))
+
+
+_FRIENDLY = {"cost_usd": "cell cost", "cost_usd_kWh": "cost per energy", "np_ratio": "N/P ratio"}
+
+
+def _kv_table(title: str, items: Sequence[tuple[str, float]]) -> Table:
+    from casip.report import axis_label
+
+    t = Table(title=title, header_style="bold", title_justify="left")
+    t.add_column("quantity")
+    t.add_column("value", justify="right")
+    t.add_column("unit")
+    for name, value in items:
+        label = axis_label(name)
+        stem, _, unit = label.partition(" [")
+        stem = _FRIENDLY.get(name, stem)
+        t.add_row(Text(stem), Text(_num(value)), Text(unit.rstrip("]").replace("-", "")))
+    return t
+
+
+def _print_metrics(console: Console, m, source: str) -> None:
+    from casip.design import HEADLINE
+
+    console.print(Text(f"{m.name}", style="bold"))
+    console.print(Text(f"{m.kind}, {m.format}  ({source})"))
+    console.print()
+    headline = [(k, getattr(m, k)) for k in HEADLINE]
+    headline.insert(headline.index(("cost_usd_kWh", m.cost_usd_kWh)), ("cost_usd", m.cost_usd))
+    console.print(_kv_table("Headline", headline))
+    console.print(_kv_table("Geometry", list(m.geometry.items())))
+
+    bd = m.breakdown()
+    vol = pd.Series(m.volume_breakdown_cm3, dtype=float)
+    t = Table(title="Mass and cost by component", header_style="bold", title_justify="left")
+    for h, j in (("component", "left"), ("mass [g]", "right"), ("mass %", "right"),
+                 ("cost [$]", "right"), ("cost %", "right")):
+        t.add_column(Text(h), justify=j)  # type: ignore[arg-type]
+    for comp, row in bd.iterrows():
+        if row["mass_g"] == 0:
+            continue
+        t.add_row(Text(str(comp).replace("_", " ")), _num(row["mass_g"]),
+                  f"{100 * row['mass_share']:.1f}", _num(row["cost_usd"]),
+                  "—" if not math.isfinite(row["cost_share"]) else f"{100 * row['cost_share']:.1f}")
+    t.add_row(Text("total", style="bold"), _num(m.mass_g), "100.0", _num(m.cost_usd),
+              "—" if not math.isfinite(m.cost_usd) else "100.0")
+    console.print(t)
+
+    t = Table(title="Volume by component", header_style="bold", title_justify="left")
+    t.add_column("component")
+    t.add_column(Text("volume [cm³]"), justify="right")
+    t.add_column("volume %", justify="right")
+    for comp, v in vol.items():
+        if v == 0:
+            continue
+        t.add_row(Text(str(comp).replace("_", " ")), _num(v), f"{100 * v / m.volume_cm3:.1f}")
+    console.print(t)
+
+    t = Table(title="Element demand", header_style="bold", title_justify="left")
+    t.add_column("element")
+    t.add_column("kg per GWh of cells", justify="right")
+    for el, v in sorted(m.element_demand_kg_GWh.items(), key=lambda kv: -kv[1]):
+        t.add_row(el, f"{v:,.0f}")
+    console.print(t)
+
+    if m.missing_cost:
+        console.print(Text(
+            "No price in the library for: " + ", ".join(m.missing_cost)
+            + " (the cost per kWh is left blank; add cost_usd_kg with --materials)",
+            style="yellow",
+        ))
+    for w in m.warnings:
+        console.print(Text(f"warning: {w}", style="yellow"))
+
+
+@app.command()
+@_handles_input_errors
+def show(
+    design: DesignArg,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder for the mass-breakdown chart (PNG + HTML) and breakdown CSV.",
+        ),
+    ] = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Print every number (section,name,value,unit) as CSV.")
+    ] = False,
+) -> None:
+    """Evaluate one design: headline metrics, geometry, breakdowns, element demand, warnings."""
+    from casip import report
+    from casip.design import evaluate
+
+    d, label, source = _load_design(design)
+    lib = _library(materials)
+    m = evaluate(d, lib, source=source)
+    files: list[Path] = []
+    if out is not None:
+        with _status("writing charts"):
+            files += report.write_figures(
+                report.mass_breakdown_figures({label: m}, title=f"Mass breakdown of {m.name}"),
+                out, "mass_breakdown",
+            )
+            files += report.write_table(
+                report.breakdown_table(m), out, "breakdown", index=False
+            )[:1]
+    if json_:
+        _echo_json({"source": source, "label": label, **m.to_dict(), "files": files})
+    elif csv:
+        typer.echo(report.breakdown_table(m).to_csv(index=False), nl=False)
+    else:
+        _print_metrics(_console(), m, source)
+    _wrote(files)
+
+
+# --------------------------------------------------------------------------------------------
+# compare and references
+# --------------------------------------------------------------------------------------------
+
+
+_COMPARE_COLUMNS = (
+    "kind",
+    "specific_energy_Wh_kg",
+    "energy_density_Wh_L",
+    "cost_usd_kWh",
+    "specific_energy_vs_lfp",
+    "energy_density_vs_lfp",
+    "cost_vs_lfp",
+    "specific_energy_vs_target",
+    "energy_density_vs_target",
+)
+
+
+def _evaluate_specs(specs: Sequence[str], lib) -> dict:
+    from casip.design import evaluate
+
+    loaded = [_load_design(s) for s in specs]
+    labels = _unique_labels([lab for _, lab, _ in loaded])
+    return {
+        lab: evaluate(d, lib, source=src)
+        for lab, (d, _, src) in zip(labels, loaded, strict=True)
+    }
+
+
+def _with_baseline(metrics: dict, lib) -> dict:
+    """Put the LFP reference first as the baseline if it is not among the designs."""
+    from casip import report
+    from casip.design import evaluate
+
+    if report.LFP_ID in metrics or report.LFP_ID not in _reference_ids():
+        return metrics
+    try:
+        base, _, src = _load_design(f"ref:{report.LFP_ID}")
+    except CasipInputError:
+        return metrics
+    return {report.LFP_ID: evaluate(base, lib, source=src), **metrics}
+
+
+def _print_comparison(console: Console, table: pd.DataFrame, title: str) -> None:
+    cols = [c for c in _COMPARE_COLUMNS if c in table.columns]
+    _print_df(console, table[cols], title=title)
+    notes = []
+    if table.attrs.get("baseline"):
+        notes.append(f"'vs LFP' = ratio to {table.attrs['baseline']} (below 1 for cost is cheaper)")
+    if table.attrs.get("target_stage"):
+        notes.append(f"'of target' = share of the {table.attrs['target_stage']} target")
+    for n in notes:
+        console.print(Text(n, style="dim"))
+
+
+def _print_notes(console: Console, metrics: Mapping) -> None:
+    for label, m in metrics.items():
+        if m.missing_cost:
+            console.print(Text(f"{label}: no price for {', '.join(m.missing_cost)}",
+                               style="yellow"))
+        for w in m.warnings:
+            console.print(Text(f"{label}: warning: {w}", style="yellow"))
+
+
+def _comparison_json(table: pd.DataFrame, metrics: Mapping, files: Sequence[Path]) -> dict:
+    from casip.report import roadmap_targets
+
+    return {
+        "baseline": table.attrs.get("baseline"),
+        "target_stage": table.attrs.get("target_stage"),
+        "rows": _records(table, "label"),
+        "targets": [vars(t) for t in roadmap_targets()],
+        "notes": {
+            lab: {"missing_cost": m.missing_cost, "warnings": m.warnings}
+            for lab, m in metrics.items()
+        },
+        "files": list(files),
+    }
+
+
+def _write_comparison(table: pd.DataFrame, metrics: Mapping, out: Path) -> list[Path]:
+    from casip import report
+
+    files = report.write_table(table, out, "comparison")
+    files += report.write_figures(report.energy_cost_figures(table), out, "energy_cost")
+    files += report.write_figures(report.mass_breakdown_figures(metrics), out, "mass_breakdown")
+    return files
+
+
+@app.command()
+@_handles_input_errors
+def compare(
+    designs: Annotated[
+        list[str] | None,
+        typer.Argument(
+            metavar="DESIGN",
+            help="Design files and/or ref:ID; none = all reference cells.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Folder for the comparison table (CSV, Markdown) and charts."
+        ),
+    ] = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: CsvOpt = False,
+) -> None:
+    """Designs side by side with the CASIP roadmap targets and ratios to LFP."""
+    from casip import report
+
+    specs = list(designs or []) or [f"ref:{c}" for c in _reference_ids()]
+    lib = _library(materials)
+    metrics = _with_baseline(_evaluate_specs(specs, lib), lib)
+    table = report.comparison_table(metrics)
+    files: list[Path] = []
+    if out is not None:
+        with _status("writing tables and charts"):
+            files = _write_comparison(table, metrics, out)
+    if json_:
+        _echo_json(_comparison_json(table, metrics, files))
+    elif csv:
+        typer.echo(table.to_csv(), nl=False)
+    else:
+        console = _console()
+        _print_comparison(console, table, "Designs against LFP and the CASIP roadmap")
+        _print_notes(console, metrics)
+    _wrote(files)
+
+
+@app.command()
+@_handles_input_errors
+def references(
+    out: Annotated[
+        Path,
+        typer.Option(
+            metavar="DIR", help="Folder for the tables (CSV, Markdown) and charts (PNG, HTML)."
+        ),
+    ] = Path("casip-output"),
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: Annotated[
+        bool, typer.Option("--csv", help="Print the comparison table as CSV on stdout.")
+    ] = False,
+) -> None:
+    """Compute every reference cell; compare with LFP, the roadmap and published figures."""
+    from casip import report
+    from casip.cells import compare as compare_published
+
+    lib = _library(materials)
+    metrics = _evaluate_specs([f"ref:{c}" for c in _reference_ids()], lib)
+    table = report.comparison_table(metrics)
+    published = report.published_table(compare_published(lib))
+    with _status("writing tables and charts"):
+        files = _write_comparison(table, metrics, out)
+        files += report.write_table(published, out, "published", index=False)
+    if json_:
+        body = _comparison_json(table, metrics, files)
+        body["published"] = _records(published)
+        _echo_json(body)
+    elif csv:
+        typer.echo(table.to_csv(), nl=False)
+    else:
+        console = _console()
+        _print_comparison(console, table, "Reference cells against LFP and the CASIP roadmap")
+        console.print()
+        _print_df(console, published.drop(columns=["source", "note"], errors="ignore"),
+                  title="Computed versus published (sources in published.md)", index=False)
+        _print_notes(console, metrics)
+    _wrote(files)
+
+
+# --------------------------------------------------------------------------------------------
+# sweep
+# --------------------------------------------------------------------------------------------
+
+_PATH_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
+_PARAM_EXPECTED = "PATH=START:STOP:NUM (e.g. cathode.thickness_um=40:160:25) or PATH=V1,V2,..."
+#: Most points one sweep may ask for on the command line.
+MAX_SWEEP_POINTS = 10_000_000
+
+
+def _scalar(text: str) -> int | float | str:
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        v = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(v):
+        raise ValueError(text)
+    return v
+
+
+def parse_param(spec: str) -> tuple[str, list]:
+    """Parse one ``--param`` value: ``PATH=START:STOP:NUM`` or ``PATH=V1,V2,...``.
+
+    Parameters
+    ----------
+    spec : str
+        ``cathode.thickness_um=40:160:25`` (25 evenly spaced values from 40 to 160, both
+        included) or ``separator.thickness_um=10,20,30`` or ``cathode.active=NMC811,NMC622``.
+
+    Returns
+    -------
+    tuple of (str, list)
+        The design path and its values.
+
+    Raises
+    ------
+    CasipInputError
+        Naming the ``--param`` value and the expected form.
+    """
+
+    def bad(message: str) -> CasipInputError:
+        return CasipInputError(Problem("--param", message, spec, _PARAM_EXPECTED))
+
+    path, eq, rhs = spec.partition("=")
+    path, rhs = path.strip(), rhs.strip()
+    if not eq or not path or not rhs:
+        raise bad("expected a design path, '=' and values")
+    if not _PATH_RE.match(path):
+        raise bad(f"{path!r} is not a design field path such as cathode.thickness_um")
+    if ":" in rhs:
+        parts = rhs.split(":")
+        if len(parts) != 3:
+            raise bad("a range needs three parts START:STOP:NUM")
+        try:
+            start, stop = float(parts[0]), float(parts[1])
+        except ValueError:
+            raise bad("START and STOP must be numbers") from None
+        try:
+            num = int(parts[2])
+        except ValueError:
+            raise bad("NUM (the number of points) must be a whole number") from None
+        if not (math.isfinite(start) and math.isfinite(stop)):
+            raise bad("START and STOP must be finite numbers")
+        if not 1 <= num <= MAX_SWEEP_POINTS:
+            raise bad(f"NUM must be between 1 and {MAX_SWEEP_POINTS:,}")
+        # Rounded to 12 significant figures: 0.3, not 0.30000000000000004.
+        return path, [float(f"{v:.12g}") for v in np.linspace(start, stop, num)]
+    items = [s.strip() for s in rhs.split(",")]
+    if any(not s for s in items):
+        raise bad("an empty value in the comma-separated list")
+    try:
+        return path, [_scalar(s) for s in items]
+    except ValueError:
+        raise bad("values must be finite numbers or material ids") from None
+
+
+@app.command()
+@_handles_input_errors
+def sweep(
+    design: DesignArg,
+    param: Annotated[
+        list[str],
+        typer.Option(
+            "--param",
+            "-p",
+            metavar="PATH=VALUES",
+            help="PATH=START:STOP:NUM or PATH=V1,V2,... (repeatable; the first is the x axis).",
+            show_default=False,
+        ),
+    ],
+    zip_: Annotated[
+        bool,
+        typer.Option("--zip", help="Vary the parameters together instead of on a full grid."),
+    ] = False,
+    metric: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="METRIC",
+            help="Metric to chart (repeatable); default specific_energy_Wh_kg and "
+            "energy_density_Wh_L.",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="Folder for sweep.csv and the sweep curves (PNG + HTML)."
+        ),
+    ] = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: CsvOpt = False,
+    max_rows: Annotated[
+        int,
+        typer.Option(
+            metavar="N", help="Rows to print in the terminal table (all go to --csv/--out)."
+        ),
+    ] = 100,
+) -> None:
+    """Evaluate a design over ranges of its fields (one vectorised call)."""
+    from casip import report
+    from casip.design import HEADLINE
+    from casip.design import sweep as run_sweep
+    from casip.design.engine import STATUS
+
+    parsed: dict[str, list] = {}
+    for spec in param:
+        path, values = parse_param(spec)
+        if path in parsed:
+            raise CasipInputError(Problem("--param", "the same path is given twice", path,
+                                          "each design path once"))
+        parsed[path] = values
+    n_points = math.prod(len(v) for v in parsed.values()) if not zip_ else len(
+        next(iter(parsed.values())))
+    if n_points > MAX_SWEEP_POINTS:
+        raise CasipInputError(Problem("--param", "the grid has too many points", n_points,
+                                      f"at most {MAX_SWEEP_POINTS:,} (use --zip or fewer values)"))
+    metrics = list(metric or ("specific_energy_Wh_kg", "energy_density_Wh_L"))
+    for mname in metrics:
+        if mname not in HEADLINE:
+            close = difflib.get_close_matches(mname, HEADLINE, n=3)
+            raise CasipInputError(Problem("--metric", "unknown metric", mname,
+                                          "one of: " + ", ".join(close or HEADLINE)))
+
+    d, label, source = _load_design(design)
+    lib = _library(materials)
+    with _status(f"evaluating {n_points:,} designs"):
+        try:
+            df = run_sweep(d, parsed, grid=not zip_, library=lib)
+        except CasipInputError as exc:
+            if exc.source:
+                raise
+            raise CasipInputError(exc.problems, source=f"sweep of {source}") from None
+    df.insert(len(df.columns), "status_message",
+              [STATUS.get(int(s), "unknown") for s in df["status"]])
+
+    files: list[Path] = []
+    if out is not None:
+        from casip.io import ensure_dir, write_text_atomic
+
+        with _status("writing the sweep table and curves"):
+            folder = ensure_dir(out)
+            files.append(write_text_atomic(folder / "sweep.csv", df.to_csv(index=False)))
+            files += report.write_figures(
+                report.sweep_figures(df, list(parsed), metrics, zipped=zip_,
+                                     title=f"{d.name}: sweep of {', '.join(parsed)}"),
+                out, "sweep",
+            )
+    shown = [*parsed, "capacity_Ah", "energy_Wh", "specific_energy_Wh_kg",
+             "energy_density_Wh_L", "cost_usd_kWh"]
+    shown += [m for m in metrics if m not in shown]
+    if json_:
+        _echo_json({
+            "design": label, "source": source, "grid": not zip_,
+            "params": parsed, "points": len(df),
+            "rows": _records(df), "files": files,
+        })
+    elif csv:
+        typer.echo(df.to_csv(index=False), nl=False)
+    else:
+        console = _console()
+        view = df[[*shown, "status"]].copy()
+        if (view["status"] != 0).any():
+            view["status"] = df["status_message"]
+        else:
+            view = view.drop(columns="status")
+        title = f"{d.name}: {len(df):,} points" + (" (zipped)" if zip_ else "")
+        _print_df(console, view.head(max_rows), title=title, index=False)
+        if len(df) > max_rows:
+            console.print(Text(f"... {len(df) - max_rows:,} more rows: use --csv or --out",
+                               style="dim"))
+        bad = int((df["status"] != 0).sum())
+        if bad:
+            console.print(Text(f"{bad} points do not fit the cell format (see status)",
+                               style="yellow"))
+    _wrote(files)
+
+
+# --------------------------------------------------------------------------------------------
+# materials
+# --------------------------------------------------------------------------------------------
+
+_MATERIAL_VALUES = (
+    ("density_g_cm3", "g/cm³"),
+    ("specific_capacity_mAh_g", "mAh/g"),
+    ("theoretical_specific_capacity_mAh_g", "mAh/g"),
+    ("average_voltage_V", "V vs Li/Li+"),
+    ("cost_usd_kg", "$/kg"),
+    ("ionic_conductivity_S_cm", "S/cm"),
+    ("activation_energy_eV", "eV"),
+    ("critical_current_density_mA_cm2", "mA/cm²"),
+)
+
+
+@materials_app.command("list")
+@_handles_input_errors
+def materials_list(
+    category: Annotated[
+        str | None,
+        typer.Option(metavar="CATEGORY", help="Only this category, e.g. cathode_active."),
+    ] = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: CsvOpt = False,
+) -> None:
+    """List the materials with their main values."""
+    from casip.materials import Category
+
+    lib = _library(materials)
+    df = lib.table()
+    if category is not None:
+        cats = [c.value for c in Category]
+        if category not in cats:
+            raise CasipInputError(Problem("--category", "unknown category", category,
+                                          "one of: " + ", ".join(cats)))
+        df = df[df["category"] == category]
+    if json_:
+        _echo_json(_records(df))
+        return
+    if csv:
+        typer.echo(df.to_csv(index=False), nl=False)
+        return
+    cols = ["id", "name", "category", "density_g_cm3", "specific_capacity_mAh_g",
+            "average_voltage_V", "cost_usd_kg"]
+    view = df[cols].rename(columns={
+        "density_g_cm3": "density [g/cm³]", "specific_capacity_mAh_g": "capacity [mAh/g]",
+        "average_voltage_V": "voltage vs Li [V]", "cost_usd_kg": "cost [$/kg]",
+    }).set_index("id")
+    view.index.name = "id"
+    _print_df(_console(), view, title=f"{len(view)} materials (values with sources: "
+              "casip materials show ID)")
+
+
+@materials_app.command("show")
+@_handles_input_errors
+def materials_show(
+    material_id: Annotated[str, typer.Argument(metavar="ID", help="Material id, e.g. NMC811.")],
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """One material: every value with its unit and source."""
+    lib = _library(materials)
+    if material_id not in lib:
+        close = difflib.get_close_matches(material_id, list(lib), n=5, cutoff=0.4)
+        raise CasipInputError(Problem(
+            "ID", "unknown material", material_id,
+            "an id from 'casip materials list'"
+            + (f" (did you mean {', '.join(close)}?)" if close else ""),
+        ))
+    m = lib[material_id]
+    used = sorted(k for k in m.sources_used() if k in lib.sources)
+    if json_:
+        _echo_json({
+            **m.model_dump(mode="json"),
+            "origin": lib.origin.get(m.id),
+            "sources": {k: lib.sources[k].model_dump(mode="json") for k in used},
+        })
+        return
+    console = _console()
+    console.print(Text(f"{m.id}: {m.name}", style="bold"))
+    console.print(Text(f"category {m.category.value}; from {lib.origin.get(m.id, '?')}"))
+    if m.formula:
+        console.print(Text(f"formula {m.formula}"))
+    if m.composition_by_mass:
+        console.print(Text("composition by mass: " + ", ".join(
+            f"{k} {v:g}" for k, v in m.composition_by_mass.items())))
+    t = Table(header_style="bold")
+    for h in ("property", "value", "unit", "source", "note"):
+        t.add_column(h, justify="right" if h == "value" else "left", overflow="fold")
+    for name, unit in _MATERIAL_VALUES:
+        v = getattr(m, name)
+        if v is None:
+            continue
+        t.add_row(Text(name), Text(f"{v.value:g}"), Text(unit), Text(v.source),
+                  Text(v.note or ""))
+    console.print(t)
+    if m.notes:
+        console.print(Text(m.notes))
+    if used:
+        s = Table(title="Sources", header_style="bold", title_justify="left")
+        for h in ("key", "quality", "citation"):
+            s.add_column(h, overflow="fold")
+        for k in used:
+            src = lib.sources[k]
+            s.add_row(Text(k), Text(src.quality.value),
+                      Text(src.citation + (f" {src.url}" if src.url else "")))
+        console.print(s)
+
+
+# --------------------------------------------------------------------------------------------
+# schema
+# --------------------------------------------------------------------------------------------
+
+
+@app.command()
+@_handles_input_errors
+def schema(
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="FILE", help="Write the schema to this file instead of stdout."),
+    ] = None,
+    json_: JsonOpt = False,
+) -> None:
+    """The JSON Schema of the design file format (casip.design/1), for editors and forms."""
+    from casip.design import json_schema
+    from casip.io import write_text_atomic
+
+    text = json.dumps(json_schema(), indent=2, ensure_ascii=False) + "\n"
+    if out is not None:
+        path = write_text_atomic(out, text)
+        if json_:
+            _echo_json({"files": [path]})
+        _wrote([path])
+    else:
+        typer.echo(text, nl=False)
+
+
+# --------------------------------------------------------------------------------------------
+# reference
+# --------------------------------------------------------------------------------------------
+
+
+def _check_reference(cell_id: str) -> None:
+    ids = _reference_ids()
+    if cell_id not in ids:
+        raise CasipInputError(Problem("ID", "unknown reference cell", cell_id,
+                                      "one of: " + ", ".join(ids)))
+
+
+@reference_app.command("list")
+@_handles_input_errors
+def reference_list(json_: JsonOpt = False) -> None:
+    """The reference cells with their names and kinds."""
+    rows = []
+    for cid in _reference_ids():
+        d, _, _ = _load_design(f"ref:{cid}")
+        rows.append({"id": cid, "name": d.name, "kind": d.kind.value, "format": d.format.type})
+    if json_:
+        _echo_json(rows)
+        return
+    df = pd.DataFrame(rows).set_index("id")
+    _print_df(_console(), df, title="Reference cells (casip reference show ID)")
+
+
+@reference_app.command("show")
+@_handles_input_errors
+def reference_show(
+    cell_id: Annotated[str, typer.Argument(metavar="ID", help="Reference cell id.")],
+    json_: JsonOpt = False,
+) -> None:
+    """A reference cell's design file and the published figures it is checked against."""
+    from casip.cells import published, reference_text
+
+    _check_reference(cell_id)
+    text = reference_text(cell_id)
+    pubs = published(cell_id)
+    if json_:
+        d, _, _ = _load_design(f"ref:{cell_id}")
+        _echo_json({
+            "id": cell_id,
+            "design": d.model_dump(mode="json", by_alias=True, exclude_none=True),
+            "published": [vars(p) for p in pubs],
+        })
+        return
+    console = _console()
+    console.print(Text(text.rstrip("\n")))
+    if pubs:
+        console.print()
+        df = pd.DataFrame([vars(p) for p in pubs])[["metric", "value", "source", "note"]]
+        _print_df(console, df, title="Published figures", index=False)
+
+
+@reference_app.command("copy")
+@_handles_input_errors
+def reference_copy(
+    cell_id: Annotated[str, typer.Argument(metavar="ID", help="Reference cell id.")],
+    dest: Annotated[
+        Path,
+        typer.Argument(metavar="DEST", help="New design file (or a folder: DEST/ID.yaml)."),
+    ],
+    json_: JsonOpt = False,
+) -> None:
+    """Copy a reference cell's design file to start your own (never overwrites a file)."""
+    from casip.cells import reference_text
+    from casip.io import write_text_atomic
+
+    _check_reference(cell_id)
+    target = dest / f"{cell_id}.yaml" if dest.is_dir() else dest
+    path = write_text_atomic(target, reference_text(cell_id), overwrite=False)
+    if json_:
+        _echo_json({"id": cell_id, "path": path})
+    else:
+        typer.echo(f"copied {cell_id} to {path}; edit it, then: casip show {path}")
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    """Entry point of the ``casip`` command (and ``python -m casip``)."""
+    try:
+        app(prog_name="casip")
+    except BrokenPipeError:  # e.g. `casip materials list --csv | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+
+
+__all__ = ["EXIT_BAD_INPUT", "app", "main", "parse_param"]
