@@ -4,7 +4,6 @@ the shared reference data it started from."""
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,6 @@ REQUIRED = {
     Category.separator: ["PE_separator"],
     Category.packaging: ["pouch_laminate", "Al_can", "steel_can"],
 }
-
-
-def _shared() -> Path:
-    root = os.environ.get("CASIP_SHARED_DATA")
-    path = Path(root) if root else Path(__file__).resolve().parents[3] / "shared" / "data"
-    if not (path / "reference" / "materials.csv").exists():
-        pytest.skip(f"shared reference data not found at {path} (set CASIP_SHARED_DATA)")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +71,8 @@ def test_voltages_are_against_lithium(lib):
     assert lib["Li_metal"].average_voltage_V.value == 0.0
 
 
-def test_batpac_values_agree_with_the_shared_reference_csv(lib):
-    with (_shared() / "reference" / "materials.csv").open(encoding="utf-8") as fh:
+def test_batpac_values_agree_with_the_shared_reference_csv(lib, shared_data: Path):
+    with (shared_data / "reference" / "materials.csv").open(encoding="utf-8") as fh:
         rows = {r["name"]: r for r in csv.DictReader(fh)}
     pairs = {
         "LFP (LiFePO4)": ("LFP", "density_g_cm3", "specific_capacity_mAh_g", "cost_usd_kg"),

@@ -188,24 +188,7 @@ def _metrics(
         element_demand_kg_GWh=elements,
         missing_cost=list(comp.missing_cost),
         warnings=list(comp.warnings),
-        **{
-            k: float(out[k])
-            for k in (
-                "capacity_Ah",
-                "nominal_voltage_V",
-                "energy_Wh",
-                "mass_g",
-                "volume_cm3",
-                "specific_energy_Wh_kg",
-                "energy_density_Wh_L",
-                "cost_usd",
-                "cost_usd_kWh",
-                "couple_specific_energy_Wh_kg",
-                "couple_energy_density_Wh_L",
-                "cell_to_couple_specific_energy",
-                "cell_to_couple_energy_density",
-            )
-        },
+        **{k: float(out[k]) for k in (*HEADLINE, "cost_usd")},
     )
 
 
