@@ -108,3 +108,20 @@ def test_evaluate_time_error_names_the_format(tmp_path):
 def test_error_with_odd_values_serialises():
     err = CasipInputError("plain message", source="x.yaml")
     assert json.loads(json.dumps(err.to_dict()))["problems"][0]["message"] == "plain message"
+
+
+@pytest.mark.parametrize(
+    ("name", "allowed"),
+    [
+        ("porosity_one.yaml", "expected a value in [0, 1)"),
+        ("porosity_negative.yaml", "expected a value in [0, 1)"),
+        ("negative_thickness.yaml", "expected a value in (0, 1000]"),
+        ("absurd_thickness.yaml", "expected a value in (0, 1000]"),
+        ("pouch_zero_layers.yaml", "expected a value in [1, 500]"),
+    ],
+)
+def test_out_of_range_errors_state_the_whole_allowed_range(name, allowed):
+    with pytest.raises(CasipInputError) as info:
+        load_and_evaluate(DATA / "invalid_designs" / name)
+    assert allowed in str(info.value)
+    assert "format.pouch" not in str(info.value)  # no union tag in the field path

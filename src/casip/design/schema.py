@@ -453,7 +453,7 @@ def validate_design(data: object, source: str) -> Design:
     try:
         return Design.model_validate(dict(data))
     except ValidationError as exc:
-        err = from_pydantic(exc, source=source)
+        err = from_pydantic(exc, source=source, model=Design)
         fmt_data = data.get("format")
         fmt = fmt_data.get("type") if isinstance(fmt_data, Mapping) else None
         for p in err.problems:

@@ -100,7 +100,7 @@ def parse_material_file(text: str, source: str) -> MaterialFile:
     try:
         return MaterialFile.model_validate(data)
     except ValidationError as exc:
-        err = from_pydantic(exc, source=source)
+        err = from_pydantic(exc, source=source, model=MaterialFile)
         mats = data.get("materials") if isinstance(data.get("materials"), list) else []
         for p in err.problems:
             head, _, rest = p.field.partition(".")
