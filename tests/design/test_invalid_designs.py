@@ -12,11 +12,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from casip.design import evaluate
 from casip.design.schema import Design
 from casip.errors import CasipInputError, from_pydantic
+from casip.io import read_design_text
 from casip.materials import build_library
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -125,3 +128,42 @@ def test_out_of_range_errors_state_the_whole_allowed_range(name, allowed):
         load_and_evaluate(DATA / "invalid_designs" / name)
     assert allowed in str(info.value)
     assert "format.pouch" not in str(info.value)  # no union tag in the field path
+
+
+# --------------------------------------------------------------------------------------------
+# Fuzzing: whatever the text, reading a design either succeeds or raises CasipInputError
+# --------------------------------------------------------------------------------------------
+
+_VALID = (DATA / "valid_design_handcheck.yaml").read_text(encoding="utf-8")
+_LINES = _VALID.splitlines()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(max_size=400))
+def test_fuzz_arbitrary_text_gives_only_domain_errors(text):
+    try:
+        read_design_text(text, "fuzz.yaml")
+    except CasipInputError as exc:
+        assert "fuzz.yaml" in str(exc)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(min_value=0, max_value=len(_LINES) - 1),
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.integers(min_value=-(10**12), max_value=10**12),
+        st.text(max_size=20),
+        st.sampled_from(["", "[]", "{}", "null", "- 1", ": :", "'", "true"]),
+    ),
+)
+def test_fuzz_one_mutated_value_gives_only_domain_errors(index, value):
+    line = _LINES[index]
+    key, sep, _ = line.partition(":")
+    mutated = [*_LINES]
+    mutated[index] = f"{key}{sep} {value}" if sep else f"{line}{value}"
+    try:
+        design = read_design_text("\n".join(mutated), "fuzz.yaml")
+        evaluate(design, source="fuzz.yaml", library=LIB)
+    except CasipInputError as exc:
+        assert "fuzz.yaml" in str(exc) or "sweep" in str(exc)
