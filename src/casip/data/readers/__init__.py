@@ -1,0 +1,41 @@
+"""Reader adapters, one module per cycler file format (see :mod:`casip.data.readers._base`).
+
+The registry below lists them; :func:`casip.data.read` detects the format from the file's
+content and calls the adapter behind the safeguards of :mod:`casip.data.ingest`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+#: Module names of the adapters, in the order their sniffers are tried (specific first).
+ADAPTERS: tuple[str, ...] = (
+    "bdf_csv",
+    "arbin_res",
+    "arbin_csv",
+    "maccor_txt",
+    "maccor_raw",
+    "neware_nda",
+    "neware_csv",
+    "biologic_mpr",
+    "landt_csv",
+    "novonix_csv",
+    "pec_csv",
+    "bitrode_csv",
+    "batterydata_csv",
+)
+
+
+def adapters() -> dict[str, ModuleType]:
+    """Format id -> adapter module, for the adapters that import on this installation."""
+    out = {}
+    for name in ADAPTERS:
+        try:
+            mod = importlib.import_module(f"casip.data.readers.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith("casip.data.readers"):
+                continue  # adapter not written yet
+            raise
+        out[mod.FORMAT] = mod
+    return out

@@ -1,0 +1,85 @@
+"""Battery Data Format (BDF) CSV: files already in the Battery Data Alliance's schema.
+
+Hand-written: the format is plain CSV whose header uses BDF column names (machine names such as
+``test_time_second`` or human labels such as ``Test Time / s``), so pyarrow's CSV reader does the
+parsing and this module only maps names. No separate BDF reader package is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+
+from casip.data import schema
+from casip.data.readers._base import RawReading, decode_head, first_line, header_tokens
+from casip.errors import CasipInputError, Problem
+
+FORMAT = "bdf-csv"
+VENDOR = "any (Battery Data Format)"
+DESCRIPTION = "Battery Data Format CSV (machine names or human labels)"
+EXTENSIONS = (".bdf.csv", ".csv", ".bdf")
+LIBRARY = "pyarrow"
+PRIVATE_COPY = False
+
+#: BDF human labels and alternative machine names -> CASIP (BDF) machine names.
+ALIASES = {
+    "test time / s": "test_time_second",
+    "voltage / v": "voltage_volt",
+    "current / a": "current_ampere",
+    "unix time / s": "unix_time_second",
+    "cycle count / 1": "cycle_count",
+    "cycle_dimensionless": "cycle_count",
+    "step count / 1": "step_count",
+    "step index / 1": "step_index",
+    "charging capacity / ah": "charging_capacity_ah",
+    "discharging capacity / ah": "discharging_capacity_ah",
+    "charging energy / wh": "charging_energy_wh",
+    "discharging energy / wh": "discharging_energy_wh",
+    "charging_capacity_ampere_hour": "charging_capacity_ah",
+    "discharging_capacity_ampere_hour": "discharging_capacity_ah",
+    "charging_energy_watt_hour": "charging_energy_wh",
+    "discharging_energy_watt_hour": "discharging_energy_wh",
+    "ambient temperature / degc": "ambient_temperature_celsius",
+    "ambient_temperature_degc": "ambient_temperature_celsius",
+    "surface temperature / degc": "surface_temperature_celsius",
+    "internal resistance / ohm": "internal_resistance_ohm",
+    "applied pressure / pa": "applied_pressure_pa",
+    "applied_pressure_pascal": "applied_pressure_pa",
+}
+
+
+def _canonical(token: str) -> str | None:
+    t = token.strip()
+    if t in schema.COLUMNS:
+        return t
+    return ALIASES.get(t.lower())
+
+
+def sniff(head: bytes, name: str) -> float:
+    tokens = header_tokens(first_line(decode_head(head)))
+    known = [_canonical(t) for t in tokens]
+    required = {"test_time_second", "voltage_volt", "current_ampere"}
+    if required <= set(known):
+        return 0.95
+    return 0.0
+
+
+def read(path: Path) -> RawReading:
+    try:
+        table = pacsv.read_csv(path)
+    except Exception as exc:
+        raise CasipInputError(Problem("", f"not a readable BDF CSV: {exc}")) from None
+    rename = {}
+    dropped = []
+    for col in table.column_names:
+        canon = _canonical(col)
+        if canon and canon != "step_type" and canon not in rename.values():
+            rename[col] = canon
+        else:
+            dropped.append(col)
+    df = table.select(list(rename)).rename_columns(list(rename.values())).to_pandas()
+    warnings = []
+    if dropped:
+        warnings.append(f"columns outside the schema were left out: {', '.join(dropped)}")
+    return RawReading(data=df, metadata={}, warnings=warnings)

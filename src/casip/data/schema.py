@@ -1,0 +1,200 @@
+"""One schema for cycling data from any tester.
+
+Time series use the Battery Data Format (BDF) machine-readable column names of the Battery Data
+Alliance (https://w3id.org/battery-data-alliance/ontology/battery-data-format) with SI-based units
+in the names. CASIP adds ``step_type`` (a label per row), which BDF does not define.
+
+Sign convention (one, whatever the tester wrote): **current is positive while charging the
+cell and negative while discharging it**, as in BDF, where ``charging_capacity_ah`` is the
+integral of the positive part of the current. Readers convert their tester's convention.
+
+Counters follow BDF: ``charging_capacity_ah``, ``discharging_capacity_ah``,
+``charging_energy_wh`` and ``discharging_energy_wh`` accumulate from the start of the test and
+never reset (testers that reset them per step or per cycle are made cumulative by the reader).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+#: BDF column name -> (unit, meaning). Required columns come first.
+COLUMNS: dict[str, tuple[str, str]] = {
+    "test_time_second": ("s", "time since the start of the test"),
+    "voltage_volt": ("V", "cell voltage"),
+    "current_ampere": ("A", "current; positive = charging the cell, negative = discharging"),
+    "unix_time_second": ("s", "wall-clock time, seconds since 1970-01-01 UTC"),
+    "cycle_count": ("1", "cycle number as counted by the tester, from 1"),
+    "step_index": ("1", "step number in the tester's schedule"),
+    "step_count": ("1", "running count of steps executed, from 1 (increments at each change)"),
+    "step_type": ("-", "rest, cc_charge, cc_discharge, cv_charge, cv_discharge, pulse, other"),
+    "charging_capacity_ah": ("Ah", "cumulative charge put in since the test started"),
+    "discharging_capacity_ah": ("Ah", "cumulative charge taken out since the test started"),
+    "charging_energy_wh": ("Wh", "cumulative energy put in since the test started"),
+    "discharging_energy_wh": ("Wh", "cumulative energy taken out since the test started"),
+    "ambient_temperature_celsius": ("degC", "chamber or ambient temperature"),
+    "surface_temperature_celsius": ("degC", "cell surface temperature (first sensor)"),
+    "internal_resistance_ohm": ("ohm", "internal resistance recorded by the tester"),
+    "applied_pressure_pa": ("Pa", "stack pressure applied to the cell"),
+}
+
+REQUIRED = ("test_time_second", "voltage_volt", "current_ampere")
+
+INT_COLUMNS = ("cycle_count", "step_index", "step_count")
+
+STEP_TYPES = ("rest", "cc_charge", "cc_discharge", "cv_charge", "cv_discharge", "pulse", "other")
+
+
+class TestMetadata(BaseModel):
+    """What is known about the cell and the test, beyond the time series.
+
+    Fields no tester records (chemistry, solid electrolyte, stack pressure...) are filled in by
+    the user at ingestion or left empty; nothing is guessed.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    cell_id: str | None = None
+    chemistry: str | None = Field(default=None, description="e.g. NMC811/graphite, LFP/graphite")
+    nominal_capacity_ah: float | None = Field(default=None, gt=0)
+    active_mass_g: float | None = Field(default=None, gt=0)
+    electrode_area_cm2: float | None = Field(default=None, gt=0)
+    temperature_celsius: float | None = None
+    stack_pressure_mpa: float | None = Field(default=None, ge=0)
+    solid_electrolyte: str | None = Field(default=None, description="e.g. Li6PS5Cl (argyrodite)")
+    start_time: _dt.datetime | None = None
+    tester: str | None = Field(default=None, description="vendor, e.g. Arbin, Maccor, Neware")
+    channel: str | None = None
+    schedule: str | None = None
+    extra: dict[str, Any] = Field(
+        default_factory=dict, description="other header fields the tester recorded"
+    )
+
+
+class Provenance(BaseModel):
+    """Where a test came from: the source file and the reader that read it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    source_name: str
+    source_size_bytes: int
+    source_sha256: str
+    format: str
+    reader: str = Field(description="the CASIP adapter module")
+    reader_library: str | None = Field(
+        default=None, description="the third-party reader used by the adapter, with its version"
+    )
+    casip_version: str
+    ingested_at: _dt.datetime | None = None
+
+
+@dataclass
+class CyclerTest:
+    """A test in the CASIP schema: time series, metadata and provenance."""
+
+    data: pd.DataFrame
+    metadata: TestMetadata
+    provenance: Provenance
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def test_id(self) -> str:
+        """Content address of the source file (the first 16 hex digits of its sha256)."""
+        return self.provenance.source_sha256[:16]
+
+
+def cumulative_from_resetting(values: np.ndarray, segment: np.ndarray) -> np.ndarray:
+    """Make a counter that resets at segment boundaries (a step, a cycle) cumulative.
+
+    Within each run of equal ``segment`` values the counter rises from its value at the start
+    of the run; the result adds the final value of every earlier run.
+    """
+    v = np.nan_to_num(np.asarray(values, dtype=float))
+    seg = np.asarray(segment)
+    if len(v) == 0:
+        return v
+    new = np.empty(len(v), dtype=bool)
+    new[0] = True
+    new[1:] = seg[1:] != seg[:-1]
+    run = np.cumsum(new) - 1
+    ends = np.flatnonzero(np.r_[new[1:], True])  # last index of each run
+    offsets = np.r_[0.0, np.cumsum(v[ends])[:-1]]
+    return v + offsets[run]
+
+
+def integrate_counters(data: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Cumulative charge/discharge capacity and energy from current, voltage and time.
+
+    Trapezoidal integration of the positive and negative parts of current (and power) over
+    test time; the BDF definitions of ``charging_capacity_ah`` etc.
+    """
+    t = data["test_time_second"].to_numpy(dtype=float)
+    i = data["current_ampere"].to_numpy(dtype=float)
+    v = data["voltage_volt"].to_numpy(dtype=float)
+    dt = np.diff(t, prepend=t[:1])
+    dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
+    i_prev = np.r_[i[:1], i[:-1]]
+    p = i * v
+    p_prev = np.r_[p[:1], p[:-1]]
+    out = {}
+    for name, x, xp, sign in (
+        ("charging_capacity_ah", i, i_prev, 1),
+        ("discharging_capacity_ah", i, i_prev, -1),
+        ("charging_energy_wh", p, p_prev, 1),
+        ("discharging_energy_wh", p, p_prev, -1),
+    ):
+        part = np.clip(sign * x, 0, None)
+        part_prev = np.clip(sign * xp, 0, None)
+        out[name] = np.cumsum(0.5 * (part + part_prev) * dt) / 3600.0
+    return out
+
+
+def classify_steps(data: pd.DataFrame, rest_current_a: float | None = None) -> np.ndarray:
+    """Label each row's step: rest, cc/cv charge or discharge, pulse or other.
+
+    A step is a run of equal ``step_count``. Per step: rest if |I| stays below the threshold
+    (default 0.1% of the test's largest |I|, at least 1e-6 A); pulse if it lasts under 30 s and is
+    not rest; otherwise CC when the current varies by less than 2% of its mean while the voltage
+    moves, CV when the voltage varies by less than 5 mV while the current moves; other if
+    neither. Thresholds are assumptions chosen for common cycler data; steps of the tester's own
+    type labels are not used because testers disagree on them.
+    """
+    i = data["current_ampere"].to_numpy(dtype=float)
+    v = data["voltage_volt"].to_numpy(dtype=float)
+    t = data["test_time_second"].to_numpy(dtype=float)
+    steps = data["step_count"].to_numpy()
+    n = len(i)
+    labels = np.full(n, "other", dtype=object)
+    if n == 0:
+        return labels
+    imax = np.nanmax(np.abs(i)) if np.isfinite(i).any() else 0.0
+    thr = rest_current_a if rest_current_a is not None else max(1e-3 * imax, 1e-6)
+    bounds = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1], True])
+    for a, b in itertools.pairwise(bounds):
+        ii, vv, tt = i[a:b], v[a:b], t[a:b]
+        absmean = np.nanmean(np.abs(ii))
+        if not np.isfinite(absmean) or absmean < thr:
+            labels[a:b] = "rest"
+            continue
+        sign = "charge" if np.nanmean(ii) > 0 else "discharge"
+        duration = tt[-1] - tt[0] if b - a > 1 else 0.0
+        if duration < 30.0:
+            labels[a:b] = "pulse"
+            continue
+        i_span = np.nanmax(ii) - np.nanmin(ii)
+        v_span = np.nanmax(vv) - np.nanmin(vv)
+        if i_span <= 0.02 * absmean:
+            labels[a:b] = f"cc_{sign}"
+        elif v_span <= 0.005:
+            labels[a:b] = f"cv_{sign}"
+        else:
+            # CC-CV within one tester step: call it by what most of its duration looks like
+            steady = np.nanmedian(np.abs(np.diff(ii))) < 1e-3 * absmean
+            labels[a:b] = f"cc_{sign}" if steady else "other"
+    return labels
