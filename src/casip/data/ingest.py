@@ -193,16 +193,26 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
         df["step_count"] = change.cumsum().astype("float64") + 1.0
     counters = ("charging_capacity_ah", "discharging_capacity_ah", "charging_energy_wh",
                 "discharging_energy_wh")
-    if any(c not in df.columns or df[c].isna().all() for c in counters):
+    reported = [c for c in counters if c in df.columns and not df[c].isna().all()]
+    for c in reported:
+        df[c], resets = schema.cumulative_from_drops(df[c].to_numpy())
+        if resets:
+            warnings.append(
+                f"{c} resets {resets} times in the file; made cumulative from the test start"
+            )
+    if len(reported) < len(counters):
         integrated = schema.integrate_counters(df)
         for c in counters:
-            if c not in df.columns or df[c].isna().all():
+            if c not in reported:
                 df[c] = integrated[c]
+    df.attrs["reported_counters"] = reported
     for c in schema.INT_COLUMNS:
         df[c] = df[c].round().astype("int64")
     df["step_type"] = schema.classify_steps(df)
     order = [c for c in schema.COLUMNS if c in df.columns]
-    return df[order], warnings
+    out = df[order]
+    out.attrs["reported_counters"] = reported
+    return out, warnings
 
 
 def read(
@@ -251,4 +261,10 @@ def read(
         reader_library=library_version(lib) if lib else None,
         casip_version=casip.__version__,
     )
-    return schema.CyclerTest(data=data, metadata=md, provenance=prov, warnings=warnings)
+    return schema.CyclerTest(
+        data=data,
+        metadata=md,
+        provenance=prov,
+        warnings=warnings,
+        reported_counters=list(data.attrs.get("reported_counters", [])),
+    )

@@ -102,6 +102,8 @@ class CyclerTest:
     metadata: TestMetadata
     provenance: Provenance
     warnings: list[str] = field(default_factory=list)
+    #: counters the tester itself recorded (the others were integrated from current)
+    reported_counters: list[str] = field(default_factory=list)
 
     @property
     def test_id(self) -> str:
@@ -126,6 +128,24 @@ def cumulative_from_resetting(values: np.ndarray, segment: np.ndarray) -> np.nda
     ends = np.flatnonzero(np.r_[new[1:], True])  # last index of each run
     offsets = np.r_[0.0, np.cumsum(v[ends])[:-1]]
     return v + offsets[run]
+
+
+def cumulative_from_drops(values: np.ndarray, noise: float = 1e-3) -> tuple[np.ndarray, int]:
+    """Make a counter cumulative where it drops back (a reset the tester did not mark).
+
+    A drop larger than ``noise`` times the counter's largest value starts a new segment; the
+    value just before each drop is carried over. Returns the cumulative counter and the number
+    of resets found.
+    """
+    v = np.nan_to_num(np.asarray(values, dtype=float))
+    if len(v) < 2:
+        return v, 0
+    scale = max(float(np.max(np.abs(v))), 1e-12)
+    drop = np.r_[False, np.diff(v) < -noise * scale]
+    if not drop.any():
+        return v, 0
+    carried = np.where(drop, np.r_[0.0, v[:-1]], 0.0)
+    return v + np.cumsum(carried), int(drop.sum())
 
 
 def integrate_counters(data: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -1,0 +1,232 @@
+"""A folder of tests as Parquet files, queried with DuckDB.
+
+Layout (every test is an immutable folder named by the content hash of its source file, so the
+same layout works on object storage, where folders are key prefixes)::
+
+    <store>/
+      tests/
+        test_id=<16 hex digits>/
+          timeseries.parquet    BDF columns, zstd
+          cycles.parquet        casip.data.summary.cycles
+          steps.parquet         casip.data.summary.steps
+          test.json             metadata, provenance, warnings
+      .staging/                 work area; a test appears in tests/ only when complete
+
+Ingestion is atomic: a test is written to ``.staging`` and moved into ``tests/`` with one
+rename, so a failure leaves nothing in the store. Re-ingesting the same file is detected by its
+sha256 (the folder already exists) and skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from casip.data import summary
+from casip.data.ingest import file_digest, read
+from casip.data.schema import CyclerTest
+from casip.errors import CasipInputError, Problem
+
+DEFAULT_STORE = Path("casip-data")
+TABLES = ("timeseries", "cycles", "steps")
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file in a batch."""
+
+    path: str
+    status: str  # "ingested", "duplicate" or "failed"
+    test_id: str | None = None
+    rows: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def _write_parquet(df: pd.DataFrame, path: Path) -> None:
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    pq.write_table(table, path, compression="zstd")
+
+
+class Store:
+    """A local test store. ``Store("casip-data")`` creates the folder on first write."""
+
+    def __init__(self, root: str | os.PathLike = DEFAULT_STORE):
+        self.root = Path(root)
+
+    @property
+    def tests_dir(self) -> Path:
+        return self.root / "tests"
+
+    def _test_dir(self, test_id: str) -> Path:
+        return self.tests_dir / f"test_id={test_id}"
+
+    def __contains__(self, test_id: str) -> bool:
+        return self._test_dir(test_id).is_dir()
+
+    # ---------------------------------------------------------------- writing
+    def add(self, test: CyclerTest) -> tuple[str, bool]:
+        """Store a test read by :func:`casip.data.read`; returns (test_id, newly_added)."""
+        tid = test.test_id
+        final = self._test_dir(tid)
+        if final.exists():
+            return tid, False
+        staging = self.root / ".staging" / f"{tid}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True, exist_ok=False)
+        try:
+            _write_parquet(test.data, staging / "timeseries.parquet")
+            _write_parquet(summary.cycles(test), staging / "cycles.parquet")
+            _write_parquet(summary.steps(test), staging / "steps.parquet")
+            prov = test.provenance.model_copy(
+                update={"ingested_at": dt.datetime.now(dt.UTC).replace(microsecond=0)}
+            )
+            doc = {
+                "test_id": tid,
+                "rows": len(test.data),
+                "metadata": test.metadata.model_dump(mode="json"),
+                "provenance": prov.model_dump(mode="json"),
+                "warnings": test.warnings,
+                "reported_counters": test.reported_counters,
+            }
+            (staging / "test.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+            self.tests_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                os.rename(staging, final)
+            except OSError:
+                if final.exists():  # another process stored the same file meanwhile
+                    return tid, False
+                raise
+            return tid, True
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+    def ingest(
+        self,
+        paths: Iterable[str | os.PathLike],
+        format: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        progress: Callable[[IngestResult], None] | None = None,
+    ) -> list[IngestResult]:
+        """Read and store many files; a bad file is reported and the batch goes on."""
+        results = []
+        for path in paths:
+            try:
+                p = Path(path)
+                if p.is_file():
+                    # the same bytes were stored before: skip without reading them again
+                    tid = file_digest(p)[1][:16]
+                    if tid in self:
+                        res = IngestResult(str(path), "duplicate", tid, self.info(tid)["rows"])
+                        results.append(res)
+                        if progress is not None:
+                            progress(res)
+                        continue
+                test = read(path, format=format, metadata=metadata)
+                if test.test_id in self:
+                    res = IngestResult(str(path), "duplicate", test.test_id, len(test.data))
+                else:
+                    tid, _ = self.add(test)
+                    res = IngestResult(
+                        str(path), "ingested", tid, len(test.data), warnings=tuple(test.warnings)
+                    )
+            except CasipInputError as exc:
+                res = IngestResult(str(path), "failed", error=str(exc))
+            results.append(res)
+            if progress is not None:
+                progress(res)
+        return results
+
+    def remove(self, test_id: str) -> None:
+        """Delete a stored test (never its source file, which the store does not hold)."""
+        d = self._resolve(test_id)
+        shutil.rmtree(d)
+
+    # ---------------------------------------------------------------- reading
+    def _resolve(self, test_id: str) -> Path:
+        if not self.tests_dir.is_dir():
+            raise CasipInputError(Problem("test", "the store holds no tests"), str(self.root))
+        matches = [p for p in self.tests_dir.iterdir() if p.name.startswith(f"test_id={test_id}")]
+        if len(matches) != 1:
+            raise CasipInputError(
+                Problem(
+                    "test",
+                    "no stored test has this id" if not matches else "the id prefix is ambiguous",
+                    test_id,
+                    "an id (or unique prefix) from 'casip data list'",
+                ),
+                str(self.root),
+            )
+        return matches[0]
+
+    def info(self, test_id: str) -> dict:
+        """The stored metadata, provenance and warnings of a test."""
+        return json.loads((self._resolve(test_id) / "test.json").read_text(encoding="utf-8"))
+
+    def list(self) -> pd.DataFrame:
+        """One row per stored test: id, source file, format, rows, cell and ingestion time."""
+        rows = []
+        if self.tests_dir.is_dir():
+            for d in sorted(self.tests_dir.iterdir()):
+                f = d / "test.json"
+                if not f.is_file():
+                    continue
+                doc = json.loads(f.read_text(encoding="utf-8"))
+                md, pv = doc["metadata"], doc["provenance"]
+                rows.append(
+                    {
+                        "test_id": doc["test_id"],
+                        "source": pv["source_name"],
+                        "format": pv["format"],
+                        "rows": doc["rows"],
+                        "cell_id": md.get("cell_id"),
+                        "chemistry": md.get("chemistry"),
+                        "ingested_at": pv.get("ingested_at"),
+                    }
+                )
+        return pd.DataFrame(
+            rows,
+            columns=["test_id", "source", "format", "rows", "cell_id", "chemistry", "ingested_at"],
+        )
+
+    def table(self, test_id: str, name: str = "timeseries") -> pd.DataFrame:
+        """A stored table of one test (``timeseries``, ``cycles`` or ``steps``)."""
+        if name not in TABLES:
+            raise CasipInputError(
+                Problem("table", "unknown table", name, "one of: " + ", ".join(TABLES))
+            )
+        return pq.read_table(self._resolve(test_id) / f"{name}.parquet").to_pandas()
+
+    def query(self, sql: str) -> pd.DataFrame:
+        """Run SQL with DuckDB over views ``timeseries``, ``cycles`` and ``steps`` of all tests.
+
+        Each view has a ``test_id`` column (from the folder names).
+        """
+        import duckdb
+
+        con = duckdb.connect()
+        try:
+            for name in TABLES:
+                files = sorted(self.tests_dir.glob(f"test_id=*/{name}.parquet"))
+                if files:
+                    pattern = str(self.tests_dir / "test_id=*" / f"{name}.parquet")
+                    quoted = "'" + pattern.replace("'", "''") + "'"
+                    con.execute(
+                        f"CREATE VIEW {name} AS SELECT * FROM "
+                        f"read_parquet({quoted}, hive_partitioning=true, union_by_name=true)"
+                    )
+            return con.execute(sql).fetchdf()
+        except duckdb.Error as exc:
+            raise CasipInputError(Problem("sql", str(exc).splitlines()[0], sql)) from None
+        finally:
+            con.close()
