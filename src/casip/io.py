@@ -265,6 +265,10 @@ def atomic_path(path: str | os.PathLike, *, overwrite: bool = True) -> Iterator[
         If ``overwrite`` is False and ``path`` exists, or the folder does not exist.
     """
     final = Path(path)
+    if final.is_dir():
+        raise CasipInputError(
+            Problem("", "is a folder", expected="a file name inside the folder"), str(final)
+        )
     folder = final.parent if str(final.parent) else Path(".")
     if not folder.is_dir():
         raise CasipInputError(Problem("", "the folder to write into does not exist"), str(folder))

@@ -694,9 +694,12 @@ def test_cylindrical_wound(lib):
     assert r.element_demand_kg_GWh["Fe"] == approx(m_can / energy * 1e6)
 
 
-def test_cylindrical_lithium_metal_discharged_roll_build(lib):
+def test_cylindrical_lithium_metal_winds_as_built_and_must_fit_charged(lib):
+    from casip.errors import CasipInputError
+
     d = cylindrical_design()
     d["anode"] = {"type": "lithium_metal", "np_ratio": 1.0}
+    d["format"]["fill_fraction"] = 0.85
     r = evaluate(d, lib)
     g = r.geometry
     load_c = 0.006 * 0.75 / 0.255
@@ -705,11 +708,17 @@ def test_cylindrical_lithium_metal_discharged_roll_build(lib):
     t_plated = q_c / 2000 * 1e4  # um at charge
     unit_chg = (15 + 2 * (60 + 20 + t_li + t_plated) + 10) / 1000  # mm
     unit_dis = (15 + 2 * (60 + 20 + t_li) + 10) / 1000
-    annulus = 0.95 * math.pi * (9.5**2 - 1.0**2)
-    length_mm = annulus / unit_chg  # wound at the charged thickness
-    assert g["stack_thickness_mm"] == approx(math.sqrt(1 + annulus / math.pi) - 1)
-    r_dis = math.sqrt(1 + length_mm * unit_dis / math.pi)
-    assert g["stack_thickness_discharged_mm"] == approx(r_dis - 1.0)
+    annulus = 0.85 * math.pi * (9.5**2 - 1.0**2)
+    length_mm = annulus / unit_dis  # wound as built (discharged)
+    assert g["electrode_width_mm"] == approx(length_mm)
+    assert g["stack_thickness_discharged_mm"] == approx(math.sqrt(1 + annulus / math.pi) - 1)
+    r_chg = math.sqrt(1 + length_mm * unit_chg / math.pi)
+    assert g["stack_thickness_mm"] == approx(r_chg - 1.0)
+    assert r_chg < 9.5  # it fits charged
+    # wound tighter (95% of the annulus), the plated lithium no longer fits in the can
+    d["format"]["fill_fraction"] = 0.95
+    with pytest.raises(CasipInputError, match="outgrows the can"):
+        evaluate(d, lib)
 
 
 def test_cylindrical_single_sided_is_refused(lib):

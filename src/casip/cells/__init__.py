@@ -76,11 +76,15 @@ def reference_text(cell_id: str) -> str:
 
 
 @functools.cache
-def reference_design(cell_id: str) -> Design:
-    """The :class:`~casip.design.schema.Design` of a reference cell."""
+def _reference_design(cell_id: str) -> Design:
     from casip.io import read_design_text  # strict loader: a key given twice is an error
 
     return read_design_text(reference_text(cell_id), f"ref:{cell_id}")
+
+
+def reference_design(cell_id: str) -> Design:
+    """The :class:`~casip.design.schema.Design` of a reference cell (a fresh copy to edit)."""
+    return _reference_design(cell_id).model_copy(deep=True)
 
 
 def reference_designs() -> dict[str, Design]:

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -37,6 +36,7 @@ HEADLINE = (
     "cell_to_couple_specific_energy",
     "couple_energy_density_Wh_L",
     "cell_to_couple_energy_density",
+    "theoretical_specific_energy_Wh_kg",
 )
 
 GEOMETRY = (
@@ -84,6 +84,7 @@ class CellMetrics:
     couple_energy_density_Wh_L: float
     cell_to_couple_specific_energy: float
     cell_to_couple_energy_density: float
+    theoretical_specific_energy_Wh_kg: float
     geometry: dict[str, float]
     mass_breakdown_g: dict[str, float]
     volume_breakdown_cm3: dict[str, float]
@@ -159,6 +160,46 @@ def element_demand(
     return {el: v / energy * 1e6 for el, v in sorted(demand.items())}
 
 
+def _fit_problem(status: int, out: Mapping[str, np.ndarray], d: Design) -> Problem:
+    """Why a design does not fit its format, with the numbers."""
+    def val(k: str) -> float:
+        return float(out[k])
+
+    msg = engine.STATUS[status]
+    if status == 1:
+        return Problem(
+            "format",
+            f"{msg}: the electrodes come out {val('electrode_width_mm'):.1f} x "
+            f"{val('electrode_height_mm'):.1f} mm",
+            expected="a larger can, or smaller clearances, headspace and overhangs",
+        )
+    if status == 2:
+        return Problem(
+            "format.thickness_mm",
+            f"{msg}: {val('usable_thickness_mm'):.2f} mm of usable thickness",
+            d.format.thickness_mm if d.format.type == "prismatic" else None,
+            "a thicker can or thinner layers",
+        )
+    if status == 3:
+        fm = d.format
+        return Problem(
+            "format.layers",
+            f"{msg}: {int(val('layers'))} layers make a "
+            f"{val('stack_thickness_discharged_mm'):.2f} mm stack, "
+            f"{val('usable_thickness_mm'):.2f} mm is usable",
+            getattr(fm, "layers", None),
+            "fewer layers (leave 'layers' out to fit the most)",
+        )
+    if status == 5:
+        return Problem(
+            "format",
+            f"{msg}: charged it is {val('stack_thickness_mm'):.2f} mm against "
+            f"{val('inner_thickness_mm'):.2f} mm inside the can",
+            expected="a lower fill_fraction or fewer layers",
+        )
+    return Problem("format", msg)
+
+
 def _metrics(
     comp: Compiled,
     out: Mapping[str, np.ndarray],
@@ -169,10 +210,16 @@ def _metrics(
     assert d is not None
     status = int(out["status"])
     if status != 0:
-        raise CasipInputError(
-            Problem("format", engine.STATUS[status]), source=source or d.name
-        )
+        raise CasipInputError(_fit_problem(status, out, d), source=source or d.name)
     g = {k: float(out[k]) for k in GEOMETRY}
+    warnings = list(comp.warnings)
+    if d.anode.type == "intercalation" and g["np_ratio"] < 1 and not any(
+        "np_ratio" in w for w in warnings
+    ):
+        warnings.append(
+            f"the anode's N/P ratio is {g['np_ratio']:.3g} < 1: the cell is anode-limited "
+            "(capacity scaled by N/P) and would plate lithium on a full charge"
+        )
     mass = {k: float(out[f"mass_{k}_g"]) for k in engine.MASS_COMPONENTS}
     vol = {k: float(out[f"volume_{k}_cm3"]) for k in engine.VOLUME_COMPONENTS}
     cost = {k: float(out[f"cost_{k}_usd"]) for k in engine.MASS_COMPONENTS}
@@ -187,7 +234,7 @@ def _metrics(
         cost_breakdown_usd=cost,
         element_demand_kg_GWh=elements,
         missing_cost=list(comp.missing_cost),
-        warnings=list(comp.warnings),
+        warnings=warnings,
         **{k: float(out[k]) for k in (*HEADLINE, "cost_usd")},
     )
 
@@ -239,6 +286,13 @@ _SIZING_PEERS = {
 }
 
 
+#: Paths that, with ``anode.np_ratio``, size the same anode.
+_NP_PEERS = ("anode.lithium_thickness_um", "anode.thickness_um")
+
+#: Paths whose values must be whole numbers.
+_INTEGER_PATHS = frozenset({"format.layers"})
+
+
 def _design_with(design: Design, updates: Mapping[str, object]) -> Design:
     data = design.model_dump(by_alias=True, exclude_none=True)
     for path, value in updates.items():
@@ -282,68 +336,112 @@ def sweep(
     """
     lib = library if library is not None else load_library()
     base = _resolve(design, None)
-    if not values:
-        raise CasipInputError(Problem("values", "nothing to sweep", None, "one or more paths"))
+    if not isinstance(values, Mapping) or not values:
+        raise CasipInputError(
+            Problem("values", "nothing to sweep", None, "a mapping of design path -> values")
+        )
     paths = list(values)
-    arrays = []
+    groups = [set((p, *_SIZING_PEERS.get(p, ()))) for p in paths]
+    for i, a in enumerate(paths):
+        for b in paths[i + 1 :]:
+            if b in groups[i] or (a == "anode.np_ratio" and b in _NP_PEERS) or (
+                b == "anode.np_ratio" and a in _NP_PEERS
+            ):
+                raise CasipInputError(
+                    Problem(
+                        f"{a}, {b}",
+                        "these two paths size the same layer; a sweep can vary only one of them",
+                        expected="one sizing path per electrode",
+                    )
+                )
+    arrays: list[np.ndarray] = []
     for path in paths:
         v = values[path]
-        seq = list(v) if not isinstance(v, np.ndarray) else list(v.ravel())
-        if len(seq) == 0:
+        if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
+            raise CasipInputError(
+                Problem(path, "values must be a list or array", v, "e.g. [40, 80, 120]")
+            )
+        arr = np.asarray(list(v) if not isinstance(v, np.ndarray) else v.ravel(), dtype=object)
+        if len(arr) == 0:
             raise CasipInputError(Problem(path, "empty list of values", None, "at least one"))
-        arrays.append(seq)
-    if grid:
-        points = list(itertools.product(*arrays)) if len(paths) > 1 else [(x,) for x in arrays[0]]
-    else:
+        arrays.append(arr)
+    if not grid:
         n = {len(a) for a in arrays}
         if len(n) != 1:
             raise CasipInputError(
                 Problem("values", "zipped sweeps need lists of equal length", sorted(n))
             )
-        points = list(zip(*arrays, strict=True))
     comp = compile_design(base, lib)
     fast = []
-    for path in paths:
+    for path, arr in zip(paths, arrays, strict=True):
         try:
             comp.format_key(path)
-            numeric = all(
-                isinstance(x, int | float | np.number) and not isinstance(x, bool)
-                for x in arrays[paths.index(path)]
-            )
-            fast.append(numeric)
         except KeyError:
             fast.append(False)
+            continue
+        fast.append(
+            all(isinstance(x, int | float | np.number) and not isinstance(x, bool | np.bool_)
+                for x in arr)
+        )
 
-    table = {path: [pt[i] for pt in points] for i, path in enumerate(paths)}
+    def columns(arrs: list[np.ndarray]) -> list[np.ndarray]:
+        """The swept values per point: a full grid (numpy, no Python tuples) or zipped."""
+        if not grid or len(arrs) == 1:
+            return list(arrs)
+        mesh = np.meshgrid(*[np.arange(len(a)) for a in arrs], indexing="ij")
+        return [a[m.ravel()] for a, m in zip(arrs, mesh, strict=True)]
+
     if all(fast):
-        # Check the range once through the schema (min and max), then one vectorised call.
-        for i, path in enumerate(paths):
-            col = np.asarray(arrays[i], dtype=float)
-            for extreme in (np.nanmin(col), np.nanmax(col)):
-                _design_with(base, {path: float(extreme)})
+        num = [a.astype(float) for a in arrays]
+        for path, col in zip(paths, num, strict=True):
+            bad = ~np.isfinite(col)
+            if bad.any():
+                raise CasipInputError(
+                    Problem(path, "values must be finite numbers", col[bad][0], "finite numbers")
+                )
+            if path in _INTEGER_PATHS and np.any(col != np.round(col)):
+                raise CasipInputError(
+                    Problem(path, "must be whole numbers", col[col != np.round(col)][0],
+                            "integers")
+                )
+            # the schema checks the range: its extremes are the only values that can fail it
+            for extreme in (col.min(), col.max()):
+                _design_with(base, {path: int(extreme) if path in _INTEGER_PATHS
+                                    else float(extreme)})
+        cols = columns(num)
         params = dict(comp.params)
-        for i, path in enumerate(paths):
+        for path, col in zip(paths, cols, strict=True):
             key = comp.format_key(path)
-            params[key] = np.asarray([pt[i] for pt in points], dtype=float)
+            params[key] = col
             for peer in EXCLUSIVE.get(key, ()):
                 params[peer] = np.nan
             if key == "a_np":
                 params["a_li_thickness_um"] = np.nan
                 params["a_thickness_um"] = np.nan
         out = engine.evaluate_arrays(params)
+        table = {path: col for path, col in zip(paths, cols, strict=True)}
     else:
+        cols = columns(arrays)
         outs = []
-        for pt in points:
-            d = _design_with(base, dict(zip(paths, pt, strict=True)))
-            c = compile_design(d, lib, source=f"sweep point {dict(zip(paths, pt, strict=True))}")
+        for k in range(len(cols[0])):
+            point = {path: col[k] for path, col in zip(paths, cols, strict=True)}
+            d = _design_with(base, point)
+            c = compile_design(d, lib, source=f"sweep point {point}")
             outs.append(engine.evaluate_arrays(c.params))
         out = {k: np.array([o[k] for o in outs]).reshape(-1) for k in outs[0]}
+        table = {path: col for path, col in zip(paths, cols, strict=True)}
     df = pd.DataFrame(table)
     for k in (*HEADLINE, *GEOMETRY):
         df[k] = out[k]
     for k in engine.MASS_COMPONENTS:
         df[f"mass_{k}_g"] = out[f"mass_{k}_g"]
     df["status"] = out["status"]
+    df.attrs["warnings"] = list(comp.warnings)
+    low_np = df["np_ratio"][df["status"] == 0] < 1
+    if base.anode.type == "intercalation" and low_np.any():
+        df.attrs["warnings"].append(
+            "some points have N/P < 1: those cells are anode-limited and would plate lithium"
+        )
     return df
 
 

@@ -206,6 +206,7 @@ def compile_design(
             else r.prop("cathode.active", act, "specific_capacity_mAh_g")
         ),
         c_V=r.prop("cathode.active", act, "average_voltage_V"),
+        c_qth_mAh_g=r.prop("cathode.active", act, "theoretical_specific_capacity_mAh_g", False),
         c_cost_active=r.cost(act),
         c_cost_catholyte=r.cost(cly) if fr.catholyte > 0 else NAN,
         c_cost_carbon=r.cost(ccb) if fr.carbon > 0 else NAN,
@@ -243,18 +244,23 @@ def compile_design(
     for k in ("a_porosity", "a_w_active", "a_w_electrolyte", "a_w_carbon", "a_w_binder"):
         p[k] = 0.0
     for k in ("a_rho_active", "a_rho_electrolyte", "a_rho_carbon", "a_rho_binder", "a_q_mAh_g",
-              "a_V", "a_cost_active", "a_cost_electrolyte", "a_cost_carbon", "a_cost_binder"):
+              "a_V", "a_cost_active", "a_cost_electrolyte", "a_cost_carbon", "a_cost_binder",
+              "a_qth_mAh_g"):
         p[k] = NAN
+    p["a_expansion_cm3_g"] = 0.0
     p["a_w_active"] = 1.0
     for slot in ("anode_active", "anode_electrolyte", "anode_carbon", "anode_binder"):
         slots[slot] = {}
     slots["lithium_metal"] = {"Li_metal": 1.0} if a.type == AnodeType.lithium_metal else {}
+    swell_unknown: list[str] = []
     if a.type == AnodeType.intercalation:
         afr = a.mass_fractions
         inv_rho = 0.0
         cap = 0.0
         cap_v = 0.0
         cost = 0.0
+        cap_th = 0.0
+        expansion = 0.0  # cm3 of volume gained per g of active blend at its practical capacity
         for mid, x in a.active.items():
             m = r.material(f"anode.active.{mid}", mid, Category.anode_active)
             if m is not None and m.id == "Li_metal":
@@ -274,6 +280,13 @@ def compile_design(
             cap += x * q
             cap_v += x * q * v
             cost += x * r.cost(m)
+            cap_th += x * r.prop(f"anode.active.{mid}", m, "theoretical_specific_capacity_mAh_g",
+                                 False)
+            e = r.prop(f"anode.active.{mid}", m, "lithiation_volume_expansion", False)
+            if e != e:  # NaN: the library has no value
+                swell_unknown.append(mid)
+            else:
+                expansion += x * e / rho
         ael = r.material("anode.electrolyte", a.electrolyte, Category.solid_electrolyte)
         acb = r.material("anode.carbon", a.carbon, Category.conductive_carbon)
         abd = r.material("anode.binder", a.binder, Category.binder)
@@ -287,6 +300,8 @@ def compile_design(
             a_q_mAh_g=cap,
             a_V=cap_v / cap if cap else NAN,  # capacity-weighted mean potential of the blend
             a_cost_active=cost,
+            a_qth_mAh_g=cap_th,
+            a_expansion_cm3_g=expansion,
             a_rho_electrolyte=r.density("anode.electrolyte", ael) if afr.electrolyte > 0 else NAN,
             a_rho_carbon=r.density("anode.carbon", acb) if afr.carbon > 0 else NAN,
             a_rho_binder=r.density("anode.binder", abd) if afr.binder > 0 else NAN,
@@ -319,6 +334,12 @@ def compile_design(
     )
     slots["separator"] = {s.material: 1.0}
     warnings: list[str] = []
+    if swell_unknown:
+        warnings.append(
+            "no lithiation_volume_expansion in the library for "
+            + ", ".join(swell_unknown)
+            + ": their swelling on charge is not counted in the cell's volume"
+        )
     if d.kind == CellKind.all_solid_state and c.mass_fractions.catholyte == 0:
         warnings.append(
             "cathode.mass_fractions.catholyte is 0: an all-solid-state composite cathode without "
@@ -460,6 +481,17 @@ def compile_design(
         p.update(h_mass_g=0.0, h_volume_cm3=0.0, h_cost=0.0)
         slots["pressure_hardware"] = {}
 
+    v_nom = p["c_V"] - (p["a_V"] if a.type == AnodeType.intercalation else 0.0)
+    if not r.problems and not v_nom > 0:
+        r.problems.append(
+            Problem(
+                "cathode.active",
+                f"the cell voltage would be {v_nom:.3g} V (cathode {p['c_V']:g} V minus anode "
+                f"{p['a_V'] if a.type == AnodeType.intercalation else 0:g} V vs Li)",
+                c.active,
+                "a cathode above the anode's potential",
+            )
+        )
     if r.problems:
         raise CasipInputError(r.problems, source=source)
     return Compiled(

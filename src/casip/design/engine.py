@@ -31,6 +31,7 @@ STATUS = {
     2: "not even one cathode layer fits in the can thickness",
     3: "the stack is thicker than the can allows (fill_fraction x inner thickness)",
     4: "the winding does not fit between the mandrel and the can wall",
+    5: "the charged stack (with plated lithium or swollen anode) outgrows the can",
 }
 
 #: Mass components reported by :func:`evaluate_arrays` (keys ``mass_<name>_g``).
@@ -62,6 +63,22 @@ VOLUME_COMPONENTS = (
     "negative_collector",
     "void_and_housing",
     "pressure_hardware",
+)
+
+#: Outputs kept for rows with a non-zero status (they say why the design does not fit).
+DIAGNOSTIC = frozenset(
+    {
+        "layers",
+        "electrode_width_mm",
+        "electrode_height_mm",
+        "cathode_thickness_um",
+        "anode_thickness_um",
+        "anode_thickness_charged_um",
+        "stack_thickness_mm",
+        "stack_thickness_discharged_mm",
+        "usable_thickness_mm",
+        "inner_thickness_mm",
+    }
 )
 
 UM_TO_CM = 1e-4
@@ -141,7 +158,12 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     t_li = np.where(is_li, t_li, 0.0)
     t_plated = Q_c / li_vol_cap / UM_TO_CM  # lithium plated per side at full charge [um]
     t_a_dis = np.where(is_int, t_a_int, t_li)  # as assembled / discharged
-    t_a_chg = np.where(is_int, t_a_int, t_li + t_plated)  # charged: plated lithium adds volume
+    # Charged: lithiated particles swell (the active volume grows by its lithiation expansion,
+    # scaled by the share of the anode's capacity used, 1/NP; pores are assumed not to absorb
+    # it) and plated lithium adds its own volume.
+    used = np.minimum(1.0, 1.0 / np_int)
+    swell = load_a * f["a_w_active"] * f["a_expansion_cm3_g"] * used / UM_TO_CM
+    t_a_chg = np.where(is_int, t_a_int + np.nan_to_num(swell), t_li + t_plated)
     np_eff = np.where(is_int, np_int, np.where(is_li, t_li * UM_TO_CM * li_vol_cap / Q_c, 0.0))
     V_an = np.where(is_int, f["a_V"], 0.0)
     V_nom = f["c_V"] - V_an
@@ -152,8 +174,10 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     o_a, o_s = f["f_anode_overhang_mm"], f["f_sep_overhang_mm"]
     o_max = np.maximum(o_a, o_s)
     two = sides == 2
-    # thickness of one repeat of the stack per cathode sheet (um), charged state
-    unit = t_pcc + sides * (t_c + t_s + t_a_chg) + t_ncc
+    # thickness of one repeat of the stack per cathode sheet (um): as built (discharged), which
+    # sets how many layers or how long a winding fit, and charged, which must still fit
+    unit = t_pcc + sides * (t_c + t_s + t_a_dis) + t_ncc
+    unit_chg = t_pcc + sides * (t_c + t_s + t_a_chg) + t_ncc
     f_type = f["f_type"]
     status = np.zeros(shape, dtype=np.int8)
 
@@ -190,13 +214,12 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     N_ncc = np.where(wound, N, np.where(two, N + 1, N))
     T_stack = N * t_pcc + F * (t_c + t_s + t_a_chg) + N_ncc * t_ncc  # um, charged
     T_stack_dis = N * t_pcc + F * (t_c + t_s + t_a_dis) + N_ncc * t_ncc
-    # a jelly roll's "stack thickness" is its radial build from the mandrel to the last turn
+    # a jelly roll's "stack thickness" is its radial build from the mandrel to the last turn:
+    # wound as built (discharged), then each turn thickens on charge
     r_m = f["y_mandrel_mm"] / 2
-    roll_mm = np.sqrt(r_m**2 + ann_mm2 / np.pi) - r_m
-    T_stack = np.where(wound, roll_mm * 1000.0, T_stack)
-    # discharged: the same wound length with the thinner (lithium-free) repeat unit
-    unit_dis = t_pcc + sides * (t_c + t_s + t_a_dis) + t_ncc
-    roll_dis_mm = np.sqrt(r_m**2 + L_wind_mm * unit_dis * 1e-3 / np.pi) - r_m
+    roll_dis_mm = np.sqrt(r_m**2 + ann_mm2 / np.pi) - r_m
+    roll_chg_mm = np.sqrt(r_m**2 + L_wind_mm * unit_chg * 1e-3 / np.pi) - r_m
+    T_stack = np.where(wound, roll_chg_mm * 1000.0, T_stack)
     T_stack_dis = np.where(wound, roll_dis_mm * 1000.0, T_stack_dis)
 
     # outer size, volume and housing mass
@@ -225,8 +248,12 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
 
     status = np.where((Wc <= 0) | (Hc <= 0), 1, status)
     status = np.where((status == 0) & is_r & (N < 1), 2, status)
-    status = np.where((status == 0) & is_r & (T_stack > T_avail_r + 1e-9), 3, status)
+    status = np.where((status == 0) & is_r & (T_stack_dis > T_avail_r + 1e-9), 3, status)
     status = np.where((status == 0) & is_y & ((ann_mm2 <= 0) | (Rin_y <= 0)), 4, status)
+    too_swollen = (is_r & (T_stack > Tin * 1000.0 + 1e-9)) | (
+        is_y & (r_m + roll_chg_mm > Rin_y + 1e-12)
+    )
+    status = np.where((status == 0) & too_swollen, 5, status)
 
     # ---------------- capacity, voltage, energy ----------------
     # An intercalation anode with N/P < 1 cannot take all the cathode's lithium: the cell is
@@ -318,6 +345,8 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
         is_int, 1 / (q_a * f["a_rho_active"]), 1 / li_vol_cap
     )
     ed_couple = V_nom / inv_vol  # Wh/L
+    q_c_th, q_a_th = f["c_qth_mAh_g"], f["a_qth_mAh_g"]
+    se_theory = np.where(is_int, V_nom / (1 / q_c_th + 1 / q_a_th), V_nom * q_c_th)
 
     out.update(
         {
@@ -348,6 +377,10 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
             "stack_volume_fraction": inner / V_cell,
             "couple_specific_energy_Wh_kg": se_couple,
             "couple_energy_density_Wh_L": ed_couple,
+            "theoretical_specific_energy_Wh_kg": se_theory,
+            "usable_thickness_mm": np.where(is_r, T_avail_r * 1e-3, np.nan),
+            # room for the stack: the can's inner thickness, or the radial room of a winding
+            "inner_thickness_mm": np.select([is_r, is_y], [Tin, Rin_y - r_m], np.nan),
         }
     )
     out["cell_to_couple_specific_energy"] = out["specific_energy_Wh_kg"] / se_couple
@@ -355,6 +388,7 @@ def _evaluate(p: Params) -> dict[str, np.ndarray]:
     out = {k: np.broadcast_to(np.asarray(v, dtype=float), shape) for k, v in out.items()}
     bad = status != 0
     if np.any(bad):
-        out = {k: np.where(bad, np.nan, v) for k, v in out.items()}
+        # metrics of an impossible design are NaN; its geometry stays, to explain the failure
+        out = {k: v if k in DIAGNOSTIC else np.where(bad, np.nan, v) for k, v in out.items()}
     out["status"] = status
     return out

@@ -34,7 +34,7 @@ Porosity = Annotated[float, Field(ge=0.0, lt=1.0)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, validate_assignment=True)
 
 
 class CellKind(StrEnum):
@@ -270,7 +270,7 @@ class Pouch(_FormatBase):
         description="cathode coated width"
     )
     electrode_height_mm: Annotated[float, Field(gt=0, le=2000)]
-    layers: Annotated[int, Field(ge=1, le=500)] = Field(
+    layers: Annotated[int, Field(ge=1, le=500, strict=True)] = Field(
         description="number of cathode sheets in the stack"
     )
     laminate: str = Field(description="pouch laminate material id")
@@ -303,7 +303,7 @@ class Prismatic(_FormatBase):
         default=0.92,
         description="share of the inner thickness the stack may take (insulation, swelling)",
     )
-    layers: Annotated[int, Field(ge=1, le=2000)] | None = None
+    layers: Annotated[int, Field(ge=1, le=2000, strict=True)] | None = None
 
 
 class Cylindrical(_FormatBase):

@@ -186,6 +186,10 @@ def load_library(extra: Iterable[Path | str] = ()) -> MaterialLibrary:
             files.append((str(p), p.read_text(encoding="utf-8")))
         except FileNotFoundError:
             raise CasipInputError("materials file not found", str(p)) from None
+        except IsADirectoryError:
+            raise CasipInputError("is a folder; expected a materials YAML file", str(p)) from None
         except UnicodeDecodeError:
             raise CasipInputError("not a UTF-8 text file; expected YAML", str(p)) from None
+        except OSError as exc:
+            raise CasipInputError(f"cannot be read: {exc.strerror or exc}", str(p)) from None
     return build_library(files)

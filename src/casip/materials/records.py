@@ -68,7 +68,7 @@ class Value(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    value: float
+    value: float = Field(allow_inf_nan=False)
     source: str = Field(min_length=1)
     note: str | None = None
 
@@ -80,6 +80,18 @@ class Value(BaseModel):
 
 
 PositiveValue = Annotated[Value, Field(description="must be > 0")]
+
+#: Physically plausible ranges; a value outside is a typo or a unit error.
+_PLAUSIBLE = (
+    ("density_g_cm3", 0.01, 25.0),
+    ("specific_capacity_mAh_g", 1.0, 4000.0),
+    ("theoretical_specific_capacity_mAh_g", 1.0, 4000.0),
+    ("average_voltage_V", 0.0, 6.0),
+    ("ionic_conductivity_S_cm", 1e-12, 1.0),
+    ("critical_current_density_mA_cm2", 1e-4, 1e3),
+    ("cost_usd_kg", 0.0, 1e6),
+    ("lithiation_volume_expansion", 0.0, 5.0),
+)
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
 
@@ -117,6 +129,11 @@ class Material(BaseModel):
     critical_current_density_mA_cm2: Value | None = Field(
         default=None, description="against lithium metal, room temperature"
     )
+    lithiation_volume_expansion: Value | None = Field(
+        default=None,
+        description="relative volume increase of an anode active material at its practical "
+        "capacity (0.10 = +10%)",
+    )
     notes: str | None = None
 
     @field_validator("id")
@@ -144,6 +161,12 @@ class Material(BaseModel):
                 raise ValueError(f"{name} must be > 0, got {v.value}")
         if self.cost_usd_kg is not None and self.cost_usd_kg.value < 0:
             raise ValueError(f"cost_usd_kg must be >= 0, got {self.cost_usd_kg.value}")
+        for name, lo, hi in _PLAUSIBLE:
+            v = getattr(self, name)
+            if v is not None and not lo <= v.value <= hi:
+                raise ValueError(
+                    f"{name} {v.value:g} is outside the plausible range [{lo:g}, {hi:g}]"
+                )
         if self.formula and self.composition_by_mass:
             raise ValueError("give either formula or composition_by_mass, not both")
         if self.composition_by_mass:
