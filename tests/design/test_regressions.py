@@ -53,7 +53,7 @@ def test_reference_designs_are_fresh_copies_and_validate_assignment():
 def test_design_file_layers_must_be_an_integer_not_a_boolean():
     data = reference_design("nmc811-pouch").model_dump(by_alias=True, exclude_none=True)
     data["format"]["layers"] = True
-    with pytest.raises(CasipInputError, match="format.layers"):
+    with pytest.raises(CasipInputError, match=r"format\.layers"):
         evaluate(data)
 
 
