@@ -430,12 +430,13 @@ def sweep(
             outs.append(engine.evaluate_arrays(c.params))
         out = {k: np.array([o[k] for o in outs]).reshape(-1) for k in outs[0]}
         table = {path: col for path, col in zip(paths, cols, strict=True)}
-    df = pd.DataFrame(table)
+    columns_out = dict(table)
     for k in (*HEADLINE, *GEOMETRY):
-        df[k] = out[k]
+        columns_out[k] = out[k]
     for k in engine.MASS_COMPONENTS:
-        df[f"mass_{k}_g"] = out[f"mass_{k}_g"]
-    df["status"] = out["status"]
+        columns_out[f"mass_{k}_g"] = out[f"mass_{k}_g"]
+    columns_out["status"] = out["status"]
+    df = pd.DataFrame(columns_out, copy=False)
     df.attrs["warnings"] = list(comp.warnings)
     low_np = df["np_ratio"][df["status"] == 0] < 1
     if base.anode.type == "intercalation" and low_np.any():
