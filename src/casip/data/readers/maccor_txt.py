@@ -1,0 +1,796 @@
+"""Maccor text exports (tab-separated), as written by Maccor's MIMS client and export tools.
+
+Hand-written, because no usable maintained reader exists:
+
+- cellpy 1.0.3's ``maccor_txt`` loader returns current 0 on every row of a Maccor text export
+  (seen on the shared ``maccor_001.txt``; its tests check it), takes a model name per header
+  layout instead of reading the header, reads ``TestTime`` written in minutes as seconds, and
+  copies the source file into the temporary folder, where the copy is left behind;
+- battery-data-toolkit's ``MACCORReader`` (Apache-2.0) knows one layout only (a ``Test (Min)``
+  column), uses pandas' slow Python parser and pulls in PyTables and EMMOntoPy;
+- maccor-utility is AGPL; galvani and yadg are GPL (and do not read Maccor text anyway).
+
+The format (read from the files, not from any other reader's code): some header lines (a
+"key: value" block, or none), then a tab-separated column header that starts with the record
+number (``Rec#`` or ``Rec``), then one line per record. Column names differ between exports
+(``Amps`` or ``Current [A]`` or ``mAmps``, ``TestTime`` or ``Test (Sec)``...), so columns are
+found by name, with their units. Test time is written as ``Nd hh:mm:ss.fff``, or as a number
+whose unit is in the name (``Test (Sec)``, ``Test (Min)``) or not stated (``TestTime``); then the
+unit (s, min, h or d) is the one that makes test time advance like the wall-clock column.
+
+Tester conventions, converted here:
+
+- **current**: Maccor marks each record with a state (``C`` charge, ``D`` discharge, ``R`` rest,
+  ``O``/``S`` other); some exports write current unsigned, others negative on discharge. CASIP
+  current is ``+|I|`` on ``C`` records, ``-|I|`` on ``D`` records and as written on the others
+  (rest records hold 0).
+- **counters**: ``Amp-hr`` and ``Watt-hr`` are unsigned and restart from 0 at every step (and
+  wherever the tester restarts them). The reader splits them by state into charge and
+  discharge counters and makes them cumulative from the start of the test
+  (:func:`casip.data.schema.cumulative_from_resetting`, a new run at each step and wherever the
+  counter falls).
+- **cycle**: Maccor counts cycles from 0 (``Cyc#``); when the first record's cycle is 0 the
+  reader adds 1, so that cycles count from 1 as in BDF. Exports with ``Cycle P``/``Cycle C``
+  columns (procedure and charge cycles) use ``Cycle C``, which already counts from 1.
+- **wall clock**: ``DPt Time`` is the tester's local time with no time zone; it is read as if it
+  were UTC into ``unix_time_second`` (the note ``wall_clock`` in the metadata says so). Its date
+  order (month/day or day/month, 12- or 24-hour) is the one that parses every record and agrees
+  best with the test time.
+- **auxiliary channels**: the first ``Aux #n`` channel whose unit is ``C`` and whose values are
+  physically possible (not below -273.15 degC, as unconnected sensors read) becomes
+  ``surface_temperature_celsius``; ``DCIR/Ohms`` becomes ``internal_resistance_ohm`` where it
+  is non-zero.
+
+Metadata comes from what the file states: procedure -> ``schedule``, channel -> ``channel``,
+barcode -> ``cell_id``; ``start_time`` is the first record's wall clock less its test time (its
+date order is checked against every record), else the header's ``Date of Test``/``Started``;
+every header field is also kept verbatim in ``extra``. Nothing else is inferred (``SCap`` is
+kept in ``extra`` only: the files do not say whether it is the cell's nominal capacity).
+
+Bad input: a header that is not a Maccor column header, a record with the wrong number of fields
+(a corrupted line, or the last line cut short by a truncated copy), a value that is not a number,
+an unknown time format or an empty data section raises :class:`casip.errors.CasipInputError`
+naming the reason. A file cut exactly at a line end cannot be told from a shorter test: it reads
+with fewer rows.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from casip.data import schema
+from casip.data.readers._base import HEAD_BYTES, RawReading, looks_binary
+from casip.errors import CasipInputError, Problem
+
+FORMAT = "maccor-txt"
+VENDOR = "Maccor"
+DESCRIPTION = "Maccor text export (tab-separated, MIMS client / Maccor export tools)"
+EXTENSIONS = (".txt",)
+LIBRARY = "pyarrow"
+PRIVATE_COPY = False
+
+#: Normalised column name -> (role, factor to SI). Names are normalised by :func:`_norm`.
+_COLUMNS: dict[str, tuple[str, float]] = {}
+
+
+def _alias(role: str, factor: float, *names: str) -> None:
+    for n in names:
+        _COLUMNS[_norm(n)] = (role, factor)
+
+
+def _norm(name: str) -> str:
+    """Lower case without blanks or underscores: ``'Current [A]'`` -> ``'current[a]'``."""
+    return re.sub(r"[\s_]+", "", name.lower())
+
+
+_alias("record", 1.0, "Rec#", "Rec", "Rec #", "Record", "Record#", "Rec.")
+_alias("cycle", 1.0, "Cyc#", "Cyc #", "Cycle C", "Cycle", "Cycle#", "Cyc")
+_alias("cycle_p", 1.0, "Cycle P")
+_alias("step", 1.0, "Step", "Step#", "Step #")
+_alias("test_time", np.nan, "TestTime", "Test Time")  # unit not stated: from the wall clock
+_alias("test_time", 1.0, "Test (Sec)", "Test(s)", "TestTime (s)", "TestTime(Sec)", "Test Time (s)")
+_alias("test_time", 60.0, "Test (Min)", "TestTime (Min)", "Test Time (min)")
+_alias("test_time", 3600.0, "Test (Hr)", "TestTime (Hr)", "Test Time (h)", "Test (h)")
+_alias("step_time", np.nan, "StepTime", "Step Time")
+_alias("step_time", 1.0, "Step (Sec)", "Step(s)", "StepTime (s)", "Step Time (s)")
+_alias("step_time", 60.0, "Step (Min)", "StepTime (Min)", "Step Time (min)")
+_alias("step_time", 3600.0, "Step (Hr)", "StepTime (Hr)", "Step Time (h)")
+_alias("capacity", 1.0, "Amp-hr", "Cap. [Ah]", "Capacity (Ah)", "Cap [Ah]", "Capacity [Ah]")
+_alias("capacity", 1e-3, "mAmp-hr", "Cap. [mAh]", "Capacity (mAh)", "Cap [mAh]")
+_alias("energy", 1.0, "Watt-hr", "Ener. [Wh]", "Energy (Wh)", "Ener [Wh]", "Energy [Wh]")
+_alias("energy", 1e-3, "mWatt-hr", "Ener. [mWh]", "Energy (mWh)", "Ener [mWh]")
+_alias("current", 1.0, "Amps", "Current [A]", "Current (A)", "Current")
+_alias("current", 1e-3, "mAmps", "Current [mA]", "Current (mA)")
+_alias("voltage", 1.0, "Volts", "Voltage [V]", "Voltage (V)", "Voltage")
+_alias("voltage", 1e-3, "mVolts", "Voltage [mV]", "Voltage (mV)")
+_alias("state", 1.0, "State", "Md", "Mode")
+_alias("wall_clock", 1.0, "DPt Time", "DPT Time", "DPtTime", "DateTime", "Date/Time", "Date Time")
+_alias("dcir", 1.0, "DCIR/Ohms", "DCIR (Ohms)", "DCIR [Ohm]")
+
+#: The roles a column header must hold to be a Maccor data header.
+_NEEDED = ("record", "test_time", "current", "voltage", "state")
+_STRING_ROLES = ("test_time", "step_time", "state", "wall_clock")
+_NUMERIC_ROLES = ("cycle", "cycle_p", "step", "capacity", "energy", "current", "voltage", "dcir")
+
+#: Parse with several threads only where there are enough cores to gain from it.
+_THREADS = (os.cpu_count() or 1) > 2
+_NUMBER = re.compile(r"^\s*[-+]?\d+(?:[.,]\d*)?(?:[eE][-+]?\d+)?\s*$")
+
+#: Wall-clock layouts seen in Maccor exports (the locale of the tester's PC decides).
+_CLOCK_FORMATS = (
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %I:%M:%S %p",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %I:%M:%S %p",
+    "%Y-%m-%d %H:%M:%S",
+    "%d.%m.%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%d/%m/%Y %H:%M",
+)
+
+#: Header keys (longest first where one contains another).
+_HEADER_KEYS = (
+    "Today's Date",
+    "Date of Test",
+    "Comment/Barcode",
+    "Tester Channel",
+    "Test Name",
+    "File Name",
+    "Filename",
+    "Procedure",
+    "Description",
+    "Barcode",
+    "Channel",
+    "Started",
+    "Tester",
+    "Name",
+)
+_KEY_RE = re.compile(
+    r"(?:^|(?<=\s))(" + "|".join(re.escape(k) for k in _HEADER_KEYS) + r")(\s*:)?", re.IGNORECASE
+)
+
+_PROCEDURE_MARKERS = (b"<MaccorTestProcedure", b"Maccor Procedure File")
+
+_UNIT_FACTORS = {1.0: "s", 60.0: "min", 3600.0: "h", 86400.0: "d"}
+
+
+@dataclass
+class Layout:
+    """What the head of a Maccor text export says about the rest of the file."""
+
+    header_lines: list[str]
+    names: list[str]
+    roles: dict[str, tuple[int, float]]
+    data_offset: int
+    first_row: list[str]
+    aux_temperatures: list[int] = field(default_factory=list)
+    decimal_point: str = "."
+    trailing_tab: bool = False
+
+    @property
+    def style(self) -> str:
+        """``"raw"`` for the one-line ``Today's Date ... Filename: ...`` header, else ``"txt"``."""
+        if len(self.header_lines) == 1:
+            line = self.header_lines[0]
+            if line.lstrip().lower().startswith("today's date") and "filename" in line.lower():
+                return "raw"
+        return "txt"
+
+
+def is_procedure(head: bytes) -> bool:
+    """True if ``head`` is a Maccor test procedure (an XML schedule file, no measurements)."""
+    return any(m in head[:2048] for m in _PROCEDURE_MARKERS)
+
+
+def _split_lines(head: bytes) -> list[tuple[int, bytes]]:
+    """(byte offset after the line, line) for every complete line of ``head``."""
+    out = []
+    pos = 0
+    while True:
+        nl = head.find(b"\n", pos)
+        if nl < 0:
+            return out
+        out.append((nl + 1, head[pos:nl].rstrip(b"\r")))
+        pos = nl + 1
+
+
+def probe(head: bytes) -> Layout | None:
+    """Find the column header and the first data record in the first bytes of a file.
+
+    Parameters
+    ----------
+    head : bytes
+        The first bytes of the file (:data:`casip.data.readers._base.HEAD_BYTES`).
+
+    Returns
+    -------
+    Layout or None
+        None if ``head`` does not look like a Maccor text export.
+    """
+    if not head or looks_binary(head):
+        return None
+    lines = _split_lines(head)
+    for i, (end, raw) in enumerate(lines[:60]):
+        if b"\t" not in raw:
+            continue
+        names = raw.decode("latin-1").split("\t")
+        while names and not names[-1].strip():
+            names.pop()
+        roles: dict[str, tuple[int, float]] = {}
+        for j, name in enumerate(names):
+            hit = _COLUMNS.get(_norm(name))
+            if hit and hit[0] not in roles:
+                roles[hit[0]] = (j, hit[1])
+        if not all(r in roles for r in _NEEDED):
+            continue
+        if "cycle" not in roles and "cycle_p" in roles:
+            roles["cycle"] = roles.pop("cycle_p")
+        first: list[str] = []
+        for _, row in lines[i + 1 :]:
+            if row.strip():
+                first = row.decode("latin-1").split("\t")
+                break
+        layout = Layout(
+            header_lines=[ln.decode("latin-1") for _, ln in lines[:i]],
+            names=names,
+            roles=roles,
+            data_offset=end,
+            first_row=first,
+        )
+        if first:
+            layout.trailing_tab = len(first) > len(names) and not any(
+                f.strip() for f in first[len(names) :]
+            )
+            v = first[roles["voltage"][0]] if roles["voltage"][0] < len(first) else ""
+            if "," in v and "." not in v:
+                layout.decimal_point = ","
+            for j, name in enumerate(names):
+                if re.fullmatch(r"\s*aux\s*#?\s*\d+\s*", name, re.IGNORECASE) and j + 1 < len(
+                    first
+                ):
+                    unit = names[j + 1].strip().lower() if j + 1 < len(names) else ""
+                    value = first[j + 1].strip().lower().lstrip("°º\xc2").strip()
+                    if unit == "units" and value in ("c", "degc", "deg c"):
+                        layout.aux_temperatures.append(j)
+        return layout
+    return None
+
+
+def sniff_export(head: bytes) -> Layout | None:
+    """:func:`probe`, never raising (a sniffer must not fail on odd bytes)."""
+    try:
+        return probe(head)
+    except Exception:  # a sniffer answers "no" to anything it cannot parse
+        return None
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Maccor text export with a multi-line (or no) header."""
+    layout = sniff_export(head)
+    if layout is None:
+        return 0.0
+    return 0.4 if layout.style == "raw" else 0.9
+
+
+def read(path: Path) -> RawReading:
+    """Read a Maccor text export into BDF columns (see the module docstring)."""
+    return read_export(Path(path))
+
+
+# --------------------------------------------------------------------------- header metadata
+
+
+def _clean(value: str) -> str:
+    """A header value up to the first control character (exports pad with garbage bytes)."""
+    return re.split(r"[\x00-\x08\x0b-\x1f\x7f]", value, maxsplit=1)[0].strip(" \t:")
+
+
+def header_fields(lines: list[str]) -> dict[str, str]:
+    """The ``key: value`` fields of the header lines, verbatim (empty values left out)."""
+    out: dict[str, str] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        lead = len(line) - len(line.lstrip())
+        hits = [
+            m
+            for m in _KEY_RE.finditer(line)
+            if m.group(2)
+            or m.start() == lead
+            or (line[m.start() - 1 : m.start()] == "\t" and line[m.end() : m.end() + 1] == "\t")
+        ]
+        if hits and hits[0].start() == lead:
+            for k, m in enumerate(hits):
+                stop = hits[k + 1].start() if k + 1 < len(hits) else len(line)
+                value = _clean(line[m.end() : stop])
+                if value:
+                    out[m.group(1).strip()] = value
+            continue
+        parts = line.split("\t", 1)
+        if len(parts) == 2:
+            key = _clean(parts[0])
+            value = _clean(parts[1])
+            if key and value:
+                out[key] = value
+    return out
+
+
+def _parse_datetime(text: str) -> _dt.datetime | None:
+    for fmt in (
+        "%d %B %Y, %I:%M:%S %p",
+        "%d %B %Y, %H:%M:%S",
+        "%m/%d/%Y %I:%M:%S %p",
+        "%m/%d/%Y %H:%M:%S",
+        "%d/%m/%Y %H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ):
+        try:
+            return _dt.datetime.strptime(text.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _metadata(fields: dict[str, str]) -> dict[str, Any]:
+    low = {k.lower(): v for k, v in fields.items()}
+    meta: dict[str, Any] = {"tester": VENDOR}
+    for key in ("procedure",):
+        if key in low:
+            meta["schedule"] = low[key]
+    for key in ("tester channel", "channel"):
+        if key in low:
+            meta["channel"] = low[key]
+            break
+    for key in ("comment/barcode", "barcode"):
+        if key in low:
+            meta["cell_id"] = low[key]
+            break
+    for key in ("date of test", "started"):
+        if key in low and (when := _parse_datetime(low[key])) is not None:
+            meta["start_time"] = when
+            break
+    meta["extra"] = dict(fields)
+    return meta
+
+
+# --------------------------------------------------------------------------- data section
+
+
+class _StripTrailingTabs(io.RawIOBase):
+    """A read-only stream that drops the tabs some exports write at the end of every line."""
+
+    _RE = re.compile(rb"\t+(?=\r?\n)")
+    _END = re.compile(rb"\t+(?=\r?$)")
+
+    def __init__(self, fh: Any) -> None:
+        self._fh = fh
+        self._carry = b""  # tabs and CR held back until the next byte shows what they end
+        self._out = b""  # processed bytes not yet returned
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        want = size if size is not None and size >= 0 else 1 << 62
+        while len(self._out) < want and not self._eof:
+            chunk = self._fh.read(min(max(want, 1 << 16), 1 << 24))
+            data = self._carry + chunk
+            if not chunk:
+                self._eof = True
+                self._carry = b""
+                self._out += self._END.sub(b"", self._RE.sub(b"", data))
+                break
+            keep = len(data) - len(data.rstrip(b"\t\r"))
+            self._carry = data[len(data) - keep :] if keep else b""
+            self._out += self._RE.sub(b"", data[: len(data) - keep] if keep else data)
+        out, self._out = self._out[:want], self._out[want:]
+        return out
+
+    def readinto(self, b: Any) -> int:  # pragma: no cover - pyarrow calls read()
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def _bad(message: str, value: object = None, expected: str | None = None) -> CasipInputError:
+    return CasipInputError(Problem("", message, value, expected))
+
+
+def _check_tail(path: Path, layout: Layout) -> bool:
+    """Raise if the last line is a record cut short (a truncated copy of the file).
+
+    Returns True if the file ends without a line break after a complete-looking record.
+    """
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        if size <= layout.data_offset:
+            return False
+        fh.seek(max(layout.data_offset, size - 65536))
+        tail = fh.read()
+    if tail.endswith(b"\n"):
+        return False
+    last = tail.rsplit(b"\n", 1)[-1].rstrip(b"\r")
+    if not last.strip():
+        return False
+    fields = last.decode("latin-1").rstrip("\t").split("\t")
+    if len(fields) < len(layout.names):
+        raise _bad(
+            "the last record is cut short (the file looks truncated)",
+            f"{len(fields)} of {len(layout.names)} fields",
+            "a complete Maccor export",
+        )
+    return True
+
+
+def _read_table(path: Path, layout: Layout, wanted: dict[str, int]) -> pa.Table:
+    col = [f"c{i}" for i in range(len(layout.names))]
+    types = {}
+    for role, idx in wanted.items():
+        types[col[idx]] = pa.string() if role in _STRING_ROLES else pa.float64()
+    include = [col[i] for i in sorted(set(wanted.values()))]
+    read_opts = pacsv.ReadOptions(column_names=col, block_size=1 << 20, use_threads=_THREADS)
+    parse_opts = pacsv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=True)
+    conv_opts = pacsv.ConvertOptions(
+        include_columns=include,
+        column_types=types,
+        decimal_point=layout.decimal_point,
+        null_values=["", "N/A", "NaN", "nan"],
+        strings_can_be_null=True,
+        check_utf8=False,
+    )
+    with path.open("rb") as fh:
+        fh.seek(layout.data_offset)
+        src = _StripTrailingTabs(fh) if layout.trailing_tab else fh
+        try:
+            return pacsv.read_csv(
+                src, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts
+            )
+        except pa.ArrowInvalid as exc:
+            msg = str(exc)
+            m = re.search(r"column #(\d+)", msg)
+            if m and int(m.group(1)) < len(layout.names):
+                msg = msg.replace(m.group(0), f"column {layout.names[int(m.group(1))].strip()!r}")
+            msg = msg.replace("CSV parse error: ", "").replace("CSV conversion error to ", "")
+            msg = re.sub(r"Row #(\d+)", r"data row \1", msg).replace("\t", " ")
+            msg = "".join(ch if ch.isprintable() else "?" for ch in msg[:240])
+            raise _bad(f"corrupted data section: {msg}") from None
+
+
+def _to_numpy(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+
+
+def _lines(arr: pa.Array) -> pa.Buffer:
+    """The strings of ``arr`` as one buffer, each followed by a newline (vectorised)."""
+    n = len(arr)
+    wide = pa.types.is_large_string(arr.type)
+    off = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
+    off = off[arr.offset : arr.offset + n + 1].astype(np.int64)
+    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n else np.empty(0, np.uint8)
+    start, end = int(off[0]), int(off[-1])
+    return pa.py_buffer(np.insert(data[start:end], off[1:] - start, ord("\n")))
+
+
+def _first_null(arr: pa.Array) -> int:
+    return int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+
+
+def _durations(
+    arr: pa.ChunkedArray | pa.Array, what: str, decimal_point: str = "."
+) -> tuple[np.ndarray, bool]:
+    """Seconds from ``Nd hh:mm:ss`` strings, or plain numbers; (values, had a unit).
+
+    The strings are split by pyarrow's CSV parser (``:`` as delimiter), which is several times
+    faster than a regular expression per value.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if len(arr) == 0:
+        return np.empty(0), True
+    if arr.null_count:
+        raise _bad(f"a record has no {what}", f"data row {_first_null(arr)}")
+    text = pc.ascii_trim_whitespace(arr)
+    sample = text[0].as_py()
+    if ":" in sample:
+        names = ["h", "m", "s"]
+        if re.match(r"^\d+\s*d\s", sample):
+            text = pc.replace_substring_regex(text, r"^(\d+)\s*d\s+", r"\1:")
+            names.insert(0, "d")
+        try:
+            parts = pacsv.read_csv(
+                pa.BufferReader(_lines(text)),
+                read_options=pacsv.ReadOptions(column_names=names, use_threads=_THREADS),
+                parse_options=pacsv.ParseOptions(
+                    delimiter=":", quote_char=False, ignore_empty_lines=False
+                ),
+                convert_options=pacsv.ConvertOptions(
+                    column_types=dict.fromkeys(names, pa.float64()),
+                    decimal_point=decimal_point,
+                    strings_can_be_null=False,
+                    null_values=[],
+                ),
+            )
+        except pa.ArrowInvalid as exc:
+            msg = str(exc).replace("CSV parse error: ", "").replace("CSV conversion error ", "")
+            raise _bad(
+                f"unreadable {what} value: {msg[:200]}", None, "a duration like '1d 02:03:04.5'"
+            ) from None
+        if parts.num_rows != len(arr):
+            raise _bad(f"unreadable {what} values", None, "a duration like '1d 02:03:04.5'")
+        out = np.zeros(len(arr))
+        for name, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
+            if name in names:
+                out += _to_numpy(parts.column(name)) * factor
+        return out, True
+    if not _NUMBER.match(sample):
+        raise _bad(f"unknown {what} format", sample, "'Nd hh:mm:ss' or a number")
+    if decimal_point != ".":
+        text = pc.replace_substring(text, decimal_point, ".")
+    try:
+        return _to_numpy(pc.cast(text, pa.float64())), False
+    except pa.ArrowInvalid as exc:
+        raise _bad(f"unreadable {what} value: {str(exc)[:200]}") from None
+
+
+def _wall_clock(
+    arr: pa.ChunkedArray, test_time_s: np.ndarray | None
+) -> tuple[np.ndarray | None, int]:
+    """Seconds since 1970 (wall clock read as UTC) in the layout that fits best.
+
+    Returns the values (None if no layout parses at least 99% of the records) and the number
+    of records whose wall clock could not be read.
+    """
+    text = pc.ascii_trim_whitespace(arr)
+    valid = len(text) - text.null_count
+    if valid == 0:
+        return None, 0
+    if isinstance(text, pa.ChunkedArray):
+        text = text.combine_chunks()
+    n = len(text)
+    sample = text if n <= 2000 else pa.concat_arrays([text[:1000], text[n - 1000 :]])
+    sample_valid = len(sample) - sample.null_count
+    candidates = [
+        fmt
+        for fmt in _CLOCK_FORMATS
+        if pc.strptime(sample, format=fmt, unit="s", error_is_null=True).null_count
+        - sample.null_count
+        <= 0.01 * sample_valid
+    ]
+    best = None
+    for fmt in candidates:
+        ts = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+        failed = ts.null_count - text.null_count
+        if failed > 0.01 * valid:
+            continue
+        secs = _to_numpy(pc.cast(pc.cast(ts, pa.int64()), pa.float64()))
+        mismatch = 0.0
+        if test_time_s is not None:
+            ok = np.isfinite(secs) & np.isfinite(test_time_s)
+            d = np.diff(secs[ok]) - np.diff(test_time_s[ok])
+            mismatch = float(np.sum(np.abs(d))) if len(d) else 0.0
+        key = (failed, mismatch)
+        if best is None or key < best[0]:
+            best = (key, secs)
+    if best is None:
+        return None, valid
+    return best[1], best[0][0]
+
+
+def _time_factor(t: np.ndarray, clock: np.ndarray | None) -> float | None:
+    """Seconds per unit of a test-time column written without a unit, from the wall clock."""
+    if clock is None:
+        return None
+    ok = np.isfinite(t) & np.isfinite(clock)
+    if ok.sum() < 2:
+        return None
+    dt = t[ok][-1] - t[ok][0]
+    dc = clock[ok][-1] - clock[ok][0]
+    if dt <= 0 or dc < 10:
+        return None
+    ratio = dc / dt
+    return min(_UNIT_FACTORS, key=lambda f: abs(np.log(ratio / f)))
+
+
+def _cumulative(values: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """A per-step (or otherwise restarting) counter, for ``mask`` rows, made cumulative."""
+    v = np.where(mask, np.abs(np.nan_to_num(values)), 0.0)
+    if len(v) == 0:
+        return v
+    new = np.empty(len(v), dtype=bool)
+    new[0] = True
+    new[1:] = (steps[1:] != steps[:-1]) | (v[1:] < v[:-1])
+    return schema.cumulative_from_resetting(v, np.cumsum(new))
+
+
+def read_export(path: Path) -> RawReading:
+    """Read any Maccor tab-separated text export (both header styles) into BDF columns.
+
+    Parameters
+    ----------
+    path : Path
+        The export; opened read-only.
+
+    Returns
+    -------
+    RawReading
+        BDF columns in SI units, current positive on charge, counters cumulative; metadata from
+        the header lines.
+
+    Raises
+    ------
+    CasipInputError
+        If the file is not a Maccor text export or its data section is truncated or corrupted.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if not head:
+        raise _bad("the file is empty")
+    if is_procedure(head):
+        raise _bad(
+            "this is a Maccor test procedure (an XML schedule), not test data: it holds no "
+            "measurements",
+            None,
+            "a Maccor data file exported as text",
+        )
+    layout = probe(head)
+    if layout is None:
+        raise _bad(
+            "not a Maccor text export: no tab-separated column header with record, test time, "
+            "current, voltage and state columns in the first 64 KiB",
+        )
+    if not layout.first_row:
+        raise _bad("no data records after the column header (the file looks truncated)")
+    unterminated = _check_tail(path, layout)
+
+    wanted = {role: idx for role, (idx, _) in layout.roles.items()}
+    aux = layout.aux_temperatures
+    for k, j in enumerate(aux):
+        wanted[f"aux{k}"] = j
+    table = _read_table(path, layout, wanted)
+    if table.num_rows == 0:
+        raise _bad("no data records after the column header (the file looks truncated)")
+    cols = {role: table.column(f"c{idx}") for role, idx in wanted.items()}
+    del table
+    warnings: list[str] = []
+    if unterminated:
+        warnings.append("the file does not end with a line break: its last record may be cut short")
+    try:
+        data, meta = _convert(layout, cols, warnings)
+    except pa.ArrowException as exc:  # odd bytes in a text column of a corrupted file
+        raise _bad(f"corrupted data section: {str(exc)[:200]}") from None
+    return RawReading(data=pd.DataFrame(data), metadata=meta, warnings=warnings)
+
+
+def _convert(
+    layout: Layout, cols: dict[str, pa.ChunkedArray], warnings: list[str]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The columns of the file as BDF arrays (SI, signed, cumulative) and the metadata."""
+    aux = layout.aux_temperatures
+
+    t, has_unit = _durations(cols["test_time"], "test time", layout.decimal_point)
+    factor = layout.roles["test_time"][1]
+    clock, clock_failed = None, 0
+    if "wall_clock" in cols:
+        clock, clock_failed = _wall_clock(
+            cols["wall_clock"], t if has_unit else (t * factor if np.isfinite(factor) else None)
+        )
+    if not has_unit:
+        if np.isfinite(factor):
+            t = t * factor
+        else:
+            f = _time_factor(t, clock)
+            if f is None:
+                warnings.append(
+                    "the test time column states no unit and there is no usable wall clock: "
+                    "read as seconds"
+                )
+                f = 1.0
+            elif f != 1.0:
+                warnings.append(
+                    f"the test time column states no unit; it is in {_UNIT_FACTORS[f]} "
+                    "(from the wall clock) and was converted to seconds"
+                )
+            t = t * f
+            if clock is not None:
+                clock, clock_failed = _wall_clock(cols["wall_clock"], t)
+    if "wall_clock" in cols and clock is None:
+        warnings.append("the wall-clock column is in no known date layout: left out")
+    elif clock_failed:
+        warnings.append(f"the wall clock of {clock_failed} records could not be read")
+    if np.isnan(t).any():
+        row = int(np.flatnonzero(np.isnan(t))[0]) + 1
+        raise _bad("a record has no test time", f"data row {row}")
+
+    v = _to_numpy(cols["voltage"]) * layout.roles["voltage"][1]
+    i_raw = _to_numpy(cols["current"]) * layout.roles["current"][1]
+    for name, x in (("voltage", v), ("current", i_raw)):
+        if np.isnan(x).any():
+            row = int(np.flatnonzero(np.isnan(x))[0]) + 1
+            raise _bad(f"a record has no {name}", f"data row {row}")
+    state = pc.ascii_upper(pc.ascii_trim_whitespace(cols["state"]))
+    charge = np.asarray(pc.fill_null(pc.equal(state, "C"), False).to_numpy(zero_copy_only=False))
+    dis = np.asarray(pc.fill_null(pc.equal(state, "D"), False).to_numpy(zero_copy_only=False))
+    current = np.where(charge, np.abs(i_raw), np.where(dis, -np.abs(i_raw), i_raw))
+    other = ~charge & ~dis & (i_raw != 0)
+    if other.any():
+        odd = sorted({str(x) for x in pc.filter(state, pa.array(other)).unique().to_pylist()})
+        warnings.append(
+            f"{int(other.sum())} records with current are in state(s) {', '.join(odd)}, "
+            "neither charge (C) nor discharge (D): their current is kept as written"
+        )
+
+    data: dict[str, np.ndarray] = {
+        "test_time_second": t,
+        "voltage_volt": v,
+        "current_ampere": current,
+    }
+    if clock is not None:
+        data["unix_time_second"] = clock
+    if "cycle" in cols:
+        cyc = _to_numpy(cols["cycle"])
+        if len(cyc) and cyc[0] == 0:
+            cyc = cyc + 1.0
+        data["cycle_count"] = cyc
+    else:
+        cyc = np.ones(len(t))
+    step = _to_numpy(cols["step"]) if "step" in cols else np.zeros(len(t))
+    if "step" in cols:
+        data["step_index"] = step
+    new = np.zeros(len(t), dtype=bool)
+    new[0] = True
+    new[1:] = (step[1:] != step[:-1]) | (cyc[1:] != cyc[:-1])
+    if "step_time" in cols:
+        st, _ = _durations(cols["step_time"], "step time", layout.decimal_point)
+        new[1:] |= np.nan_to_num(st[1:]) < np.nan_to_num(st[:-1])
+    steps = np.cumsum(new).astype(float)
+    data["step_count"] = steps
+    for role, names in (
+        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
+        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
+    ):
+        if role in cols:
+            x = _to_numpy(cols[role]) * layout.roles[role][1]
+            data[names[0]] = _cumulative(x, charge, steps)
+            data[names[1]] = _cumulative(x, dis, steps)
+    if "dcir" in cols:
+        r = _to_numpy(cols["dcir"])
+        if np.nan_to_num(r).any():
+            data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
+    dead = []
+    for k, j in enumerate(aux):
+        temp = _to_numpy(cols[f"aux{k}"])
+        if np.isfinite(temp).any() and np.nanmin(temp) >= -273.15:
+            if "surface_temperature_celsius" not in data:
+                data["surface_temperature_celsius"] = temp
+        else:
+            dead.append(layout.names[j].strip())
+    if dead:
+        warnings.append(
+            "auxiliary temperature channels with impossible readings (no sensor connected?) "
+            "were left out: " + ", ".join(dead)
+        )
+
+    meta = _metadata(header_fields(layout.header_lines))
+    if clock is not None and np.isfinite(clock[0]):
+        # the first record's wall clock, whose date order was checked against every record,
+        # is preferred to the header's date (whose day/month order cannot be checked)
+        start = clock[0] - t[0]
+        meta["start_time"] = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=float(start))
+        meta["extra"]["wall_clock"] = (
+            "tester local time, time zone not stated; unix_time_second reads it as UTC"
+        )
+    return data, meta
