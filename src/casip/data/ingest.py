@@ -57,9 +57,15 @@ def detect_format(path: Path, head: bytes | None = None) -> str:
             head = fh.read(HEAD_BYTES)
     if not head:
         raise CasipInputError(Problem("", "the file is empty"), source=str(path))
-    scores = {fmt: float(mod.sniff(head, path.name)) for fmt, mod in adapters().items()}
+    mods = adapters()
+    scores = {fmt: float(mod.sniff(head, path.name)) for fmt, mod in mods.items()}
     best = max(scores, key=scores.get) if scores else None
     if best is None or scores[best] < 0.5:
+        for mod in mods.values():
+            explain = getattr(mod, "explain", None)
+            reason = explain(head, path.name) if explain else None
+            if reason:
+                raise CasipInputError(Problem("format", reason), source=str(path))
         raise CasipInputError(
             Problem(
                 "format",
@@ -182,6 +188,10 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
     if "cycle_count" not in df.columns:
         df["cycle_count"] = 1.0
     df["cycle_count"] = df["cycle_count"].ffill().fillna(1.0)
+    first = float(df["cycle_count"].min())
+    if first < 1:
+        df["cycle_count"] += 1 - first
+        warnings.append(f"cycles are numbered from {first:g} in the file; shifted to start at 1")
     if "step_index" not in df.columns:
         sgn = np.sign(np.round(df["current_ampere"].to_numpy(), 9))
         df["step_index"] = np.r_[0, np.cumsum(sgn[1:] != sgn[:-1])] + 1.0

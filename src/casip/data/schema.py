@@ -29,7 +29,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "voltage_volt": ("V", "cell voltage"),
     "current_ampere": ("A", "current; positive = charging the cell, negative = discharging"),
     "unix_time_second": ("s", "wall-clock time, seconds since 1970-01-01 UTC"),
-    "cycle_count": ("1", "cycle number as counted by the tester, from 1"),
+    "cycle_count": ("1", "cycle number as counted by the tester, shifted to start at 1"),
     "step_index": ("1", "step number in the tester's schedule"),
     "step_count": ("1", "running count of steps executed, from 1 (increments at each change)"),
     "step_type": ("-", "rest, cc_charge, cc_discharge, cv_charge, cv_discharge, pulse, other"),
@@ -151,7 +151,10 @@ def integrate_counters(data: pd.DataFrame) -> dict[str, np.ndarray]:
     """Cumulative charge/discharge capacity and energy from current, voltage and time.
 
     Trapezoidal integration of the positive and negative parts of current (and power) over
-    test time; the BDF definitions of ``charging_capacity_ah`` etc.
+    test time; the BDF definitions of ``charging_capacity_ah`` etc. Across a step change the
+    trapezoid is kept: testers differ on whether a step's first record comes at its start (then
+    the interval belongs to the old step) or one sampling period later (then to the new one), so
+    sparsely sampled pulses make this integral, and the capacity check built on it, less exact.
     """
     t = data["test_time_second"].to_numpy(dtype=float)
     i = data["current_ampere"].to_numpy(dtype=float)
@@ -161,6 +164,7 @@ def integrate_counters(data: pd.DataFrame) -> dict[str, np.ndarray]:
     i_prev = np.r_[i[:1], i[:-1]]
     p = i * v
     p_prev = np.r_[p[:1], p[:-1]]
+
     out = {}
     for name, x, xp, sign in (
         ("charging_capacity_ah", i, i_prev, 1),

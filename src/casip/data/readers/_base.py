@@ -12,6 +12,8 @@ An adapter is one module in :mod:`casip.data.readers` per file format. It define
                 (a reader that may write, move or delete its input never sees the source)
 ``sniff(head, name) -> float``  confidence 0..1 that ``head`` (the first 64 KiB) is this format
 ``read(path) -> RawReading``    the data in BDF columns and the tester's metadata
+``explain(head, name) -> str | None`` (optional) why a file the adapter does not claim is still
+                not readable, e.g. a companion metadata file (the message names what to read)
 
 ``read`` raises :class:`casip.errors.CasipInputError` for a file it recognises but cannot read
 (truncated, corrupted); any other exception is turned into one by the dispatcher.

@@ -1,0 +1,681 @@
+"""Neware BTS CSV exports (BTSDA "record" layer: one row per data point).
+
+Hand-written on pyarrow's CSV reader. The one maintained reader for this export, cellpy's
+``neware_txt`` loader (MIT), reads the values correctly but (1) copies the source file into the
+system temporary folder and leaves that copy behind, readable by every user (seen with cellpy
+1.0.3: ``/tmp/neware_uio.csv``, mode 0444), (2) needs a per-laboratory "model" configuration to
+know the column names and units of an export, and (3) is several times slower than a direct
+pyarrow read. No other permissively licensed reader exists (NewareNDA reads only the binary
+.nda/.ndax files).
+
+What the tester writes, and what this module makes of it:
+
+- column names carry their units in parentheses, e.g. ``Current(A)`` or ``Current(mA)``,
+  ``Voltage(V)``, ``Chg. Cap.(Ah)`` or ``(mAh)``, ``Chg. Energy(Wh)`` or ``(mWh)``; units are
+  read from the header, so exports in A/Ah and in mA/mAh both read correctly;
+- **sign convention**: Neware writes discharge current negative and charge current positive,
+  the BDF convention, so current is kept as written (a file whose discharge rows carry a
+  positive current, by the tester's own step labels, is flipped, with a warning);
+- **counters reset at every step**: ``Chg. Cap.``, ``DChg. Cap.``, ``Chg. Energy`` and
+  ``DChg. Energy`` restart from zero when a step starts; they are made cumulative from the test
+  start (a reset is a drop of the counter at a step boundary; see :func:`counter_cumulative`);
+- times: ``Time`` is the step time and ``Cumulative Time`` (or ``Total Time``) the test time,
+  both as ``[d-]h:mm:ss[.fff]`` with hours that may exceed 24; numeric times in seconds are
+  read too. Where there is no test-time column the step times are accumulated;
+- ``Date`` is the wall-clock time of the tester's computer **without a time zone**:
+  ``unix_time_second`` reads it as UTC (and says so in a warning);
+- ``Cycle Index`` is the tester's cycle number, from 1, kept as written (the trap of a reader
+  that multiplied it by 2*pi is tested); ``Step Index`` is the step number in the schedule;
+- metadata: the export has no header block; the start time is the first ``Date`` and the
+  active mass, where the file has specific-capacity columns, is the mass the tester divided by
+  (``Capacity(Ah) / Spec. Cap.(mAh/g)``, recorded as derived in ``extra``).
+
+Helpers shared with the other Neware and PEC adapters (:func:`counter_cumulative`,
+:func:`hms_seconds`, :func:`read_csv_columns`...) live here.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from casip.data import schema
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    decode_head,
+    hms_to_seconds,
+    looks_binary,
+)
+from casip.errors import CasipInputError, Problem
+
+FORMAT = "neware-csv"
+VENDOR = "Neware"
+DESCRIPTION = "Neware BTS/BTSDA CSV export (record layer, durations as h:mm:ss)"
+EXTENSIONS = (".csv", ".txt")
+LIBRARY = "pyarrow"
+PRIVATE_COPY = False
+
+# --------------------------------------------------------------------------------------------
+# helpers shared with neware_nda and pec_csv
+# --------------------------------------------------------------------------------------------
+
+#: unit (lower case, as written in the header) -> factor to the SI-based unit of the schema
+CURRENT_UNITS = {"a": 1.0, "ma": 1e-3, "ua": 1e-6, "µa": 1e-6, "μa": 1e-6, "na": 1e-9}
+VOLTAGE_UNITS = {"v": 1.0, "mv": 1e-3, "uv": 1e-6, "µv": 1e-6, "μv": 1e-6}
+CAPACITY_UNITS = {"ah": 1.0, "mah": 1e-3, "uah": 1e-6, "µah": 1e-6, "μah": 1e-6,
+                  "as": 1 / 3600, "mas": 1e-3 / 3600, "c": 1 / 3600}
+ENERGY_UNITS = {"wh": 1.0, "mwh": 1e-3, "uwh": 1e-6, "µwh": 1e-6, "μwh": 1e-6, "kwh": 1e3,
+                "j": 1 / 3600, "ws": 1 / 3600}
+TIME_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3,
+              "min": 60.0, "mins": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0,
+              "hrs": 3600.0, "hours": 3600.0, "decimal hours": 3600.0}
+RESISTANCE_UNITS = {"ohm": 1.0, "mohm": 1e-3, "mo": 1e-3, "mω": 1e-3, "ω": 1.0, "uohm": 1e-6,
+                    "µohm": 1e-6}
+
+_NAME_UNIT = re.compile(r"^\s*(.*?)\s*[\(\[]([^()\[\]]*)[\)\]]\s*$")
+
+
+def split_name_unit(token: str) -> tuple[str, str]:
+    """``"Current(mA)"`` -> ``("current", "mA")``; a name without a unit gives ``(name, "")``."""
+    t = token.strip().strip('"').strip()
+    m = _NAME_UNIT.match(t)
+    if m:
+        return m.group(1).strip().lower(), m.group(2).strip()
+    return t.lower(), ""
+
+
+def unit_factor(unit: str, table: dict[str, float], column: str) -> float:
+    """The factor for ``unit`` from ``table``; raises CasipInputError for an unknown unit."""
+    key = unit.strip().lower().replace(" ", "")
+    for k, v in table.items():
+        if key == k.replace(" ", ""):
+            return v
+    raise CasipInputError(
+        Problem(column, "unknown unit", unit, "one of: " + ", ".join(sorted(table)))
+    )
+
+
+def counter_cumulative(values: np.ndarray, step_run: np.ndarray) -> tuple[np.ndarray, int]:
+    """Make a counter that restarts at some step boundaries cumulative from the test start.
+
+    A reset is a step boundary (a change of ``step_run``) where the counter falls; the value
+    before it is carried over (:func:`casip.data.schema.cumulative_from_resetting` on the runs
+    between resets). Counters that restart per step (Neware) and per cycle (PEC), and counters
+    already cumulative, are all handled, and a counter that merely holds its value across steps
+    is never double counted. Missing values (NaN) hold the previous value.
+
+    Parameters
+    ----------
+    values : array of float
+        The counter as the tester wrote it (capacity, energy or a step time).
+    step_run : array
+        A label per row that changes at every step boundary (see :func:`step_runs`).
+
+    Returns
+    -------
+    cumulative : array of float
+        The counter accumulated from the test start.
+    resets : int
+        How many resets were found.
+    """
+    v = np.asarray(values, dtype=float)
+    if len(v) < 2:
+        return np.nan_to_num(v), 0
+    ok = np.isfinite(v)
+    if not ok.all():  # hold the last value over gaps (vectorised forward fill)
+        last = np.maximum.accumulate(np.where(ok, np.arange(len(v)), 0))
+        v = np.where(ok[last], v[last], 0.0)
+    prev = v[:-1]
+    fall = v[1:] < prev - (1e-12 + 1e-7 * np.abs(prev))
+    boundary = np.asarray(step_run)[1:] != np.asarray(step_run)[:-1]
+    reset = np.r_[False, fall & boundary]
+    n = int(reset.sum())
+    if n == 0:
+        return v, 0
+    return schema.cumulative_from_resetting(v, np.cumsum(reset)), n
+
+
+def step_runs(*keys: np.ndarray) -> np.ndarray:
+    """Run id (0, 1, 2...) that changes whenever any of ``keys`` (step, cycle) changes."""
+    n = len(keys[0])
+    change = np.zeros(n, dtype=bool)
+    for k in keys:
+        k = np.asarray(k)
+        change[1:] |= k[1:] != k[:-1]
+    return np.cumsum(change)
+
+
+def cycles_from_one(cycle: np.ndarray) -> tuple[np.ndarray, bool]:
+    """The tester's cycle numbers, shifted by +1 if the tester counts from 0."""
+    c = np.asarray(cycle, dtype=float)
+    finite = c[np.isfinite(c)]
+    if len(finite) and finite[0] == 0 and finite.min() == 0:
+        return c + 1, True
+    return c, False
+
+
+def check_integers(values: np.ndarray, column: str) -> None:
+    """Raise CasipInputError if a cycle or step column holds non-integer numbers."""
+    v = np.asarray(values, dtype=float)
+    bad = np.isfinite(v) & (v != np.round(v))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise CasipInputError(
+            Problem(column, f"non-integer value at data row {i + 1}", float(v[i]), "an integer")
+        )
+
+
+def hms_seconds(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """``[d-]h:mm:ss[.fff]`` strings (hours may exceed 24) to seconds, vectorised.
+
+    Parameters
+    ----------
+    arr : pyarrow string array
+        Durations as the tester wrote them; empty entries give NaN. A numeric array is
+        returned as it is.
+
+    Returns
+    -------
+    array of float
+        Seconds.
+
+    Raises
+    ------
+    ValueError
+        If an entry is not of the form h:mm:ss.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if not pa.types.is_string(arr.type) and not pa.types.is_large_string(arr.type):
+        return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
+    s = pc.utf8_trim_whitespace(arr)
+    s = pc.if_else(pc.or_(pc.is_null(s), pc.equal(s, "")), "nan:nan:nan", s)
+    if pc.any(pc.match_substring(s, "-")).as_py():
+        out = hms_to_seconds(pd.Series(s.to_pylist()))
+        return out.to_numpy(dtype=float)
+    parts = pc.split_pattern(s, ":")
+    lens = pc.list_value_length(parts).to_numpy(zero_copy_only=False)
+    if not np.all(lens == 3):
+        i = int(np.flatnonzero(lens != 3)[0])
+        raise ValueError(f"duration {s[i].as_py()!r} at data row {i + 1} is not h:mm:ss")
+    flat = pc.list_flatten(parts).cast(pa.float64()).to_numpy(zero_copy_only=False)
+    return flat.reshape(-1, 3) @ np.array([3600.0, 60.0, 1.0])
+
+
+def to_unix_seconds(arr: pa.Array | pa.ChunkedArray, formats: Sequence[str] = ()) -> np.ndarray:
+    """Wall-clock strings to seconds since 1970-01-01, a time without zone read as UTC.
+
+    Parameters
+    ----------
+    arr : pyarrow string or timestamp array
+        The tester's date-time column.
+    formats : sequence of str
+        strptime formats tried in order when the strings are not ISO 8601; if none fits all
+        entries, pandas' mixed-format parser is used.
+
+    Returns
+    -------
+    array of float
+        Seconds since 1970-01-01 UTC; NaN where an entry could not be parsed.
+    """
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if pa.types.is_timestamp(arr.type):
+        ts = arr
+    else:
+        s = pc.utf8_trim_whitespace(arr)
+        ts = None
+        try:
+            ts = s.cast(pa.timestamp("ns"))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            for fmt in formats:
+                cand = pc.strptime(s, format=fmt, unit="s", error_is_null=True)
+                if cand.null_count == s.null_count:
+                    ts = cand
+                    break
+        if ts is None:
+            parsed = pd.to_datetime(pd.Series(s.to_pylist()), errors="coerce", format="mixed")
+            ns = parsed.to_numpy(dtype="datetime64[ns]")
+            out = ns.astype("int64").astype(float) / 1e9
+            out[np.isnat(ns)] = np.nan
+            return out
+    if ts.type.tz is not None:
+        ts = ts.cast(pa.timestamp(ts.type.unit, tz="UTC"))
+    as_int = ts.cast(pa.timestamp("ns", tz=ts.type.tz)).cast(pa.int64())
+    return as_int.to_numpy(zero_copy_only=False).astype(float) / 1e9
+
+
+def current_sign_check(
+    current: np.ndarray, discharge_rows: np.ndarray, charge_rows: np.ndarray
+) -> tuple[np.ndarray, list[str]]:
+    """Make current positive on charge, using the tester's own charge/discharge marks.
+
+    Parameters
+    ----------
+    current : array of float
+        Current as read [A].
+    discharge_rows, charge_rows : array of bool
+        Rows the tester marked as discharge / charge (step labels or rising counters).
+
+    Returns
+    -------
+    current : array of float
+        Unchanged when discharge rows are negative; negated when the file's convention is
+        inverted; discharge rows made negative when the file writes magnitudes.
+    warnings : list of str
+        What was changed, if anything.
+    """
+    i = np.asarray(current, dtype=float)
+    warnings: list[str] = []
+    nz = np.abs(i) > 0
+    d = i[discharge_rows & nz]
+    c = i[charge_rows & nz]
+    if len(d) and np.median(d) > 0 and (len(c) == 0 or np.median(c) < 0):
+        warnings.append(
+            "the file writes discharge current as positive; the sign was inverted so that "
+            "current is positive on charge"
+        )
+        return -i, warnings
+    if len(d) and len(c) and np.median(d) > 0 and np.median(c) > 0:
+        warnings.append(
+            "the file writes current as a magnitude on both charge and discharge; discharge "
+            "rows were made negative"
+        )
+        return np.where(discharge_rows, -np.abs(i), i), warnings
+    return i, warnings
+
+
+def complete_length(path: Path, sep: str, n_fields: int) -> int | None:
+    """Bytes up to the end of the last whole line if the file's last line is cut, else None.
+
+    A cut line (a truncated file) has fewer fields than the header. Only the last 64 KiB are
+    read.
+    """
+    with path.open("rb") as fh:
+        fh.seek(0, 2)
+        size = fh.tell()
+        start = max(0, size - HEAD_BYTES)
+        fh.seek(start)
+        tail = fh.read()
+    body = tail.rstrip(b"\r\n\t ")
+    nl = body.rfind(b"\n")
+    if not body or nl < 0:
+        return None
+    if body[nl + 1 :].count(sep.encode()) + 1 >= n_fields:
+        return None
+    return start + nl + 1
+
+
+def _printable(text: str, limit: int = 160) -> str:
+    text = "".join(ch if ch.isprintable() and ord(ch) < 128 else "?" for ch in text)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def read_csv_columns(
+    path: Path,
+    header_line: int,
+    n_fields: int,
+    columns: dict[str, int],
+    types: dict[str, pa.DataType],
+    sep: str,
+    encoding: str,
+) -> tuple[pa.Table, list[str]]:
+    """Read chosen columns (by position) of a delimited file whose header is at ``header_line``.
+
+    Parameters
+    ----------
+    path : Path
+        The file (read in place, never written).
+    header_line : int
+        0-based line number of the column header; data start on the next line.
+    n_fields : int
+        Number of fields in the header (every data line must have as many).
+    columns : dict of str to int
+        Name to give -> position of the column in the header.
+    types : dict of str to pyarrow.DataType
+        Type of each named column.
+    sep, encoding : str
+        Field separator and text encoding.
+
+    Returns
+    -------
+    table : pyarrow.Table
+        The named columns.
+    warnings : list of str
+        A note if the last line was cut (a truncated file) and left out.
+
+    Raises
+    ------
+    CasipInputError
+        A line with a wrong number of fields (other than a cut last line), or a value that
+        does not convert to its column's type.
+    """
+    names = [f"_c{j}" for j in range(n_fields)]
+    enc = "utf8" if encoding in ("utf-8", "utf-8-sig", "utf8") else encoding
+    warnings = []
+    limit = complete_length(path, sep, n_fields)
+    options = {
+        "read_options": pacsv.ReadOptions(
+            skip_rows=header_line + 1, column_names=names, encoding=enc
+        ),
+        "parse_options": pacsv.ParseOptions(delimiter=sep),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=[f"_c{j}" for j in columns.values()],
+            column_types={f"_c{columns[k]}": t for k, t in types.items()},
+            strings_can_be_null=True,
+        ),
+    }
+    try:
+        if limit is None:
+            table = pacsv.read_csv(path, **options)
+        else:
+            warnings.append(
+                "the file's last line is incomplete (the file looks truncated); it was left out"
+            )
+            with pa.memory_map(str(path), "r") as mm:
+                table = pacsv.read_csv(pa.BufferReader(mm.read_buffer(limit)), **options)
+    except pa.ArrowInvalid as exc:
+        msg = re.sub(r"_c(\d+)", lambda m: f"column {int(m.group(1)) + 1}", str(exc))
+        raise CasipInputError(Problem("", f"unreadable data: {_printable(msg)}")) from None
+    table = table.rename_columns(
+        [next(k for k, j in columns.items() if f"_c{j}" == c) for c in table.column_names]
+    )
+    return table, warnings
+
+
+def column_numpy(table: pa.Table, name: str) -> np.ndarray:
+    """A numeric column as a float64 numpy array (nulls as NaN)."""
+    col = table.column(name)
+    if col.num_chunks != 1:
+        col = col.combine_chunks()
+    else:
+        col = col.chunk(0)
+    return col.to_numpy(zero_copy_only=False).astype(float, copy=False)
+
+
+def detect_encoding(head: bytes) -> str:
+    """``"utf-8"`` if the head decodes as UTF-8 (a character cut at the end is allowed)."""
+    try:
+        head.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as exc:
+        if exc.start >= len(head) - 4:
+            return "utf-8"
+    for enc in ("gb18030",):
+        try:
+            head.decode(enc)
+            return enc
+        except UnicodeDecodeError:
+            continue
+    return "latin-1"
+
+
+def split_fields(line: str, sep: str) -> list[str]:
+    """A header line's fields, stripped of blanks and quotes."""
+    return [t.strip().strip('"').strip() for t in line.split(sep)]
+
+
+# --------------------------------------------------------------------------------------------
+# Neware CSV
+# --------------------------------------------------------------------------------------------
+
+#: header name without unit (lower case) -> role
+_ROLES: dict[str, str] = {}
+for _role, _names in {
+    "cycle": ("cycle index", "cycle id", "cycle no.", "cycle number", "cycle"),
+    "step_index": ("step index", "step id", "step no.", "step number", "step"),
+    "step_type": ("step type", "step name", "status", "state"),
+    "step_time": ("time", "step time", "relative time"),
+    "test_time": ("cumulative time", "total time", "test time"),
+    "current": ("current",),
+    "voltage": ("voltage",),
+    "qc": ("chg. cap.", "chg. capacity", "charge capacity", "charge cap."),
+    "qd": ("dchg. cap.", "dchg. capacity", "discharge capacity", "discharge cap."),
+    "ec": ("chg. energy", "charge energy"),
+    "ed": ("dchg. energy", "discharge energy"),
+    "date": ("date", "realtime", "real time", "absolute time", "system time", "timestamp"),
+    "temperature": ("t1", "temperature", "aux. temperature", "auxiliary temperature"),
+    "capacity": ("capacity",),
+    "spec_cap": ("spec. cap.", "specific capacity"),
+}.items():
+    for _n in _names:
+        _ROLES[_n] = _role
+
+#: header names found only in Neware exports
+_NEWARE_ONLY = {"chg. cap.", "dchg. cap.", "chg. energy", "dchg. energy", "chg. spec. cap.",
+                "dchg. spec. cap.", "spec. cap.", "module start-stop switch"}
+
+
+def _header_roles(tokens: list[str]) -> dict[str, tuple[int, str]]:
+    """role -> (column position, unit) for the first column of each role."""
+    roles: dict[str, tuple[int, str]] = {}
+    for j, tok in enumerate(tokens):
+        base, unit = split_name_unit(tok)
+        role = _ROLES.get(base)
+        if role and role not in roles:
+            roles[role] = (j, unit)
+    return roles
+
+
+def _find_header(text: str) -> tuple[int, str, list[str]] | None:
+    """(line number, separator, tokens) of the column header among the first lines."""
+    for k, line in enumerate(text.splitlines()[:10]):
+        sep = "\t" if line.count("\t") > line.count(",") else ","
+        tokens = split_fields(line, sep)
+        roles = _header_roles(tokens)
+        if "current" in roles and "voltage" in roles:
+            return k, sep, tokens
+    return None
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Neware CSV export.
+
+    Parameters
+    ----------
+    head : bytes
+        The first 64 KiB of the file.
+    name : str
+        The file name (not used: the content decides).
+
+    Returns
+    -------
+    float
+        0.9 when a column header among the first lines has Current and Voltage columns and
+        names only Neware writes (``Chg. Cap.``, ``DChg. Energy``...); 0.7 with Neware's
+        ``Cycle Index``, ``Step Index`` and ``Step Type``; else 0.
+    """
+    if not head or looks_binary(head):
+        return 0.0
+    found = _find_header(decode_head(head))
+    if found is None:
+        return 0.0
+    _, _, tokens = found
+    bases = {split_name_unit(t)[0] for t in tokens}
+    if bases & _NEWARE_ONLY:
+        return 0.9
+    if {"cycle index", "step index", "step type"} <= bases:
+        return 0.7
+    return 0.0
+
+
+def read(path: Path) -> RawReading:
+    """Read a Neware CSV export into BDF columns (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        The export; read in place, never written.
+
+    Returns
+    -------
+    RawReading
+        Time series in BDF columns and SI units (current positive on charge, counters
+        cumulative), the metadata the file states, and warnings.
+
+    Raises
+    ------
+    CasipInputError
+        No Neware header, no data rows, a malformed line or value, an unknown unit.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if not head.strip():
+        raise CasipInputError(Problem("", "the file is empty"))
+    if looks_binary(head):
+        raise CasipInputError(Problem("", "binary content, not a Neware CSV export"))
+    encoding = detect_encoding(head)
+    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
+    found = _find_header(text)
+    if found is None:
+        raise CasipInputError(
+            Problem(
+                "",
+                "no Neware column header found",
+                None,
+                "a header line with Current(...) and Voltage(...) columns",
+            )
+        )
+    line_no, sep, tokens = found
+    roles = _header_roles(tokens)
+    if "test_time" not in roles and "step_time" not in roles:
+        raise CasipInputError(Problem("", "the file has no time column", None,
+                                      "Time or Cumulative Time"))
+    warnings: list[str] = []
+    # which columns to read, and as what
+    numeric = ("cycle", "step_index", "current", "voltage", "qc", "qd", "ec", "ed",
+               "temperature", "capacity", "spec_cap")
+    cols = {r: roles[r][0] for r in roles}
+    types = {r: pa.float64() for r in numeric if r in roles}
+    for r in ("step_type", "date"):
+        if r in roles:
+            types[r] = pa.string()
+    for r in ("step_time", "test_time"):
+        if r in roles:
+            types[r] = pa.float64() if roles[r][1].lower() in TIME_UNITS else pa.string()
+    table, more = read_csv_columns(path, line_no, len(tokens), cols, types, sep, encoding)
+    warnings += more
+    n = table.num_rows
+    if n == 0:
+        raise CasipInputError(Problem("", "no data rows after the column header"))
+
+    def unit_of(role: str) -> str:
+        return roles[role][1]
+
+    def scaled(role: str, units: dict[str, float], default: str) -> np.ndarray:
+        factor = unit_factor(unit_of(role) or default, units, tokens[roles[role][0]])
+        return column_numpy(table, role) * factor
+
+    data: dict[str, np.ndarray] = {}
+    voltage = scaled("voltage", VOLTAGE_UNITS, "V")
+    current = scaled("current", CURRENT_UNITS, "A")
+    if not np.isfinite(voltage).any():
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
+
+    cycle = column_numpy(table, "cycle") if "cycle" in roles else np.ones(n)
+    check_integers(cycle, tokens[roles["cycle"][0]] if "cycle" in roles else "cycle")
+    step = column_numpy(table, "step_index") if "step_index" in roles else None
+    if step is not None:
+        check_integers(step, tokens[roles["step_index"][0]])
+    runs = step_runs(cycle, step) if step is not None else step_runs(cycle)
+
+    def seconds(role: str) -> np.ndarray:
+        unit = unit_of(role).lower()
+        if unit in TIME_UNITS:
+            return column_numpy(table, role) * TIME_UNITS[unit]
+        try:
+            return hms_seconds(table.column(role))
+        except (ValueError, pa.ArrowInvalid) as exc:
+            raise CasipInputError(Problem(tokens[roles[role][0]], str(exc))) from None
+
+    t = seconds("test_time" if "test_time" in roles else "step_time")
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise CasipInputError(Problem("time", f"missing or unreadable time at data row {i + 1}"))
+    if "test_time" not in roles:
+        t, _ = counter_cumulative(t, runs)
+
+    cycle, shifted = cycles_from_one(cycle)
+    if shifted:
+        warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
+    data["test_time_second"] = t
+    data["voltage_volt"] = voltage
+    data["cycle_count"] = cycle
+    if step is not None:
+        data["step_index"] = step
+
+    counters = {"qc": ("charging_capacity_ah", CAPACITY_UNITS, "Ah"),
+                "qd": ("discharging_capacity_ah", CAPACITY_UNITS, "Ah"),
+                "ec": ("charging_energy_wh", ENERGY_UNITS, "Wh"),
+                "ed": ("discharging_energy_wh", ENERGY_UNITS, "Wh")}
+    raw_counters: dict[str, np.ndarray] = {}
+    for role, (col, units, default) in counters.items():
+        if role in roles:
+            raw_counters[role] = scaled(role, units, default)
+            data[col], _ = counter_cumulative(raw_counters[role], runs)
+
+    # sign: the tester's step labels (or its rising counters) say which rows discharge
+    if "step_type" in roles:
+        labels = table.column("step_type")
+        lab = pc.utf8_lower(labels.combine_chunks() if labels.num_chunks != 1 else labels.chunk(0))
+        dis = pc.fill_null(pc.match_substring_regex(lab, r"dchg|dis"), False).to_numpy(
+            zero_copy_only=False)
+        chg = pc.fill_null(
+            pc.and_(pc.match_substring(lab, "chg"), pc.invert(pc.match_substring(lab, "dchg"))),
+            False,
+        ).to_numpy(zero_copy_only=False)
+        current, more = current_sign_check(current, dis, chg)
+        warnings += more
+    elif "qd" in raw_counters and "qc" in raw_counters:
+        rising_d = np.r_[False, np.diff(raw_counters["qd"]) > 0]
+        rising_c = np.r_[False, np.diff(raw_counters["qc"]) > 0]
+        current, more = current_sign_check(current, rising_d, rising_c)
+        warnings += more
+    data["current_ampere"] = current
+
+    if "temperature" in roles:
+        data["surface_temperature_celsius"] = column_numpy(table, "temperature")
+
+    metadata: dict[str, Any] = {"tester": "Neware"}
+    extra: dict[str, Any] = {}
+    if "date" in roles:
+        unix = to_unix_seconds(table.column("date"), ("%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"))
+        if np.isfinite(unix).any():
+            data["unix_time_second"] = unix
+            first = unix[np.isfinite(unix)][0]
+            metadata["start_time"] = _dt.datetime.fromtimestamp(first, _dt.UTC).replace(
+                tzinfo=None
+            )
+            warnings.append(
+                "the file's wall-clock times carry no time zone; unix_time_second reads them "
+                "as UTC"
+            )
+    if "capacity" in roles and "spec_cap" in roles:
+        cap = np.abs(column_numpy(table, "capacity"))
+        spec = np.abs(column_numpy(table, "spec_cap"))
+        ok = np.isfinite(cap) & np.isfinite(spec) & (spec > 0) & (cap > 0)
+        if ok.any():
+            k = int(np.argmax(np.where(ok, spec, -1.0)))
+            cap_factor = unit_factor(unit_of("capacity") or "Ah", CAPACITY_UNITS, "Capacity")
+            spec_unit = unit_of("spec_cap").lower().replace(" ", "")
+            spec_factor = {"mah/g": 1e-3, "ah/g": 1.0, "mah/mg": 1.0, "ah/kg": 1e-3}.get(spec_unit)
+            if spec_factor:
+                mass_g = cap[k] * cap_factor / (spec[k] * spec_factor)
+                metadata["active_mass_g"] = float(f"{mass_g:.6g}")
+                extra["active_mass_source"] = (
+                    "derived: Capacity / Spec. Cap. (the mass the tester divided by)"
+                )
+    if extra:
+        metadata["extra"] = extra
+    return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
