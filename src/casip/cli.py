@@ -654,7 +654,9 @@ def sweep(
     max_rows: Annotated[
         int,
         typer.Option(
-            metavar="N", help="Rows to print in the terminal table (all go to --csv/--out)."
+            min=0,
+            metavar="N",
+            help="Rows to print in the terminal table (all go to --csv/--out).",
         ),
     ] = 100,
 ) -> None:
@@ -730,6 +732,8 @@ def sweep(
         if len(df) > max_rows:
             console.print(Text(f"... {len(df) - max_rows:,} more rows: use --csv or --out",
                                style="dim"))
+        for w in df.attrs.get("warnings", []):
+            console.print(Text(f"warning: {w}", style="yellow"))
         bad = int((df["status"] != 0).sum())
         if bad:
             console.print(Text(f"{bad} points do not fit the cell format (see status)",
@@ -952,6 +956,15 @@ def reference_copy(
         _echo_json({"id": cell_id, "path": path})
     else:
         typer.echo(f"copied {cell_id} to {path}; edit it, then: casip show {path}")
+
+
+# --------------------------------------------------------------------------------------------
+# data (the test-data hub; its commands live in casip.cli_data)
+# --------------------------------------------------------------------------------------------
+
+from casip.cli_data import data_app  # noqa: E402  (after the helpers it imports from here)
+
+app.add_typer(data_app, name="data")
 
 
 # --------------------------------------------------------------------------------------------

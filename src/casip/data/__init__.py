@@ -7,5 +7,6 @@
 
 from casip.data.ingest import detect_format, read
 from casip.data.schema import COLUMNS, CyclerTest, Provenance, TestMetadata
+from casip.data.store import Store
 
-__all__ = ["COLUMNS", "CyclerTest", "Provenance", "TestMetadata", "detect_format", "read"]
+__all__ = ["COLUMNS", "CyclerTest", "Provenance", "Store", "TestMetadata", "detect_format", "read"]

@@ -27,15 +27,28 @@ ADAPTERS: tuple[str, ...] = (
 )
 
 
+#: Adapters whose third-party library is not installed: module name -> missing package.
+_UNAVAILABLE: dict[str, str] = {}
+
+
 def adapters() -> dict[str, ModuleType]:
-    """Format id -> adapter module, for the adapters that import on this installation."""
+    """Format id -> adapter module, for the adapters that import on this installation.
+
+    An adapter whose library is missing is left out (see :func:`unavailable`) rather than
+    breaking every other format.
+    """
     out = {}
     for name in ADAPTERS:
         try:
             mod = importlib.import_module(f"casip.data.readers.{name}")
         except ModuleNotFoundError as exc:
-            if exc.name and exc.name.startswith("casip.data.readers"):
-                continue  # adapter not written yet
-            raise
+            _UNAVAILABLE[name] = exc.name or "?"
+            continue
         out[mod.FORMAT] = mod
     return out
+
+
+def unavailable() -> dict[str, str]:
+    """Adapters that could not be imported, with the missing package's name."""
+    adapters()
+    return dict(_UNAVAILABLE)
