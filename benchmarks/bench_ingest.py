@@ -1,0 +1,168 @@
+"""Benchmark: end-to-end ingestion of real cycler files, CASIP against cellpy, same run.
+
+Claim checked: CASIP ingests (reads, normalises, summarises and writes) real tester files at
+least twice as fast as cellpy 1.0.3 doing the equivalent on the same files, and its memory does
+not grow faster than the data it holds.
+
+For each file that both can read, in a fresh process each time:
+
+* CASIP: ``casip.data.store.Store(tmp).ingest([file])`` - read, normalise to the BDF schema,
+  cycle and step summaries, three zstd Parquet tables and a JSON record;
+* cellpy: ``cellpy.get(file, instrument=...)`` (read, normalise, step table and cycle
+  summary) then ``CellpyCell.save(tmp/x.h5)`` (its own storage format).
+
+Each runs in its own subprocess, so the numbers include neither's import time, and the peak
+resident memory above the post-import baseline is read from ``/proc/self/status`` (VmHWM minus
+the VmRSS after imports). cellpy is given a private temporary folder, because it copies raw files
+into the temporary folder. Scaling: the Neware CSV is repeated 1x, 4x and 16x (rows appended) to
+see how time and memory grow with file size.
+
+Run: ``python benchmarks/bench_ingest.py [--repeat 3]``. Needs cellpy 1.0.3 (``pip install
+cellpy==1.0.3``) and, for Arbin .res files, mdbtools (``apt-get install mdbtools``), which cellpy
+calls; the .res file is skipped where ``mdb-export`` is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+_DEFAULT_SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = Path(os.environ.get("CASIP_SHARED_DATA", _DEFAULT_SHARED))
+
+FILES = [
+    ("maccor_001.txt", "maccor_txt"),
+    ("pec.csv", "pec_csv"),
+    ("neware_uio.csv", "neware_txt"),
+    ("biol.mpr", "biologics_mpr"),
+    ("20160805_test001_45_cc_01.res", "arbin_res"),
+]
+
+CHILD = r"""
+import json, os, sys, tempfile, time, warnings
+warnings.filterwarnings("ignore")
+def rss(field):
+    for line in open("/proc/self/status"):
+        if line.startswith(field):
+            return int(line.split()[1]) / 1024.0
+which, path, instrument, workdir = sys.argv[1:5]
+if which == "casip":
+    from casip.data.store import Store
+    import casip.data.readers as r; r.adapters()
+    import pyarrow.parquet, duckdb  # noqa: F401  (imports before the baseline)
+    base = rss("VmRSS:")
+    t0 = time.perf_counter()
+    res = Store(os.path.join(workdir, "store")).ingest([path])
+    dt = time.perf_counter() - t0
+    assert res[0].status == "ingested", res[0]
+    rows = res[0].rows
+else:
+    import logging
+    logging.disable(logging.CRITICAL)
+    tempfile.tempdir = workdir
+    import cellpy
+    base = rss("VmRSS:")
+    t0 = time.perf_counter()
+    c = cellpy.get(path, instrument=instrument)
+    c.save(os.path.join(workdir, "cell.h5"))
+    dt = time.perf_counter() - t0
+    rows = len(c.data.raw)
+print(json.dumps({"seconds": dt, "rows": rows, "peak_mb": rss("VmHWM:") - base}))
+"""
+
+
+def run(which: str, path: Path, instrument: str) -> dict:
+    work = tempfile.mkdtemp(prefix="casip-bench-")
+    try:
+        os.chmod(work, 0o700)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, which, str(path), instrument, work],
+            capture_output=True, text=True, cwd=work, check=False, timeout=900,
+        )
+        if out.returncode != 0:
+            return {"error": (out.stderr.strip().splitlines() or ["failed"])[-1]}
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def median_run(which: str, path: Path, instrument: str, repeat: int) -> dict:
+    runs = [run(which, path, instrument) for _ in range(repeat)]
+    ok = [r for r in runs if "error" in r] or runs
+    if "error" in ok[0]:
+        return ok[0]
+    return {
+        "seconds": statistics.median(r["seconds"] for r in runs),
+        "rows": runs[0]["rows"],
+        "peak_mb": statistics.median(r["peak_mb"] for r in runs),
+    }
+
+
+def repeated_csv(src: Path, times: int, folder: Path) -> Path:
+    """The Neware CSV with its data rows written ``times`` times (header once)."""
+    lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
+    dst = folder / f"neware_x{times}.csv"
+    body = "\n".join(lines[1:]) + "\n"
+    with dst.open("w", encoding="utf-8") as fh:
+        fh.write(lines[0] + "\n")
+        for _ in range(times):
+            fh.write(body)
+    return dst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    cycler = SHARED / "cycler"
+    if not cycler.is_dir():
+        sys.exit(f"shared data not found at {cycler} (set CASIP_SHARED_DATA)")
+    print(f"machine: {os.cpu_count()} cores; medians of {args.repeat} runs, one process each")
+    print(f"{'file':32s} {'rows':>8s} {'casip rows/s':>13s} {'cellpy rows/s':>14s} "
+          f"{'ratio':>6s} {'casip MB':>9s} {'cellpy MB':>10s}")
+    ratios = []
+    for name, instrument in FILES:
+        path = cycler / name
+        if name.endswith(".res") and shutil.which("mdb-export") is None:
+            print(f"{name:32s} skipped: cellpy needs mdb-export (apt-get install mdbtools)")
+            continue
+        ours = median_run("casip", path, instrument, args.repeat)
+        theirs = median_run("cellpy", path, instrument, args.repeat)
+        if "error" in ours or "error" in theirs:
+            print(f"{name:32s} error: casip={ours.get('error')} cellpy={theirs.get('error')}")
+            continue
+        r_ours = ours["rows"] / ours["seconds"]
+        r_theirs = theirs["rows"] / theirs["seconds"]
+        ratios.append(r_ours / r_theirs)
+        print(f"{name:32s} {ours['rows']:8d} {r_ours:13,.0f} {r_theirs:14,.0f} "
+              f"{r_ours / r_theirs:5.1f}x {ours['peak_mb']:9.1f} {theirs['peak_mb']:10.1f}")
+    if ratios:
+        print(f"median throughput ratio casip/cellpy: {statistics.median(ratios):.1f}x "
+              f"(goal >= 2x: {'met' if statistics.median(ratios) >= 2 else 'NOT met'})")
+
+    print("\nscaling with file size (neware_uio.csv repeated):")
+    print(f"{'copies':>6s} {'rows':>8s} {'casip s':>8s} {'casip MB':>9s} {'MB/100k rows':>13s} "
+          f"{'cellpy s':>9s} {'cellpy MB':>10s}")
+    with tempfile.TemporaryDirectory(prefix="casip-bench-") as tmp:
+        for k in (1, 4, 16, 64):
+            f = repeated_csv(cycler / "neware_uio.csv", k, Path(tmp))
+            ours = median_run("casip", f, "neware_txt", 1)
+            theirs = median_run("cellpy", f, "neware_txt", 1)
+            if "error" in ours:
+                print(f"{k:6d} casip error: {ours['error']}")
+                continue
+            c_s = theirs.get("seconds", float("nan"))
+            c_mb = theirs.get("peak_mb", float("nan"))
+            print(f"{k:6d} {ours['rows']:8d} {ours['seconds']:8.2f} {ours['peak_mb']:9.1f} "
+                  f"{ours['peak_mb'] / ours['rows'] * 1e5:13.1f} {c_s:9.2f} {c_mb:10.1f}")
+
+
+if __name__ == "__main__":
+    main()
