@@ -1,0 +1,40 @@
+"""Physics simulation with PyBaMM: a design becomes a DFN model with parameter values.
+
+This package is the only place in CASIP that imports :mod:`pybamm`. Telemetry is switched off
+before the first import (the machines are offline and the platform must not phone home).
+
+>>> from casip.cells import reference_design
+>>> from casip.physics import parameters_for, c20_capacity
+>>> setup = parameters_for(reference_design("lfp-blade"))  # doctest: +SKIP
+>>> round(c20_capacity(reference_design("lfp-blade")))  # doctest: +SKIP
+135
+
+See ``docs/physics.md`` for the mapping of every parameter and its origin.
+"""
+
+import os
+
+os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
+
+import pybamm
+
+from casip.physics.capacity import c20_capacity
+from casip.physics.parameters import (
+    Mapped,
+    PhysicsSetup,
+    base_set_c20,
+    parameters_for,
+)
+from casip.physics.solving import SolveLimits, make_solver, solve
+
+__all__ = [
+    "Mapped",
+    "PhysicsSetup",
+    "SolveLimits",
+    "base_set_c20",
+    "c20_capacity",
+    "make_solver",
+    "parameters_for",
+    "pybamm",
+    "solve",
+]

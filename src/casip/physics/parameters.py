@@ -1,0 +1,1051 @@
+"""Map a CASIP design to a PyBaMM model and parameter values.
+
+:func:`parameters_for` takes a design (and optionally a materials library), evaluates it with the
+design engine and returns a :class:`PhysicsSetup`: the model options, the
+:class:`pybamm.ParameterValues`, the design's :class:`~casip.design.CellMetrics`, the name of the
+PyBaMM base parameter set, and every mapped value with its origin.
+
+Approach (see ``docs/physics.md`` for the table of every parameter):
+
+* Liquid and semi-solid cells with an intercalation anode: the Doyle-Fuller-Newman (DFN) model on
+  a chemistry-appropriate base set (LFP: ``Prada2013``; Ni-rich layered oxides on graphite:
+  ``Chen2020``; on a silicon-graphite blend: ``Chen2020`` with an effective negative, see
+  below). Geometry, porosities and active-material volume fractions come from the design;
+  kinetics, transport, open-circuit potentials and voltage cut-offs from the base set.
+* Lithium-metal and anode-free cells: the DFN with ``{"working electrode": "positive"}`` (a
+  lithium-metal counter electrode) on ``Xu2019``. With a solid electrolyte (all-solid-state,
+  or a dense solid-electrolyte separator) the electrolyte becomes a single-ion conductor:
+  cation transference number 1, constant conductivity from the materials library with an
+  Arrhenius temperature dependence, separator porosity and Bruggeman coefficient 1, cathode
+  "porosity" equal to the solid-electrolyte volume fraction of the composite, a constant
+  lithium-interface exchange current and a contact resistance.
+
+Capacity match. The base set's open-circuit potentials and its C/20 stoichiometry window are
+kept; maximum concentrations are rescaled so that the model's C/20 capacity reproduces the
+design engine's capacity:
+
+1. The base set is discharged once at C/20 from its initial (fully charged) state to its lower
+   cut-off (:func:`base_set_c20`, cached). Charge balance gives the stoichiometries at the end
+   of discharge: ``y0 = y100 + Q20 / C_p`` (positive) and ``x0 = x100 - Q20 / C_n`` (negative),
+   where ``C = eps_active * L * A * c_max * F`` is an electrode's full lithium capacity.
+2. Negative: its full capacity is the design's anode capacity taken to the library's
+   theoretical specific capacity, ``C_n = NP * Q_design * q_theoretical / q_practical``,
+   so ``c_max,n = C_n / (eps_active,n L_n A F)``. The negative keeps the base set's
+   end-of-discharge stoichiometry ``x0``; at full charge it holds ``x100 = x0 + Q_design / C_n``.
+   A lower N/P therefore fills the negative further, as in the real cell.
+3. Positive: it keeps the base set's end-of-discharge stoichiometry ``y0``. At full charge it
+   sits at the base set's ``y100``, or less delithiated if the negative's potential at its
+   new ``x100`` would otherwise put the open-circuit voltage above the base set's charged
+   open-circuit voltage. ``C_p = Q_design / (y0 - y100)`` sets ``c_max,p``.
+
+With the base set's own geometry and capacities this reproduces the base set exactly (a test
+checks it against ``pybamm.ParameterValues("Chen2020")``).
+
+References
+----------
+.. [1] C.-H. Chen, F. Brosa Planella, K. O'Regan, D. Gastol, W. D. Widanage, E. Kendrick,
+   "Development of experimental techniques for parameterization of multi-scale lithium-ion
+   battery models", J. Electrochem. Soc. 167, 080534 (2020).
+.. [2] E. Prada, D. Di Domenico, Y. Creff, J. Bernard, V. Sauvant-Moynot, F. Huet, "A
+   simplified electrochemical and thermal aging model of LiFePO4-graphite Li-ion batteries:
+   power and capacity fade simulations", J. Electrochem. Soc. 160, A616 (2013).
+.. [3] S. Xu, K.-H. Chen, N. P. Dasgupta, J. B. Siegel, A. G. Stefanopoulou, "Evolution of
+   dead lithium growth in lithium metal batteries: experimentally validated model of the
+   apparent capacity loss", J. Electrochem. Soc. 166, A3456 (2019).
+.. [4] M. Doyle, T. F. Fuller, J. Newman, "Modeling of galvanostatic charge and discharge of
+   the lithium/polymer/insertion cell", J. Electrochem. Soc. 140, 1526 (1993).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pybamm
+
+from casip.design import CellMetrics, evaluate
+from casip.design import compile as compile_design
+from casip.design.schema import AnodeType, CellKind, Design
+from casip.errors import CasipInputError, Problem
+from casip.materials.library import MaterialLibrary, load_library
+from casip.materials.records import Category
+
+F = 96485.33212  # C/mol, Faraday constant
+K_B_EV = 8.617333262e-5  # eV/K, Boltzmann constant
+T_REF = 298.15  # K, reference temperature of library conductivities (25 C)
+
+#: Assumed values of the solid-state approximation (each says why in ``docs/physics.md``).
+ASSUMED_ACTIVATION_ENERGY_EV = 0.3
+ASSUMED_LI_EXCHANGE_CURRENT_A_M2 = 10.0
+ASSUMED_CONTACT_RESISTANCE_OHM_CM2 = 5.0
+ASSUMED_SE_DIFFUSIVITY_M2_S = 1e-12
+
+LIQUID_BASE = {"LFP": "Prada2013", "layered": "Chen2020"}
+LITHIUM_BASE = "Xu2019"
+
+
+@dataclass(frozen=True)
+class Mapped:
+    """One PyBaMM parameter as CASIP sets it: its value (or a description) and its origin.
+
+    ``origin`` is one of ``"design"``, ``"design engine"``, ``"base set <name>"``,
+    ``"library <material> <source>"``, ``"derived: ..."`` or ``"assumed: why"``.
+    """
+
+    value: object
+    origin: str
+
+
+@dataclass
+class PhysicsSetup:
+    """Everything needed to simulate one design with PyBaMM.
+
+    Attributes
+    ----------
+    name : str
+        The design's name.
+    approximation : str
+        ``"liquid DFN"``, ``"lithium-metal DFN (liquid)"`` or ``"lithium-metal DFN
+        (single-ion solid electrolyte)"``.
+    base_set : str
+        The PyBaMM parameter set the values start from.
+    model_options : dict
+        Options for :class:`pybamm.lithium_ion.DFN`; :meth:`new_model` builds one.
+    parameter_values : pybamm.ParameterValues
+        The mapped values ("Current function [A]" is the design's 1C current).
+    metrics : CellMetrics
+        The design engine's result for the same design (capacity, masses, volumes).
+    mapping : dict
+        PyBaMM parameter name -> :class:`Mapped` for every value CASIP sets or keeps on
+        purpose, for the model notes.
+    notes : list of str
+        Modelling choices and assumptions in words.
+    """
+
+    name: str
+    approximation: str
+    base_set: str
+    model_options: dict
+    parameter_values: pybamm.ParameterValues
+    metrics: CellMetrics
+    mapping: dict[str, Mapped] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def capacity_Ah(self) -> float:
+        """The design engine's capacity, which the model's C/20 capacity reproduces."""
+        return self.metrics.capacity_Ah
+
+    @property
+    def lower_cutoff_V(self) -> float:
+        return float(self.parameter_values["Lower voltage cut-off [V]"])
+
+    @property
+    def upper_cutoff_V(self) -> float:
+        return float(self.parameter_values["Upper voltage cut-off [V]"])
+
+    def new_model(self) -> pybamm.lithium_ion.DFN:
+        """A fresh DFN model with this setup's options (build once, solve many)."""
+        return pybamm.lithium_ion.DFN(options=dict(self.model_options))
+
+    def mapping_table(self):
+        """The mapping as a pandas DataFrame: parameter, value, origin."""
+        import pandas as pd
+
+        rows = [
+            {"parameter": k, "value": _show(m.value), "origin": m.origin}
+            for k, m in self.mapping.items()
+        ]
+        return pd.DataFrame(rows)
+
+
+def _show(v: object) -> object:
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    return v
+
+
+# --------------------------------------------------------------------------- base sets
+
+
+@dataclass(frozen=True)
+class BaseC20:
+    """A base set's own C/20 discharge from its initial state (fully charged).
+
+    Capacities in A.h for the base set's own geometry; stoichiometries are electrode averages.
+    For a lithium-metal set the negative entries are NaN.
+    """
+
+    name: str
+    capacity_Ah: float
+    positive_capacity_Ah: float  # eps * L * A * c_max * F
+    negative_capacity_Ah: float
+    y100: float
+    y0: float
+    x100: float
+    x0: float
+    ocv100_V: float  # open-circuit voltage of the initial (charged) state
+    lower_cutoff_V: float
+    upper_cutoff_V: float
+
+
+def _full_capacity_Ah(pv: pybamm.ParameterValues, electrode: str, area_m2: float) -> float:
+    e = "Positive" if electrode == "positive" else "Negative"
+    return (
+        pv[f"{e} electrode active material volume fraction"]
+        * pv[f"{e} electrode thickness [m]"]
+        * area_m2
+        * pv[f"Maximum concentration in {e.lower()} electrode [mol.m-3]"]
+        * F
+        / 3600.0
+    )
+
+
+def _ocp(pv: pybamm.ParameterValues, electrode: str, sto: np.ndarray) -> np.ndarray:
+    """Open-circuit potential [V] of a base set's electrode at stoichiometries ``sto``."""
+    e = "Positive" if electrode == "positive" else "Negative"
+    f = pv[f"{e} electrode OCP [V]"]
+    sto = np.atleast_1d(np.asarray(sto, dtype=float))
+    if not callable(f):
+        return np.full(sto.shape, float(f))
+    n_args = len(inspect.signature(f).parameters)
+    args = [pybamm.Vector(sto)]
+    if n_args >= 2:
+        args.append(pybamm.Scalar(float(pv["Reference temperature [K]"])))
+    return np.asarray(f(*args).evaluate(), dtype=float).ravel()
+
+
+def _is_lithium_set(name: str) -> bool:
+    return name == LITHIUM_BASE
+
+
+@functools.cache
+def base_set_c20(name: str) -> BaseC20:
+    """Discharge a PyBaMM base set at C/20 from its initial state; cached per process.
+
+    The base set's own "Nominal cell capacity [A.h]" is not trusted (Prada2013 says 2.3 Ah and
+    delivers about 1.94 Ah at 1C): the C-rate is set from a first run and the discharge
+    repeated at the C/20 of the capacity found.
+    """
+    from casip.physics.solving import make_solver, solve
+
+    pv = pybamm.ParameterValues(name)
+    options = {"working electrode": "positive"} if _is_lithium_set(name) else {}
+    area = pv["Electrode height [m]"] * pv["Electrode width [m]"]
+    cp = _full_capacity_Ah(pv, "positive", area)
+    y100 = (
+        pv["Initial concentration in positive electrode [mol.m-3]"]
+        / pv["Maximum concentration in positive electrode [mol.m-3]"]
+    )
+    # first guess of the capacity: what the positive can take up to full lithiation
+    q_guess = cp * (1.0 - y100)
+    pv = pv.copy()
+    pv["Current function [A]"] = "[input]"
+    horizon = 40 * 3600.0
+    sim = pybamm.Simulation(
+        pybamm.lithium_ion.DFN(options=options),
+        parameter_values=pv,
+        solver=make_solver(horizon, output_variables=["Discharge capacity [A.h]"]),
+    )
+    q = q_guess
+    for _ in range(2):
+        sol = solve(
+            sim,
+            [0.0, horizon],
+            inputs={"Current function [A]": q / 20.0},
+            what=f"C/20 discharge of base set {name}",
+        )
+        q = float(sol["Discharge capacity [A.h]"].entries[-1])
+    if _is_lithium_set(name):
+        cn = x100 = x0 = math.nan
+        ocv100 = float(_ocp(pv, "positive", np.array([y100]))[0])
+    else:
+        cn = _full_capacity_Ah(pv, "negative", area)
+        x100 = (
+            pv["Initial concentration in negative electrode [mol.m-3]"]
+            / pv["Maximum concentration in negative electrode [mol.m-3]"]
+        )
+        x0 = x100 - q / cn
+        ocv100 = float(
+            _ocp(pv, "positive", np.array([y100]))[0] - _ocp(pv, "negative", np.array([x100]))[0]
+        )
+    return BaseC20(
+        name=name,
+        capacity_Ah=q,
+        positive_capacity_Ah=cp,
+        negative_capacity_Ah=cn,
+        y100=float(y100),
+        y0=float(y100 + q / cp),
+        x100=float(x100),
+        x0=float(x0),
+        ocv100_V=ocv100,
+        lower_cutoff_V=float(pv["Lower voltage cut-off [V]"]),
+        upper_cutoff_V=float(pv["Upper voltage cut-off [V]"]),
+    )
+
+
+# --------------------------------------------------------------------------- chemistry
+
+
+def _cathode_family(material_id: str, formula: str | None) -> str | None:
+    """``"LFP"``, ``"layered"`` (Ni-rich NMC/NCA) or None (no base set)."""
+    f = (formula or "").replace(" ", "")
+    mid = material_id.upper()
+    if mid == "LFP" or (f and "PO4" in f and "Fe" in f and "Mn" not in f and "Co" not in f):
+        return "LFP"
+    if mid.startswith(("NMC", "NCM", "NCA")) or (f and "Ni" in f and "O2" in f):
+        return "layered"
+    return None
+
+
+def _anode_kind(lib: MaterialLibrary, material_id: str) -> str | None:
+    """``"graphite"`` (formula C), ``"silicon"`` (formula Si) or None (no PyBaMM negative)."""
+    m = lib.materials[material_id]
+    f = (m.formula or "").replace(" ", "")
+    if f == "C" or material_id.lower().startswith("graphite"):
+        return "graphite"
+    if f == "Si" or material_id.lower().startswith("silicon"):
+        return "silicon"
+    return None
+
+
+def _refuse(field_: str, message: str, value: object, expected: str, source: str | None):
+    raise CasipInputError(Problem(field_, message, value, expected), source=source)
+
+
+def _volume_fractions(
+    w: Mapping[str, float], rho: Mapping[str, float], porosity: float
+) -> dict[str, float]:
+    """Volume fraction of each solid component of a composite coating.
+
+    ``eps_i = (1 - porosity) * (w_i / rho_i) / sum_j (w_j / rho_j)`` over the components with
+    a non-zero mass fraction.
+    """
+    inv = {k: w[k] / rho[k] for k in w if w[k] > 0}
+    total = sum(inv.values())
+    return {k: (1.0 - porosity) * v / total for k, v in inv.items()}
+
+
+def _arrhenius_conductivity(sigma_ref_S_m: float, ea_eV: float) -> Callable:
+    """A PyBaMM electrolyte conductivity function (c_e, T) -> S/m, Arrhenius in T."""
+
+    def conductivity(c_e, T):
+        return sigma_ref_S_m * pybamm.exp(-ea_eV / K_B_EV * (1.0 / T - 1.0 / T_REF))
+
+    conductivity.__name__ = f"arrhenius_{sigma_ref_S_m:.3g}S_m_{ea_eV:.3g}eV"
+    return conductivity
+
+
+def _constant_li_exchange_current(j0: float) -> Callable:
+    def exchange_current(c_e, c_Li, T):
+        return pybamm.Scalar(j0)
+
+    exchange_current.__name__ = f"constant_{j0:g}A_m2"
+    return exchange_current
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def parameters_for(
+    design: Design | Mapping,
+    library: MaterialLibrary | None = None,
+    *,
+    temperature_K: float | None = None,
+    contact_resistance_ohm_cm2: float | None = None,
+    overrides: Mapping[str, object] | None = None,
+    source: str | None = None,
+) -> PhysicsSetup:
+    """Map a design to a PyBaMM DFN model and parameter values.
+
+    Parameters
+    ----------
+    design : Design or dict
+        The cell design.
+    library : MaterialLibrary, optional
+        Materials to resolve ids against (densities, capacities, conductivities); the bundled
+        library by default.
+    temperature_K : float, optional
+        Ambient and initial temperature [K]; the base set's (298.15 K) by default. The
+        solid-electrolyte conductivity follows it through its Arrhenius law.
+    contact_resistance_ohm_cm2 : float, optional
+        Area-specific contact resistance [Ohm cm2] of a solid-state cell (default
+        5 Ohm cm2, assumed). Liquid cells have none unless given.
+    overrides : mapping, optional
+        PyBaMM parameter name -> value, applied last (origin ``"caller"``).
+    source : str, optional
+        Where the design came from, named in errors.
+
+    Returns
+    -------
+    PhysicsSetup
+
+    Raises
+    ------
+    CasipInputError
+        If the design is invalid, or its chemistry or kind has no PyBaMM mapping yet (the
+        message says why), or a mapped value is out of range.
+    """
+    lib = library if library is not None else load_library()
+    comp = compile_design(design, lib, source=source)
+    d = comp.design
+    assert d is not None
+    src = source or d.name
+    metrics = evaluate(d, lib, source=source)
+    p = comp.params
+
+    cat = lib.materials[d.cathode.active]
+    family = _cathode_family(cat.id, cat.formula)
+    if family is None:
+        _refuse(
+            "cathode.active",
+            "no PyBaMM parameter set for this chemistry yet (CASIP maps LFP to Prada2013 and "
+            "Ni-rich layered oxides, NMC/NCA, to Chen2020 or Xu2019)",
+            d.cathode.active,
+            "LFP, NMC811, NMC622, NMC532 or NCA",
+            src,
+        )
+    a_type = d.anode.type
+    if a_type == AnodeType.intercalation:
+        if d.kind == CellKind.all_solid_state:
+            _refuse(
+                "anode.type",
+                "an all-solid-state cell with an intercalation (graphite/silicon) anode is not "
+                "supported yet: PyBaMM has one electrolyte phase and no solid-state full-cell "
+                "parameter set, and the single-ion approximation with a silicon composite "
+                "negative has not been validated here",
+                a_type.value,
+                "a lithium_metal or anode_free anode for all-solid-state cells, or a liquid or "
+                "semi-solid cell",
+                src,
+            )
+        others = [m for m in d.anode.active if _anode_kind(lib, m) is None]
+        if others:
+            _refuse(
+                "anode.active",
+                "no PyBaMM negative-electrode parameters for this anode material yet",
+                ", ".join(others),
+                "graphite, optionally blended with silicon",
+                src,
+            )
+        return _liquid_full_cell(
+            d, p, lib, metrics, family, temperature_K, contact_resistance_ohm_cm2, overrides, src
+        )
+    if family != "layered":
+        _refuse(
+            "cathode.active",
+            "no PyBaMM parameter set for this chemistry against lithium metal yet (Xu2019 "
+            "has a layered-oxide positive)",
+            d.cathode.active,
+            "NMC or NCA with a lithium_metal or anode_free anode",
+            src,
+        )
+    return _lithium_metal_cell(
+        d, p, lib, metrics, temperature_K, contact_resistance_ohm_cm2, overrides, src
+    )
+
+
+def _common_geometry(
+    d: Design, metrics: CellMetrics, pv: pybamm.ParameterValues, m: dict[str, Mapped]
+) -> float:
+    """Electrode area, capacity, current; returns the area in m2."""
+    g = metrics.geometry
+    area_m2 = g["cathode_area_cm2"] * 1e-4
+    height_m = g["electrode_height_mm"] * 1e-3
+    width_m = area_m2 / height_m
+    set_ = _setter(pv, m)
+    set_("Electrode height [m]", height_m, "design engine: cathode electrode height")
+    set_(
+        "Electrode width [m]",
+        width_m,
+        "derived: total cathode area (all faces, design engine) / electrode height, one pair",
+    )
+    set_(
+        "Number of electrodes connected in parallel to make a cell",
+        1.0,
+        "derived: the whole area is one electrode pair",
+    )
+    set_("Nominal cell capacity [A.h]", metrics.capacity_Ah, "design engine: capacity_Ah")
+    set_("Current function [A]", metrics.capacity_Ah, "derived: 1C of the design capacity")
+    set_(
+        "Positive electrode thickness [m]",
+        g["cathode_thickness_um"] * 1e-6,
+        "design engine: cathode coating thickness per side",
+    )
+    set_("Separator thickness [m]", d.separator.thickness_um * 1e-6, "design: separator")
+    # lumped thermal models: the cell's outer volume and surface (only where the base set has
+    # thermal parameters)
+    if "Cell volume [m3]" in pv.keys():
+        set_("Cell volume [m3]", metrics.volume_cm3 * 1e-6, "design engine: volume_cm3")
+    if "Cell cooling surface area [m2]" in pv.keys():
+        w_, h_, t_ = (g[k] * 1e-3 for k in ("cell_width_mm", "cell_height_mm", "cell_thickness_mm"))
+        if d.format.type == "cylindrical":
+            surface = math.pi * w_ * h_ + 2 * math.pi * (w_ / 2) ** 2
+        else:
+            surface = 2 * (w_ * h_ + w_ * t_ + h_ * t_)
+        set_(
+            "Cell cooling surface area [m2]",
+            surface,
+            "derived: outer surface of the cell (design engine dimensions)",
+        )
+    return area_m2
+
+
+def _setter(pv: pybamm.ParameterValues, m: dict[str, Mapped]):
+    def set_(name: str, value, origin: str, shown: object = None) -> None:
+        pv.update({name: value}, check_already_exists=False)
+        m[name] = Mapped(value if shown is None else shown, origin)
+
+    return set_
+
+
+def _keep(pv: pybamm.ParameterValues, m: dict[str, Mapped], base: str, *names: str) -> None:
+    for n in names:
+        if n in pv.keys():
+            v = pv[n]
+            m[n] = Mapped(
+                v if isinstance(v, int | float | str) else getattr(v, "__name__", "fn"),
+                f"base set {base}",
+            )
+
+
+def _source_of(lib: MaterialLibrary, mid: str, prop: str) -> str:
+    v = getattr(lib.materials[mid], prop)
+    if v is None:
+        return "missing"
+    if v.source == "assumed":
+        return f"library {mid} assumed ({v.note})"
+    return f"library {mid} {v.source}"
+
+
+def _temperature(pv, set_, base: str, temperature_K: float | None) -> float:
+    if temperature_K is None:
+        return float(pv["Ambient temperature [K]"])
+    if not 200.0 <= temperature_K <= 400.0:
+        raise CasipInputError(
+            Problem(
+                "temperature_K",
+                "temperature out of range",
+                temperature_K,
+                "a value in [200, 400] K",
+            )
+        )
+    set_("Ambient temperature [K]", float(temperature_K), "caller")
+    set_("Initial temperature [K]", float(temperature_K), "caller")
+    return float(temperature_K)
+
+
+def _apply_overrides(pv, set_, overrides: Mapping[str, object] | None) -> None:
+    for k, v in (overrides or {}).items():
+        set_(k, v, "caller")
+
+
+def _check_fraction(name: str, v: float, src: str) -> None:
+    if not (0.0 < v < 1.0):
+        raise CasipInputError(
+            Problem(name, "mapped value out of range for PyBaMM", round(v, 6), "in (0, 1)"),
+            source=src,
+        )
+
+
+def _liquid_full_cell(
+    d: Design,
+    p: Mapping[str, float],
+    lib: MaterialLibrary,
+    metrics: CellMetrics,
+    family: str,
+    temperature_K: float | None,
+    contact_resistance_ohm_cm2: float | None,
+    overrides: Mapping[str, object] | None,
+    src: str,
+) -> PhysicsSetup:
+    base_name = LIQUID_BASE[family]
+    base = base_set_c20(base_name)
+    pv = pybamm.ParameterValues(base_name)
+    m: dict[str, Mapped] = {}
+    set_ = _setter(pv, m)
+    notes: list[str] = []
+    area = _common_geometry(d, metrics, pv, m)
+    g = metrics.geometry
+    fill = d.electrolyte.pore_fill if d.electrolyte is not None else 1.0
+    semi = d.kind == CellKind.semi_solid
+
+    # ---- porosities and volume fractions
+    c_frac = _volume_fractions(
+        {
+            "active": p["c_w_active"],
+            "catholyte": p["c_w_catholyte"],
+            "carbon": p["c_w_carbon"],
+            "binder": p["c_w_binder"],
+        },
+        {
+            "active": p["c_rho_active"],
+            "catholyte": p["c_rho_catholyte"],
+            "carbon": p["c_rho_carbon"],
+            "binder": p["c_rho_binder"],
+        },
+        d.cathode.porosity,
+    )
+    a_frac = _volume_fractions(
+        {
+            "active": p["a_w_active"],
+            "electrolyte": p["a_w_electrolyte"],
+            "carbon": p["a_w_carbon"],
+            "binder": p["a_w_binder"],
+        },
+        {
+            "active": p["a_rho_active"],
+            "electrolyte": p["a_rho_electrolyte"],
+            "carbon": p["a_rho_carbon"],
+            "binder": p["a_rho_binder"],
+        },
+        d.anode.porosity,
+    )
+    fill_note = "" if fill == 1 else f" x pore_fill {fill:g}"
+    eps_p = d.cathode.porosity * fill
+    eps_n = d.anode.porosity * fill
+    eps_s = d.separator.porosity * fill
+    for name, v in (
+        ("Positive electrode porosity", eps_p),
+        ("Negative electrode porosity", eps_n),
+        ("Separator porosity", eps_s),
+    ):
+        _check_fraction(name, v, src)
+    set_("Positive electrode porosity", eps_p, f"design: cathode.porosity{fill_note}")
+    set_("Negative electrode porosity", eps_n, f"design: anode.porosity{fill_note}")
+    set_("Separator porosity", eps_s, f"design: separator.porosity{fill_note}")
+    set_(
+        "Positive electrode active material volume fraction",
+        c_frac["active"],
+        "derived: (1 - porosity) (w/rho)_active / sum(w/rho), design mass fractions and "
+        "library densities",
+    )
+    set_(
+        "Negative electrode active material volume fraction",
+        a_frac["active"],
+        "derived: (1 - porosity) (w/rho)_active / sum(w/rho), design mass fractions and "
+        "library densities",
+    )
+    set_(
+        "Negative electrode thickness [m]",
+        g["anode_thickness_um"] * 1e-6,
+        "design engine: anode coating thickness per side (as built)",
+    )
+    for pole, cc in (
+        ("Positive", d.current_collectors.positive),
+        ("Negative", d.current_collectors.negative),
+    ):
+        n = f"{pole} current collector thickness [m]"
+        if n in pv.keys():
+            set_(n, cc.thickness_um * 1e-6, f"design: current_collectors.{pole.lower()}")
+
+    # ---- capacity match
+    q = metrics.capacity_Ah
+    blend = dict(d.anode.active)
+    has_silicon = any(_anode_kind(lib, k) == "silicon" for k in blend)
+    q_prac = p["a_q_mAh_g"]
+    q_th = p["a_qth_mAh_g"]
+    if not (q_th == q_th and q_th > 0):  # NaN: no theoretical capacity in the library
+        q_th = q_prac
+        notes.append("anode theoretical capacity missing in the library: practical used")
+    np_ratio = g["np_ratio"]
+    cn = (
+        np_ratio
+        * g["cathode_areal_capacity_mAh_cm2"]
+        * g["cathode_area_cm2"]
+        * 1e-3
+        * (q_th / q_prac)
+    )
+    x100 = base.x0 + q / cn
+    if not x100 < 0.995:
+        _refuse(
+            "anode.np_ratio",
+            f"the negative cannot take the positive's lithium in the {base_name} mapping "
+            f"(full-charge stoichiometry {x100:.3f} >= 0.995): anode-limited designs are not "
+            "supported",
+            round(np_ratio, 4),
+            f"an N/P ratio above about {(q_prac / q_th) / (0.995 - base.x0):.2f}",
+            src,
+        )
+    c_max_n = cn * 3600.0 / (F * a_frac["active"] * g["anode_thickness_um"] * 1e-6 * area)
+    # positive: base y0; y100 from the base set's charged open-circuit voltage
+    un = float(_ocp(pv, "negative", np.array([x100]))[0])
+    grid = np.linspace(max(1e-4, base.y100 * 0.5), base.y0, 4001)
+    up = _ocp(pv, "positive", grid)
+    target = base.ocv100_V + un
+    y100 = base.y100
+    above = np.nonzero(up > target)[0]
+    if len(above) and above[-1] + 1 < len(grid):
+        i = above[-1]  # up[i] > target >= up[i + 1]: interpolate the crossing
+        y_root = grid[i] + (grid[i + 1] - grid[i]) * (up[i] - target) / (up[i] - up[i + 1])
+    else:
+        y_root = grid[-1] if len(above) else grid[0]
+    if y_root > base.y100 + 1e-4:
+        y100 = float(y_root)
+        notes.append(
+            f"positive charged to stoichiometry {y100:.4f} instead of the base set's "
+            f"{base.y100:.4f} so that the charged open-circuit voltage stays at the base set's "
+            f"{base.ocv100_V:.3f} V with the negative at {x100:.4f}"
+        )
+    if not y100 < base.y0 - 0.05:
+        _refuse(
+            "anode.np_ratio",
+            "the positive's window collapses in the mapping",
+            round(np_ratio, 4),
+            "a larger N/P ratio",
+            src,
+        )
+    cp = q / (base.y0 - y100)
+    c_max_p = cp * 3600.0 / (F * c_frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
+    how_p = (
+        f"derived: capacity match, C_p = Q_design / (y0 - y100) with y0 = {base.y0:.4f} from the "
+        f"{base_name} C/20 run ({base.capacity_Ah:.4g} Ah)"
+    )
+    set_("Maximum concentration in positive electrode [mol.m-3]", c_max_p, how_p)
+    set_(
+        "Initial concentration in positive electrode [mol.m-3]",
+        y100 * c_max_p,
+        f"derived: stoichiometry {y100:.4f} (fully charged) x maximum concentration",
+    )
+    set_(
+        "Maximum concentration in negative electrode [mol.m-3]",
+        c_max_n,
+        "derived: C_n = N/P x Q_c x q_theoretical/q_practical (design engine N/P, library "
+        f"capacities of {', '.join(blend)})",
+    )
+    set_(
+        "Initial concentration in negative electrode [mol.m-3]",
+        x100 * c_max_n,
+        f"derived: x100 = x0 + Q_design / C_n = {base.x0:.4f} + {q / cn:.4f}",
+    )
+
+    # ---- semi-solid and silicon
+    approximation = "liquid DFN"
+    if semi:
+        notes.append(
+            "semi-solid: modelled as the liquid DFN; only the liquid-filled pore fraction "
+            "(porosity x pore_fill) conducts, with the base set's liquid-electrolyte "
+            "properties; the solid-electrolyte additive counts as inert volume"
+        )
+    if has_silicon:
+        notes.append(
+            "silicon-graphite blend: one effective negative with the base set's graphite "
+            "open-circuit potential and kinetics and the blend's theoretical capacity "
+            "(capacity-weighted); the silicon plateau (about 0.4 V vs Li) and its hysteresis "
+            "are not represented"
+        )
+        approximation = "liquid DFN (effective silicon-graphite negative)"
+
+    # ---- kept from the base set
+    _keep(
+        pv,
+        m,
+        base_name,
+        "Positive electrode OCP [V]",
+        "Negative electrode OCP [V]",
+        "Positive electrode exchange-current density [A.m-2]",
+        "Negative electrode exchange-current density [A.m-2]",
+        "Positive particle radius [m]",
+        "Negative particle radius [m]",
+        "Positive particle diffusivity [m2.s-1]",
+        "Negative particle diffusivity [m2.s-1]",
+        "Positive electrode conductivity [S.m-1]",
+        "Negative electrode conductivity [S.m-1]",
+        "Electrolyte conductivity [S.m-1]",
+        "Electrolyte diffusivity [m2.s-1]",
+        "Cation transference number",
+        "Initial concentration in electrolyte [mol.m-3]",
+        "Positive electrode Bruggeman coefficient (electrolyte)",
+        "Negative electrode Bruggeman coefficient (electrolyte)",
+        "Separator Bruggeman coefficient (electrolyte)",
+        "Lower voltage cut-off [V]",
+        "Upper voltage cut-off [V]",
+        "Ambient temperature [K]",
+    )
+    if has_silicon:
+        m["Negative electrode OCP [V]"] = Mapped(
+            getattr(pv["Negative electrode OCP [V]"], "__name__", "fn"),
+            f"base set {base_name}: graphite OCP for the whole silicon-graphite blend "
+            "(approximation)",
+        )
+    _temperature(pv, set_, base_name, temperature_K)
+    options: dict = {}
+    if contact_resistance_ohm_cm2 is not None:
+        options["contact resistance"] = "true"
+        set_(
+            "Contact resistance [Ohm]",
+            contact_resistance_ohm_cm2 * 1e-4 / area,
+            "caller: area-specific contact resistance / electrode area",
+        )
+    _apply_overrides(pv, set_, overrides)
+    notes.append(
+        f"voltage cut-offs from {base_name}: {base.lower_cutoff_V:g} V to {base.upper_cutoff_V:g} V"
+    )
+    notes.append("the anode overhang is not modelled: the negative has the cathode's area")
+    return PhysicsSetup(
+        name=d.name,
+        approximation=approximation,
+        base_set=base_name,
+        model_options=options,
+        parameter_values=pv,
+        metrics=metrics,
+        mapping=m,
+        notes=notes,
+    )
+
+
+def _lithium_metal_cell(
+    d: Design,
+    p: Mapping[str, float],
+    lib: MaterialLibrary,
+    metrics: CellMetrics,
+    temperature_K: float | None,
+    contact_resistance_ohm_cm2: float | None,
+    overrides: Mapping[str, object] | None,
+    src: str,
+) -> PhysicsSetup:
+    base_name = LITHIUM_BASE
+    base = base_set_c20(base_name)
+    pv = pybamm.ParameterValues(base_name)
+    m: dict[str, Mapped] = {}
+    set_ = _setter(pv, m)
+    notes: list[str] = []
+    area = _common_geometry(d, metrics, pv, m)
+    g = metrics.geometry
+    sep = lib.materials[d.separator.material]
+    solid = d.kind == CellKind.all_solid_state or sep.category == Category.solid_electrolyte
+    options: dict = {"working electrode": "positive"}
+    cat = lib.materials[d.cathode.active]
+    notes.append(
+        f"positive: {cat.id} on Xu2019's NMC open-circuit potential (a polynomial PyBaMM takes "
+        "from Mohtat et al. 2020, an NMC532-like curve), kinetics and particle size; only its "
+        "capacity follows the design"
+    )
+    notes.append(
+        "the lithium-metal (or plated) negative has no volume in PyBaMM; lithium excess, "
+        "masses and volumes come from the design engine"
+    )
+
+    w = {
+        "active": p["c_w_active"],
+        "catholyte": p["c_w_catholyte"],
+        "carbon": p["c_w_carbon"],
+        "binder": p["c_w_binder"],
+    }
+    rho = {
+        "active": p["c_rho_active"],
+        "catholyte": p["c_rho_catholyte"],
+        "carbon": p["c_rho_carbon"],
+        "binder": p["c_rho_binder"],
+    }
+    frac = _volume_fractions(w, rho, d.cathode.porosity)
+    set_(
+        "Positive electrode active material volume fraction",
+        frac["active"],
+        "derived: (1 - porosity) (w/rho)_active / sum(w/rho), design mass fractions and "
+        "library densities",
+    )
+    fill = d.electrolyte.pore_fill if d.electrolyte is not None else 0.0
+    liquid_in_cathode = d.cathode.porosity * fill
+
+    if solid:
+        approximation = "lithium-metal DFN (single-ion solid electrolyte)"
+        if sep.category == Category.solid_electrolyte:
+            se = sep
+            se_field = "separator.material"
+        elif d.cathode.catholyte:
+            se = lib.materials[d.cathode.catholyte]
+            se_field = "cathode.catholyte"
+        else:  # pragma: no cover - compile refuses an all-solid-state cell without either
+            _refuse(
+                "separator.material",
+                "no solid electrolyte to take a conductivity from",
+                d.separator.material,
+                "a solid-electrolyte separator",
+                src,
+            )
+        if se.ionic_conductivity_S_cm is None:
+            _refuse(
+                se_field,
+                "the library has no ionic_conductivity_S_cm for this solid electrolyte",
+                se.id,
+                "a material with a sourced conductivity",
+                src,
+            )
+        sigma = se.ionic_conductivity_S_cm.value * 100.0  # S/cm -> S/m
+        if se.activation_energy_eV is not None:
+            ea = se.activation_energy_eV.value
+            ea_origin = _source_of(lib, se.id, "activation_energy_eV")
+        else:
+            ea = ASSUMED_ACTIVATION_ENERGY_EV
+            ea_origin = (
+                f"assumed: {ea:g} eV, the library gives no activation energy for {se.id} "
+                "(sulfide and garnet conductors lie near 0.2-0.45 eV)"
+            )
+        set_(
+            "Electrolyte conductivity [S.m-1]",
+            _arrhenius_conductivity(sigma, ea),
+            f"{_source_of(lib, se.id, 'ionic_conductivity_S_cm')} (x100 S/m per S/cm); "
+            f"Arrhenius with Ea from {ea_origin}",
+            shown=f"{sigma:.4g} S/m at 25 C, Ea {ea:g} eV",
+        )
+        m["Electrolyte activation energy [eV] (CASIP)"] = Mapped(ea, ea_origin)
+        # cathode: the electrolyte phase is the solid-electrolyte volume fraction
+        b_pos = 1.5
+        if p["c_w_catholyte"] > 0:
+            eps_p = frac["catholyte"]
+            eps_origin = "derived: catholyte volume fraction (1 - porosity) (w/rho)_SE / sum(w/rho)"
+            if liquid_in_cathode > 0:
+                eps_p += liquid_in_cathode
+                eps_origin += " + liquid-filled pores"
+            cly = lib.materials[d.cathode.catholyte]
+            if cly.id != se.id and cly.ionic_conductivity_S_cm is not None:
+                # the catholyte conducts differently from the separator: fold the ratio into
+                # the cathode's Bruggeman exponent, sigma_sep eps^b = sigma_cat eps^1.5
+                ratio = cly.ionic_conductivity_S_cm.value / se.ionic_conductivity_S_cm.value
+                b_pos = 1.5 + math.log(ratio) / math.log(eps_p)
+                notes.append(
+                    f"catholyte {cly.id} conducts {ratio:.3g} x the separator's {se.id}: "
+                    f"folded into the cathode Bruggeman exponent ({b_pos:.3g})"
+                )
+        else:
+            eps_p = liquid_in_cathode
+            eps_origin = "design: cathode.porosity x pore_fill (liquid/gel catholyte)"
+            notes.append(
+                "the cathode's liquid/gel catholyte is modelled as a single-ion conductor with "
+                f"the separator's ({se.id}) conductivity (assumed: the library gives no "
+                "conductivity for the liquid, and PyBaMM has one electrolyte phase)"
+            )
+        _check_fraction("Positive electrode porosity", eps_p, src)
+        set_("Positive electrode porosity", eps_p, eps_origin)
+        set_(
+            "Positive electrode Bruggeman coefficient (electrolyte)",
+            b_pos,
+            "base set Xu2019 (1.5)"
+            if b_pos == 1.5
+            else "derived: catholyte/separator conductivity ratio",
+        )
+        set_(
+            "Separator porosity",
+            1.0,
+            "assumed: dense solid-electrolyte separator conducts with its full cross-section "
+            f"(its {d.separator.porosity:g} voids are neglected)",
+        )
+        set_(
+            "Separator Bruggeman coefficient (electrolyte)",
+            1.0,
+            "assumed: no tortuosity in a dense separator",
+        )
+        set_(
+            "Cation transference number",
+            1.0,
+            "assumed: single-ion solid conductor (no salt depletion)",
+        )
+        set_("Thermodynamic factor", 1.0, "assumed: single-ion conductor")
+        set_(
+            "Electrolyte diffusivity [m2.s-1]",
+            ASSUMED_SE_DIFFUSIVITY_M2_S,
+            "assumed: inert at transference number 1; small constant",
+        )
+        set_(
+            "Exchange-current density for lithium metal electrode [A.m-2]",
+            _constant_li_exchange_current(ASSUMED_LI_EXCHANGE_CURRENT_A_M2),
+            f"assumed: constant placeholder {ASSUMED_LI_EXCHANGE_CURRENT_A_M2:g} A/m2 (1 mA/cm2) "
+            "for the lithium/solid-electrolyte interface; replace with a sourced value",
+            shown=ASSUMED_LI_EXCHANGE_CURRENT_A_M2,
+        )
+        r_area = (
+            ASSUMED_CONTACT_RESISTANCE_OHM_CM2
+            if contact_resistance_ohm_cm2 is None
+            else contact_resistance_ohm_cm2
+        )
+        options["contact resistance"] = "true"
+        set_(
+            "Contact resistance [Ohm]",
+            r_area * 1e-4 / area,
+            (
+                f"assumed: {r_area:g} Ohm cm2 area-specific interface resistance (order of "
+                "sulfide cells under stack pressure) / electrode area"
+                if contact_resistance_ohm_cm2 is None
+                else f"caller: {r_area:g} Ohm cm2 / electrode area"
+            ),
+        )
+        m["Contact resistance [Ohm cm2] (CASIP)"] = Mapped(
+            r_area, m["Contact resistance [Ohm]"].origin
+        )
+    else:
+        approximation = "lithium-metal DFN (liquid)"
+        _check_fraction("Positive electrode porosity", liquid_in_cathode, src)
+        set_(
+            "Positive electrode porosity", liquid_in_cathode, "design: cathode.porosity x pore_fill"
+        )
+        set_(
+            "Separator porosity",
+            d.separator.porosity * fill,
+            "design: separator.porosity x pore_fill",
+        )
+        _keep(
+            pv,
+            m,
+            base_name,
+            "Electrolyte conductivity [S.m-1]",
+            "Electrolyte diffusivity [m2.s-1]",
+            "Cation transference number",
+            "Exchange-current density for lithium metal electrode [A.m-2]",
+        )
+        if contact_resistance_ohm_cm2 is not None:
+            options["contact resistance"] = "true"
+            set_(
+                "Contact resistance [Ohm]",
+                contact_resistance_ohm_cm2 * 1e-4 / area,
+                "caller: area-specific contact resistance / electrode area",
+            )
+
+    # ---- capacity match (half cell: the positive's window of the base set)
+    q = metrics.capacity_Ah
+    cp = q / (base.y0 - base.y100)
+    c_max_p = cp * 3600.0 / (F * frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
+    set_(
+        "Maximum concentration in positive electrode [mol.m-3]",
+        c_max_p,
+        f"derived: capacity match, C_p = Q_design / (y0 - y100), window {base.y100:.4f}-"
+        f"{base.y0:.4f} from the Xu2019 C/20 run",
+    )
+    set_(
+        "Initial concentration in positive electrode [mol.m-3]",
+        base.y100 * c_max_p,
+        f"derived: base set's charged stoichiometry {base.y100:.4f} x maximum concentration",
+    )
+    _keep(
+        pv,
+        m,
+        base_name,
+        "Positive electrode OCP [V]",
+        "Positive electrode exchange-current density [A.m-2]",
+        "Positive particle radius [m]",
+        "Positive particle diffusivity [m2.s-1]",
+        "Positive electrode conductivity [S.m-1]",
+        "Lower voltage cut-off [V]",
+        "Upper voltage cut-off [V]",
+        "Ambient temperature [K]",
+    )
+    _temperature(pv, set_, base_name, temperature_K)
+    _apply_overrides(pv, set_, overrides)
+    notes.append(
+        f"voltage cut-offs from Xu2019: {base.lower_cutoff_V:g} V to {base.upper_cutoff_V:g} V "
+        "vs lithium"
+    )
+    return PhysicsSetup(
+        name=d.name,
+        approximation=approximation,
+        base_set=base_name,
+        model_options=options,
+        parameter_values=pv,
+        metrics=metrics,
+        mapping=m,
+        notes=notes,
+    )
