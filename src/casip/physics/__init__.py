@@ -19,22 +19,29 @@ os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 import pybamm
 
 from casip.physics.capacity import c20_capacity
+from casip.physics.charge import ChargeLimits, ChargeResult, fast_charge, fastest_charge
 from casip.physics.parameters import (
     Mapped,
     PhysicsSetup,
     base_set_c20,
     parameters_for,
 )
+from casip.physics.pulse import pulse_resistance
 from casip.physics.solving import SolveLimits, make_solver, solve
 
 __all__ = [
+    "ChargeLimits",
+    "ChargeResult",
     "Mapped",
     "PhysicsSetup",
     "SolveLimits",
     "base_set_c20",
     "c20_capacity",
+    "fast_charge",
+    "fastest_charge",
     "make_solver",
     "parameters_for",
+    "pulse_resistance",
     "pybamm",
     "solve",
 ]
