@@ -14,8 +14,11 @@ For each file that both can read, in a fresh process each time:
 Each runs in its own subprocess, so the numbers include neither's import time, and the peak
 resident memory above the post-import baseline is read from ``/proc/self/status`` (VmHWM minus
 the VmRSS after imports). cellpy is given a private temporary folder, because it copies raw files
-into the temporary folder. Scaling: the Neware CSV is repeated 1x, 4x and 16x (rows appended) to
-see how time and memory grow with file size.
+into the temporary folder. Scaling: the Neware CSV is repeated 1x, 4x, 16x and 64x (rows
+appended) to see how time and memory grow with file size. ``Store.ingest`` streams text formats
+(batches of ``casip.data.ingest.DEFAULT_BATCH_ROWS`` rows), so CASIP's peak memory should stay
+flat; ``--whole`` adds the whole-file path (``read`` then ``Store.add``) to the scaling table
+for comparison.
 
 Run: ``python benchmarks/bench_ingest.py [--repeat 3]``. Needs cellpy 1.0.3 (``pip install
 cellpy==1.0.3``) and, for Arbin .res files, mdbtools (``apt-get install mdbtools``), which cellpy
@@ -52,17 +55,28 @@ def rss(field):
     for line in open("/proc/self/status"):
         if line.startswith(field):
             return int(line.split()[1]) / 1024.0
-which, path, instrument, workdir = sys.argv[1:5]
+which, path, instrument, workdir, batch_rows = sys.argv[1:6]
 if which == "casip":
     from casip.data.store import Store
     import casip.data.readers as r; r.adapters()
     import pyarrow.parquet, duckdb  # noqa: F401  (imports before the baseline)
     base = rss("VmRSS:")
     t0 = time.perf_counter()
-    res = Store(os.path.join(workdir, "store")).ingest([path])
+    res = Store(os.path.join(workdir, "store")).ingest([path], batch_rows=int(batch_rows))
     dt = time.perf_counter() - t0
     assert res[0].status == "ingested", res[0]
     rows = res[0].rows
+elif which == "casip-whole":
+    from casip.data import read
+    from casip.data.store import Store
+    import casip.data.readers as r; r.adapters()
+    import pyarrow.parquet, duckdb  # noqa: F401  (imports before the baseline)
+    base = rss("VmRSS:")
+    t0 = time.perf_counter()
+    test = read(path)
+    Store(os.path.join(workdir, "store")).add(test)
+    dt = time.perf_counter() - t0
+    rows = len(test.data)
 else:
     import logging
     logging.disable(logging.CRITICAL)
@@ -78,12 +92,15 @@ print(json.dumps({"seconds": dt, "rows": rows, "peak_mb": rss("VmHWM:") - base})
 """
 
 
+BATCH_ROWS = 16384
+
+
 def run(which: str, path: Path, instrument: str) -> dict:
     work = tempfile.mkdtemp(prefix="casip-bench-")
     try:
         os.chmod(work, 0o700)
         out = subprocess.run(
-            [sys.executable, "-c", CHILD, which, str(path), instrument, work],
+            [sys.executable, "-c", CHILD, which, str(path), instrument, work, str(BATCH_ROWS)],
             capture_output=True, text=True, cwd=work, check=False, timeout=900,
         )
         if out.returncode != 0:
@@ -120,15 +137,25 @@ def repeated_csv(src: Path, times: int, folder: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--whole", action="store_true",
+                    help="also the whole-file path (read + Store.add) in the scaling table")
+    ap.add_argument("--scaling-only", action="store_true", help="skip the per-file table")
+    ap.add_argument("--batch-rows", type=int, default=None,
+                    help="rows per batch of the streaming ingestion (default: CASIP's)")
     args = ap.parse_args()
+    global BATCH_ROWS
+    from casip.data.ingest import DEFAULT_BATCH_ROWS
+
+    BATCH_ROWS = args.batch_rows or DEFAULT_BATCH_ROWS
     cycler = SHARED / "cycler"
     if not cycler.is_dir():
         sys.exit(f"shared data not found at {cycler} (set CASIP_SHARED_DATA)")
-    print(f"machine: {os.cpu_count()} cores; medians of {args.repeat} runs, one process each")
+    print(f"machine: {os.cpu_count()} cores; medians of {args.repeat} runs, one process each; "
+          f"streaming batches of {BATCH_ROWS} rows")
     print(f"{'file':32s} {'rows':>8s} {'casip rows/s':>13s} {'cellpy rows/s':>14s} "
           f"{'ratio':>6s} {'casip MB':>9s} {'cellpy MB':>10s}")
     ratios = []
-    for name, instrument in FILES:
+    for name, instrument in [] if args.scaling_only else FILES:
         path = cycler / name
         if name.endswith(".res") and shutil.which("mdb-export") is None:
             print(f"{name:32s} skipped: cellpy needs mdb-export (apt-get install mdbtools)")
@@ -147,21 +174,31 @@ def main() -> None:
         print(f"median throughput ratio casip/cellpy: {statistics.median(ratios):.1f}x "
               f"(goal >= 2x: {'met' if statistics.median(ratios) >= 2 else 'NOT met'})")
 
-    print("\nscaling with file size (neware_uio.csv repeated):")
-    print(f"{'copies':>6s} {'rows':>8s} {'casip s':>8s} {'casip MB':>9s} {'MB/100k rows':>13s} "
-          f"{'cellpy s':>9s} {'cellpy MB':>10s}")
+    print("\nscaling with file size (neware_uio.csv repeated; casip streams, medians of "
+          f"{args.repeat}):")
+    print(f"{'copies':>6s} {'rows':>8s} {'casip s':>8s} {'casip MB':>9s} {'whole s':>8s} "
+          f"{'whole MB':>9s} {'cellpy s':>9s} {'cellpy MB':>10s}")
+    peaks = {}
+    nan = {"seconds": float("nan"), "peak_mb": float("nan")}
     with tempfile.TemporaryDirectory(prefix="casip-bench-") as tmp:
         for k in (1, 4, 16, 64):
             f = repeated_csv(cycler / "neware_uio.csv", k, Path(tmp))
-            ours = median_run("casip", f, "neware_txt", 1)
-            theirs = median_run("cellpy", f, "neware_txt", 1)
+            ours = median_run("casip", f, "neware_txt", args.repeat)
+            whole = median_run("casip-whole", f, "neware_txt", args.repeat) if args.whole else nan
+            theirs = median_run("cellpy", f, "neware_txt", 1) if not args.scaling_only else nan
             if "error" in ours:
                 print(f"{k:6d} casip error: {ours['error']}")
                 continue
+            peaks[k] = ours["peak_mb"]
+            w_s, w_mb = whole.get("seconds", float("nan")), whole.get("peak_mb", float("nan"))
             c_s = theirs.get("seconds", float("nan"))
             c_mb = theirs.get("peak_mb", float("nan"))
             print(f"{k:6d} {ours['rows']:8d} {ours['seconds']:8.2f} {ours['peak_mb']:9.1f} "
-                  f"{ours['peak_mb'] / ours['rows'] * 1e5:13.1f} {c_s:9.2f} {c_mb:10.1f}")
+                  f"{w_s:8.2f} {w_mb:9.1f} {c_s:9.2f} {c_mb:10.1f}")
+    if 1 in peaks and 64 in peaks:
+        growth = peaks[64] / peaks[1]
+        print(f"casip peak memory 64x / 1x: {growth:.2f} "
+              f"(goal <= 1.5: {'met' if growth <= 1.5 else 'NOT met'})")
 
 
 if __name__ == "__main__":

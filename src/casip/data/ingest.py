@@ -17,17 +17,19 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 import casip
-from casip.data import schema
+from casip.data import schema, summary
 from casip.data.readers import adapters
-from casip.data.readers._base import HEAD_BYTES, RawReading, library_version
+from casip.data.readers._base import HEAD_BYTES, RawReading, StreamFallback, library_version
 from casip.errors import CasipInputError, Problem
 
 MAX_FILE_BYTES = 4 * 1024**3
@@ -92,8 +94,8 @@ def _call_adapter(mod, path: Path) -> RawReading:
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-def read_raw(path: str | os.PathLike, format: str | None = None) -> tuple[RawReading, Any, dict]:
-    """Run the adapter for ``path`` with the safeguards; returns (reading, module, file facts)."""
+def _open(path: str | os.PathLike, format: str | None) -> tuple[Path, os.stat_result, Any, dict]:
+    """Checks before reading: (path, stat, adapter module, file facts)."""
     p = Path(path)
     if not p.exists():
         raise CasipInputError("file not found", source=str(p))
@@ -120,7 +122,24 @@ def read_raw(path: str | os.PathLike, format: str | None = None) -> tuple[RawRea
                 source=str(p),
             )
         fmt = format
-    mod = mods[fmt]
+    return p, before, mods[fmt], {"size": size, "sha256": sha, "name": p.name}
+
+
+def _check_unchanged(p: Path, before: os.stat_result, sha: str, fmt: str) -> None:
+    after = p.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
+        file_digest(p)[1] != sha
+    ):
+        raise CasipInputError(
+            Problem("", f"the {fmt} reader changed the source file; it was not used"),
+            source=str(p),
+        )
+
+
+def read_raw(path: str | os.PathLike, format: str | None = None) -> tuple[RawReading, Any, dict]:
+    """Run the adapter for ``path`` with the safeguards; returns (reading, module, file facts)."""
+    p, before, mod, facts = _open(path, format)
+    fmt = mod.FORMAT
     try:
         reading = _call_adapter(mod, p)
     except CasipInputError as exc:
@@ -135,15 +154,8 @@ def read_raw(path: str | os.PathLike, format: str | None = None) -> tuple[RawRea
             Problem("", f"could not be read as {fmt}: {type(exc).__name__}: {exc}"),
             source=str(p),
         ) from None
-    after = p.stat()
-    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns) or (
-        file_digest(p)[1] != sha
-    ):
-        raise CasipInputError(
-            Problem("", f"the {fmt} reader changed the source file; it was not used"),
-            source=str(p),
-        )
-    return reading, mod, {"size": size, "sha256": sha, "name": p.name}
+    _check_unchanged(p, before, facts["sha256"], fmt)
+    return reading, mod, facts
 
 
 def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]]:
@@ -249,10 +261,22 @@ def read(
     """
     reading, mod, facts = read_raw(path, format)
     data, warnings = normalise(reading, str(path))
-    meta = dict(reading.metadata)
-    meta.update({k: v for k, v in (metadata or {}).items() if v is not None})
+    return schema.CyclerTest(
+        data=data,
+        metadata=_metadata_model(reading.metadata, metadata, path),
+        provenance=_provenance(mod, facts),
+        warnings=warnings,
+        reported_counters=list(data.attrs.get("reported_counters", [])),
+    )
+
+
+def _metadata_model(
+    from_file: Mapping[str, Any], given: Mapping[str, Any] | None, path: str | os.PathLike
+) -> schema.TestMetadata:
+    meta = dict(from_file)
+    meta.update({k: v for k, v in (given or {}).items() if v is not None})
     try:
-        md = schema.TestMetadata.model_validate(meta)
+        return schema.TestMetadata.model_validate(meta)
     except Exception as exc:
         from pydantic import ValidationError
 
@@ -261,8 +285,11 @@ def read(
         if isinstance(exc, ValidationError):
             raise from_pydantic(exc, source=str(path), prefix="metadata.") from None
         raise
+
+
+def _provenance(mod: Any, facts: dict) -> schema.Provenance:
     lib = getattr(mod, "LIBRARY", None)
-    prov = schema.Provenance(
+    return schema.Provenance(
         source_name=facts["name"],
         source_size_bytes=facts["size"],
         source_sha256=facts["sha256"],
@@ -271,10 +298,549 @@ def read(
         reader_library=library_version(lib) if lib else None,
         casip_version=casip.__version__,
     )
-    return schema.CyclerTest(
-        data=data,
-        metadata=md,
-        provenance=prov,
-        warnings=warnings,
-        reported_counters=list(data.attrs.get("reported_counters", [])),
+
+
+# --------------------------------------------------------------------------------------------
+# Streaming ingestion: memory bounded by the batch size, not by the file size
+# --------------------------------------------------------------------------------------------
+
+#: Rows per batch of the streaming ingestion: peak memory grows by about 3-4 KB per batch row
+#: (all the copies a batch goes through), so 16k rows hold it near 50 MB above the
+#: interpreter's; larger batches are slightly faster.
+DEFAULT_BATCH_ROWS = 16384
+
+_COUNTERS = (
+    "charging_capacity_ah",
+    "discharging_capacity_ah",
+    "charging_energy_wh",
+    "discharging_energy_wh",
+)
+_DROP_NOISE = 1e-3  # as schema.cumulative_from_drops
+
+
+def iter_raw(
+    path: str | os.PathLike, format: str | None = None, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> tuple[Iterator[RawReading], Any, dict, Callable[[], None]]:
+    """The adapter's reading in batches: (batches, module, file facts, check after reading).
+
+    Adapters with ``iter_batches`` stream; the others (and those that need a private copy, the
+    binary formats) are read whole and given as one batch. Call the returned check after the
+    last batch: it raises if the source file changed while it was read.
+    """
+    p, before, mod, facts = _open(path, format)
+    if hasattr(mod, "iter_batches") and not getattr(mod, "PRIVATE_COPY", False):
+        batches = mod.iter_batches(p, batch_rows)
+    else:
+        batches = iter((_call_adapter(mod, p),))
+    return batches, mod, facts, lambda: _check_unchanged(p, before, facts["sha256"], mod.FORMAT)
+
+
+class _Cycles:
+    """Per-cycle aggregates, built batch by batch (cycles are runs of equal cycle number)."""
+
+    def __init__(self, has_ir: bool):
+        self.has_ir = has_ir
+        self.open: dict[str, Any] | None = None
+        self.closed: list[pd.DataFrame] = []
+
+    def push(self, x: np.ndarray, t: np.ndarray, v: np.ndarray, ir: np.ndarray | None,
+             offset: int) -> None:
+        n = len(x)
+        starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
+        ends = np.r_[starts[1:], n] - 1
+        runs = pd.DataFrame(
+            {
+                "key": x[ends],
+                "end_row": ends + offset,
+                "start_time_second": t[starts],
+                "end_time_second": t[ends],
+                "rows": ends - starts + 1,
+                "min_voltage_volt": np.minimum.reduceat(v, starts),
+                "max_voltage_volt": np.maximum.reduceat(v, starts),
+            }
+        )
+        ir_parts = None
+        if self.has_ir:
+            grp = np.repeat(np.arange(len(starts)), ends - starts + 1)
+            runs["internal_resistance_ohm"] = summary.resistance_medians(pd.Series(ir), grp)
+            ir_parts = [ir[a : b + 1] for a, b in ((starts[0], ends[0]), (starts[-1], ends[-1]))]
+        first_ir = ir_parts[0] if ir_parts else None
+        op = self.open
+        if op is not None and runs["key"].iat[0] == op["key"]:
+            row = runs.iloc[0].to_dict()
+            row["start_time_second"] = op["start_time_second"]
+            row["rows"] = op["rows"] + row["rows"]
+            row["min_voltage_volt"] = min(op["min_voltage_volt"], row["min_voltage_volt"])
+            row["max_voltage_volt"] = max(op["max_voltage_volt"], row["max_voltage_volt"])
+            irs = [*op["ir"], first_ir] if self.has_ir else []
+            if self.has_ir and len(runs) > 1:  # the merged cycle ends in this batch
+                row["internal_resistance_ohm"] = self._median(irs)
+            for k, val in row.items():
+                runs.loc[runs.index[0], k] = val
+        else:
+            if op is not None:
+                self._close(op)
+            irs = [first_ir] if self.has_ir else []
+        # every run but the last is complete; the last stays open for the next batch
+        if len(runs) > 1:
+            self.closed.append(runs.iloc[:-1].copy())
+            irs = [ir_parts[1]] if self.has_ir else []
+        last = runs.iloc[-1].to_dict()
+        last["ir"] = irs
+        self.open = last
+
+    @staticmethod
+    def _median(parts: list[np.ndarray]) -> float:
+        r = np.concatenate(parts)
+        return float(summary.resistance_medians(pd.Series(r), np.zeros(len(r), dtype=int))[0])
+
+    def _close(self, op: dict[str, Any]) -> None:
+        row = {k: v for k, v in op.items() if k != "ir"}
+        if self.has_ir:
+            row["internal_resistance_ohm"] = self._median(op["ir"])
+        self.closed.append(pd.DataFrame([row]))
+
+    def finish(self) -> pd.DataFrame:
+        if self.open is not None:
+            self._close(self.open)
+            self.open = None
+        return pd.concat(self.closed, ignore_index=True)
+
+
+class _Steps:
+    """Per-step parts and classification statistics; the rows of the open step are held back."""
+
+    COLS = ("test_time_second", "voltage_volt", "current_ampere", "step_count", "cycle_count",
+            "step_index")
+
+    def __init__(self):
+        self.held: pd.DataFrame | None = None
+        self.held_offset = 0
+        self.parts: list[pd.DataFrame] = []
+        self.stats: list[dict[str, np.ndarray]] = []
+
+    def push(self, df: pd.DataFrame, offset: int) -> None:
+        new = df[list(self.COLS)]
+        if self.held is None or len(self.held) == 0:
+            both, start = new.reset_index(drop=True), offset
+        else:
+            both, start = pd.concat([self.held, new], ignore_index=True), self.held_offset
+        keys = both["step_count"].to_numpy()
+        last = int(np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])[-1])
+        if last > 0:
+            self._complete(both.iloc[:last].reset_index(drop=True), start)
+        self.held = both.iloc[last:].reset_index(drop=True)
+        self.held_offset = start + last
+
+    def _complete(self, df: pd.DataFrame, offset: int) -> None:
+        keys = df["step_count"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)] - 1
+        part = summary.step_parts(df, starts, ends)
+        part["_start_row"] = starts + offset
+        part["_end_row"] = ends + offset
+        part["_cycle"] = df["cycle_count"].to_numpy()[ends]
+        self.parts.append(part)
+        self.stats.append(
+            schema.step_stats(
+                df["current_ampere"].to_numpy(dtype=float),
+                df["voltage_volt"].to_numpy(dtype=float),
+                df["test_time_second"].to_numpy(dtype=float),
+                keys,
+            )
+        )
+
+    def finish(self) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+        if self.held is not None and len(self.held):
+            self._complete(self.held, self.held_offset)
+            self.held = None
+        parts = pd.concat(self.parts, ignore_index=True)
+        stats = {k: np.concatenate([s[k] for s in self.stats]) for k in self.stats[0]}
+        return parts, stats
+
+
+class _StreamNormaliser:
+    """:func:`normalise` batch by batch, carrying across batches what it needs from before.
+
+    Decisions that need the whole file are taken at the end and applied in a second pass over
+    the first pass's output (see :func:`ingest_stream`): the cycle shift, which reported counters
+    are used (a counter that is empty throughout is integrated instead), the counter resets
+    (a drop counts against the counter's largest value in the file), and the step types (rest
+    is judged against the test's largest current).
+    """
+
+    def __init__(self, source: str):
+        self.source = source
+        self.columns: list[str] | None = None
+        self.rows = 0
+        self.c: dict[str, Any] = {}  # carries from the previous batch
+        self.backwards = False
+        self.tmin = np.inf
+        self.tmax = -np.inf
+        self.cmin = np.inf
+        self.imax = 0.0
+        self.present: list[str] = []
+        self.seen: dict[str, bool] = {}
+        self.scale: dict[str, float] = {}
+        self.drops: dict[str, list[np.ndarray]] = {}
+        self.isum = {k: 0.0 for k in _COUNTERS}
+        self.cycles: _Cycles | None = None
+        self.steps = _Steps()
+
+    def _first(self, df: pd.DataFrame) -> None:
+        missing = [c for c in schema.REQUIRED if c not in df.columns]
+        if missing:
+            raise CasipInputError(
+                Problem("", "the file has no " + ", ".join(missing) + " data", None,
+                        "a time series with time, voltage and current"),
+                source=self.source,
+            )
+        unknown = [c for c in df.columns if c not in schema.COLUMNS]
+        if unknown:
+            raise RuntimeError(f"adapter produced columns outside the schema: {unknown}")
+        self.columns = list(df.columns)
+        self.present = [c for c in _COUNTERS if c in df.columns]
+        self.seen = {c: False for c in self.present}
+        self.scale = {c: 0.0 for c in self.present}
+        self.drops = {c: [] for c in self.present}
+        self.cycles = _Cycles("internal_resistance_ohm" in df.columns)
+
+    def push(self, raw: pd.DataFrame) -> pd.DataFrame | None:
+        """Normalise one batch; returns the first-pass columns (None if no row survives)."""
+        if self.columns is None:
+            self._first(raw)
+        elif list(raw.columns) != self.columns:
+            raise StreamFallback("the batches' columns differ")
+        df = pd.DataFrame(
+            {c: pd.to_numeric(raw[c], errors="coerce").astype("float64")
+             for c in raw.columns if c != "step_type"}
+        )
+        df = df[np.isfinite(df["test_time_second"]) & np.isfinite(df["voltage_volt"])]
+        df = df.reset_index(drop=True)
+        n = len(df)
+        if n == 0:
+            return None
+        c = self.c
+        df["current_ampere"] = df["current_ampere"].fillna(0.0)
+        t = df["test_time_second"].to_numpy()
+        i = df["current_ampere"].to_numpy()
+        v = df["voltage_volt"].to_numpy()
+        if np.any(np.diff(np.r_[c.get("t", t[0]), t]) < 0):
+            self.backwards = True
+        self.tmin = min(self.tmin, float(np.nanmin(t)))
+        self.tmax = max(self.tmax, float(np.nanmax(t)))
+        self.imax = max(self.imax, float(np.max(np.abs(np.nan_to_num(i)))))
+
+        # cycle numbers: filled forward across batches; shifted at the end
+        x = df["cycle_count"] if "cycle_count" in df.columns else pd.Series(np.ones(n))
+        x = x.ffill().fillna(c.get("cycle", 1.0)).to_numpy()
+        if np.any(x != np.round(x)):
+            raise StreamFallback("non-integer cycle numbers")
+        self.cmin = min(self.cmin, float(x.min()))
+        df["cycle_count"] = x
+        if "step_index" not in df.columns:
+            sgn = np.sign(np.round(i, 9))
+            change = sgn != np.r_[c.get("sgn", sgn[0]), sgn[:-1]]
+            df["step_index"] = c.get("derived_index", 1.0) + np.cumsum(change)
+            c["sgn"] = sgn[-1]
+            c["derived_index"] = float(df["step_index"].iat[-1])
+        df["step_index"] = df["step_index"].ffill().fillna(c.get("step_index", 0.0))
+        si = df["step_index"].to_numpy()
+        if "step_count" not in df.columns:
+            change = (np.diff(si, prepend=c.get("step_index", si[0])) != 0) | (
+                np.diff(x, prepend=c.get("cycle", x[0])) != 0
+            )
+            df["step_count"] = c.get("step_count", 1.0) + np.cumsum(change)
+            c["step_count"] = float(df["step_count"].iat[-1])
+        c["cycle"] = float(x[-1])
+        c["step_index"] = float(si[-1])
+        df["step_index"] = df["step_index"].round().astype("int64")
+        df["step_count"] = df["step_count"].round().astype("int64")
+
+        # counters: the tester's (resets resolved at the end) and the integrals of current
+        for name in self.present:
+            raw_c = df[name].to_numpy()
+            self.seen[name] |= not np.isnan(raw_c).all()
+            val = np.nan_to_num(raw_c)
+            self.scale[name] = max(self.scale[name], float(np.max(np.abs(val))))
+            prev = c.get(f"last_{name}")
+            before = np.r_[prev, val[:-1]] if prev is not None else np.r_[val[0], val[:-1]]
+            diff = val - before
+            if prev is None:
+                diff[0] = 0.0
+            cand = np.flatnonzero(diff < -_DROP_NOISE * max(self.scale[name], 1e-12))
+            if len(cand):
+                self.drops[name].append(
+                    np.stack([cand + float(self.rows), diff[cand], before[cand]])
+                )
+            c[f"last_{name}"] = val[-1]
+            df[f"_rep_{name}"] = val
+            del df[name]
+        dt = np.diff(t, prepend=c.get("t", t[0]))
+        dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
+        p = i * v
+        i_prev = np.r_[c.get("i", i[0]), i[:-1]]
+        p_prev = np.r_[c.get("p", p[0]), p[:-1]]
+        for name, xx, xp, sign in (
+            ("charging_capacity_ah", i, i_prev, 1),
+            ("discharging_capacity_ah", i, i_prev, -1),
+            ("charging_energy_wh", p, p_prev, 1),
+            ("discharging_energy_wh", p, p_prev, -1),
+        ):
+            part = np.clip(sign * xx, 0, None)
+            part_prev = np.clip(sign * xp, 0, None)
+            cs = np.cumsum(np.r_[self.isum[name], 0.5 * (part + part_prev) * dt])[1:]
+            self.isum[name] = float(cs[-1])
+            df[f"_int_{name}"] = cs / 3600.0
+        c["t"], c["i"], c["p"] = t[-1], i[-1], p[-1]
+
+        ir = df["internal_resistance_ohm"].to_numpy() if self.cycles.has_ir else None
+        self.cycles.push(x, t, v, ir, self.rows)
+        self.steps.push(df, self.rows)
+        self.rows += n
+        return df
+
+    def finish(self) -> dict[str, Any]:
+        """The whole-file decisions and the normalisation warnings."""
+        if self.rows == 0:
+            raise CasipInputError(
+                Problem("", "the file holds no data rows with time and voltage"),
+                source=self.source,
+            )
+        warnings = []
+        if self.backwards:
+            warnings.append("test time goes backwards in places (kept in file order)")
+        span_years = (self.tmax - self.tmin) / (365.25 * 86400)
+        if span_years > 10:
+            warnings.append(
+                f"the test time spans {span_years:.0f} years: check the file's time unit "
+                "(the counters integrated from current depend on it)"
+            )
+        shift = 0.0
+        if self.cmin < 1:
+            shift = 1 - self.cmin
+            warnings.append(
+                f"cycles are numbered from {self.cmin:g} in the file; shifted to start at 1"
+            )
+        reported = [name for name in self.present if self.seen[name]]
+        offsets = {}
+        for name in reported:
+            cand = (np.concatenate(self.drops[name], axis=1) if self.drops[name]
+                    else np.empty((3, 0)))
+            scale = max(self.scale[name], 1e-12)
+            final = cand[:, cand[1] < -_DROP_NOISE * scale]
+            offsets[name] = (final[0].astype(np.int64), np.cumsum(final[2]))
+            if final.shape[1]:
+                warnings.append(
+                    f"{name} resets {final.shape[1]} times in the file; made cumulative from "
+                    "the test start"
+                )
+        step_parts, stats = self.steps.finish()
+        codes = schema.step_codes(stats, schema.rest_threshold(self.imax))
+        columns = set(self.columns) | {"cycle_count", "step_index", "step_count", "step_type",
+                                       *_COUNTERS}
+        return {
+            "warnings": warnings,
+            "shift": shift,
+            "reported": reported,
+            "offsets": offsets,
+            "steps": step_parts,
+            "codes": codes,
+            "cycles": self.cycles.finish(),
+            "order": [c for c in schema.COLUMNS if c in columns],
+        }
+
+
+def _final_batch(df: pd.DataFrame, row0: int, fin: dict[str, Any],
+                 step_starts: np.ndarray) -> pd.DataFrame:
+    """A first-pass batch with the whole-file decisions applied: the stored time series."""
+    rows = np.arange(row0, row0 + len(df))
+    out = {}
+    names = np.array(schema.STEP_TYPES, dtype=object)
+    for col in fin["order"]:
+        if col == "cycle_count":
+            x = df["cycle_count"]
+            if fin["shift"]:
+                x = x + fin["shift"]
+            out[col] = x.round().astype("int64").to_numpy()
+        elif col in _COUNTERS:
+            if col in fin["reported"]:
+                pos, cum = fin["offsets"][col]
+                val = df[f"_rep_{col}"].to_numpy()
+                if len(pos):
+                    k = np.searchsorted(pos, rows, side="right")
+                    val = val + np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
+                out[col] = val
+            else:
+                out[col] = df[f"_int_{col}"].to_numpy()
+        elif col == "step_type":
+            out[col] = names[fin["codes"][np.searchsorted(step_starts, rows, side="right") - 1]]
+        else:
+            out[col] = df[col].to_numpy()
+    return pd.DataFrame(out)
+
+
+def ingest_stream(
+    path: str | os.PathLike,
+    folder: str | os.PathLike,
+    format: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    streaming_only: bool = False,
+) -> dict[str, Any]:
+    """Read, normalise, summarise and write a file batch by batch, into ``folder``.
+
+    Writes ``timeseries.parquet``, ``cycles.parquet`` and ``steps.parquet`` (zstd), the same
+    tables as :func:`read` followed by :mod:`casip.data.summary`, with memory bounded by
+    ``batch_rows`` (plus the rows of the longest step, which are held until the step ends, and
+    the internal resistance values of the longest cycle, for their median) rather than by the
+    file size, for adapters that stream (``iter_batches``; the others are read whole).
+
+    Two passes: the first normalises each batch and writes it to an uncompressed Arrow stream
+    in ``folder``, keeping per-step and per-cycle aggregates; decisions that need the whole file
+    (cycle shift, counter resets, rest threshold) are then taken, and the second pass applies
+    them batch by batch while writing the Parquet time series.
+
+    Returns
+    -------
+    dict
+        ``rows``, ``warnings``, ``reported_counters``, ``metadata`` (a TestMetadata) and
+        ``provenance``.
+
+    ``streaming_only``: raise :class:`StreamFallback` at once for an adapter that cannot
+    stream (its file is read whole anyway; the whole-file path is then faster).
+
+    Raises
+    ------
+    StreamFallback
+        The file needs the whole-file path (e.g. a whole-file decision of the adapter was
+        contradicted by a later batch); nothing useful is left in ``folder``.
+    CasipInputError
+        The file cannot be read (the caller may read it whole for the canonical message).
+    """
+    folder = Path(folder)
+    if streaming_only:
+        mod = adapters()[format] if format in adapters() else None
+        if mod is None:
+            with Path(path).open("rb") as fh:
+                mod = adapters()[detect_format(Path(path), fh.read(HEAD_BYTES))]
+        if not hasattr(mod, "iter_batches") or getattr(mod, "PRIVATE_COPY", False):
+            raise StreamFallback(f"the {mod.FORMAT} adapter reads whole files")
+    batches, mod, facts, check = iter_raw(path, format, batch_rows)
+    norm = _StreamNormaliser(str(path))
+    meta: dict[str, Any] = {}
+    read_warnings: list[str] = []
+    first_pass = folder / "_first_pass.arrows"
+    writer = None
+    sink = None
+    first_schema = None
+    try:
+        for reading in batches:
+            meta.update(reading.metadata)
+            read_warnings += [w for w in reading.warnings if w not in read_warnings]
+            if reading.data is None or len(reading.data.columns) == 0:
+                continue
+            df = norm.push(reading.data)
+            if df is None:
+                continue
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            if writer is None:
+                sink = pa.OSFile(str(first_pass), "wb")
+                first_schema = table.schema
+                writer = pa.ipc.new_stream(sink, first_schema)
+            elif not table.schema.equals(first_schema):
+                table = table.cast(first_schema)
+            writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+        if sink is not None:
+            sink.close()
+    check()
+    if norm.columns is None:
+        raise CasipInputError(Problem("", "the file holds no data rows"), source=str(path))
+    fin = norm.finish()
+    steps_parts: pd.DataFrame = fin["steps"]
+    step_starts = steps_parts["_start_row"].to_numpy()
+
+    # second pass: the stored time series, and the counters at cycle and step ends
+    cyc: pd.DataFrame = fin["cycles"]
+    cyc_end = cyc["end_row"].to_numpy().astype(np.int64)
+    step_end = steps_parts["_end_row"].to_numpy()
+    at_cycle_end: dict[str, list] = {c: [] for c in (*_COUNTERS, "_i_qc", "_i_qd")}
+    at_step_end: dict[str, list] = {c: [] for c in _COUNTERS}
+    first: dict[str, float] = {}
+    pq_writer = None
+    row0 = 0
+    try:
+        with pa.OSFile(str(first_pass), "rb") as src:
+            reader = pa.ipc.open_stream(src)
+            for rb in reader:
+                df = rb.to_pandas()
+                out = _final_batch(df, row0, fin, step_starts)
+                n = len(out)
+                ce = cyc_end[(cyc_end >= row0) & (cyc_end < row0 + n)] - row0
+                se = step_end[(step_end >= row0) & (step_end < row0 + n)] - row0
+                for col in _COUNTERS:
+                    vals = out[col].to_numpy()
+                    at_cycle_end[col].append(vals[ce])
+                    at_step_end[col].append(vals[se])
+                    if row0 == 0:
+                        first[col] = vals[0]
+                at_cycle_end["_i_qc"].append(df["_int_charging_capacity_ah"].to_numpy()[ce])
+                at_cycle_end["_i_qd"].append(df["_int_discharging_capacity_ah"].to_numpy()[ce])
+                if row0 == 0:
+                    first["_i_qc"] = df["_int_charging_capacity_ah"].iat[0]
+                    first["_i_qd"] = df["_int_discharging_capacity_ah"].iat[0]
+                table = pa.Table.from_pandas(out, preserve_index=False)
+                if pq_writer is None:
+                    pq_writer = pq.ParquetWriter(
+                        folder / "timeseries.parquet", table.schema, compression="zstd"
+                    )
+                pq_writer.write_table(table)
+                row0 += n
+    finally:
+        if pq_writer is not None:
+            pq_writer.close()
+        first_pass.unlink(missing_ok=True)
+
+    # the cycle and step tables
+    shift = fin["shift"]
+    base = pd.DataFrame(
+        {"cycle_count": np.round(cyc["key"].to_numpy() + shift).astype("int64")}
     )
+    base["start_time_second"] = cyc["start_time_second"].to_numpy()
+    base["end_time_second"] = cyc["end_time_second"].to_numpy()
+    base["duration_second"] = base["end_time_second"] - base["start_time_second"]
+    base["rows"] = cyc["rows"].to_numpy().astype("int64")
+    extremes = cyc[[c for c in ("min_voltage_volt", "max_voltage_volt",
+                                "internal_resistance_ohm") if c in cyc.columns]]
+    cat = {k: np.concatenate(v) for k, v in at_cycle_end.items()}
+    cycles = summary.finish_cycles(
+        base,
+        extremes.reset_index(drop=True),
+        {c: cat[c] for c in _COUNTERS},
+        {c: first[c] for c in _COUNTERS},
+        {"charging_capacity_ah": cat["_i_qc"], "discharging_capacity_ah": cat["_i_qd"]},
+        {"charging_capacity_ah": first["_i_qc"], "discharging_capacity_ah": first["_i_qd"]},
+        fin["reported"],
+    )
+    steps = steps_parts.drop(columns=["_start_row", "_end_row", "_cycle"])
+    steps["cycle_count"] = np.round(steps_parts["_cycle"].to_numpy() + shift).astype("int64")
+    names = np.array(schema.STEP_TYPES, dtype=object)
+    steps.insert(3, "step_type", names[fin["codes"]])
+    for name, col in summary._COUNTERS.items():
+        steps[name] = summary._increments_at(np.concatenate(at_step_end[col]), first[col])
+    for name, table in (("cycles", cycles), ("steps", steps)):
+        pq.write_table(
+            pa.Table.from_pandas(table, preserve_index=False),
+            folder / f"{name}.parquet",
+            compression="zstd",
+        )
+    return {
+        "rows": row0,
+        "warnings": read_warnings + fin["warnings"],
+        "reported_counters": fin["reported"],
+        "metadata": _metadata_model(meta, metadata, path),
+        "provenance": _provenance(mod, facts),
+    }

@@ -245,7 +245,8 @@ def _gaussian_smooth(y: np.ndarray, sigma_points: float) -> np.ndarray:
     """Gaussian smoothing that keeps the level at the edges (normalised by the kernel used)."""
     if sigma_points <= 0 or len(y) < 3:
         return y
-    half = max(1, math.ceil(3 * sigma_points))
+    # the kernel never outgrows the data (numpy's "same" mode returns the longer of the two)
+    half = max(1, min(math.ceil(3 * sigma_points), (len(y) - 1) // 2))
     x = np.arange(-half, half + 1, dtype=float)
     kernel = np.exp(-0.5 * (x / sigma_points) ** 2)
     num = np.convolve(y, kernel, mode="same")

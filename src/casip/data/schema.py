@@ -178,6 +178,56 @@ def integrate_counters(data: pd.DataFrame) -> dict[str, np.ndarray]:
     return out
 
 
+def step_stats(
+    i: np.ndarray, v: np.ndarray, t: np.ndarray, steps: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Per-step quantities that :func:`classify_steps` decides on (steps = runs of ``steps``).
+
+    Every quantity depends on the step's own rows only, so the rows of whole steps may be passed
+    in pieces (the streaming ingestion does) with the same result.
+    """
+    n = len(i)
+    i0 = np.nan_to_num(i)
+    v0 = np.nan_to_num(v)
+    starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
+    ends = np.r_[starts[1:], n] - 1
+    count = ends - starts + 1
+    absmean = np.add.reduceat(np.abs(i0), starts) / count
+    # a noisy or drifting constant current (e.g. computed from P/V): steady point to point
+    jump = np.abs(np.diff(i0, prepend=i0[0]))
+    jump[starts] = 0.0
+    return {
+        "count": count,
+        "absmean": absmean,
+        "mean": np.add.reduceat(i0, starts) / count,
+        "duration": t[ends] - t[starts],
+        "i_span": np.maximum.reduceat(i0, starts) - np.minimum.reduceat(i0, starts),
+        "v_span": np.maximum.reduceat(v0, starts) - np.minimum.reduceat(v0, starts),
+        "steady": np.add.reduceat(jump, starts) / count <= 1e-3 * absmean,
+    }
+
+
+def rest_threshold(imax: float, rest_current_a: float | None = None) -> float:
+    """Current below which a step is rest: 0.1% of the test's largest |I|, at least 1e-6 A."""
+    return rest_current_a if rest_current_a is not None else max(1e-3 * imax, 1e-6)
+
+
+def step_codes(stats: dict[str, np.ndarray], thr: float) -> np.ndarray:
+    """Index into :data:`STEP_TYPES` per step, from :func:`step_stats` and the rest threshold."""
+    absmean, duration = stats["absmean"], stats["duration"]
+    charge = stats["mean"] > 0
+    is_rest = absmean < thr
+    is_pulse = ~is_rest & (np.nan_to_num(duration) < 30.0)
+    is_cc = ~is_rest & ~is_pulse & (stats["i_span"] <= 0.02 * absmean)
+    is_cv = ~is_rest & ~is_pulse & ~is_cc & (stats["v_span"] <= 0.005)
+    is_cc = is_cc | (~is_rest & ~is_pulse & ~is_cv & stats["steady"])
+    return np.select(
+        [is_rest, is_pulse, is_cc & charge, is_cc, is_cv & charge, is_cv],
+        [0, 5, 1, 2, 3, 4],
+        6,
+    )
+
+
 def classify_steps(data: pd.DataFrame, rest_current_a: float | None = None) -> np.ndarray:
     """Label each row's step: rest, cc/cv charge or discharge, pulse or other.
 
@@ -192,35 +242,9 @@ def classify_steps(data: pd.DataFrame, rest_current_a: float | None = None) -> n
     v = data["voltage_volt"].to_numpy(dtype=float)
     t = data["test_time_second"].to_numpy(dtype=float)
     steps = data["step_count"].to_numpy()
-    n = len(i)
-    if n == 0:
+    if len(i) == 0:
         return np.empty(0, dtype=object)
-    i0 = np.nan_to_num(i)
-    v0 = np.nan_to_num(v)
-    imax = float(np.max(np.abs(i0)))
-    thr = rest_current_a if rest_current_a is not None else max(1e-3 * imax, 1e-6)
-    starts = np.flatnonzero(np.r_[True, steps[1:] != steps[:-1]])
-    ends = np.r_[starts[1:], n] - 1
-    count = ends - starts + 1
-    absmean = np.add.reduceat(np.abs(i0), starts) / count
-    mean = np.add.reduceat(i0, starts) / count
-    duration = t[ends] - t[starts]
-    i_span = np.maximum.reduceat(i0, starts) - np.minimum.reduceat(i0, starts)
-    v_span = np.maximum.reduceat(v0, starts) - np.minimum.reduceat(v0, starts)
-    charge = mean > 0
-    is_rest = absmean < thr
-    is_pulse = ~is_rest & (np.nan_to_num(duration) < 30.0)
-    is_cc = ~is_rest & ~is_pulse & (i_span <= 0.02 * absmean)
-    is_cv = ~is_rest & ~is_pulse & ~is_cc & (v_span <= 0.005)
-    # a noisy or drifting constant current (e.g. computed from P/V): steady point to point
-    jump = np.abs(np.diff(i0, prepend=i0[0]))
-    jump[starts] = 0.0
-    steady = np.add.reduceat(jump, starts) / count <= 1e-3 * absmean
-    is_cc = is_cc | (~is_rest & ~is_pulse & ~is_cv & steady)
-    codes = np.select(
-        [is_rest, is_pulse, is_cc & charge, is_cc, is_cv & charge, is_cv],
-        [0, 5, 1, 2, 3, 4],
-        6,
-    )
+    stats = step_stats(i, v, t, steps)
+    thr = rest_threshold(float(np.max(np.abs(np.nan_to_num(i)))), rest_current_a)
     names = np.array(STEP_TYPES, dtype=object)  # codes index STEP_TYPES
-    return np.repeat(names[codes], count)
+    return np.repeat(names[step_codes(stats, thr)], stats["count"])

@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from casip.data import summary
-from casip.data.ingest import file_digest, read
+from casip.data.ingest import DEFAULT_BATCH_ROWS, file_digest, ingest_stream, read
 from casip.data.schema import CyclerTest
 from casip.errors import CasipInputError, Problem
 
@@ -78,26 +78,42 @@ class Store:
     # ---------------------------------------------------------------- writing
     def add(self, test: CyclerTest) -> tuple[str, bool]:
         """Store a test read by :func:`casip.data.read`; returns (test_id, newly_added)."""
-        tid = test.test_id
-        final = self._test_dir(tid)
-        if final.exists():
-            return tid, False
-        staging = self.root / ".staging" / f"{tid}-{uuid.uuid4().hex[:8]}"
-        staging.mkdir(parents=True, exist_ok=False)
-        try:
+
+        def write(staging: Path) -> dict[str, Any]:
             _write_parquet(test.data, staging / "timeseries.parquet")
             _write_parquet(summary.cycles(test), staging / "cycles.parquet")
             _write_parquet(summary.steps(test), staging / "steps.parquet")
-            prov = test.provenance.model_copy(
+            return {
+                "rows": len(test.data),
+                "metadata": test.metadata,
+                "provenance": test.provenance,
+                "warnings": test.warnings,
+                "reported_counters": test.reported_counters,
+            }
+
+        return self._commit(test.test_id, write)[:2]
+
+    def _commit(
+        self, tid: str, write: Callable[[Path], dict[str, Any]]
+    ) -> tuple[str, bool, dict[str, Any] | None]:
+        """Write a test into a staging folder and move it into place with one rename."""
+        final = self._test_dir(tid)
+        if final.exists():
+            return tid, False, None
+        staging = self.root / ".staging" / f"{tid}-{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True, exist_ok=False)
+        try:
+            facts = write(staging)
+            prov = facts["provenance"].model_copy(
                 update={"ingested_at": dt.datetime.now(dt.UTC).replace(microsecond=0)}
             )
             doc = {
                 "test_id": tid,
-                "rows": len(test.data),
-                "metadata": test.metadata.model_dump(mode="json"),
+                "rows": facts["rows"],
+                "metadata": facts["metadata"].model_dump(mode="json"),
                 "provenance": prov.model_dump(mode="json"),
-                "warnings": test.warnings,
-                "reported_counters": test.reported_counters,
+                "warnings": facts["warnings"],
+                "reported_counters": facts["reported_counters"],
             }
             (staging / "test.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
             self.tests_dir.mkdir(parents=True, exist_ok=True)
@@ -105,11 +121,58 @@ class Store:
                 os.rename(staging, final)
             except OSError:
                 if final.exists():  # another process stored the same file meanwhile
-                    return tid, False
+                    return tid, False, facts
                 raise
-            return tid, True
+            return tid, True, facts
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def add_file(
+        self,
+        path: str | os.PathLike,
+        format: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
+    ) -> IngestResult:
+        """Read and store one file with memory bounded by ``batch_rows`` (streaming).
+
+        Formats whose adapter streams (``iter_batches``) are read, normalised, summarised and
+        written batch by batch (:func:`casip.data.ingest.ingest_stream`); the others are read
+        whole (:func:`casip.data.read`, then :meth:`add`). The stored tables are the same
+        either way. Where streaming cannot give the whole-file result (a whole-file decision
+        contradicted by a later batch), or the file fails (its error is then the whole-file
+        reader's), the file is read whole instead.
+        """
+        p = Path(path)
+        tid = file_digest(p)[1][:16] if p.is_file() else None
+        if tid is not None and tid in self:
+            return IngestResult(str(path), "duplicate", tid, self.info(tid)["rows"])
+        if tid is not None:
+            try:
+                _, added, facts = self._commit(
+                    tid,
+                    lambda staging: ingest_stream(
+                        p, staging, format, metadata, batch_rows, streaming_only=True
+                    ),
+                )
+            except (MemoryError, KeyboardInterrupt):
+                raise
+            except Exception:  # StreamFallback, or a bad file: the whole-file path decides
+                pass
+            else:
+                if not added:
+                    rows = facts["rows"] if facts else self.info(tid)["rows"]
+                    return IngestResult(str(path), "duplicate", tid, rows)
+                return IngestResult(
+                    str(path), "ingested", tid, facts["rows"], warnings=tuple(facts["warnings"])
+                )
+        test = read(path, format=format, metadata=metadata)
+        if test.test_id in self:
+            return IngestResult(str(path), "duplicate", test.test_id, len(test.data))
+        tid, _ = self.add(test)
+        return IngestResult(
+            str(path), "ingested", tid, len(test.data), warnings=tuple(test.warnings)
+        )
 
     def ingest(
         self,
@@ -117,29 +180,14 @@ class Store:
         format: str | None = None,
         metadata: Mapping[str, Any] | None = None,
         progress: Callable[[IngestResult], None] | None = None,
+        batch_rows: int = DEFAULT_BATCH_ROWS,
     ) -> list[IngestResult]:
-        """Read and store many files; a bad file is reported and the batch goes on."""
+        """Read and store many files (see :meth:`add_file`); a bad file is reported and the
+        batch goes on."""
         results = []
         for path in paths:
             try:
-                p = Path(path)
-                if p.is_file():
-                    # the same bytes were stored before: skip without reading them again
-                    tid = file_digest(p)[1][:16]
-                    if tid in self:
-                        res = IngestResult(str(path), "duplicate", tid, self.info(tid)["rows"])
-                        results.append(res)
-                        if progress is not None:
-                            progress(res)
-                        continue
-                test = read(path, format=format, metadata=metadata)
-                if test.test_id in self:
-                    res = IngestResult(str(path), "duplicate", test.test_id, len(test.data))
-                else:
-                    tid, _ = self.add(test)
-                    res = IngestResult(
-                        str(path), "ingested", tid, len(test.data), warnings=tuple(test.warnings)
-                    )
+                res = self.add_file(path, format, metadata, batch_rows)
             except CasipInputError as exc:
                 res = IngestResult(str(path), "failed", error=str(exc))
             results.append(res)

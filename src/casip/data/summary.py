@@ -63,13 +63,65 @@ def cycles(test: CyclerTest | pd.DataFrame) -> pd.DataFrame:
     starts, ends = _group_ends(keys)
     t = df["test_time_second"].to_numpy(dtype=float)
     v = df["voltage_volt"].to_numpy(dtype=float)
-    out = pd.DataFrame({"cycle_count": keys[ends].astype("int64")})
-    out["start_time_second"] = t[starts]
-    out["end_time_second"] = t[ends]
-    out["duration_second"] = t[ends] - t[starts]
-    out["rows"] = ends - starts + 1
+    base = pd.DataFrame({"cycle_count": keys[ends].astype("int64")})
+    base["start_time_second"] = t[starts]
+    base["end_time_second"] = t[ends]
+    base["duration_second"] = t[ends] - t[starts]
+    base["rows"] = ends - starts + 1
+    grp = pd.Series(np.repeat(np.arange(len(ends)), ends - starts + 1))
+    extremes = pd.DataFrame(
+        {
+            "min_voltage_volt": pd.Series(v).groupby(grp).min().to_numpy(),
+            "max_voltage_volt": pd.Series(v).groupby(grp).max().to_numpy(),
+        }
+    )
+    if "internal_resistance_ohm" in df.columns:
+        extremes["internal_resistance_ohm"] = resistance_medians(
+            df["internal_resistance_ohm"], grp.to_numpy()
+        )
+    integ = integrate_counters(df)
+    counters = {c: df[c].to_numpy(dtype=float) for c in _COUNTERS.values()}
+    return finish_cycles(
+        base,
+        extremes,
+        {c: x[ends] for c, x in counters.items()},
+        {c: x[0] for c, x in counters.items()},
+        {c: integ[c][ends] for c in ("charging_capacity_ah", "discharging_capacity_ah")},
+        {c: integ[c][0] for c in ("charging_capacity_ah", "discharging_capacity_ah")},
+        reported,
+    )
+
+
+def resistance_medians(r: pd.Series, grp: np.ndarray) -> np.ndarray:
+    """Median of the positive internal resistance values per group (NaN where none)."""
+    r = pd.Series(r.to_numpy(dtype=float))
+    return r.where(r > 0).groupby(grp).median().to_numpy()
+
+
+def _increments_at(at_end: np.ndarray, first: float) -> np.ndarray:
+    """As :func:`_increments`, from a counter's values at the group ends and at the first row."""
+    before = np.r_[first, at_end[:-1]]
+    return at_end - before
+
+
+def finish_cycles(
+    base: pd.DataFrame,
+    extremes: pd.DataFrame,
+    counters_end: dict[str, np.ndarray],
+    counters_first: dict[str, float],
+    integ_end: dict[str, np.ndarray],
+    integ_first: dict[str, float],
+    reported: list[str],
+) -> pd.DataFrame:
+    """The cycle table from per-cycle parts (shared by the whole-file and streaming paths).
+
+    ``base`` holds cycle_count, start/end time, duration and rows; ``extremes`` min/max voltage
+    and (if recorded) the internal resistance median; the counters (BDF names) and the
+    integrals of current are given at each cycle's last row and at the test's first row.
+    """
+    out = base.copy()
     for name, col in _COUNTERS.items():
-        out[name] = _increments(df[col].to_numpy(dtype=float), ends)
+        out[name] = _increments_at(counters_end[col], counters_first[col])
     with np.errstate(divide="ignore", invalid="ignore"):
         qc, qd = out["charge_capacity_ah"].to_numpy(), out["discharge_capacity_ah"].to_numpy()
         ec, ed = out["charge_energy_wh"].to_numpy(), out["discharge_energy_wh"].to_numpy()
@@ -77,12 +129,8 @@ def cycles(test: CyclerTest | pd.DataFrame) -> pd.DataFrame:
         out["energy_efficiency"] = np.where(ec > 0, ed / ec, np.nan)
         out["mean_charge_voltage_volt"] = np.where(qc > 0, ec / qc, np.nan)
         out["mean_discharge_voltage_volt"] = np.where(qd > 0, ed / qd, np.nan)
-    grp = pd.Series(np.repeat(np.arange(len(ends)), ends - starts + 1))
-    out["min_voltage_volt"] = pd.Series(v).groupby(grp).min().to_numpy()
-    out["max_voltage_volt"] = pd.Series(v).groupby(grp).max().to_numpy()
-    if "internal_resistance_ohm" in df.columns:
-        r = df["internal_resistance_ohm"].where(df["internal_resistance_ohm"] > 0)
-        out["internal_resistance_ohm"] = r.groupby(grp.to_numpy()).median().to_numpy()
+    for c in extremes.columns:
+        out[c] = extremes[c].to_numpy()
     positive = qd[qd > 0]
     if len(positive):
         ref_level = 0.5 * np.median(positive)
@@ -91,10 +139,9 @@ def cycles(test: CyclerTest | pd.DataFrame) -> pd.DataFrame:
     else:
         out["capacity_retention"] = np.nan
     # the capacity check: tester counters against the integral of current
-    integ = integrate_counters(df)
     for name, col in (("charge", "charging_capacity_ah"), ("discharge", "discharging_capacity_ah")):
         if col in reported:
-            integrated = _increments(integ[col], ends)
+            integrated = _increments_at(integ_end[col], integ_first[col])
             rep = out[f"{name}_capacity_ah"].to_numpy()
             with np.errstate(divide="ignore", invalid="ignore"):
                 dev = np.where(rep > 1e-9, integrated / rep - 1.0, np.nan)
@@ -113,16 +160,29 @@ def steps(test: CyclerTest | pd.DataFrame) -> pd.DataFrame:
     if len(keys) == 0:
         return pd.DataFrame()
     starts, ends = _group_ends(keys)
+    out = step_parts(df, starts, ends)
+    out.insert(3, "step_type", df["step_type"].to_numpy()[starts])
+    for name, col in _COUNTERS.items():
+        out[name] = _increments(df[col].to_numpy(dtype=float), ends)
+    return out
+
+
+def step_parts(df: pd.DataFrame, starts: np.ndarray, ends: np.ndarray) -> pd.DataFrame:
+    """The columns of the step table that depend on the step's own rows only.
+
+    Used on whole steps, so the streaming ingestion may pass the rows of complete steps in
+    pieces; step type and the counter increments are added by the caller.
+    """
+    keys = df["step_count"].to_numpy()
     t = df["test_time_second"].to_numpy(dtype=float)
     v = df["voltage_volt"].to_numpy(dtype=float)
     i = df["current_ampere"].to_numpy(dtype=float)
     grp = np.repeat(np.arange(len(ends)), ends - starts + 1)
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "step_count": keys[ends].astype("int64"),
             "cycle_count": df["cycle_count"].to_numpy()[ends].astype("int64"),
             "step_index": df["step_index"].to_numpy()[ends].astype("int64"),
-            "step_type": df["step_type"].to_numpy()[starts],
             "start_time_second": t[starts],
             "end_time_second": t[ends],
             "duration_second": t[ends] - t[starts],
@@ -134,6 +194,3 @@ def steps(test: CyclerTest | pd.DataFrame) -> pd.DataFrame:
             "mean_current_ampere": pd.Series(i).groupby(grp).mean().to_numpy(),
         }
     )
-    for name, col in _COUNTERS.items():
-        out[name] = _increments(df[col].to_numpy(dtype=float), ends)
-    return out

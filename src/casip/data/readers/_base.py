@@ -14,6 +14,16 @@ An adapter is one module in :mod:`casip.data.readers` per file format. It define
 ``read(path) -> RawReading``    the data in BDF columns and the tester's metadata
 ``explain(head, name) -> str | None`` (optional) why a file the adapter does not claim is still
                 not readable, e.g. a companion metadata file (the message names what to read)
+``iter_batches(path, batch_rows) -> Iterator[RawReading]`` (optional) the same reading in
+                consecutive batches of about ``batch_rows`` rows, for ingestion whose memory is
+                bounded by the batch size rather than the file size (see
+                :func:`casip.data.ingest.ingest_stream`). Concatenated, the batches' ``data``
+                equals ``read(path).data`` row for row and column for column; ``metadata`` is
+                merged over the batches (later batches win) and ``warnings`` are joined in order
+                without repeats. Every batch has the same columns. Where a whole-file decision
+                (a sign convention, a unit) is taken from the first batch and a later batch
+                contradicts it, the adapter raises :class:`StreamFallback` and the file is read
+                whole instead.
 
 ``read`` raises :class:`casip.errors.CasipInputError` for a file it recognises but cannot read
 (truncated, corrupted); any other exception is turned into one by the dispatcher.
@@ -22,8 +32,10 @@ An adapter is one module in :mod:`casip.data.readers` per file format. It define
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata as _md
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -44,6 +56,57 @@ class RawReading:
     data: pd.DataFrame
     metadata: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+
+
+class StreamFallback(Exception):
+    """The streaming path cannot give the whole-file result for this file: read it whole."""
+
+
+def block_size_for(head: bytes, batch_rows: int) -> int:
+    """A pyarrow CSV ``block_size`` (bytes) that holds about ``batch_rows`` rows of ``head``.
+
+    The row length is estimated from the lines of the file's head; at least 16 KiB (a line
+    longer than a block makes pyarrow fail, and the file is then read whole).
+    """
+    lines = head.count(b"\n")
+    per_row = len(head) / lines if lines else 100.0
+    return max(1 << 14, int(per_row * batch_rows))
+
+
+def line_chunks(path: Path | str, start: int, size: int) -> Iterator[bytes]:
+    """The bytes of a text file from offset ``start``, in chunks of whole lines of about ``size``.
+
+    For streaming CSV reads whose memory is bounded by ``size``: each chunk is parsed on its
+    own (pyarrow's ``open_csv``, given a path or a file object, reads ahead up to the whole
+    file, so memory would grow with the file). Lines are cut at ``\\n`` only: a quoted field
+    holding a line break leaves a chunk with an open quote, which the parser refuses (the file
+    is then read whole).
+    """
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        rest = b""
+        while True:
+            block = fh.read(size)
+            if not block:
+                if rest.strip():
+                    yield rest
+                return
+            buf = rest + block
+            cut = buf.rfind(b"\n")
+            if cut < 0:
+                rest = buf
+                continue
+            chunk, rest = buf[: cut + 1], buf[cut + 1 :]
+            if chunk.strip():
+                yield chunk
+
+
+def offset_after_lines(path: Path | str, lines: int) -> int:
+    """Byte offset of the start of line ``lines`` (0-based) of a text file."""
+    with open(path, "rb") as fh:
+        for _ in range(lines):
+            fh.readline()
+        return fh.tell()
 
 
 def library_version(dist: str) -> str:

@@ -7,12 +7,24 @@ parsing and this module only maps names. No separate BDF reader package is neede
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from casip.data import schema
-from casip.data.readers._base import RawReading, decode_head, first_line, header_tokens
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    StreamFallback,
+    block_size_for,
+    decode_head,
+    first_line,
+    header_tokens,
+    line_chunks,
+    offset_after_lines,
+)
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "bdf-csv"
@@ -65,21 +77,59 @@ def sniff(head: bytes, name: str) -> float:
     return 0.0
 
 
-def read(path: Path) -> RawReading:
-    try:
-        table = pacsv.read_csv(path)
-    except Exception as exc:
-        raise CasipInputError(Problem("", f"not a readable BDF CSV: {exc}")) from None
-    rename = {}
+def _mapping(names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Header name -> BDF name for the columns kept, and the names left out."""
+    rename: dict[str, str] = {}
     dropped = []
-    for col in table.column_names:
+    for col in names:
         canon = _canonical(col)
         if canon and canon != "step_type" and canon not in rename.values():
             rename[col] = canon
         else:
             dropped.append(col)
-    df = table.select(list(rename)).rename_columns(list(rename.values())).to_pandas()
-    warnings = []
+    return rename, dropped
+
+
+def _warnings(dropped: list[str]) -> list[str]:
     if dropped:
-        warnings.append(f"columns outside the schema were left out: {', '.join(dropped)}")
-    return RawReading(data=df, metadata={}, warnings=warnings)
+        return [f"columns outside the schema were left out: {', '.join(dropped)}"]
+    return []
+
+
+def read(path: Path) -> RawReading:
+    try:
+        table = pacsv.read_csv(path)
+    except Exception as exc:
+        raise CasipInputError(Problem("", f"not a readable BDF CSV: {exc}")) from None
+    rename, dropped = _mapping(table.column_names)
+    df = table.select(list(rename)).rename_columns(list(rename.values())).to_pandas()
+    return RawReading(data=df, metadata={}, warnings=_warnings(dropped))
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks, each parsed
+    by pyarrow; see :func:`casip.data.readers._base.line_chunks`).
+
+    The kept columns are read as float64 (``read`` infers types and the normaliser converts
+    them to float64, so the values are the same); a column that is not numeric throughout
+    makes pyarrow fail, and the file is then read whole.
+    """
+    with Path(path).open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    header = pacsv.read_csv(pa.py_buffer(head[: head.find(b"\n") + 1] or head))
+    names = header.column_names
+    rename, dropped = _mapping(names)
+    if len(set(names)) != len(names) or b"\n" not in head:
+        raise StreamFallback("repeated column names, or a header line longer than 64 KiB")
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=list(rename), column_types={c: pa.float64() for c in rename}
+        ),
+    }
+    warnings = _warnings(dropped)
+    start = offset_after_lines(path, 1)
+    for chunk in line_chunks(path, start, block_size_for(head, batch_rows)):
+        table = pacsv.read_csv(pa.py_buffer(chunk), **options).select(list(rename))
+        df = table.rename_columns(list(rename.values())).to_pandas()
+        yield RawReading(data=df, metadata={}, warnings=warnings)

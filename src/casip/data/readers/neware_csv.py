@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -52,9 +52,13 @@ from casip.data import schema
 from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
+    StreamFallback,
+    block_size_for,
     decode_head,
     hms_to_seconds,
+    line_chunks,
     looks_binary,
+    offset_after_lines,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -212,7 +216,9 @@ def hms_seconds(arr: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return flat.reshape(-1, 3) @ np.array([3600.0, 60.0, 1.0])
 
 
-def to_unix_seconds(arr: pa.Array | pa.ChunkedArray, formats: Sequence[str] = ()) -> np.ndarray:
+def to_unix_seconds(
+    arr: pa.Array | pa.ChunkedArray, formats: Sequence[str] = (), how: list[str] | None = None
+) -> np.ndarray:
     """Wall-clock strings to seconds since 1970-01-01, a time without zone read as UTC.
 
     Parameters
@@ -222,28 +228,36 @@ def to_unix_seconds(arr: pa.Array | pa.ChunkedArray, formats: Sequence[str] = ()
     formats : sequence of str
         strptime formats tried in order when the strings are not ISO 8601; if none fits all
         entries, pandas' mixed-format parser is used.
+    how : list, optional
+        If given, the way the strings were parsed is appended (``"timestamp"``, ``"iso"``, a
+        format, or ``"mixed"``), so that batches of one file can be checked to agree.
 
     Returns
     -------
     array of float
         Seconds since 1970-01-01 UTC; NaN where an entry could not be parsed.
     """
+    how = [] if how is None else how
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
     if pa.types.is_timestamp(arr.type):
         ts = arr
+        how.append("timestamp")
     else:
         s = pc.utf8_trim_whitespace(arr)
         ts = None
         try:
             ts = s.cast(pa.timestamp("ns"))
+            how.append("iso")
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             for fmt in formats:
                 cand = pc.strptime(s, format=fmt, unit="s", error_is_null=True)
                 if cand.null_count == s.null_count:
                     ts = cand
+                    how.append(fmt)
                     break
         if ts is None:
+            how.append("mixed")
             parsed = pd.to_datetime(pd.Series(s.to_pylist()), errors="coerce", format="mixed")
             ns = parsed.to_numpy(dtype="datetime64[ns]")
             out = ns.astype("int64").astype(float) / 1e9
@@ -509,26 +523,8 @@ def sniff(head: bytes, name: str) -> float:
     return 0.0
 
 
-def read(path: Path) -> RawReading:
-    """Read a Neware CSV export into BDF columns (see the module docstring).
-
-    Parameters
-    ----------
-    path : Path
-        The export; read in place, never written.
-
-    Returns
-    -------
-    RawReading
-        Time series in BDF columns and SI units (current positive on charge, counters
-        cumulative), the metadata the file states, and warnings.
-
-    Raises
-    ------
-    CasipInputError
-        No Neware header, no data rows, a malformed line or value, an unknown unit.
-    """
-    path = Path(path)
+def _setup(path: Path) -> dict[str, Any]:
+    """The header: where the data start, the columns' roles, units and types."""
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     if not head.strip():
@@ -552,7 +548,6 @@ def read(path: Path) -> RawReading:
     if "test_time" not in roles and "step_time" not in roles:
         raise CasipInputError(Problem("", "the file has no time column", None,
                                       "Time or Cumulative Time"))
-    warnings: list[str] = []
     # which columns to read, and as what
     numeric = ("cycle", "step_index", "current", "voltage", "qc", "qd", "ec", "ed",
                "temperature", "capacity", "spec_cap")
@@ -564,11 +559,109 @@ def read(path: Path) -> RawReading:
     for r in ("step_time", "test_time"):
         if r in roles:
             types[r] = pa.float64() if roles[r][1].lower() in TIME_UNITS else pa.string()
-    table, more = read_csv_columns(path, line_no, len(tokens), cols, types, sep, encoding)
-    warnings += more
-    n = table.num_rows
+    return {"head": head, "encoding": encoding, "line_no": line_no, "sep": sep,
+            "tokens": tokens, "roles": roles, "cols": cols, "types": types}
+
+
+class CounterStream:
+    """:func:`counter_cumulative` batch by batch: the last value and the offset carry over."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.offset = 0.0
+
+    def push(self, values: np.ndarray, boundary: np.ndarray) -> np.ndarray:
+        """The cumulative counter of one batch; ``boundary[k]``: a step boundary before row k
+        (the first row's against the previous batch's last)."""
+        v = np.asarray(values, dtype=float)
+        ok = np.isfinite(v)
+        if not ok.all():
+            idx = np.where(ok, np.arange(len(v)), -1)
+            last = np.maximum.accumulate(idx)
+            held = 0.0 if self.last is None else self.last
+            v = np.where(last >= 0, v[np.maximum(last, 0)], held)
+        prev = np.r_[self.last if self.last is not None else v[0], v[:-1]]
+        reset = (v < prev - (1e-12 + 1e-7 * np.abs(prev))) & boundary
+        if self.last is None:
+            reset[0] = False
+        self.last = float(v[-1])
+        if not reset.any():
+            return v + self.offset if self.offset else v
+        carried = np.cumsum(np.r_[self.offset, np.where(reset, prev, 0.0)])[1:]
+        self.offset = float(carried[-1])
+        return v + carried
+
+
+def _median_sign(st: np.ndarray) -> int:
+    """Sign of the median of nonzero values from (negatives, positives, largest negative,
+    smallest positive): +1, -1 or 0 (0 also when there are no values)."""
+    neg, pos, max_neg, min_pos = st
+    n = neg + pos
     if n == 0:
-        raise CasipInputError(Problem("", "no data rows after the column header"))
+        return 0
+    if n % 2:
+        return -1 if neg > (n - 1) // 2 else 1
+    if neg <= n // 2 - 1:
+        return 1
+    if neg >= n // 2 + 1:
+        return -1
+    mid = (max_neg + min_pos) / 2
+    return int(np.sign(mid))
+
+
+def _sign_stats(x: np.ndarray) -> np.ndarray:
+    neg, pos = x[x < 0], x[x > 0]
+    return np.array([len(neg), len(pos), neg.max() if len(neg) else 0.0,
+                     pos.min() if len(pos) else 0.0])
+
+
+def _merge_sign_stats(a: np.ndarray | None, b: np.ndarray) -> np.ndarray:
+    if a is None:
+        return b
+    max_neg = b[2] if a[0] == 0 else (a[2] if b[0] == 0 else max(a[2], b[2]))
+    min_pos = b[3] if a[1] == 0 else (a[3] if b[1] == 0 else min(a[3], b[3]))
+    return np.array([a[0] + b[0], a[1] + b[1], max_neg, min_pos])
+
+
+def sign_decision(d: np.ndarray, c: np.ndarray) -> str:
+    """What :func:`current_sign_check` does, from :func:`_sign_stats` of the discharge and
+    charge rows' nonzero currents: ``"invert"``, ``"magnitude"`` or ``"keep"``."""
+    md, mc = _median_sign(d), _median_sign(c)
+    has_d, has_c = d[0] + d[1] > 0, c[0] + c[1] > 0
+    if has_d and md > 0 and (not has_c or mc < 0):
+        return "invert"
+    if has_d and has_c and md > 0 and mc > 0:
+        return "magnitude"
+    return "keep"
+
+
+class _Stream:
+    """What carries over between batches of one file, and the first batch's decisions."""
+
+    def __init__(self) -> None:
+        self.first = True
+        self.row = 0
+        self.last_keys: tuple[float, float] | None = None
+        self.t = CounterStream()
+        self.counters = {r: CounterStream() for r in ("qc", "qd", "ec", "ed")}
+        self.last_raw: dict[str, float] = {}
+        self.shift_cycles = False
+        self.sign = "keep"
+        self.sign_stats: list[np.ndarray | None] = [None, None]
+        self.unix = False
+        self.date_how: str | None = None
+        self.any_voltage = False
+        self.best_spec = -1.0
+        self.best_cap = np.nan
+        self.metadata: dict[str, Any] = {"tester": "Neware"}
+        self.extra: dict[str, Any] = {}
+
+
+def _convert(table: pa.Table, ctx: dict[str, Any], st: _Stream,
+             warnings: list[str]) -> dict[str, np.ndarray]:
+    """One batch of rows (the whole file for :func:`read`) in BDF columns."""
+    roles, tokens = ctx["roles"], ctx["tokens"]
+    n = table.num_rows
 
     def unit_of(role: str) -> str:
         return roles[role][1]
@@ -580,7 +673,8 @@ def read(path: Path) -> RawReading:
     data: dict[str, np.ndarray] = {}
     voltage = scaled("voltage", VOLTAGE_UNITS, "V")
     current = scaled("current", CURRENT_UNITS, "A")
-    if not np.isfinite(voltage).any():
+    st.any_voltage |= bool(np.isfinite(voltage).any())
+    if st.first and not st.any_voltage and ctx.get("whole", True):
         raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
 
     cycle = column_numpy(table, "cycle") if "cycle" in roles else np.ones(n)
@@ -588,7 +682,15 @@ def read(path: Path) -> RawReading:
     step = column_numpy(table, "step_index") if "step_index" in roles else None
     if step is not None:
         check_integers(step, tokens[roles["step_index"][0]])
-    runs = step_runs(cycle, step) if step is not None else step_runs(cycle)
+    # a step boundary before each row (the first row's against the previous batch's last)
+    boundary = np.zeros(n, dtype=bool)
+    for j, k in enumerate((cycle, step)):
+        if k is None:
+            continue
+        boundary[1:] |= k[1:] != k[:-1]
+        if st.last_keys is not None:
+            boundary[0] |= k[0] != st.last_keys[j]
+    st.last_keys = (cycle[-1], step[-1] if step is not None else np.nan)
 
     def seconds(role: str) -> np.ndarray:
         unit = unit_of(role).lower()
@@ -602,16 +704,23 @@ def read(path: Path) -> RawReading:
     t = seconds("test_time" if "test_time" in roles else "step_time")
     if not np.isfinite(t).all():
         i = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise CasipInputError(Problem("time", f"missing or unreadable time at data row {i + 1}"))
+        raise CasipInputError(
+            Problem("time", f"missing or unreadable time at data row {st.row + i + 1}")
+        )
     if "test_time" not in roles:
-        t, _ = counter_cumulative(t, runs)
+        t = st.t.push(t, boundary)
 
-    cycle, shifted = cycles_from_one(cycle)
-    if shifted:
-        warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
+    if st.first:
+        _, st.shift_cycles = cycles_from_one(cycle)
+        if st.shift_cycles:
+            warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
+        elif not ctx.get("whole", True) and not np.isfinite(cycle).any():
+            raise StreamFallback("no cycle number in the first batch")
+    elif st.shift_cycles and np.nanmin(cycle) < 0:
+        raise StreamFallback("cycle numbers below 0 after the first batch")
     data["test_time_second"] = t
     data["voltage_volt"] = voltage
-    data["cycle_count"] = cycle
+    data["cycle_count"] = cycle + 1 if st.shift_cycles else cycle
     if step is not None:
         data["step_index"] = step
 
@@ -623,9 +732,10 @@ def read(path: Path) -> RawReading:
     for role, (col, units, default) in counters.items():
         if role in roles:
             raw_counters[role] = scaled(role, units, default)
-            data[col], _ = counter_cumulative(raw_counters[role], runs)
+            data[col] = st.counters[role].push(raw_counters[role], boundary)
 
     # sign: the tester's step labels (or its rising counters) say which rows discharge
+    dis = chg = None
     if "step_type" in roles:
         labels = table.column("step_type")
         lab = pc.utf8_lower(labels.combine_chunks() if labels.num_chunks != 1 else labels.chunk(0))
@@ -635,47 +745,158 @@ def read(path: Path) -> RawReading:
             pc.and_(pc.match_substring(lab, "chg"), pc.invert(pc.match_substring(lab, "dchg"))),
             False,
         ).to_numpy(zero_copy_only=False)
-        current, more = current_sign_check(current, dis, chg)
-        warnings += more
     elif "qd" in raw_counters and "qc" in raw_counters:
-        rising_d = np.r_[False, np.diff(raw_counters["qd"]) > 0]
-        rising_c = np.r_[False, np.diff(raw_counters["qc"]) > 0]
-        current, more = current_sign_check(current, rising_d, rising_c)
-        warnings += more
+        rising = []
+        for role in ("qd", "qc"):
+            x = raw_counters[role]
+            before = st.last_raw.get(role)
+            d = np.diff(x, prepend=before if before is not None else np.nan)
+            rising.append(d > 0)
+            st.last_raw[role] = x[-1]
+        dis, chg = rising
+    if dis is not None:
+        nz = np.abs(current) > 0
+        for k, rows in enumerate((dis, chg)):
+            st.sign_stats[k] = _merge_sign_stats(st.sign_stats[k], _sign_stats(current[rows & nz]))
+        if st.first:
+            current, more = current_sign_check(current, dis, chg)
+            warnings += more
+            st.sign = sign_decision(*st.sign_stats)
+        elif st.sign == "invert":
+            current = -current
+        elif st.sign == "magnitude":
+            current = np.where(dis, -np.abs(current), current)
     data["current_ampere"] = current
 
     if "temperature" in roles:
         data["surface_temperature_celsius"] = column_numpy(table, "temperature")
 
-    metadata: dict[str, Any] = {"tester": "Neware"}
-    extra: dict[str, Any] = {}
     if "date" in roles:
-        unix = to_unix_seconds(table.column("date"), ("%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"))
-        if np.isfinite(unix).any():
+        how: list[str] = []
+        unix = to_unix_seconds(table.column("date"), ("%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
+                               how=how)
+        finite = np.isfinite(unix)
+        if st.first:
+            st.date_how = how[0]
+            st.unix = bool(finite.any())
+            if st.unix:
+                first = unix[finite][0]
+                st.metadata["start_time"] = _dt.datetime.fromtimestamp(first, _dt.UTC).replace(
+                    tzinfo=None
+                )
+                warnings.append(
+                    "the file's wall-clock times carry no time zone; unix_time_second reads "
+                    "them as UTC"
+                )
+        elif how[0] != st.date_how or (finite.any() and not st.unix):
+            raise StreamFallback("the wall-clock times differ between batches")
+        if st.unix:
             data["unix_time_second"] = unix
-            first = unix[np.isfinite(unix)][0]
-            metadata["start_time"] = _dt.datetime.fromtimestamp(first, _dt.UTC).replace(
-                tzinfo=None
-            )
-            warnings.append(
-                "the file's wall-clock times carry no time zone; unix_time_second reads them "
-                "as UTC"
-            )
     if "capacity" in roles and "spec_cap" in roles:
         cap = np.abs(column_numpy(table, "capacity"))
         spec = np.abs(column_numpy(table, "spec_cap"))
         ok = np.isfinite(cap) & np.isfinite(spec) & (spec > 0) & (cap > 0)
         if ok.any():
             k = int(np.argmax(np.where(ok, spec, -1.0)))
-            cap_factor = unit_factor(unit_of("capacity") or "Ah", CAPACITY_UNITS, "Capacity")
-            spec_unit = unit_of("spec_cap").lower().replace(" ", "")
-            spec_factor = {"mah/g": 1e-3, "ah/g": 1.0, "mah/mg": 1.0, "ah/kg": 1e-3}.get(spec_unit)
-            if spec_factor:
-                mass_g = cap[k] * cap_factor / (spec[k] * spec_factor)
-                metadata["active_mass_g"] = float(f"{mass_g:.6g}")
-                extra["active_mass_source"] = (
-                    "derived: Capacity / Spec. Cap. (the mass the tester divided by)"
-                )
+            if spec[k] > st.best_spec:
+                st.best_spec, st.best_cap = float(spec[k]), float(cap[k])
+    st.first = False
+    st.row += n
+    return data
+
+
+def _finish(ctx: dict[str, Any], st: _Stream) -> dict[str, Any]:
+    """The metadata, once every row was seen; checks the first batch's decisions."""
+    roles = ctx["roles"]
+    if not st.any_voltage:
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
+    if st.sign_stats[0] is not None and sign_decision(*st.sign_stats) != st.sign:
+        raise StreamFallback("the current sign convention differs from the first batch's")
+    metadata = dict(st.metadata)
+    extra: dict[str, Any] = {}
+    if st.best_spec > 0:
+        cap_factor = unit_factor(roles["capacity"][1] or "Ah", CAPACITY_UNITS, "Capacity")
+        spec_unit = roles["spec_cap"][1].lower().replace(" ", "")
+        spec_factor = {"mah/g": 1e-3, "ah/g": 1.0, "mah/mg": 1.0, "ah/kg": 1e-3}.get(spec_unit)
+        if spec_factor:
+            mass_g = st.best_cap * cap_factor / (st.best_spec * spec_factor)
+            metadata["active_mass_g"] = float(f"{mass_g:.6g}")
+            extra["active_mass_source"] = (
+                "derived: Capacity / Spec. Cap. (the mass the tester divided by)"
+            )
     if extra:
         metadata["extra"] = extra
-    return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+    return metadata
+
+
+def read(path: Path) -> RawReading:
+    """Read a Neware CSV export into BDF columns (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        The export; read in place, never written.
+
+    Returns
+    -------
+    RawReading
+        Time series in BDF columns and SI units (current positive on charge, counters
+        cumulative), the metadata the file states, and warnings.
+
+    Raises
+    ------
+    CasipInputError
+        No Neware header, no data rows, a malformed line or value, an unknown unit.
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    table, warnings = read_csv_columns(path, ctx["line_no"], len(ctx["tokens"]), ctx["cols"],
+                                       ctx["types"], ctx["sep"], ctx["encoding"])
+    if table.num_rows == 0:
+        raise CasipInputError(Problem("", "no data rows after the column header"))
+    st = _Stream()
+    data = _convert(table, ctx, st, warnings)
+    return RawReading(data=pd.DataFrame(data), metadata=_finish(ctx, st), warnings=warnings)
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks, each parsed
+    by pyarrow; see :func:`casip.data.readers._base.line_chunks`).
+
+    Whole-file decisions are taken on the first batch and checked at the end (the current sign
+    convention, a cycle count from 0, the wall-clock format); where a later batch contradicts
+    them, or the file's last line is cut, :class:`StreamFallback` has the file read whole.
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    n_fields = len(ctx["tokens"])
+    if complete_length(path, ctx["sep"], n_fields) is not None:
+        raise StreamFallback("the last line is incomplete")
+    names = [f"_c{j}" for j in range(n_fields)]
+    enc = ctx["encoding"]
+    enc = "utf8" if enc in ("utf-8", "utf-8-sig", "utf8") else enc
+    cols, types = ctx["cols"], ctx["types"]
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names, encoding=enc),
+        "parse_options": pacsv.ParseOptions(delimiter=ctx["sep"]),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=[f"_c{j}" for j in cols.values()],
+            column_types={f"_c{cols[k]}": t for k, t in types.items()},
+            strings_can_be_null=True,
+        ),
+    }
+    st = _Stream()
+    start = offset_after_lines(path, ctx["line_no"] + 1)
+    for chunk in line_chunks(path, start, block_size_for(ctx["head"], batch_rows)):
+        table = pacsv.read_csv(pa.py_buffer(chunk), **options)
+        if table.num_rows == 0:
+            continue
+        table = table.rename_columns(
+            [next(k for k, j in cols.items() if f"_c{j}" == c) for c in table.column_names]
+        )
+        warnings: list[str] = []
+        data = _convert(table, {**ctx, "whole": False}, st, warnings)
+        yield RawReading(data=pd.DataFrame(data), metadata={}, warnings=warnings)
+    if st.first:
+        raise StreamFallback("no data rows")
+    yield RawReading(data=pd.DataFrame(), metadata=_finish(ctx, st), warnings=[])
