@@ -966,6 +966,10 @@ from casip.cli_data import data_app  # noqa: E402  (after the helpers it imports
 
 app.add_typer(data_app, name="data")
 
+from casip.cli_physics import sim_app  # noqa: E402  (physics simulation: casip sim ...)
+
+app.add_typer(sim_app, name="sim")
+
 
 # --------------------------------------------------------------------------------------------
 # Entry point

@@ -18,6 +18,7 @@ os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
 import pybamm
 
+from casip.physics.bpx import export_bpx, import_bpx, to_bpx_dict
 from casip.physics.capacity import c20_capacity
 from casip.physics.charge import ChargeLimits, ChargeResult, fast_charge, fastest_charge
 from casip.physics.parameters import (
@@ -27,21 +28,29 @@ from casip.physics.parameters import (
     parameters_for,
 )
 from casip.physics.pulse import pulse_resistance
+from casip.physics.rate import DEFAULT_C_RATES, RateResult, ragone, rate_capability
 from casip.physics.solving import SolveLimits, make_solver, solve
 
 __all__ = [
+    "DEFAULT_C_RATES",
     "ChargeLimits",
     "ChargeResult",
     "Mapped",
     "PhysicsSetup",
+    "RateResult",
     "SolveLimits",
     "base_set_c20",
     "c20_capacity",
+    "export_bpx",
     "fast_charge",
     "fastest_charge",
+    "import_bpx",
     "make_solver",
     "parameters_for",
     "pulse_resistance",
     "pybamm",
+    "ragone",
+    "rate_capability",
     "solve",
+    "to_bpx_dict",
 ]
