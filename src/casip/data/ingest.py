@@ -109,9 +109,14 @@ def _open(path: str | os.PathLike, format: str | None) -> tuple[Path, os.stat_re
             Problem("", "the file is too large", before.st_size, f"<= {MAX_FILE_BYTES} bytes"),
             source=str(p),
         )
-    size, sha = file_digest(p)
-    with p.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
+    try:
+        size, sha = file_digest(p)
+        with p.open("rb") as fh:
+            head = fh.read(HEAD_BYTES)
+    except OSError as exc:
+        raise CasipInputError(
+            Problem("", f"cannot read the file: {exc.strerror or exc}"), source=str(p)
+        ) from None
     mods = adapters()
     if format is None:
         fmt = detect_format(p, head)

@@ -190,6 +190,8 @@ class Store:
                 res = self.add_file(path, format, metadata, batch_rows)
             except CasipInputError as exc:
                 res = IngestResult(str(path), "failed", error=str(exc))
+            except OSError as exc:
+                res = IngestResult(str(path), "failed", error=f"{path}: {exc.strerror or exc}")
             results.append(res)
             if progress is not None:
                 progress(res)

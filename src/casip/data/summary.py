@@ -149,7 +149,10 @@ def finish_cycles(
         else:
             out[f"{name}_integral_deviation"] = np.nan
     dev = out[["charge_integral_deviation", "discharge_integral_deviation"]].abs().max(axis=1)
-    out["capacity_check_ok"] = ~(dev > CHECK_TOLERANCE)
+    # True / False where checked; missing (NA) where the tester reported no counters to check
+    ok = pd.array(~(dev > CHECK_TOLERANCE), dtype="boolean")
+    ok[dev.isna().to_numpy()] = pd.NA
+    out["capacity_check_ok"] = ok
     return out
 
 

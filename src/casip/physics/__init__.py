@@ -28,7 +28,14 @@ from casip.physics.parameters import (
     parameters_for,
 )
 from casip.physics.pulse import pulse_resistance
-from casip.physics.rate import DEFAULT_C_RATES, RateResult, ragone, rate_capability
+from casip.physics.rate import (
+    DEFAULT_C_RATES,
+    RateResult,
+    clear_cache,
+    limiting_mechanism,
+    ragone,
+    rate_capability,
+)
 from casip.physics.solving import SolveLimits, make_solver, solve
 
 __all__ = [
@@ -41,10 +48,12 @@ __all__ = [
     "SolveLimits",
     "base_set_c20",
     "c20_capacity",
+    "clear_cache",
     "export_bpx",
     "fast_charge",
     "fastest_charge",
     "import_bpx",
+    "limiting_mechanism",
     "make_solver",
     "parameters_for",
     "pulse_resistance",
