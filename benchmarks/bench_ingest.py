@@ -14,8 +14,9 @@ For each file that both can read, in a fresh process each time:
 Each runs in its own subprocess, so the numbers include neither's import time, and the peak
 resident memory above the post-import baseline is read from ``/proc/self/status`` (VmHWM minus
 the VmRSS after imports). cellpy is given a private temporary folder, because it copies raw files
-into the temporary folder. Scaling: the Neware CSV is repeated 1x, 4x, 16x and 64x (rows
-appended) to see how time and memory grow with file size. ``Store.ingest`` streams text formats
+into the temporary folder. Scaling: the Neware CSV and the Maccor text export are each repeated
+1x, 4x, 16x and 64x (data rows appended, header once) to see how time and memory grow with file
+size. ``Store.ingest`` streams text formats
 (batches of ``casip.data.ingest.DEFAULT_BATCH_ROWS`` rows), so CASIP's peak memory should stay
 flat; ``--whole`` adds the whole-file path (``read`` then ``Store.add``) to the scaling table
 for comparison.
@@ -122,16 +123,68 @@ def median_run(which: str, path: Path, instrument: str, repeat: int) -> dict:
     }
 
 
-def repeated_csv(src: Path, times: int, folder: Path) -> Path:
-    """The Neware CSV with its data rows written ``times`` times (header once)."""
-    lines = src.read_text(encoding="utf-8", errors="replace").splitlines()
-    dst = folder / f"neware_x{times}.csv"
-    body = "\n".join(lines[1:]) + "\n"
-    with dst.open("w", encoding="utf-8") as fh:
-        fh.write(lines[0] + "\n")
+def repeated_csv(src: Path, times: int, folder: Path, header_bytes: int | None = None) -> Path:
+    """``src`` with its data rows written ``times`` times (the header once).
+
+    ``header_bytes``: where the data rows start (default: after the first line).
+    """
+    raw = src.read_bytes()
+    cut = raw.find(b"\n") + 1 if header_bytes is None else header_bytes
+    body = raw[cut:] if raw.endswith(b"\n") else raw[cut:] + b"\n"
+    dst = folder / f"{src.stem}_x{times}{src.suffix}"
+    with dst.open("wb") as fh:
+        fh.write(raw[:cut])
         for _ in range(times):
             fh.write(body)
     return dst
+
+
+def _maccor_data_offset(src: Path) -> int:
+    from casip.data.readers.maccor_txt import probe
+
+    with src.open("rb") as fh:
+        layout = probe(fh.read(65536))
+    assert layout is not None, src
+    return layout.data_offset
+
+
+#: The scaling series: (file, cellpy instrument, where its data rows start).
+SCALING = [
+    ("neware_uio.csv", "neware_txt", None),
+    ("maccor_001.txt", "maccor_txt", _maccor_data_offset),
+]
+
+
+def scaling(name: str, instrument: str, offset, args) -> None:
+    cycler = SHARED / "cycler"
+    src = cycler / name
+    print(f"\nscaling with file size ({name} repeated; casip streams, medians of "
+          f"{args.repeat}):")
+    print(f"{'copies':>6s} {'rows':>8s} {'casip s':>8s} {'casip MB':>9s} {'whole s':>8s} "
+          f"{'whole MB':>9s} {'cellpy s':>9s} {'cellpy MB':>10s}")
+    peaks = {}
+    nan = {"seconds": float("nan"), "peak_mb": float("nan")}
+    header_bytes = offset(src) if offset else None
+    with tempfile.TemporaryDirectory(prefix="casip-bench-") as tmp:
+        for k in (1, 4, 16, 64):
+            f = repeated_csv(src, k, Path(tmp), header_bytes)
+            ours = median_run("casip", f, instrument, args.repeat)
+            whole = median_run("casip-whole", f, instrument, args.repeat) if args.whole else nan
+            theirs = median_run("cellpy", f, instrument, 1) if not args.scaling_only else nan
+            if "error" in ours:
+                print(f"{k:6d} casip error: {ours['error']}")
+                continue
+            peaks[k] = ours["peak_mb"]
+            w_s, w_mb = whole.get("seconds", float("nan")), whole.get("peak_mb", float("nan"))
+            c_s = theirs.get("seconds", float("nan"))
+            c_mb = theirs.get("peak_mb", float("nan"))
+            print(f"{k:6d} {ours['rows']:8d} {ours['seconds']:8.2f} {ours['peak_mb']:9.1f} "
+                  f"{w_s:8.2f} {w_mb:9.1f} {c_s:9.2f} {c_mb:10.1f}")
+            f.unlink()
+    if 1 in peaks and 64 in peaks:
+        growth = peaks[64] / peaks[1]
+        print(f"casip peak memory 64x / 1x ({name}): {growth:.2f} "
+              f"(goal <= 1.5: {'met' if growth <= 1.5 else 'NOT met'})")
 
 
 def main() -> None:
@@ -174,31 +227,8 @@ def main() -> None:
         print(f"median throughput ratio casip/cellpy: {statistics.median(ratios):.1f}x "
               f"(goal >= 2x: {'met' if statistics.median(ratios) >= 2 else 'NOT met'})")
 
-    print("\nscaling with file size (neware_uio.csv repeated; casip streams, medians of "
-          f"{args.repeat}):")
-    print(f"{'copies':>6s} {'rows':>8s} {'casip s':>8s} {'casip MB':>9s} {'whole s':>8s} "
-          f"{'whole MB':>9s} {'cellpy s':>9s} {'cellpy MB':>10s}")
-    peaks = {}
-    nan = {"seconds": float("nan"), "peak_mb": float("nan")}
-    with tempfile.TemporaryDirectory(prefix="casip-bench-") as tmp:
-        for k in (1, 4, 16, 64):
-            f = repeated_csv(cycler / "neware_uio.csv", k, Path(tmp))
-            ours = median_run("casip", f, "neware_txt", args.repeat)
-            whole = median_run("casip-whole", f, "neware_txt", args.repeat) if args.whole else nan
-            theirs = median_run("cellpy", f, "neware_txt", 1) if not args.scaling_only else nan
-            if "error" in ours:
-                print(f"{k:6d} casip error: {ours['error']}")
-                continue
-            peaks[k] = ours["peak_mb"]
-            w_s, w_mb = whole.get("seconds", float("nan")), whole.get("peak_mb", float("nan"))
-            c_s = theirs.get("seconds", float("nan"))
-            c_mb = theirs.get("peak_mb", float("nan"))
-            print(f"{k:6d} {ours['rows']:8d} {ours['seconds']:8.2f} {ours['peak_mb']:9.1f} "
-                  f"{w_s:8.2f} {w_mb:9.1f} {c_s:9.2f} {c_mb:10.1f}")
-    if 1 in peaks and 64 in peaks:
-        growth = peaks[64] / peaks[1]
-        print(f"casip peak memory 64x / 1x: {growth:.2f} "
-              f"(goal <= 1.5: {'met' if growth <= 1.5 else 'NOT met'})")
+    for name, instrument, offset in SCALING:
+        scaling(name, instrument, offset, args)
 
 
 if __name__ == "__main__":

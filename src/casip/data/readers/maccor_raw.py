@@ -20,10 +20,11 @@ Maccor's native binary data files (before export) are not read: no open reader e
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from casip.data.readers._base import RawReading
-from casip.data.readers.maccor_txt import is_procedure, read_export, sniff_export
+from casip.data.readers.maccor_txt import is_procedure, iter_export, read_export, sniff_export
 
 FORMAT = "maccor-raw"
 VENDOR = "Maccor"
@@ -54,3 +55,8 @@ def read(path: Path) -> RawReading:
         For a Maccor procedure file (no measurements), or a truncated or corrupted export.
     """
     return read_export(Path(path))
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches (the shared Maccor export reader's streaming path)."""
+    return iter_export(Path(path), batch_rows)

@@ -60,6 +60,7 @@ import datetime as _dt
 import io
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,7 +72,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from casip.data import schema
-from casip.data.readers._base import HEAD_BYTES, RawReading, looks_binary
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    StreamFallback,
+    block_size_for,
+    line_chunks,
+    looks_binary,
+)
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "maccor-txt"
@@ -436,29 +444,38 @@ def _check_tail(path: Path, layout: Layout) -> bool:
     return True
 
 
-def _read_table(path: Path, layout: Layout, wanted: dict[str, int]) -> pa.Table:
+def _csv_options(layout: Layout, wanted: dict[str, int]) -> dict[str, Any]:
+    """pyarrow CSV options reading the ``wanted`` columns of the data section."""
     col = [f"c{i}" for i in range(len(layout.names))]
     types = {}
     for role, idx in wanted.items():
         types[col[idx]] = pa.string() if role in _STRING_ROLES else pa.float64()
     include = [col[i] for i in sorted(set(wanted.values()))]
-    read_opts = pacsv.ReadOptions(column_names=col, block_size=1 << 20, use_threads=_THREADS)
-    parse_opts = pacsv.ParseOptions(delimiter="\t", quote_char=False, ignore_empty_lines=True)
-    conv_opts = pacsv.ConvertOptions(
-        include_columns=include,
-        column_types=types,
-        decimal_point=layout.decimal_point,
-        null_values=["", "N/A", "NaN", "nan"],
-        strings_can_be_null=True,
-        check_utf8=False,
-    )
+    return {
+        "read_options": pacsv.ReadOptions(
+            column_names=col, block_size=1 << 20, use_threads=_THREADS
+        ),
+        "parse_options": pacsv.ParseOptions(
+            delimiter="\t", quote_char=False, ignore_empty_lines=True
+        ),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=include,
+            column_types=types,
+            decimal_point=layout.decimal_point,
+            null_values=["", "N/A", "NaN", "nan"],
+            strings_can_be_null=True,
+            check_utf8=False,
+        ),
+    }
+
+
+def _read_table(path: Path, layout: Layout, wanted: dict[str, int]) -> pa.Table:
+    opts = _csv_options(layout, wanted)
     with path.open("rb") as fh:
         fh.seek(layout.data_offset)
         src = _StripTrailingTabs(fh) if layout.trailing_tab else fh
         try:
-            return pacsv.read_csv(
-                src, read_options=read_opts, parse_options=parse_opts, convert_options=conv_opts
-            )
+            return pacsv.read_csv(src, **opts)
         except pa.ArrowInvalid as exc:
             msg = str(exc)
             m = re.search(r"column #(\d+)", msg)
@@ -794,3 +811,330 @@ def _convert(
             "tester local time, time zone not stated; unix_time_second reads it as UTC"
         )
     return data, meta
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def _chunk_tables(
+    path: Path, layout: Layout, wanted: dict[str, int], head: bytes, batch_rows: int
+) -> Iterator[dict[str, pa.Array]]:
+    """The ``wanted`` columns of the data section, in line-aligned chunks of about
+    ``batch_rows`` records (role -> array)."""
+    opts = _csv_options(layout, wanted)
+    for chunk in line_chunks(path, layout.data_offset, block_size_for(head, batch_rows)):
+        if layout.trailing_tab:
+            chunk = _StripTrailingTabs._END.sub(b"", _StripTrailingTabs._RE.sub(b"", chunk))
+        table = pacsv.read_csv(pa.py_buffer(chunk), **opts)
+        if table.num_rows:
+            yield {role: table.column(f"c{idx}").combine_chunks() for role, idx in wanted.items()}
+
+
+def _duration_kind(arr: pa.Array) -> tuple[bool, bool]:
+    """What :func:`_durations` decides from an array's first value: (h:mm:ss, with days)."""
+    sample = pc.ascii_trim_whitespace(arr)[0].as_py() or ""
+    return ":" in sample, bool(re.match(r"^\d+\s*d\s", sample))
+
+
+class _ClockScan:
+    """What :func:`_wall_clock` computes on the whole column, accumulated batch by batch."""
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.valid = 0
+        self.head: list[pa.Array] = []  # the first 1000 records
+        self.tail: list[pa.Array] = []  # the last 1000 records after those
+        self.failed = dict.fromkeys(_CLOCK_FORMATS, 0)
+        self.mismatch: dict[tuple[str, float], float] = {}
+        self.first: dict[str, tuple[float, float]] = {}
+        self.last: dict[str, tuple[float, float]] = {}
+        self.ok = dict.fromkeys(_CLOCK_FORMATS, 0)
+
+    def push(self, arr: pa.Array, t: np.ndarray, factors: tuple[float, ...] = (1.0,)) -> None:
+        """One batch of the wall clock and the test time; the mismatch is summed for the test
+        time times each of ``factors`` (the candidate units of a test time without one)."""
+        text = pc.ascii_trim_whitespace(arr)
+        k = len(text)
+        take = max(0, min(k, 1000 - self.n))
+        if take:
+            self.head.append(text[:take])
+        if k > take:
+            self.tail.append(text[take:])
+            tail = pa.concat_arrays(self.tail)
+            self.tail = [tail[max(0, len(tail) - 1000) :]]
+        self.n += k
+        self.valid += k - text.null_count
+        for fmt in _CLOCK_FORMATS:
+            ts = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+            self.failed[fmt] += ts.null_count - text.null_count
+            secs = _to_numpy(pc.cast(pc.cast(ts, pa.int64()), pa.float64()))
+            ok = np.isfinite(secs) & np.isfinite(t)
+            s, tt = secs[ok], t[ok]
+            if fmt in self.last and len(s):
+                s, tt = np.r_[self.last[fmt][0], s], np.r_[self.last[fmt][1], tt]
+            self.ok[fmt] += int(ok.sum())
+            if ok.any() and fmt not in self.first:
+                self.first[fmt] = (float(secs[ok][0]), float(t[ok][0]))
+            if len(s):
+                self.last[fmt] = (float(s[-1]), float(tt[-1]))
+                for f in factors:
+                    d = np.sum(np.abs(np.diff(s) - np.diff(tt * f if f != 1.0 else tt)))
+                    self.mismatch[fmt, f] = self.mismatch.get((fmt, f), 0.0) + float(d)
+
+    def time_factor(self, fmt: str | None) -> float | None:
+        """:func:`_time_factor` of the whole test time against the wall clock read as ``fmt``."""
+        if fmt is None or self.ok[fmt] < 2:
+            return None
+        dt = self.last[fmt][1] - self.first[fmt][1]
+        dc = self.last[fmt][0] - self.first[fmt][0]
+        if dt <= 0 or dc < 10:
+            return None
+        ratio = dc / dt
+        return min(_UNIT_FACTORS, key=lambda f: abs(np.log(ratio / f)))
+
+    def decide(self, factor: float | None = 1.0) -> tuple[str | None, int]:
+        """(the layout :func:`_wall_clock` picks on the whole column, records not read), given
+        the test time times ``factor`` (None: without a test time)."""
+        if self.valid == 0:
+            return None, 0
+        sample = pa.concat_arrays(self.head + self.tail)
+        sample_valid = len(sample) - sample.null_count
+        best = None
+        for fmt in _CLOCK_FORMATS:
+            bad = pc.strptime(sample, format=fmt, unit="s", error_is_null=True).null_count
+            if bad - sample.null_count > 0.01 * sample_valid:
+                continue
+            if self.failed[fmt] > 0.01 * self.valid:
+                continue
+            mismatch = 0.0 if factor is None else self.mismatch.get((fmt, factor), 0.0)
+            key = (self.failed[fmt], mismatch)
+            if best is None or key < best[0]:
+                best = (key, fmt)
+        if best is None:
+            return None, self.valid
+        return best[1], best[0][0]
+
+
+class _RunCounter:
+    """:func:`_cumulative` batch by batch (the last value, run and offset carry over)."""
+
+    def __init__(self) -> None:
+        self.last_v: float | None = None
+        self.last_s = 0.0
+        self.offset = 0.0
+
+    def push(self, values: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
+        v = np.where(mask, np.abs(np.nan_to_num(values)), 0.0)
+        new = np.empty(len(v), dtype=bool)
+        new[1:] = (steps[1:] != steps[:-1]) | (v[1:] < v[:-1])
+        prev = np.r_[0.0 if self.last_v is None else self.last_v, v[:-1]]
+        new[0] = self.last_v is not None and (steps[0] != self.last_s or v[0] < self.last_v)
+        offsets = np.cumsum(np.r_[self.offset, np.where(new, prev, 0.0)])[1:]
+        self.offset = float(offsets[-1])
+        self.last_v, self.last_s = float(v[-1]), float(steps[-1])
+        return v + offsets
+
+
+def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read_export` in batches of about ``batch_rows`` records.
+
+    Two passes over the file: the first reads only the test time, the wall clock, ``DCIR`` and
+    the auxiliary channels, for the whole-file decisions (the wall clock's date layout, whether
+    there is an internal resistance, which auxiliary channel is a temperature); the second
+    converts the records batch by batch, carrying the step count and the counters' offsets.
+    Warnings and metadata come in a last batch without rows. A test time written without a
+    unit (whose unit is taken from the whole file's wall clock) is read whole
+    (:class:`StreamFallback`).
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    layout = probe(head) if head and not is_procedure(head) else None
+    if layout is None or not layout.first_row:
+        raise StreamFallback("not a Maccor export with records")
+    unterminated = _check_tail(path, layout)
+    wanted = {role: idx for role, (idx, _) in layout.roles.items()}
+    aux = layout.aux_temperatures
+    for k, j in enumerate(aux):
+        wanted[f"aux{k}"] = j
+    factor = layout.roles["test_time"][1]
+    dp = layout.decimal_point
+
+    # first pass: the whole-file decisions
+    scan_roles = ["test_time"] + [r for r in ("wall_clock", "dcir") if r in wanted]
+    scan_roles += [f"aux{k}" for k in range(len(aux))]
+    kinds: dict[str, tuple[bool, bool]] = {}
+    clock_scan = _ClockScan()
+    any_dcir = False
+    aux_finite = [False] * len(aux)
+    aux_min = [np.inf] * len(aux)
+    rows = 0
+    for cols in _chunk_tables(path, layout, {r: wanted[r] for r in scan_roles}, head, batch_rows):
+        kind = _duration_kind(cols["test_time"])
+        if kinds.setdefault("test_time", kind) != kind:
+            raise StreamFallback("the test time is written in two ways")
+        t, has_unit = _durations(cols["test_time"], "test time", dp)
+        unit_from_clock = not has_unit and not np.isfinite(factor)
+        if not has_unit and not unit_from_clock:
+            t = t * factor
+        if "wall_clock" in cols:
+            clock_scan.push(
+                cols["wall_clock"], t, tuple(_UNIT_FACTORS) if unit_from_clock else (1.0,)
+            )
+        if "dcir" in cols:
+            any_dcir |= bool(np.nan_to_num(_to_numpy(cols["dcir"])).any())
+        for k in range(len(aux)):
+            temp = _to_numpy(cols[f"aux{k}"])
+            fin = np.isfinite(temp)
+            if fin.any():
+                aux_finite[k] = True
+                aux_min[k] = min(aux_min[k], float(temp[fin].min()))
+        rows += len(t)
+    if rows == 0:
+        raise StreamFallback("no records")
+    time_warning = None
+    if kinds["test_time"][0] or np.isfinite(factor):
+        fmt, clock_failed = clock_scan.decide() if "wall_clock" in wanted else (None, 0)
+    else:  # a test time without a unit: the unit that makes it advance like the wall clock
+        fmt1 = clock_scan.decide(None)[0] if "wall_clock" in wanted else None
+        f = clock_scan.time_factor(fmt1)
+        if f is None:
+            time_warning = (
+                "the test time column states no unit and there is no usable wall "
+                "clock: read as seconds"
+            )
+            f = 1.0
+        elif f != 1.0:
+            time_warning = (
+                f"the test time column states no unit; it is in {_UNIT_FACTORS[f]} "
+                "(from the wall clock) and was converted to seconds"
+            )
+        factor = f
+        fmt, clock_failed = clock_scan.decide(f) if fmt1 is not None else (None, 0)
+        if "wall_clock" in wanted and fmt1 is None:
+            fmt = None
+    live = [k for k in range(len(aux)) if aux_finite[k] and aux_min[k] >= -273.15]
+    temp_aux = live[0] if live else None
+    dead = [layout.names[j].strip() for k, j in enumerate(aux) if k not in live]
+
+    # second pass: the records
+    first = True
+    shift = False
+    last_keys: tuple[float, float, float] | None = None
+    steps_so_far = 0.0
+    counters = {(role, k): _RunCounter() for role in ("capacity", "energy") for k in range(2)}
+    other_n = 0
+    odd: set[str] = set()
+    meta = _metadata(header_fields(layout.header_lines))
+    for cols in _chunk_tables(path, layout, wanted, head, batch_rows):
+        if _duration_kind(cols["test_time"]) != kinds["test_time"]:
+            raise StreamFallback("the test time is written in two ways")
+        t, has_unit = _durations(cols["test_time"], "test time", dp)
+        if not has_unit:
+            t = t * factor
+        if np.isnan(t).any():
+            raise StreamFallback("a record has no test time")
+        clock = None
+        if fmt is not None:
+            text = pc.ascii_trim_whitespace(cols["wall_clock"])
+            ts = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
+            clock = _to_numpy(pc.cast(pc.cast(ts, pa.int64()), pa.float64()))
+        v = _to_numpy(cols["voltage"]) * layout.roles["voltage"][1]
+        i_raw = _to_numpy(cols["current"]) * layout.roles["current"][1]
+        if np.isnan(v).any() or np.isnan(i_raw).any():
+            raise StreamFallback("a record has no voltage or current")
+        state = pc.ascii_upper(pc.ascii_trim_whitespace(cols["state"]))
+        charge = np.asarray(
+            pc.fill_null(pc.equal(state, "C"), False).to_numpy(zero_copy_only=False)
+        )
+        dis = np.asarray(pc.fill_null(pc.equal(state, "D"), False).to_numpy(zero_copy_only=False))
+        current = np.where(charge, np.abs(i_raw), np.where(dis, -np.abs(i_raw), i_raw))
+        other = ~charge & ~dis & (i_raw != 0)
+        if other.any():
+            other_n += int(other.sum())
+            odd |= {str(x) for x in pc.filter(state, pa.array(other)).unique().to_pylist()}
+        data: dict[str, np.ndarray] = {
+            "test_time_second": t,
+            "voltage_volt": v,
+            "current_ampere": current,
+        }
+        if clock is not None:
+            data["unix_time_second"] = clock
+            if first and np.isfinite(clock[0]):
+                start = clock[0] - t[0]
+                meta["start_time"] = _dt.datetime(1970, 1, 1) + _dt.timedelta(seconds=float(start))
+                meta["extra"]["wall_clock"] = (
+                    "tester local time, time zone not stated; unix_time_second reads it as UTC"
+                )
+        n = len(t)
+        if "cycle" in cols:
+            cyc = _to_numpy(cols["cycle"])
+            if first:
+                shift = bool(cyc[0] == 0)
+            if shift:
+                cyc = cyc + 1.0
+            data["cycle_count"] = cyc
+        else:
+            cyc = np.ones(n)
+        step = _to_numpy(cols["step"]) if "step" in cols else np.zeros(n)
+        if "step" in cols:
+            data["step_index"] = step
+        st = None
+        if "step_time" in cols:
+            st, _ = _durations(cols["step_time"], "step time", dp)
+        new = np.zeros(n, dtype=bool)
+        new[1:] = (step[1:] != step[:-1]) | (cyc[1:] != cyc[:-1])
+        if st is not None:
+            new[1:] |= np.nan_to_num(st[1:]) < np.nan_to_num(st[:-1])
+        if last_keys is None:
+            new[0] = True
+        else:
+            new[0] = step[0] != last_keys[0] or cyc[0] != last_keys[1]
+            if st is not None:
+                new[0] |= np.nan_to_num(st[0]) < np.nan_to_num(last_keys[2])
+        last_keys = (step[-1], cyc[-1], st[-1] if st is not None else np.nan)
+        steps = steps_so_far + np.cumsum(new).astype(float)
+        steps_so_far = float(steps[-1])
+        data["step_count"] = steps
+        for role, names in (
+            ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
+            ("energy", ("charging_energy_wh", "discharging_energy_wh")),
+        ):
+            if role in cols:
+                x = _to_numpy(cols[role]) * layout.roles[role][1]
+                data[names[0]] = counters[(role, 0)].push(x, charge, steps)
+                data[names[1]] = counters[(role, 1)].push(x, dis, steps)
+        if any_dcir:
+            r = _to_numpy(cols["dcir"])
+            data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
+        if temp_aux is not None:
+            data["surface_temperature_celsius"] = _to_numpy(cols[f"aux{temp_aux}"])
+        first = False
+        yield RawReading(data=pd.DataFrame(data), metadata={}, warnings=[])
+    if first:
+        raise StreamFallback("no records")
+    warnings: list[str] = []
+    if unterminated:
+        warnings.append("the file does not end with a line break: its last record may be cut short")
+    if time_warning:
+        warnings.append(time_warning)
+    if "wall_clock" in wanted and fmt is None:
+        warnings.append("the wall-clock column is in no known date layout: left out")
+    elif clock_failed:
+        warnings.append(f"the wall clock of {clock_failed} records could not be read")
+    if other_n:
+        warnings.append(
+            f"{other_n} records with current are in state(s) {', '.join(sorted(odd))}, "
+            "neither charge (C) nor discharge (D): their current is kept as written"
+        )
+    if dead:
+        warnings.append(
+            "auxiliary temperature channels with impossible readings (no sensor connected?) "
+            "were left out: " + ", ".join(dead)
+        )
+    yield RawReading(data=pd.DataFrame(), metadata=meta, warnings=warnings)
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` records (see :func:`iter_export`)."""
+    return iter_export(Path(path), batch_rows)
