@@ -141,3 +141,13 @@ def test_a_broken_field_is_named(lfp_export, tmp_path):
     p.write_text(json.dumps(obj))
     with pytest.raises(CasipInputError, match="Particle radius"):
         import_bpx(p)
+
+
+def test_a_two_phase_silicon_graphite_design_is_refused_with_the_reason(tmp_path):
+    from casip.cells import reference_design
+    from casip.errors import CasipInputError
+    from casip.physics.bpx import export_bpx
+
+    with pytest.raises(CasipInputError, match="two-phase composite"):
+        export_bpx(reference_design("semi-solid-sic"), tmp_path / "x.json")
+    assert not (tmp_path / "x.json").exists()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pybamm = pytest.importorskip("pybamm")
@@ -65,6 +66,37 @@ def test_base_set_and_model_by_chemistry(cell, base, approximation):
             name,
             mapped.origin,
         )
+
+
+def test_silicon_graphite_blend_maps_to_the_two_phase_composite():
+    from casip.physics.parameters import COMPOSITE_OPTIONS, _ocp
+
+    setup = parameters_for(reference_design("semi-solid-sic"))
+    assert setup.base_set == "Chen2020_composite"
+    assert setup.model_options == COMPOSITE_OPTIONS
+    pv = setup.parameter_values
+    # phase volume fractions from the blend (0.85 / 0.15 by mass), densities and porosity
+    lib = load_library()
+    w_act = 0.95
+    w = {"graphite": w_act * 0.85, "silicon": w_act * 0.15, "carbon_black": 0.01, "CMC_SBR": 0.04}
+    inv = {k: x / lib[k].density_g_cm3.value for k, x in w.items()}
+    for phase, k in (("Primary", "graphite"), ("Secondary", "silicon")):
+        assert pv[f"{phase}: Negative electrode active material volume fraction"] == pytest.approx(
+            (1 - 0.3) * inv[k] / sum(inv.values())
+        )
+    # both phases start at one potential (silicon on the set's delithiation branch)
+    x = {}
+    for phase in ("Primary", "Secondary"):
+        c0 = pv[f"{phase}: Initial concentration in negative electrode [mol.m-3]"]
+        c = pv.evaluate(c0(pybamm.Scalar(0.0), pybamm.Scalar(0.0)))
+        c_max = pv[f"{phase}: Maximum concentration in negative electrode [mol.m-3]"]
+        x[phase] = float(np.ravel(c)[0]) / c_max
+    u_gr = _ocp(pv, "Primary: Negative electrode OCP [V]", [x["Primary"]])[0]
+    u_si = _ocp(pv, "Secondary: Negative electrode delithiation OCP [V]", [x["Secondary"]])[0]
+    assert u_si == pytest.approx(u_gr, abs=2e-3)
+    # 1C and 3C solve and fall with rate
+    q1, q3 = discharge_capacities(setup, [1.0, 3.0])
+    assert setup.capacity_Ah > q1 > q3 > 0
 
 
 def test_active_volume_fraction_from_mass_fractions_and_densities():

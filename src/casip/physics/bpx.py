@@ -213,6 +213,18 @@ def _refuse_unless_liquid(setup: PhysicsSetup, source: str | None) -> None:
             ),
             source=source,
         )
+    if "particle phases" in setup.model_options:
+        raise CasipInputError(
+            Problem(
+                "anode.active",
+                "this design's silicon-graphite negative runs as PyBaMM's two-phase composite, "
+                "which CASIP's BPX exporter does not represent yet (BPX describes one active "
+                "material per electrode)",
+                setup.name,
+                "a single active material in each electrode",
+            ),
+            source=source,
+        )
     if setup.model_options.get("contact resistance") == "true":
         raise CasipInputError(
             Problem(

@@ -9,8 +9,10 @@ Approach (see ``docs/physics.md`` for the table of every parameter):
 
 * Liquid and semi-solid cells with an intercalation anode: the Doyle-Fuller-Newman (DFN) model on
   a chemistry-appropriate base set (LFP: ``Prada2013``; Ni-rich layered oxides on graphite:
-  ``Chen2020``; on a silicon-graphite blend: ``Chen2020`` with an effective negative, see
-  below). Geometry, porosities and active-material volume fractions come from the design;
+  ``Chen2020``; Ni-rich oxides on a silicon-graphite blend: ``Chen2020_composite``, a
+  two-phase negative with graphite and silicon at one potential at rest, see
+  ``docs/physics.md``; LFP on a blend: ``Prada2013`` with one effective negative).
+  Geometry, porosities and active-material volume fractions come from the design;
   kinetics, transport, open-circuit potentials and voltage cut-offs from the base set.
 * Lithium-metal and anode-free cells: the DFN with ``{"working electrode": "positive"}`` (a
   lithium-metal counter electrode) on ``Xu2019``. With a solid electrolyte (all-solid-state,
@@ -54,6 +56,9 @@ References
    apparent capacity loss", J. Electrochem. Soc. 166, A3456 (2019).
 .. [4] M. Doyle, T. F. Fuller, J. Newman, "Modeling of galvanostatic charge and discharge of
    the lithium/polymer/insertion cell", J. Electrochem. Soc. 140, 1526 (1993).
+.. [5] W. Ai, N. Kirkaldy, Y. Jiang, G. Offer, H. Wang, B. Wu, "A composite electrode model for
+   lithium-ion batteries with silicon/graphite negative electrodes", J. Power Sources 527,
+   231142 (2022).
 """
 
 from __future__ import annotations
@@ -86,6 +91,21 @@ ASSUMED_SE_DIFFUSIVITY_M2_S = 1e-12
 
 LIQUID_BASE = {"LFP": "Prada2013", "layered": "Chen2020"}
 LITHIUM_BASE = "Xu2019"
+#: Base set of Ni-rich layered oxides on a silicon-graphite blend: a two-phase negative
+#: (primary graphite, secondary silicon) [5].
+COMPOSITE_BASE = "Chen2020_composite"
+#: Model options of the two-phase negative: two particle phases in the negative, and the
+#: silicon's open-circuit potential switching between the set's lithiation and delithiation
+#: branches with the sign of the current (the options of PyBaMM's composite-electrode example).
+COMPOSITE_OPTIONS = {
+    "particle phases": ("2", "1"),
+    "open-circuit potential": (("single", "current sigmoid"), "single"),
+}
+#: The silicon branch a rested negative sits on: it was last discharged (delithiated), both at
+#: the start of a discharge from full charge and at the end of the C/20 discharge that defines
+#: SOC 0 for the charge protocols.
+SILICON_REST_OCP = "Secondary: Negative electrode delithiation OCP [V]"
+GRAPHITE_OCP = "Primary: Negative electrode OCP [V]"
 
 
 @dataclass(frozen=True)
@@ -191,24 +211,38 @@ class BaseC20:
     ocv100_V: float  # open-circuit voltage of the initial (charged) state
     lower_cutoff_V: float
     upper_cutoff_V: float
+    #: Two-phase sets: ``x100``/``x0`` are the primary (graphite) phase's average
+    #: stoichiometries, these the secondary (silicon) phase's.
+    x100_secondary: float = math.nan
+    x0_secondary: float = math.nan
 
 
-def _full_capacity_Ah(pv: pybamm.ParameterValues, electrode: str, area_m2: float) -> float:
+def _full_capacity_Ah(
+    pv: pybamm.ParameterValues, electrode: str, area_m2: float, phase: str = ""
+) -> float:
+    """``eps_active L A c_max F`` [A.h]; ``phase`` is ``""``, ``"Primary: "`` or
+    ``"Secondary: "``."""
     e = "Positive" if electrode == "positive" else "Negative"
     return (
-        pv[f"{e} electrode active material volume fraction"]
+        pv[f"{phase}{e} electrode active material volume fraction"]
         * pv[f"{e} electrode thickness [m]"]
         * area_m2
-        * pv[f"Maximum concentration in {e.lower()} electrode [mol.m-3]"]
+        * pv[f"{phase}Maximum concentration in {e.lower()} electrode [mol.m-3]"]
         * F
         / 3600.0
     )
 
 
 def _ocp(pv: pybamm.ParameterValues, electrode: str, sto: np.ndarray) -> np.ndarray:
-    """Open-circuit potential [V] of a base set's electrode at stoichiometries ``sto``."""
-    e = "Positive" if electrode == "positive" else "Negative"
-    f = pv[f"{e} electrode OCP [V]"]
+    """Open-circuit potential [V] of a base set's electrode at stoichiometries ``sto``.
+
+    ``electrode`` is ``"positive"``, ``"negative"`` or a full parameter name (e.g. a phase's
+    ``"Primary: Negative electrode OCP [V]"``)."""
+    if electrode in ("positive", "negative"):
+        key = f"{'Positive' if electrode == 'positive' else 'Negative'} electrode OCP [V]"
+    else:
+        key = electrode
+    f = pv[key]
     sto = np.atleast_1d(np.asarray(sto, dtype=float))
     if not callable(f):
         return np.full(sto.shape, float(f))
@@ -234,7 +268,17 @@ def base_set_c20(name: str) -> BaseC20:
     from casip.physics.solving import make_solver, solve
 
     pv = pybamm.ParameterValues(name)
-    options = {"working electrode": "positive"} if _is_lithium_set(name) else {}
+    composite = name == COMPOSITE_BASE
+    if _is_lithium_set(name):
+        options: dict = {"working electrode": "positive"}
+    else:
+        options = dict(COMPOSITE_OPTIONS) if composite else {}
+    outputs = ["Discharge capacity [A.h]"]
+    if composite:
+        outputs += [
+            "Average negative primary particle stoichiometry",
+            "Average negative secondary particle stoichiometry",
+        ]
     area = pv["Electrode height [m]"] * pv["Electrode width [m]"]
     cp = _full_capacity_Ah(pv, "positive", area)
     y100 = (
@@ -249,7 +293,7 @@ def base_set_c20(name: str) -> BaseC20:
     sim = pybamm.Simulation(
         pybamm.lithium_ion.DFN(options=options),
         parameter_values=pv,
-        solver=make_solver(horizon, output_variables=["Discharge capacity [A.h]"]),
+        solver=make_solver(horizon, output_variables=outputs),
     )
     q = q_guess
     for _ in range(2):
@@ -260,7 +304,19 @@ def base_set_c20(name: str) -> BaseC20:
             what=f"C/20 discharge of base set {name}",
         )
         q = float(sol["Discharge capacity [A.h]"].entries[-1])
-    if _is_lithium_set(name):
+    x100_2 = x0_2 = math.nan
+    if composite:
+        cn = _full_capacity_Ah(pv, "negative", area, "Primary: ") + _full_capacity_Ah(
+            pv, "negative", area, "Secondary: "
+        )
+        x100 = float(sol["Average negative primary particle stoichiometry"].entries[0])
+        x0 = float(sol["Average negative primary particle stoichiometry"].entries[-1])
+        x100_2 = float(sol["Average negative secondary particle stoichiometry"].entries[0])
+        x0_2 = float(sol["Average negative secondary particle stoichiometry"].entries[-1])
+        ocv100 = float(
+            _ocp(pv, "positive", np.array([y100]))[0] - _ocp(pv, GRAPHITE_OCP, np.array([x100]))[0]
+        )
+    elif _is_lithium_set(name):
         cn = x100 = x0 = math.nan
         ocv100 = float(_ocp(pv, "positive", np.array([y100]))[0])
     else:
@@ -285,6 +341,8 @@ def base_set_c20(name: str) -> BaseC20:
         ocv100_V=ocv100,
         lower_cutoff_V=float(pv["Lower voltage cut-off [V]"]),
         upper_cutoff_V=float(pv["Upper voltage cut-off [V]"]),
+        x100_secondary=x100_2,
+        x0_secondary=x0_2,
     )
 
 
@@ -563,7 +621,10 @@ def _liquid_full_cell(
     overrides: Mapping[str, object] | None,
     src: str,
 ) -> PhysicsSetup:
-    base_name = LIQUID_BASE[family]
+    blend = dict(d.anode.active)
+    has_silicon = any(_anode_kind(lib, k) == "silicon" for k in blend)
+    composite = has_silicon and family == "layered"
+    base_name = COMPOSITE_BASE if composite else LIQUID_BASE[family]
     base = base_set_c20(base_name)
     pv = pybamm.ParameterValues(base_name)
     m: dict[str, Mapped] = {}
@@ -645,83 +706,14 @@ def _liquid_full_cell(
 
     # ---- capacity match
     q = metrics.capacity_Ah
-    blend = dict(d.anode.active)
-    has_silicon = any(_anode_kind(lib, k) == "silicon" for k in blend)
-    q_prac = p["a_q_mAh_g"]
-    q_th = p["a_qth_mAh_g"]
-    if not (q_th == q_th and q_th > 0):  # NaN: no theoretical capacity in the library
-        q_th = q_prac
-        notes.append("anode theoretical capacity missing in the library: practical used")
-    np_ratio = g["np_ratio"]
-    cn = (
-        np_ratio
-        * g["cathode_areal_capacity_mAh_cm2"]
-        * g["cathode_area_cm2"]
-        * 1e-3
-        * (q_th / q_prac)
-    )
-    x100 = base.x0 + q / cn
-    if not x100 < 0.995:
-        _refuse(
-            "anode.np_ratio",
-            f"the negative cannot take the positive's lithium in the {base_name} mapping "
-            f"(full-charge stoichiometry {x100:.3f} >= 0.995): anode-limited designs are not "
-            "supported",
-            round(np_ratio, 4),
-            f"an N/P ratio above about {(q_prac / q_th) / (0.995 - base.x0):.2f}",
-            src,
-        )
-    c_max_n = cn * 3600.0 / (F * a_frac["active"] * g["anode_thickness_um"] * 1e-6 * area)
-    # positive: base y0; y100 from the base set's charged open-circuit voltage
-    un = float(_ocp(pv, "negative", np.array([x100]))[0])
-    grid = np.linspace(max(1e-4, base.y100 * 0.5), base.y0, 4001)
-    up = _ocp(pv, "positive", grid)
-    target = base.ocv100_V + un
-    y100 = base.y100
-    above = np.nonzero(up > target)[0]
-    if len(above) and above[-1] + 1 < len(grid):
-        i = above[-1]  # up[i] > target >= up[i + 1]: interpolate the crossing
-        y_root = grid[i] + (grid[i + 1] - grid[i]) * (up[i] - target) / (up[i] - up[i + 1])
+    if composite:
+        un = _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src)
     else:
-        y_root = grid[-1] if len(above) else grid[0]
-    if y_root > base.y100 + 1e-4:
-        y100 = float(y_root)
-        notes.append(
-            f"positive charged to stoichiometry {y100:.4f} instead of the base set's "
-            f"{base.y100:.4f} so that the charged open-circuit voltage stays at the base set's "
-            f"{base.ocv100_V:.3f} V with the negative at {x100:.4f}"
-        )
-    if not y100 < base.y0 - 0.05:
-        _refuse(
-            "anode.np_ratio",
-            "the positive's window collapses in the mapping",
-            round(np_ratio, 4),
-            "a larger N/P ratio",
-            src,
-        )
-    cp = q / (base.y0 - y100)
-    c_max_p = cp * 3600.0 / (F * c_frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
-    how_p = (
-        f"derived: capacity match, C_p = Q_design / (y0 - y100) with y0 = {base.y0:.4f} from the "
-        f"{base_name} C/20 run ({base.capacity_Ah:.4g} Ah)"
-    )
-    set_("Maximum concentration in positive electrode [mol.m-3]", c_max_p, how_p)
-    set_(
-        "Initial concentration in positive electrode [mol.m-3]",
-        y100 * c_max_p,
-        f"derived: stoichiometry {y100:.4f} (fully charged) x maximum concentration",
-    )
-    set_(
-        "Maximum concentration in negative electrode [mol.m-3]",
-        c_max_n,
-        "derived: C_n = N/P x Q_c x q_theoretical/q_practical (design engine N/P, library "
-        f"capacities of {', '.join(blend)})",
-    )
-    set_(
-        "Initial concentration in negative electrode [mol.m-3]",
-        x100 * c_max_n,
-        f"derived: x100 = x0 + Q_design / C_n = {base.x0:.4f} + {q / cn:.4f}",
-    )
+        un, neg_values = _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src)
+    _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, src)
+    if not composite:
+        for name, value, how in neg_values:
+            set_(name, value, how)
 
     # ---- semi-solid and silicon
     approximation = "liquid DFN"
@@ -731,7 +723,9 @@ def _liquid_full_cell(
             "(porosity x pore_fill) conducts, with the base set's liquid-electrolyte "
             "properties; the solid-electrolyte additive counts as inert volume"
         )
-    if has_silicon:
+    if composite:
+        approximation = "liquid DFN (two-phase silicon-graphite negative)"
+    elif has_silicon:
         notes.append(
             "silicon-graphite blend: one effective negative with the base set's graphite "
             "open-circuit potential and kinetics and the blend's theoretical capacity "
@@ -766,14 +760,32 @@ def _liquid_full_cell(
         "Upper voltage cut-off [V]",
         "Ambient temperature [K]",
     )
-    if has_silicon:
+    if composite:
+        _keep(
+            pv,
+            m,
+            base_name,
+            *(
+                f"{phase}: {n}"
+                for phase in ("Primary", "Secondary")
+                for n in (
+                    "Negative electrode exchange-current density [A.m-2]",
+                    "Negative particle radius [m]",
+                    "Negative particle diffusivity [m2.s-1]",
+                )
+            ),
+            GRAPHITE_OCP,
+            "Secondary: Negative electrode lithiation OCP [V]",
+            "Secondary: Negative electrode delithiation OCP [V]",
+        )
+    elif has_silicon:
         m["Negative electrode OCP [V]"] = Mapped(
             getattr(pv["Negative electrode OCP [V]"], "__name__", "fn"),
             f"base set {base_name}: graphite OCP for the whole silicon-graphite blend "
             "(approximation)",
         )
     _temperature(pv, set_, base_name, temperature_K)
-    options: dict = {}
+    options: dict = dict(COMPOSITE_OPTIONS) if composite else {}
     if contact_resistance_ohm_cm2 is not None:
         options["contact resistance"] = "true"
         set_(
@@ -796,6 +808,278 @@ def _liquid_full_cell(
         mapping=m,
         notes=notes,
     )
+
+
+def _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src):
+    """One-phase negative: returns its potential at full charge [V] and its values to set."""
+    base_name = base.name
+    blend = dict(d.anode.active)
+    q_prac = p["a_q_mAh_g"]
+    q_th = p["a_qth_mAh_g"]
+    if not (q_th == q_th and q_th > 0):  # NaN: no theoretical capacity in the library
+        q_th = q_prac
+        notes.append("anode theoretical capacity missing in the library: practical used")
+    np_ratio = g["np_ratio"]
+    cn = (
+        np_ratio
+        * g["cathode_areal_capacity_mAh_cm2"]
+        * g["cathode_area_cm2"]
+        * 1e-3
+        * (q_th / q_prac)
+    )
+    x100 = base.x0 + q / cn
+    if not x100 < 0.995:
+        _refuse(
+            "anode.np_ratio",
+            f"the negative cannot take the positive's lithium in the {base_name} mapping "
+            f"(full-charge stoichiometry {x100:.3f} >= 0.995): anode-limited designs are not "
+            "supported",
+            round(np_ratio, 4),
+            f"an N/P ratio above about {(q_prac / q_th) / (0.995 - base.x0):.2f}",
+            src,
+        )
+    c_max_n = cn * 3600.0 / (F * a_frac["active"] * g["anode_thickness_um"] * 1e-6 * area)
+    un = float(_ocp(pv, "negative", np.array([x100]))[0])
+    values = [
+        (
+            "Maximum concentration in negative electrode [mol.m-3]",
+            c_max_n,
+            "derived: C_n = N/P x Q_c x q_theoretical/q_practical (design engine N/P, library "
+            f"capacities of {', '.join(blend)})",
+        ),
+        (
+            "Initial concentration in negative electrode [mol.m-3]",
+            x100 * c_max_n,
+            f"derived: x100 = x0 + Q_design / C_n = {base.x0:.4f} + {q / cn:.4f}",
+        ),
+    ]
+    return un, values
+
+
+def _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, src) -> None:
+    """Positive: base set's y0; y100 from the base set's charged open-circuit voltage with the
+    negative at potential ``un`` at full charge; sets its maximum and initial concentration."""
+    grid = np.linspace(max(1e-4, base.y100 * 0.5), base.y0, 4001)
+    up = _ocp(pv, "positive", grid)
+    target = base.ocv100_V + un
+    y100 = base.y100
+    above = np.nonzero(up > target)[0]
+    if len(above) and above[-1] + 1 < len(grid):
+        i = above[-1]  # up[i] > target >= up[i + 1]: interpolate the crossing
+        y_root = grid[i] + (grid[i + 1] - grid[i]) * (up[i] - target) / (up[i] - up[i + 1])
+    else:
+        y_root = grid[-1] if len(above) else grid[0]
+    if y_root > base.y100 + 1e-4:
+        y100 = float(y_root)
+        notes.append(
+            f"positive charged to stoichiometry {y100:.4f} instead of the base set's "
+            f"{base.y100:.4f} so that the charged open-circuit voltage stays at the base set's "
+            f"{base.ocv100_V:.3f} V with the negative at {un * 1e3:.1f} mV vs Li"
+        )
+    if not y100 < base.y0 - 0.05:
+        _refuse(
+            "anode.np_ratio",
+            "the positive's window collapses in the mapping",
+            round(g["np_ratio"], 4),
+            "a larger N/P ratio",
+            src,
+        )
+    cp = q / (base.y0 - y100)
+    c_max_p = cp * 3600.0 / (F * c_frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
+    how_p = (
+        f"derived: capacity match, C_p = Q_design / (y0 - y100) with y0 = {base.y0:.4f} from the "
+        f"{base_name} C/20 run ({base.capacity_Ah:.4g} Ah)"
+    )
+    set_("Maximum concentration in positive electrode [mol.m-3]", c_max_p, how_p)
+    set_(
+        "Initial concentration in positive electrode [mol.m-3]",
+        y100 * c_max_p,
+        f"derived: stoichiometry {y100:.4f} (fully charged) x maximum concentration",
+    )
+
+
+def _inverse_ocp(s: np.ndarray, u_curve: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Stoichiometry at potential ``u`` of a decreasing OCP curve ``u_curve(s)``, clipped to
+    the ends of ``s``."""
+    inc = np.maximum.accumulate(u_curve[::-1])  # increasing for np.interp
+    return np.interp(u, inc, s[::-1])
+
+
+def _rest_path(
+    pv: pybamm.ParameterValues, cap_gr: float, cap_si: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Rest states of a graphite + silicon negative: both phases at one potential.
+
+    Returns ``theta`` (lithium in the negative / its full capacity, increasing), the graphite
+    and silicon stoichiometries and the potential [V] along it. Silicon on its delithiation
+    branch (:data:`SILICON_REST_OCP`).
+    """
+    s = np.linspace(1e-3, 0.999, 1997)
+    u_gr = _ocp(pv, GRAPHITE_OCP, s)
+    u_si = _ocp(pv, SILICON_REST_OCP, s)
+    u = np.unique(np.concatenate([u_gr, u_si]))[::-1]  # falling potential: rising lithium
+    xg = _inverse_ocp(s, u_gr, u)
+    xs = _inverse_ocp(s, u_si, u)
+    theta = (xg * cap_gr + xs * cap_si) / (cap_gr + cap_si)
+    keep = np.concatenate([[True], np.diff(theta) > 1e-9])
+    return theta[keep], xg[keep], xs[keep], u[keep]
+
+
+def _phase_initial_concentration(
+    c_max: float, theta: np.ndarray, x: np.ndarray, c_eff: float, name: str
+) -> Callable:
+    """A phase's initial concentration following the negative's effective one at rest.
+
+    The negative's "Initial concentration in negative electrode [mol.m-3]" (its total lithium
+    over the effective maximum concentration) stays the one input; each phase takes its share
+    on the rest path, so a caller that sets only the effective value (the charge and pulse
+    protocols' SOC) gets both phases at one potential.
+    """
+    idx = np.unique(np.round(np.linspace(0, len(theta) - 1, 600)).astype(int))
+    t_tab, x_tab = theta[idx], x[idx]
+
+    def initial_concentration(r, x_):
+        total = pybamm.Parameter("Initial concentration in negative electrode [mol.m-3]")
+        sto = pybamm.Interpolant(t_tab, x_tab, total / c_eff, name=f"{name}_rest_path")
+        return c_max * sto
+
+    initial_concentration.__name__ = f"{name}_on_rest_path"
+    return initial_concentration
+
+
+def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> float:
+    """Two-phase (graphite + silicon) negative on :data:`COMPOSITE_BASE`; returns the
+    negative's potential at full charge [V]."""
+    blend = dict(d.anode.active)
+    kinds: dict[str, dict[str, float]] = {
+        k: {"w": 0.0, "inv_rho": 0.0, "q": 0.0, "qth": 0.0} for k in ("graphite", "silicon")
+    }
+    for mid, b in blend.items():
+        mat = lib.materials[mid]
+        k = kinds[_anode_kind(lib, mid)]
+        q_p = mat.specific_capacity_mAh_g.value
+        q_t = (
+            mat.theoretical_specific_capacity_mAh_g.value
+            if mat.theoretical_specific_capacity_mAh_g is not None
+            else q_p
+        )
+        k["w"] += b
+        k["inv_rho"] += b / mat.density_g_cm3.value
+        k["q"] += b * q_p
+        k["qth"] += b * q_t
+    w_act = p["a_w_active"]
+    frac = _volume_fractions(
+        {
+            "graphite": w_act * kinds["graphite"]["w"],
+            "silicon": w_act * kinds["silicon"]["w"],
+            "electrolyte": p["a_w_electrolyte"],
+            "carbon": p["a_w_carbon"],
+            "binder": p["a_w_binder"],
+        },
+        {
+            "graphite": kinds["graphite"]["w"] / kinds["graphite"]["inv_rho"],
+            "silicon": kinds["silicon"]["w"] / kinds["silicon"]["inv_rho"],
+            "electrolyte": p["a_rho_electrolyte"],
+            "carbon": p["a_rho_carbon"],
+            "binder": p["a_rho_binder"],
+        },
+        d.anode.porosity,
+    )
+    # the design's anode capacity (N/P x cathode capacity) split by each phase's practical
+    # capacity, and taken to its theoretical capacity for the full lithium content
+    q_anode = g["np_ratio"] * g["cathode_areal_capacity_mAh_cm2"] * g["cathode_area_cm2"] * 1e-3
+    q_sum = kinds["graphite"]["q"] + kinds["silicon"]["q"]
+    cap = {
+        k: q_anode * v["q"] / q_sum * (v["qth"] / v["q"]) for k, v in kinds.items()
+    }  # A.h, eps L A c_max F of each phase
+    t_n = g["anode_thickness_um"] * 1e-6
+    c_max = {k: cap[k] * 3600.0 / (F * frac[k] * t_n * area) for k in cap}
+    theta, xg, xs, u = _rest_path(pv, cap["graphite"], cap["silicon"])
+    cap_n = cap["graphite"] + cap["silicon"]
+    # end of a C/20 discharge: graphite at the base set's end stoichiometry, silicon at rest
+    # with it; full charge: Q_design more lithium, both phases at one potential
+    u0 = float(_ocp(pv, GRAPHITE_OCP, np.array([base.x0]))[0])
+    xs0 = float(
+        _inverse_ocp(
+            np.linspace(1e-3, 0.999, 1997),
+            _ocp(pv, SILICON_REST_OCP, np.linspace(1e-3, 0.999, 1997)),
+            np.array([u0]),
+        )[0]
+    )
+    theta0 = (base.x0 * cap["graphite"] + xs0 * cap["silicon"]) / cap_n
+    theta100 = theta0 + q / cap_n
+    x_gr100 = float(np.interp(theta100, theta, xg))
+    x_si100 = float(np.interp(theta100, theta, xs))
+    u100 = float(np.interp(theta100, theta, u))
+    if not (theta100 < theta[-1] and x_gr100 < 0.995 and x_si100 < 0.995):
+        _refuse(
+            "anode.np_ratio",
+            f"the two-phase negative cannot take the positive's lithium in the {COMPOSITE_BASE} "
+            f"mapping (graphite {x_gr100:.3f}, silicon {x_si100:.3f} at full charge): "
+            "anode-limited designs are not supported",
+            round(g["np_ratio"], 4),
+            "a larger N/P ratio",
+            src,
+        )
+    eps_n = frac["graphite"] + frac["silicon"]
+    c_eff = cap_n * 3600.0 / (F * eps_n * t_n * area)
+    vf_how = (
+        "derived: (1 - porosity) (w/rho)_{phase} / sum(w/rho), design mass fractions x blend "
+        "fractions and library densities"
+    )
+    for phase, k in (("Primary: ", "graphite"), ("Secondary: ", "silicon")):
+        mats = ", ".join(m for m in blend if _anode_kind(lib, m) == k)
+        set_(
+            f"{phase}Negative electrode active material volume fraction",
+            frac[k],
+            vf_how.format(phase=k),
+        )
+        set_(
+            f"{phase}Maximum concentration in negative electrode [mol.m-3]",
+            c_max[k],
+            f"derived: C_{k} = N/P x Q_c x (w q_practical)_{k} / sum(w q_practical) x "
+            f"q_theoretical/q_practical of {mats} (library capacities)",
+        )
+    set_(
+        "Negative electrode active material volume fraction",
+        eps_n,
+        "derived: graphite + silicon volume fractions (the effective negative the charge "
+        "protocols' charge balance uses)",
+    )
+    set_(
+        "Maximum concentration in negative electrode [mol.m-3]",
+        c_eff,
+        "derived: (C_graphite + C_silicon) / (eps_n L A F), the effective negative",
+    )
+    set_(
+        "Initial concentration in negative electrode [mol.m-3]",
+        theta100 * c_eff,
+        f"derived: lithium in the negative at full charge, theta100 = theta0 + Q_design / C_n "
+        f"= {theta0:.4f} + {q / cap_n:.4f}",
+    )
+    set_(
+        "Primary: Initial concentration in negative electrode [mol.m-3]",
+        _phase_initial_concentration(c_max["graphite"], theta, xg, c_eff, "graphite"),
+        f"derived: graphite on the rest path at theta100, stoichiometry {x_gr100:.4f}",
+        shown=x_gr100 * c_max["graphite"],
+    )
+    set_(
+        "Secondary: Initial concentration in negative electrode [mol.m-3]",
+        _phase_initial_concentration(c_max["silicon"], theta, xs, c_eff, "silicon"),
+        f"derived: silicon at the graphite's potential ({u100 * 1e3:.1f} mV) on the set's "
+        f"delithiation branch, stoichiometry {x_si100:.4f}",
+        shown=x_si100 * c_max["silicon"],
+    )
+    notes.append(
+        f"silicon-graphite blend: {COMPOSITE_BASE}'s two-phase negative (graphite primary, "
+        f"silicon secondary); volume fractions {frac['graphite']:.3f} / {frac['silicon']:.3f}; "
+        f"at full charge graphite {x_gr100:.4f} and silicon {x_si100:.4f} at "
+        f"{u100 * 1e3:.1f} mV vs Li, at the end of discharge graphite {base.x0:.4f} and silicon "
+        f"{xs0:.4f}; silicon's open-circuit potential follows the set's lithiation/"
+        "delithiation branches with the current's sign (hysteresis), rest states are on the "
+        "delithiation branch"
+    )
+    return u100
 
 
 def _lithium_metal_cell(
