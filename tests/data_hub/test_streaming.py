@@ -85,7 +85,18 @@ def test_streaming_equals_whole_file_on_every_shared_file(
         if hasattr(mod, "iter_batches"):
             streamed_formats.add(mod.FORMAT)
     # the text formats stream (the binary ones are read whole, one batch)
-    assert {"bdf-csv", "neware-csv", "maccor-txt", "maccor-raw"} <= streamed_formats
+    assert {
+        "bdf-csv",
+        "neware-csv",
+        "maccor-txt",
+        "maccor-raw",
+        "arbin-csv",
+        "bitrode-csv",
+        "pec-csv",
+        "landt-csv",
+        "novonix-csv",
+        "batterydata-csv",
+    } <= streamed_formats
 
 
 def test_store_ingest_uses_the_streaming_path(shared_data: Path, tmp_path: Path,

@@ -37,6 +37,8 @@ import contextlib
 import datetime as _dt
 import io
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,11 +50,15 @@ import pyarrow.csv as pacsv
 from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
+    StreamFallback,
+    block_size_for,
     decode_head,
     first_line,
     header_tokens,
     hms_to_seconds,
+    line_chunks,
     looks_binary,
+    offset_after_lines,
 )
 from casip.data.readers.arbin_res import cumulative_counter
 from casip.errors import CasipInputError, Problem
@@ -213,25 +219,25 @@ def _companion_metadata(path: Path, warnings: list[str]) -> dict[str, Any]:
     return meta
 
 
-def read(path: Path) -> RawReading:
-    """Read an Arbin CSV export into BDF columns (see the module docstring).
+@dataclass
+class _Layout:
+    """What :func:`_layout` finds in the header line."""
 
-    Parameters
-    ----------
-    path : Path
-        The data file. A ``<stem>_Metadata.csv`` beside it is read for the metadata.
+    head: bytes
+    tokens: list[str]
+    sep: str
+    plan: dict[str, tuple[str, float]]
+    temperature: tuple[str, str] | None
+    time_col: str | None
+    test_time_col: str | None
+    dropped: list[str]
+    include: list[str]
+    numeric: list[str]
+    encoding: str
 
-    Returns
-    -------
-    RawReading
-        Time series in BDF columns and SI units, the tester's metadata and any warnings.
 
-    Raises
-    ------
-    CasipInputError
-        If the file is an Arbin metadata file, not an Arbin CSV export, or has bad lines.
-    """
-    path = Path(path)
+def _layout(path: Path) -> _Layout:
+    """The columns to read and how (from the header line); raises for a file not read."""
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     why = explain(head, path.name)
@@ -296,6 +302,72 @@ def read(path: Path) -> RawReading:
         encoding = "utf8"
     except UnicodeDecodeError:
         encoding = "cp1252"
+    return _Layout(
+        head,
+        tokens,
+        sep,
+        plan,
+        temperature,
+        time_col,
+        test_time_col,
+        dropped,
+        include,
+        numeric,
+        encoding,
+    )
+
+
+def _convert(table: pa.Table, lay: _Layout) -> dict[str, np.ndarray]:
+    """The ``plan`` columns of a parsed table in BDF names and SI units (row by row)."""
+    data: dict[str, np.ndarray] = {}
+    for col, (target, factor) in lay.plan.items():
+        arr = table.column(col)
+        if col == lay.test_time_col and not (
+            pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
+        ):
+            try:
+                x = hms_to_seconds(pd.Series(arr.to_numpy(zero_copy_only=False))).to_numpy(float)
+            except Exception:
+                raise _bad(f"column {col!r} holds values that are not times") from None
+        else:
+            x = arr.to_numpy(zero_copy_only=False).astype(float)
+        data[target] = x * factor if factor != 1.0 else x
+    return data
+
+
+def _temperature(table: pa.Table, temperature: tuple[str, str]) -> np.ndarray:
+    """The temperature column in degrees Celsius."""
+    t = table.column(temperature[0]).to_numpy(zero_copy_only=False).astype(float)
+    if temperature[1] == "F":
+        t = (t - 32.0) * 5.0 / 9.0
+    elif temperature[1] == "K":
+        t = t - 273.15
+    return t
+
+
+def read(path: Path) -> RawReading:
+    """Read an Arbin CSV export into BDF columns (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        The data file. A ``<stem>_Metadata.csv`` beside it is read for the metadata.
+
+    Returns
+    -------
+    RawReading
+        Time series in BDF columns and SI units, the tester's metadata and any warnings.
+
+    Raises
+    ------
+    CasipInputError
+        If the file is an Arbin metadata file, not an Arbin CSV export, or has bad lines.
+    """
+    path = Path(path)
+    lay = _layout(path)
+    tokens, sep = lay.tokens, lay.sep
+    temperature, time_col = lay.temperature, lay.time_col
+    dropped, include, numeric, encoding = lay.dropped, lay.include, lay.numeric, lay.encoding
     warnings: list[str] = []
     cut = _incomplete_last_line(path, sep, len(tokens))
     if cut is not None:
@@ -319,31 +391,14 @@ def read(path: Path) -> RawReading:
     if table.num_rows == 0:
         raise _bad("the Arbin CSV export holds no data rows")
 
-    data: dict[str, np.ndarray] = {}
-    for col, (target, factor) in plan.items():
-        arr = table.column(col)
-        if col == test_time_col and not (
-            pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)
-        ):
-            try:
-                x = hms_to_seconds(pd.Series(arr.to_numpy(zero_copy_only=False))).to_numpy(float)
-            except Exception:
-                raise _bad(f"column {col!r} holds values that are not times") from None
-        else:
-            x = arr.to_numpy(zero_copy_only=False).astype(float)
-        data[target] = x * factor if factor != 1.0 else x
+    data = _convert(table, lay)
     if time_col:
         try:
             data["unix_time_second"] = _to_unix_seconds(table.column(time_col))
         except Exception as exc:
             warnings.append(f"column {time_col!r} left out: {exc}")
     if temperature:
-        t = table.column(temperature[0]).to_numpy(zero_copy_only=False).astype(float)
-        if temperature[1] == "F":
-            t = (t - 32.0) * 5.0 / 9.0
-        elif temperature[1] == "K":
-            t = t - 273.15
-        data["surface_temperature_celsius"] = t
+        data["surface_temperature_celsius"] = _temperature(table, temperature)
     for c in _COUNTERS:
         if c in data:
             data[c] = cumulative_counter(data[c])
@@ -409,3 +464,180 @@ def _incomplete_last_line(path: Path, sep: str, n_fields: int) -> int | None:
     if last.count(sep) + 1 >= n_fields:
         return None
     return start + nl + 1
+
+
+# --------------------------------------------------------------------------------------------
+# streaming
+# --------------------------------------------------------------------------------------------
+
+
+def _data_chunks(path: Path, lay: _Layout, cut: int | None, batch_rows: int) -> Iterator[bytes]:
+    """The data lines (after the header line, before an incomplete last line) in chunks."""
+    start = offset_after_lines(path, 1)
+    pos = start
+    for chunk in line_chunks(path, start, block_size_for(lay.head, batch_rows)):
+        end = pos + len(chunk)
+        if cut is not None and end > cut:
+            chunk = chunk[: max(0, cut - pos)]
+        pos = end
+        if chunk.strip():
+            yield chunk
+        if cut is not None and pos >= cut:
+            return
+
+
+class _Counter:
+    """:func:`casip.data.readers.arbin_res.cumulative_counter` carried across batches."""
+
+    def __init__(self) -> None:
+        self.last: float | None = None
+        self.offset = 0.0
+
+    def push(self, values: np.ndarray) -> np.ndarray:
+        v = np.nan_to_num(np.asarray(values, dtype=float))
+        if len(v) == 0:
+            return v
+        first = v[0] if self.last is None else self.last
+        prev = np.r_[first, v[:-1]]
+        falls = v < prev
+        offsets = np.cumsum(np.r_[self.offset, prev[falls]])
+        out = v + offsets[np.cumsum(falls)] if falls.any() or self.offset else v
+        self.last, self.offset = float(v[-1]), float(offsets[-1])
+        return out
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows.
+
+    The column types of ``Test_Time`` and ``DateTime`` are those pyarrow infers from the file's
+    first block (as :func:`read`); a first pass over only ``DateTime`` (numeric: unix seconds
+    or Excel days, decided by the median) and ``Internal_Resistance`` (kept only if some value
+    is not zero) takes the whole-file decisions; the counters' reset offsets are carried from
+    batch to batch. Anything else (date strings, a line that does not parse, hh:mm:ss times
+    that do not convert alike) raises :class:`StreamFallback`: the file is then read whole.
+    """
+    path = Path(path)
+    lay = _layout(path)
+    if b"\n" not in lay.head:
+        raise StreamFallback("no line break in the file's head")
+    cut = _incomplete_last_line(path, lay.sep, len(lay.tokens))
+    parse = pacsv.ParseOptions(delimiter=lay.sep)
+    numeric = {c: pa.float64() for c in lay.numeric}
+    try:
+        with contextlib.nullcontext(path) if cut is None else _Prefix(path, cut) as source:
+            with pacsv.open_csv(
+                source,
+                read_options=pacsv.ReadOptions(
+                    block_size=1 << 22, encoding=lay.encoding, use_threads=False
+                ),
+                parse_options=parse,
+                convert_options=pacsv.ConvertOptions(
+                    include_columns=lay.include, column_types=numeric, strings_can_be_null=True
+                ),
+            ) as reader:
+                inferred = reader.schema
+        header = lay.head[: lay.head.find(b"\n") + 1]
+        names = pacsv.read_csv(
+            pa.py_buffer(header),
+            read_options=pacsv.ReadOptions(encoding=lay.encoding),
+            parse_options=parse,
+        ).column_names
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError, StopIteration) as exc:
+        raise StreamFallback(f"the head does not parse alike ({exc})") from None
+    types = dict(numeric)
+    for col in (lay.test_time_col, lay.time_col):
+        if col is None:
+            continue
+        t = inferred.field(col).type
+        if pa.types.is_null(t):
+            raise StreamFallback(f"column {col!r} is empty in the first block")
+        types[col] = t
+    dt_type = inferred.field(lay.time_col).type if lay.time_col else None
+    if dt_type is not None and not (
+        pa.types.is_integer(dt_type)
+        or pa.types.is_floating(dt_type)
+        or (pa.types.is_timestamp(dt_type) and dt_type.tz is None)
+    ):
+        raise StreamFallback(f"column {lay.time_col!r} holds date strings")
+    ir_col = next((c for c, (t, _) in lay.plan.items() if t == "internal_resistance_ohm"), None)
+
+    def tables(columns: list[str]) -> Iterator[pa.Table]:
+        opts = {
+            "read_options": pacsv.ReadOptions(column_names=names, encoding=lay.encoding),
+            "parse_options": parse,
+            "convert_options": pacsv.ConvertOptions(
+                include_columns=columns,
+                column_types={c: types[c] for c in columns if c in types},
+                strings_can_be_null=True,
+            ),
+        }
+        for chunk in _data_chunks(path, lay, cut, batch_rows):
+            try:
+                table = pacsv.read_csv(pa.py_buffer(chunk), **opts)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+                raise StreamFallback(f"a chunk does not parse ({exc})") from None
+            if table.num_rows:
+                yield table
+
+    # first pass: the whole-file decisions
+    excel = False
+    keep_ir = ir_col is not None
+    numeric_dt = dt_type is not None and not pa.types.is_timestamp(dt_type)
+    if numeric_dt or ir_col:
+        first_cols = [c for c in (lay.time_col if numeric_dt else None, ir_col) if c]
+        low = high = 0
+        any_ir = False
+        for table in tables(first_cols):
+            if numeric_dt:
+                x = table.column(lay.time_col).to_numpy(zero_copy_only=False).astype(float)
+                x = x[np.isfinite(x)]
+                n_low = int((x < 1e6).sum())
+                low, high = low + n_low, high + len(x) - n_low
+            if ir_col and not any_ir:
+                r = table.column(ir_col).to_numpy(zero_copy_only=False).astype(float)
+                any_ir = bool((np.isfinite(r) & (r != 0)).any())
+        n = low + high
+        if n and 2 * low == n:
+            raise StreamFallback("DateTime: half of the values look like Excel days")
+        excel = n > 0 and 2 * low > n
+        keep_ir = any_ir
+
+    warnings: list[str] = []
+    if cut is not None:
+        warnings.append("the last line is incomplete (truncated file?) and was left out")
+    if lay.dropped:
+        warnings.append(f"columns outside the schema were left out: {', '.join(lay.dropped)}")
+    metadata: dict[str, Any] = {"tester": VENDOR}
+    metadata.update(_companion_metadata(path, warnings))
+    extra = metadata.setdefault("extra", {})
+    if lay.time_col:
+        extra["clock"] = f"{lay.time_col} read as UTC (the export does not state a time zone)"
+
+    counters = {c: _Counter() for c in _COUNTERS}
+    rows = 0
+    for table in tables(lay.include):
+        try:
+            data = _convert(table, lay)
+        except CasipInputError:
+            raise StreamFallback("Test_Time values do not convert batch by batch") from None
+        if lay.time_col:
+            if excel:
+                x = table.column(lay.time_col).to_numpy(zero_copy_only=False).astype(float)
+                data["unix_time_second"] = (x - 25569.0) * 86400.0
+            else:
+                data["unix_time_second"] = _to_unix_seconds(table.column(lay.time_col))
+        if lay.temperature:
+            data["surface_temperature_celsius"] = _temperature(table, lay.temperature)
+        for c in _COUNTERS:
+            if c in data:
+                data[c] = counters[c].push(data[c])
+        if "internal_resistance_ohm" in data:
+            if keep_ir:
+                r = data["internal_resistance_ohm"]
+                r[r == 0] = np.nan
+            else:
+                del data["internal_resistance_ohm"]
+        rows += table.num_rows
+        yield RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+    if rows == 0:
+        raise StreamFallback("no data rows")

@@ -47,6 +47,8 @@ with CASIP column names, for cross-checking cycle summaries.
 
 from __future__ import annotations
 
+import io
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -56,10 +58,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from casip.data.readers._base import (
+    HEAD_BYTES,
     RawReading,
+    StreamFallback,
+    block_size_for,
     decode_head,
     first_line,
     header_tokens,
+    line_chunks,
     looks_binary,
 )
 from casip.data.readers.bitrode_csv import check_last_row, column, read_csv_table
@@ -191,6 +197,36 @@ def read(path: Path) -> RawReading:
         without the time-series columns, or a truncated or corrupted file.
     """
     path = Path(path)
+    _, tokens, names, roles, types = _layout(path)
+    table = read_csv_table(
+        path, names, types, check=_check_types(tokens, names, types), labels=tokens,
+        skip_rows=1, what="batterydata time series",
+    )
+    labels: dict[float, str] = {}
+    if "cycle_label" in roles:
+        _first_labels(table, labels)
+    warnings: list[str] = []
+    table, n_eis = _drop_eis(table, roles)
+    if n_eis:
+        warnings.append(_eis_warning(n_eis))
+    if table.num_rows == 0:
+        raise CasipInputError(Problem("", "the file has a header but no time-series rows"))
+    data = _columns(table, roles, _Carry())
+    return RawReading(
+        data=pd.DataFrame(data), metadata=_metadata(roles, labels), warnings=warnings
+    )
+
+
+def _layout(
+    path: Path,
+) -> tuple[bytes, list[str], list[str], dict[str, int], dict[str, pa.DataType]]:
+    """The header line and what it says: (header bytes, tokens, field names, roles, types).
+
+    Raises
+    ------
+    CasipInputError
+        For a per-cycle summary, a file without the time-series columns, or a truncated file.
+    """
     with path.open("rb") as fh:
         header = fh.readline(1 << 16)
     tokens = header_tokens(decode_head(header).rstrip("\r\n"))
@@ -223,32 +259,65 @@ def read(path: Path) -> RawReading:
     types: dict[str, pa.DataType] = {
         r: (pa.string() if r == "cycle_label" else pa.float64()) for r in roles
     }
-    table = read_csv_table(
-        path, names, types, check=_check_types(tokens, names, types), labels=tokens,
-        skip_rows=1, what="batterydata time series",
-    )
-    extra: dict[str, Any] = {}
-    if "cycle_label" in roles:
-        labels = pd.DataFrame(
-            {"cycle": column(table, "cycle"), "label": table.column("cycle_label").to_pandas()}
-        ).dropna()
-        if len(labels):
-            first = labels.drop_duplicates("cycle")
-            extra["cycle_labels"] = {
-                int(c): str(lab) for c, lab in zip(first["cycle"], first["label"], strict=True)
-            }
-    warnings: list[str] = []
-    if "frequency" in roles:
-        eis = pc.is_valid(table.column("frequency"))
-        n_eis = int(pc.sum(eis).as_py() or 0)
-        if n_eis:
-            table = table.filter(pc.invert(eis))
-            warnings.append(
-                f"{n_eis} rows of impedance spectra (EIS) were left out of the time series"
-            )
-    if table.num_rows == 0:
-        raise CasipInputError(Problem("", "the file has a header but no time-series rows"))
+    return header, tokens, names, roles, types
 
+
+def _first_labels(table: pa.Table, labels: dict[float, str]) -> None:
+    """Add to ``labels`` the first label of each cycle not yet in it (file order)."""
+    frame = pd.DataFrame(
+        {"cycle": column(table, "cycle"), "label": table.column("cycle_label").to_pandas()}
+    ).dropna()
+    for c, lab in zip(frame["cycle"], frame["label"], strict=True):
+        if c not in labels:
+            labels[c] = str(lab)
+
+
+def _drop_eis(table: pa.Table, roles: dict[str, int]) -> tuple[pa.Table, int]:
+    """The table without its impedance-spectrum rows, and how many there were."""
+    if "frequency" not in roles:
+        return table, 0
+    eis = pc.is_valid(table.column("frequency"))
+    n_eis = int(pc.sum(eis).as_py() or 0)
+    if n_eis:
+        table = table.filter(pc.invert(eis))
+    return table, n_eis
+
+
+def _eis_warning(n_eis: int) -> str:
+    return f"{n_eis} rows of impedance spectra (EIS) were left out of the time series"
+
+
+def _metadata(roles: dict[str, int], labels: dict[float, str]) -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    if labels:
+        extra["cycle_labels"] = {int(c): lab for c, lab in labels.items()}
+    if "datenum" in roles:
+        extra["clock_timezone"] = "not stated in the file: Datenum_d is read as UTC"
+    return {"extra": extra}
+
+
+class _Carry:
+    """What the counters carry from one batch to the next (the last values read and made)."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def ffill(self, name: str, values: np.ndarray) -> np.ndarray:
+        out = pd.Series(values).ffill().fillna(self.last.get(name, 0.0)).to_numpy()
+        if len(out):
+            self.last[name] = float(out[-1])
+        return out
+
+    def rising(self, name: str, values: np.ndarray) -> np.ndarray:
+        if not len(values):
+            return values
+        out = np.maximum.accumulate(np.r_[self.last.get(name, 0.0), values])[1:]
+        self.last[name] = float(out[-1])
+        return out
+
+
+def _columns(table: pa.Table, roles: dict[str, int], carry: _Carry) -> dict[str, Any]:
+    """The BDF columns of the (EIS-free) rows of ``table``."""
     data: dict[str, Any] = {
         "test_time_second": column(table, "time"),
         "voltage_volt": column(table, "voltage"),
@@ -256,7 +325,6 @@ def read(path: Path) -> RawReading:
     }
     if "datenum" in roles:
         data["unix_time_second"] = (column(table, "datenum") - DATENUM_UNIX_EPOCH) * 86400.0
-        extra["clock_timezone"] = "not stated in the file: Datenum_d is read as UTC"
     data["cycle_count"] = column(table, "cycle")
     if "step" in roles:
         data["step_index"] = column(table, "step")
@@ -265,15 +333,51 @@ def read(path: Path) -> RawReading:
         ("wh", ("charging_energy_wh", "discharging_energy_wh")),
     ):
         if f"abs_{unit}" in roles and f"net_{unit}" in roles:
-            total = pd.Series(column(table, f"abs_{unit}")).ffill().fillna(0.0).to_numpy()
-            net = pd.Series(column(table, f"net_{unit}")).ffill().fillna(0.0).to_numpy()
+            total = carry.ffill(f"abs_{unit}", column(table, f"abs_{unit}"))
+            net = carry.ffill(f"net_{unit}", column(table, f"net_{unit}"))
             # float noise of the difference (1e-16) is clipped; the counters never fall
-            data[charge_col] = np.maximum.accumulate(np.clip(0.5 * (total + net), 0.0, None))
-            data[discharge_col] = np.maximum.accumulate(np.clip(0.5 * (total - net), 0.0, None))
+            # (starting from 0, as the clipped values do)
+            data[charge_col] = carry.rising(charge_col, np.clip(0.5 * (total + net), 0.0, None))
+            data[discharge_col] = carry.rising(
+                discharge_col, np.clip(0.5 * (total - net), 0.0, None)
+            )
     if "temperature" in roles:
         data["surface_temperature_celsius"] = column(table, "temperature")
-    metadata = {"extra": extra}
-    return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+    return data
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks of the file,
+    each parsed and checked as :func:`read` does), carrying the counters' last values and the
+    cycle labels seen; the warnings and the metadata come in a last batch without rows."""
+    path = Path(path)
+    header, tokens, names, roles, types = _layout(path)
+    if not header.endswith(b"\n"):
+        raise StreamFallback("a header line longer than 64 KiB")
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    check = _check_types(tokens, names, types)
+    labels: dict[float, str] = {}
+    carry = _Carry()
+    n_eis = 0
+    rows = 0
+    for chunk in line_chunks(path, len(header), block_size_for(head, batch_rows)):
+        table = read_csv_table(
+            io.BytesIO(chunk), names, types, check=check, labels=tokens,
+            what="batterydata time series",
+        )
+        if "cycle_label" in roles:
+            _first_labels(table, labels)
+        table, n = _drop_eis(table, roles)
+        n_eis += n
+        if table.num_rows == 0:
+            continue
+        rows += table.num_rows
+        yield RawReading(data=pd.DataFrame(_columns(table, roles, carry)))
+    if rows == 0:
+        raise StreamFallback("no time-series rows")
+    warnings = [_eis_warning(n_eis)] if n_eis else []
+    yield RawReading(data=pd.DataFrame(), metadata=_metadata(roles, labels), warnings=warnings)
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:

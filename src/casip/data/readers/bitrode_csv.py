@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -47,11 +47,16 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from casip.data.readers._base import (
+    HEAD_BYTES,
     RawReading,
+    StreamFallback,
+    block_size_for,
     decode_head,
     first_line,
     header_tokens,
+    line_chunks,
     looks_binary,
+    offset_after_lines,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -353,9 +358,8 @@ def sniff(head: bytes, name: str) -> float:
     return 0.0
 
 
-def read(path: Path) -> RawReading:
-    """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
-    path = Path(path)
+def _layout(path: Path) -> tuple[list[str], dict[str, int], list[str], dict, dict]:
+    """Header tokens, roles, field names, kept and checked column types (raises if not ours)."""
     with path.open("rb") as fh:
         header = fh.readline(1 << 16)
     tokens = header_tokens(decode_head(header).rstrip("\r\n"))
@@ -371,7 +375,6 @@ def read(path: Path) -> RawReading:
                 "Time(s), Current(A), Voltage(V) and Mode columns",
             )
         )
-    check_last_row(path, len(tokens), what="Bitrode export")
     names = [f"_f{i}" for i in range(len(tokens))]
     for role, idx in roles.items():
         names[idx] = role
@@ -389,17 +392,40 @@ def read(path: Path) -> RawReading:
         role = "loop" if key.startswith("loop") else _ALIASES.get(key)
         numeric_col = role in ("loop", "step_time", "power") or role in numeric
         check[names[idx]] = pa.float64() if numeric_col else pa.string()
+    return tokens, roles, names, types, check
+
+
+def _mode_direction(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
+    """The ``Mode`` column (trimmed, upper case) and the direction it gives each row."""
+    mode = string_column(table, "mode")
+    direction = np.full(table.num_rows, np.nan)
+    for modes, value in ((_CHARGE_MODES, 1.0), (_DISCHARGE_MODES, -1.0), (_REST_MODES, 0.0)):
+        hit = pc.is_in(mode, value_set=pa.array(modes)).to_numpy(zero_copy_only=False)
+        direction[np.asarray(hit, dtype=bool)] = value
+    return mode, direction
+
+
+def _others_warning(tokens: list[str], names: list[str]) -> list[str]:
+    """The warning naming the columns left out (none if every column is used)."""
+    others = [t for t, n in zip(tokens, names, strict=True) if n.startswith("_f") and t.strip()]
+    others = [t for t in others if not norm_token(t).startswith("loop")]
+    if others:
+        return ["columns outside the schema were left out: " + ", ".join(others)]
+    return []
+
+
+def read(path: Path) -> RawReading:
+    """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
+    path = Path(path)
+    tokens, roles, names, types, check = _layout(path)
+    check_last_row(path, len(tokens), what="Bitrode export")
     table = read_csv_table(
         path, names, types, check=check, labels=tokens, skip_rows=1, what="Bitrode export"
     )
     if table.num_rows == 0:
         raise CasipInputError(Problem("", "the Bitrode export has a header but no data rows"))
 
-    mode = string_column(table, "mode")
-    direction = np.full(table.num_rows, np.nan)
-    for modes, value in ((_CHARGE_MODES, 1.0), (_DISCHARGE_MODES, -1.0), (_REST_MODES, 0.0)):
-        hit = pc.is_in(mode, value_set=pa.array(modes)).to_numpy(zero_copy_only=False)
-        direction[np.asarray(hit, dtype=bool)] = value
+    mode, direction = _mode_direction(table)
     warnings: list[str] = []
     unknown = np.isnan(direction)
     if unknown.any():
@@ -432,14 +458,148 @@ def read(path: Path) -> RawReading:
         n_flag = int(pc.sum(flagged).as_py() or 0)
         if n_flag:
             warnings.append(f"{n_flag} rows are marked Exclude = Yes by the tester (kept)")
-    others = [
-        t for t, n in zip(tokens, names, strict=True) if n.startswith("_f") and t.strip()
-    ]
-    others = [t for t in others if not norm_token(t).startswith("loop")]
-    if others:
-        warnings.append("columns outside the schema were left out: " + ", ".join(others))
+    warnings += _others_warning(tokens, names)
     metadata = {
         "tester": VENDOR,
         "extra": {"current_sign_in_file": convention},
     }
     return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# streaming
+# --------------------------------------------------------------------------------------------
+
+
+class _DirectionCounters:
+    """:func:`counters_by_direction` carried across batches (the noise is the whole file's)."""
+
+    def __init__(self, noise: float) -> None:
+        self.noise = noise
+        self.last = 0.0  # the previous row's magnitude (0 before the first row, as NaN filled)
+        self.charge = 0.0
+        self.discharge = 0.0
+
+    def push(self, counter: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mag = np.r_[self.last, np.abs(np.asarray(counter, dtype=float))]
+        m = pd.Series(mag).ffill().fillna(0.0).to_numpy()[1:]
+        if len(m) == 0:
+            return m, m
+        prev = np.r_[self.last, m[:-1]]
+        rise = m - prev
+        reset = (m < 0.5 * prev) & (prev - m > self.noise)
+        rise = np.where(reset, m, rise)
+        rise = np.clip(rise, 0.0, None)
+        charge = np.cumsum(np.r_[self.charge, np.where(direction > 0, rise, 0.0)])[1:]
+        discharge = np.cumsum(np.r_[self.discharge, np.where(direction < 0, rise, 0.0)])[1:]
+        self.last, self.charge, self.discharge = float(m[-1]), charge[-1], discharge[-1]
+        return charge, discharge
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows.
+
+    A first pass over the line-aligned chunks takes the whole-file decisions: the current's
+    sign convention (:func:`signed_current`), the counters' reset noise (1e-4 of their largest
+    magnitude, :func:`counters_by_direction`) and the counts in the warnings. The second pass
+    converts chunk by chunk, carrying the counters' last value and running totals. A chunk that
+    does not parse raises :class:`StreamFallback` (the file is read whole, for its message).
+    """
+    path = Path(path)
+    tokens, roles, names, types, check = _layout(path)
+    check_last_row(path, len(tokens), what="Bitrode export")
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if b"\n" not in head:
+        raise StreamFallback("no line break in the file's head")
+    start = offset_after_lines(path, 1)
+    size = block_size_for(head, batch_rows)
+
+    def tables() -> Iterator[pa.Table]:
+        for chunk in line_chunks(path, start, size):
+            try:
+                table = read_csv_table(
+                    pa.BufferReader(chunk),
+                    names,
+                    types,
+                    check=check,
+                    labels=tokens,
+                    what="Bitrode export",
+                )
+            except CasipInputError as exc:
+                raise StreamFallback(f"a chunk does not read ({exc})") from None
+            if table.num_rows:
+                yield table
+
+    # first pass: the whole-file decisions
+    rows = n_unknown = n_flag = 0
+    unknown_values: list[Any] = []
+    any_negative = any_discharge = False
+    peak = {r: 0.0 for r in ("capacity", "energy") if r in roles}
+    for table in tables():
+        rows += table.num_rows
+        mode, direction = _mode_direction(table)
+        unknown = np.isnan(direction)
+        if unknown.any():
+            n_unknown += int(unknown.sum())
+            if len(unknown_values) < 10:
+                for v in pc.unique(pc.filter(mode, pa.array(unknown))).to_pylist():
+                    if v not in unknown_values and len(unknown_values) < 10:
+                        unknown_values.append(v)
+        i = column(table, "current")
+        any_negative = any_negative or bool(np.any(i < 0))
+        any_discharge = any_discharge or bool(
+            np.any((direction < 0) & (np.abs(np.nan_to_num(i)) > 0))
+        )
+        for role in peak:
+            m = np.abs(column(table, role))
+            if np.isfinite(m).any():
+                peak[role] = max(peak[role], float(np.nanmax(m)))
+        if "exclude" in roles:
+            n_flag += int(pc.sum(pc.equal(string_column(table, "exclude"), "YES")).as_py() or 0)
+    if rows == 0:
+        raise StreamFallback("no data rows")
+    if any_negative:
+        rule = "keep"
+        _, _, convention = signed_current(np.array([-1.0]), np.array([np.nan]))
+    elif any_discharge:
+        rule = "negate"
+        _, _, convention = signed_current(np.array([1.0]), np.array([-1.0]))
+    else:
+        rule = "keep"
+        _, _, convention = signed_current(np.array([0.0]), np.array([np.nan]))
+    warnings: list[str] = []
+    if n_unknown:
+        warnings.append(
+            f"{n_unknown} rows have a Mode other than CHRG/DCHG/REST ({unknown_values}); "
+            "their direction is taken from the sign of the current"
+        )
+    if n_flag:
+        warnings.append(f"{n_flag} rows are marked Exclude = Yes by the tester (kept)")
+    warnings += _others_warning(tokens, names)
+    metadata = {"tester": VENDOR, "extra": {"current_sign_in_file": convention}}
+
+    counters = {r: _DirectionCounters(1e-4 * peak[r] + 1e-12) for r in peak}
+    for table in tables():
+        _, dirn = _mode_direction(table)
+        i = column(table, "current")
+        current = np.where(dirn < 0, -np.abs(i), i) if rule == "negate" else i
+        direction = np.where(np.isnan(dirn), np.sign(np.nan_to_num(current)), dirn)
+        data: dict[str, Any] = {
+            "test_time_second": column(table, "time"),
+            "voltage_volt": column(table, "voltage"),
+            "current_ampere": current,
+        }
+        if "cycle" in roles:
+            data["cycle_count"] = column(table, "cycle")
+        if "step" in roles:
+            data["step_index"] = column(table, "step")
+        for role, (charge_col, discharge_col) in (
+            ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
+            ("energy", ("charging_energy_wh", "discharging_energy_wh")),
+        ):
+            if role in roles:
+                data[charge_col], data[discharge_col] = counters[role].push(
+                    column(table, role), direction
+                )
+        yield RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)

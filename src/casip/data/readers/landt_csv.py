@@ -49,6 +49,7 @@ warning; a malformed row anywhere else is an error.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,15 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from casip.data import schema
-from casip.data.readers._base import HEAD_BYTES, RawReading, decode_head, looks_binary
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    StreamFallback,
+    block_size_for,
+    decode_head,
+    line_chunks,
+    looks_binary,
+)
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "landt-csv"
@@ -222,18 +231,18 @@ def _data_end(path: Path, size: int, n_columns: int) -> tuple[int, bool]:
     return size - len(last), True
 
 
-def _parse_times(strings: pa.ChunkedArray, test_time: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """Wall-clock strings to unix seconds: the format that parses all and fits test time best.
+def _sample_index(n: int) -> np.ndarray:
+    """Rows on which the wall-clock format is chosen: the first 200 and 800 spread over all."""
+    return np.unique(
+        np.r_[np.arange(min(n, 200)), np.linspace(0, n - 1, min(n, 800)).astype(int)]
+    )
 
-    The format is chosen on a sample of rows spread over the file, then applied to every row
-    by pyarrow's vectorised ``strptime``.
-    """
-    n = len(strings)
-    idx = np.unique(np.r_[np.arange(min(n, 200)), np.linspace(0, n - 1, min(n, 800)).astype(int)])
-    sample = pd.Series(strings.take(pa.array(idx)).to_pylist(), dtype=object)
+
+def _choose_format(sample: pd.Series, test_time: np.ndarray) -> str:
+    """The date format that parses every sampled string and fits their test times best."""
     ok = sample.notna() & (sample != "")
     if not ok.any():
-        return None, ""
+        return ""
     best_spread, best_fmt = np.inf, ""
     for fmt in _DATE_FORMATS:
         try:
@@ -241,44 +250,43 @@ def _parse_times(strings: pa.ChunkedArray, test_time: np.ndarray) -> tuple[np.nd
         except (ValueError, TypeError):
             continue
         unix = parsed.to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9
-        offset = unix - test_time[idx[ok.to_numpy()]]
+        offset = unix - test_time[ok.to_numpy()]
         spread = float(np.nanmax(np.abs(offset - np.nanmedian(offset))))
         if spread < best_spread:
             best_spread, best_fmt = spread, fmt
-    if not best_fmt:
-        return None, ""
-    if best_fmt == "ISO8601":
+    return best_fmt
+
+
+def _apply_format(strings: pa.ChunkedArray | pa.Array, fmt: str) -> np.ndarray:
+    """Wall-clock strings to unix seconds in format ``fmt`` (NaN where one does not parse)."""
+    if fmt == "ISO8601":
         values = pd.to_datetime(strings.to_pandas(), format="ISO8601", errors="coerce")
         ns = values.to_numpy(dtype="datetime64[ns]")
     else:
-        fmt = best_fmt.replace(".%f", "")  # arrow's strptime reads fractional seconds itself
+        fmt = fmt.replace(".%f", "")  # arrow's strptime reads fractional seconds itself
         ts = pc.strptime(strings, format=fmt, unit="ms", error_is_null=True)
         ns = ts.to_numpy().astype("datetime64[ns]")
     unix = ns.astype("int64") / 1e9
     unix[np.isnat(ns)] = np.nan
-    return unix, best_fmt
+    return unix
 
 
-def read(path: Path) -> RawReading:
-    """Read a Landt CSV export into BDF columns.
+def _parse_times(strings: pa.ChunkedArray, test_time: np.ndarray) -> tuple[np.ndarray | None, str]:
+    """Wall-clock strings to unix seconds: the format that parses all and fits test time best.
 
-    Parameters
-    ----------
-    path : Path
-        The CSV file (read in place, never modified).
-
-    Returns
-    -------
-    RawReading
-        Time [s], voltage [V], current [A] (positive = charge), cycle and step numbers,
-        cumulative capacities [Ah] and energies [Wh], unix time [s], temperature [degC] and
-        pressure [Pa] where recorded; metadata from the block above the table.
-
-    Raises
-    ------
-    CasipInputError
-        If the header is missing, a row is malformed or a value is not a number.
+    The format is chosen on a sample of rows spread over the file, then applied to every row
+    by pyarrow's vectorised ``strptime``.
     """
+    idx = _sample_index(len(strings))
+    sample = pd.Series(strings.take(pa.array(idx)).to_pylist(), dtype=object)
+    best_fmt = _choose_format(sample, test_time[idx])
+    if not best_fmt:
+        return None, ""
+    return _apply_format(strings, best_fmt), best_fmt
+
+
+def _setup(path: Path) -> dict[str, Any]:
+    """The layout of a Landt export: header line, data offset, columns and their types."""
     path = Path(path)
     size = path.stat().st_size
     with path.open("rb") as fh:
@@ -338,6 +346,59 @@ def read(path: Path) -> RawReading:
         types[date_col] = pa.string()
     if name_col:
         types[name_col] = pa.dictionary(pa.int32(), pa.string())
+    return {
+        "size": size,
+        "head": head,
+        "encoding": encoding,
+        "lines": lines,
+        "k": k,
+        "names": names,
+        "data_start": data_start,
+        "columns": columns,
+        "cycle_col": cycle_col,
+        "step_col": step_col,
+        "date_col": date_col,
+        "name_col": name_col,
+        "chan_col": chan_col,
+        "types": types,
+    }
+
+
+def read(path: Path) -> RawReading:
+    """Read a Landt CSV export into BDF columns.
+
+    Parameters
+    ----------
+    path : Path
+        The CSV file (read in place, never modified).
+
+    Returns
+    -------
+    RawReading
+        Time [s], voltage [V], current [A] (positive = charge), cycle and step numbers,
+        cumulative capacities [Ah] and energies [Wh], unix time [s], temperature [degC] and
+        pressure [Pa] where recorded; metadata from the block above the table.
+
+    Raises
+    ------
+    CasipInputError
+        If the header is missing, a row is malformed or a value is not a number.
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    size = ctx["size"]
+    encoding = ctx["encoding"]
+    lines = ctx["lines"]
+    k = ctx["k"]
+    names = ctx["names"]
+    data_start = ctx["data_start"]
+    columns = ctx["columns"]
+    cycle_col = ctx["cycle_col"]
+    step_col = ctx["step_col"]
+    date_col = ctx["date_col"]
+    name_col = ctx["name_col"]
+    chan_col = ctx["chan_col"]
+    types = ctx["types"]
 
     end, cut_short = _data_end(path, size, len(names))
     if end <= data_start:
@@ -426,3 +487,178 @@ def read(path: Path) -> RawReading:
         else:
             warnings.append(f"{date_col} could not be parsed as dates: no unix time")
     return RawReading(data=pd.DataFrame(data, copy=False), metadata=meta, warnings=warnings)
+
+
+def _chunk_tables(path: Path, ctx: dict[str, Any], include: list[str],
+                  batch_rows: int) -> Iterator[pa.Table]:
+    """The data rows of the file columns ``include`` in tables of about ``batch_rows`` rows."""
+    types = ctx["types"]
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=ctx["names"], encoding=ctx["encoding"]),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=include, column_types={c: types[c] for c in include},
+            strings_can_be_null=True,
+        ),
+    }
+    size = block_size_for(ctx["head"], batch_rows)
+    for chunk in line_chunks(path, ctx["data_start"], size):
+        try:
+            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
+        except pa.ArrowInvalid:
+            raise StreamFallback("a malformed data line") from None
+        if table.num_rows:
+            yield table
+
+
+def _numeric(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy(zero_copy_only=False).astype("float64", copy=False)
+
+
+def _discharge_rows(table: pa.Table, name_col: str) -> np.ndarray:
+    """Rows whose step name says discharge (as :func:`read` decides)."""
+    steps = pd.Categorical(table.column(name_col).to_pandas())
+    labels = [str(v).lower() for v in steps.categories]
+    is_dis_label = np.array(["discharge" in v or "dchg" in v for v in labels] + [False])
+    return is_dis_label[steps.codes]
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows.
+
+    Three passes over line-aligned chunks: the first over the current, step name, channel and
+    sensor columns (which sensors hold values, whether discharge currents are magnitudes, the
+    row count), the second over the sampled rows of the wall-clock and test time (the date
+    format, chosen on the same rows as :func:`read` does), the third yields the batches,
+    carrying the counters' offsets over. A cut last line has the file read whole
+    (:class:`StreamFallback`).
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    names, columns = ctx["names"], ctx["columns"]
+    cycle_col, step_col, date_col = ctx["cycle_col"], ctx["step_col"], ctx["date_col"]
+    name_col, chan_col = ctx["name_col"], ctx["chan_col"]
+    end, cut_short = _data_end(path, ctx["size"], len(names))
+    if cut_short:
+        raise StreamFallback("the last line is incomplete")
+    if end <= ctx["data_start"]:
+        raise StreamFallback("no data rows")
+    current_cols = [c for c, (q, _) in columns.items() if q == "current"]
+    sensors = [c for c, (q, _) in columns.items() if q.startswith(("pressure", "temperature"))]
+
+    # first pass: rows, sensors with values, the current convention, the channel
+    rows = 0
+    nonzero = dict.fromkeys(sensors, False)
+    any_clear, all_positive = False, True
+    chan_first: float | None = None
+    chan_same = True
+    others = [c for c in (name_col, chan_col) if c]
+    first_pass = list(dict.fromkeys(current_cols + sensors + others))
+    for table in _chunk_tables(path, ctx, first_pass, batch_rows):
+        rows += table.num_rows
+        for c in sensors:
+            if not nonzero[c]:
+                nonzero[c] = bool(np.any(np.nan_to_num(_numeric(table, c) * columns[c][1])))
+        if name_col and current_cols:
+            c = current_cols[-1]  # the last current column is the one read keeps
+            current = _numeric(table, c) * columns[c][1]
+            clear = _discharge_rows(table, name_col) & (np.abs(current) > 0)
+            any_clear |= bool(clear.any())
+            all_positive &= bool(np.all(current[clear] > 0))
+        if chan_col:
+            ch = _numeric(table, chan_col)
+            if chan_first is None:
+                chan_first = float(ch[0])
+            chan_same &= bool(np.all(ch == chan_first))
+    if rows == 0:
+        raise StreamFallback("no data rows")
+    magnitudes = bool(name_col) and any_clear and all_positive
+
+    # second pass: the wall-clock format, on the rows read() samples
+    fmt = ""
+    if date_col:
+        idx = _sample_index(rows)
+        t_col = [c for c, (q, _) in columns.items() if _TARGET.get(q) == "test_time_second"][-1]
+        sample: list[Any] = []
+        sample_t: list[np.ndarray] = []
+        row = 0
+        for table in _chunk_tables(path, ctx, list(dict.fromkeys([date_col, t_col])), batch_rows):
+            n = table.num_rows
+            here = idx[(idx >= row) & (idx < row + n)] - row
+            if len(here):
+                take = pa.array(here)
+                sample += table.column(date_col).take(take).to_pylist()
+                sample_t.append(_numeric(table, t_col)[here] * columns[t_col][1])
+            row += n
+        fmt = _choose_format(pd.Series(sample, dtype=object), np.concatenate(sample_t))
+
+    warnings: list[str] = []
+    kept: dict[str, tuple[str, float]] = {}
+    for name, (q, factor) in columns.items():
+        target = _TARGET.get(q)
+        if q.startswith(("pressure", "temperature")) and not nonzero[name]:
+            warnings.append(f"{name} is zero on every row (no sensor): left out")
+        elif target is None:
+            warnings.append(f"{name} has no column in the schema: left out")
+        else:
+            kept[name] = (target, factor)
+    if magnitudes:
+        warnings.append("discharge currents were written as magnitudes: negated")
+    meta, meta_warnings = _metadata_block([ln.rstrip("\r\n") for ln in ctx["lines"][: ctx["k"]]])
+    warnings += meta_warnings
+    if date_col:
+        if fmt:
+            warnings.append(
+                "the file's wall-clock is the tester PC's local time without a time zone: "
+                "unix_time_second takes it as UTC"
+            )
+        else:
+            warnings.append(f"{date_col} could not be parsed as dates: no unix time")
+
+    # third pass: the batches
+    counter_keys = ("charging_capacity_ah", "discharging_capacity_ah", "charging_energy_wh",
+                    "discharging_energy_wh")
+    last: dict[str, float] = {}
+    offset = dict.fromkeys(counter_keys, 0.0)
+    start: float | None = None
+    for table in _chunk_tables(path, ctx, list(ctx["types"]), batch_rows):
+        data: dict[str, np.ndarray] = {}
+        for name, (target, factor) in kept.items():
+            data[target] = _numeric(table, name) * factor
+        if cycle_col:
+            data["cycle_count"] = _numeric(table, cycle_col)
+        if step_col:
+            data["step_index"] = _numeric(table, step_col)
+        if magnitudes:
+            current = data["current_ampere"]
+            data["current_ampere"] = np.where(
+                _discharge_rows(table, name_col), -np.abs(current), current
+            )
+        for key in counter_keys:
+            if key not in data:
+                continue
+            v = np.nan_to_num(data[key])
+            prev = np.r_[last.get(key, v[0]), v[:-1]]
+            drop = v < prev
+            last[key] = float(v[-1])
+            if drop.any():
+                carried = np.cumsum(np.r_[offset[key], np.where(drop, prev, 0.0)])[1:]
+                offset[key] = float(carried[-1])
+                data[key] = v + carried
+            else:
+                data[key] = v + offset[key]
+        if fmt:
+            unix = _apply_format(table.column(date_col), fmt)
+            data["unix_time_second"] = unix
+            finite = np.flatnonzero(np.isfinite(unix))
+            if start is None and len(finite):
+                start = float(unix[finite[0]])
+        yield RawReading(data=pd.DataFrame(data, copy=False), metadata={}, warnings=warnings)
+        warnings = []
+    meta["tester"] = VENDOR
+    if chan_col and chan_same and chan_first is not None and np.isfinite(chan_first):
+        meta["channel"] = str(int(chan_first))
+    if fmt:
+        if start is not None:
+            meta["start_time"] = pd.Timestamp(start, unit="s").to_pydatetime()
+        meta["extra"]["date_format"] = fmt
+    yield RawReading(data=pd.DataFrame(), metadata=meta, warnings=[])

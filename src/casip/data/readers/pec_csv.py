@@ -39,14 +39,25 @@ import csv
 import datetime as _dt
 import io
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from casip.data.readers._base import HEAD_BYTES, RawReading, decode_head, looks_binary
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    StreamFallback,
+    block_size_for,
+    decode_head,
+    line_chunks,
+    looks_binary,
+    offset_after_lines,
+)
 from casip.data.readers.neware_csv import (
     CAPACITY_UNITS,
     CURRENT_UNITS,
@@ -54,14 +65,19 @@ from casip.data.readers.neware_csv import (
     RESISTANCE_UNITS,
     TIME_UNITS,
     VOLTAGE_UNITS,
+    CounterStream,
+    _merge_sign_stats,
+    _sign_stats,
     check_integers,
     column_numpy,
+    complete_length,
     counter_cumulative,
     current_sign_check,
     cycles_from_one,
     detect_encoding,
     hms_seconds,
     read_csv_columns,
+    sign_decision,
     split_name_unit,
     step_runs,
     to_unix_seconds,
@@ -192,25 +208,8 @@ _ROLES = {
 }
 
 
-def read(path: Path) -> RawReading:
-    """Read a PEC CSV export into BDF columns (see the module docstring).
-
-    Parameters
-    ----------
-    path : Path
-        The export; read in place, never written.
-
-    Returns
-    -------
-    RawReading
-        Time series in BDF columns and SI units (current positive on charge, counters
-        cumulative, cycles from 1), the header's metadata, and warnings.
-
-    Raises
-    ------
-    CasipInputError
-        No data header, no data rows, a malformed line or value, an unknown unit.
-    """
+def _setup(path: Path) -> dict[str, Any]:
+    """The header of a PEC export: its line, the columns by role, their units and types."""
     path = Path(path)
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
@@ -252,6 +251,34 @@ def read(path: Path) -> RawReading:
     if units["test_time"].lower() not in TIME_UNITS:
         types["test_time"] = pa.string()
     types = {r: t for r, t in types.items() if r in cols}
+    return {"head": head, "encoding": encoding, "lines": lines, "k": k, "tokens": tokens,
+            "cols": cols, "units": units, "types": types}
+
+
+def read(path: Path) -> RawReading:
+    """Read a PEC CSV export into BDF columns (see the module docstring).
+
+    Parameters
+    ----------
+    path : Path
+        The export; read in place, never written.
+
+    Returns
+    -------
+    RawReading
+        Time series in BDF columns and SI units (current positive on charge, counters
+        cumulative, cycles from 1), the header's metadata, and warnings.
+
+    Raises
+    ------
+    CasipInputError
+        No data header, no data rows, a malformed line or value, an unknown unit.
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    lines, k, tokens, cols, units, types, encoding = (
+        ctx[x] for x in ("lines", "k", "tokens", "cols", "units", "types", "encoding")
+    )
     table, warnings = read_csv_columns(path, k, len(tokens), cols, types, ",", encoding)
     n = table.num_rows
     if n == 0:
@@ -327,3 +354,224 @@ def read(path: Path) -> RawReading:
     first_row = {tok: v.strip() for tok, v in zip(tokens, first, strict=False)}
     metadata = _metadata(lines[:k], first_row)
     return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+
+
+def _chunk_tables(path: Path, ctx: dict[str, Any], roles: list[str],
+                  batch_rows: int) -> Iterator[pa.Table]:
+    """The data rows of ``roles`` in tables of about ``batch_rows`` rows (line-aligned chunks)."""
+    cols, types = ctx["cols"], ctx["types"]
+    n_fields = len(ctx["tokens"])
+    enc = ctx["encoding"]
+    enc = "utf8" if enc in ("utf-8", "utf-8-sig", "utf8") else enc
+    wanted = [r for r in roles if r in cols]
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=[f"_c{j}" for j in range(n_fields)],
+                                          encoding=enc),
+        "parse_options": pacsv.ParseOptions(delimiter=","),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=[f"_c{cols[r]}" for r in wanted],
+            column_types={f"_c{cols[r]}": types.get(r, pa.float64()) for r in wanted},
+            strings_can_be_null=True,
+        ),
+    }
+    start = offset_after_lines(path, ctx["k"] + 1)
+    for chunk in line_chunks(path, start, block_size_for(ctx["head"], batch_rows)):
+        try:
+            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
+        except pa.ArrowInvalid:
+            raise StreamFallback("a malformed data line") from None
+        if table.num_rows:
+            by_name = {f"_c{cols[r]}": r for r in wanted}
+            yield table.rename_columns([by_name[c] for c in table.column_names])
+
+
+def _sign_warning(decision: str) -> list[str]:
+    """The warning :func:`current_sign_check` gives for ``decision``."""
+    if decision == "invert":
+        return current_sign_check(np.array([1.0]), np.array([True]), np.array([False]))[1]
+    if decision == "magnitude":
+        return current_sign_check(np.array([1.0, 1.0]), np.array([True, False]),
+                                  np.array([False, True]))[1]
+    return []
+
+
+class _Rising:
+    """Rows where a raw counter rises within a step run, batch by batch."""
+
+    def __init__(self) -> None:
+        self.last: dict[str, float] = {}
+
+    def push(self, role: str, x: np.ndarray, boundary: np.ndarray) -> np.ndarray:
+        before = self.last.get(role, np.nan)
+        self.last[role] = float(x[-1])
+        return ~boundary & (np.diff(x, prepend=before) > 0)
+
+
+class _Keys:
+    """Step boundaries (a change of cycle or step) batch by batch."""
+
+    def __init__(self) -> None:
+        self.last: tuple[float, float] | None = None
+
+    def push(self, cycle: np.ndarray, step: np.ndarray | None) -> np.ndarray:
+        boundary = np.zeros(len(cycle), dtype=bool)
+        for j, key in enumerate((cycle, step)):
+            if key is None:
+                continue
+            boundary[1:] |= key[1:] != key[:-1]
+            if self.last is not None:
+                boundary[0] |= key[0] != self.last[j]
+        if self.last is None:
+            boundary[0] = True  # the first row never continues a run
+        self.last = (cycle[-1], step[-1] if step is not None else np.nan)
+        return boundary
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows.
+
+    A first pass over the cycle, step, current, counter and resistance columns takes the
+    whole-file decisions (the current sign convention, a cycle count from 0, which resistance
+    column holds values); the second yields the batches, carrying the counters' offsets over.
+    Whether the wall-clock times are kept is taken from the first batch; a later batch that
+    contradicts it, or a cut last line, has the file read whole (:class:`StreamFallback`).
+    """
+    path = Path(path)
+    ctx = _setup(path)
+    tokens, cols, units = ctx["tokens"], ctx["cols"], ctx["units"]
+    if complete_length(path, ",", len(tokens)) is not None:
+        raise StreamFallback("the last line is incomplete")
+    has_q = "qc" in cols and "qd" in cols
+
+    # first pass: whole-file decisions
+    first_cycle = np.nan
+    min_cycle = np.inf
+    any_voltage = False
+    ir_pos = {"ir_dc": False, "ir_1": False}
+    stats: list[np.ndarray | None] = [None, None]
+    keys, rising = _Keys(), _Rising()
+    rows = 0
+    first_roles = ["cycle", "step_index", "voltage", "current", "qc", "qd", "ir_dc", "ir_1"]
+    for table in _chunk_tables(path, ctx, first_roles, batch_rows):
+        n = table.num_rows
+        rows += n
+        cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
+        check_integers(cycle, "Cycle")
+        finite = cycle[np.isfinite(cycle)]
+        if len(finite):
+            if not np.isfinite(first_cycle):
+                first_cycle = float(finite[0])
+            min_cycle = min(min_cycle, float(finite.min()))
+        v = column_numpy(table, "voltage")
+        any_voltage |= bool(np.isfinite(v).any())
+        for role in ir_pos:
+            if role in cols and not ir_pos[role]:
+                r = column_numpy(table, role)
+                ir_pos[role] = bool(np.any(np.isfinite(r) & (r > 0)))
+        step = column_numpy(table, "step_index") if "step_index" in cols else None
+        if step is not None:
+            check_integers(step, "Step")
+        if has_q:
+            boundary = keys.push(cycle, step)
+            current = scaled_column(table, "current", units, tokens, cols, CURRENT_UNITS)
+            dis = rising.push("qd", scaled_column(table, "qd", units, tokens, cols,
+                                                  CAPACITY_UNITS), boundary)
+            chg = rising.push("qc", scaled_column(table, "qc", units, tokens, cols,
+                                                  CAPACITY_UNITS), boundary)
+            nz = np.abs(current) > 0
+            for j, sel in enumerate((dis, chg)):
+                stats[j] = _merge_sign_stats(stats[j], _sign_stats(current[sel & nz]))
+    if rows == 0:
+        raise StreamFallback("no data rows")
+    if not any_voltage:
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
+    shifted = first_cycle == 0 and min_cycle == 0
+    sign = sign_decision(*stats) if stats[0] is not None else "keep"
+    ir_role = next((r for r in ("ir_dc", "ir_1") if ir_pos[r]), None)
+
+    # second pass: the batches
+    keys, rising = _Keys(), _Rising()
+    counters = {r: CounterStream() for r in ("qc", "qd", "ec", "ed")}
+    unix_kept: bool | None = None
+    how_first: str | None = None
+    row = 0
+    for table in _chunk_tables(path, ctx, list(cols), batch_rows):
+        n = table.num_rows
+        warnings: list[str] = []
+        data: dict[str, np.ndarray] = {}
+        tunit = units["test_time"].lower()
+        if tunit in TIME_UNITS:
+            t = column_numpy(table, "test_time") * TIME_UNITS[tunit]
+        else:
+            try:
+                t = hms_seconds(table.column("test_time"))
+            except (ValueError, pa.ArrowInvalid) as exc:
+                raise CasipInputError(Problem(tokens[cols["test_time"]], str(exc))) from None
+        if not np.isfinite(t).all():
+            i = int(np.flatnonzero(~np.isfinite(t))[0])
+            raise CasipInputError(Problem("Total Time", f"missing time at data row {row + i + 1}"))
+        data["test_time_second"] = t
+        data["voltage_volt"] = scaled_column(table, "voltage", units, tokens, cols, VOLTAGE_UNITS)
+        current = scaled_column(table, "current", units, tokens, cols, CURRENT_UNITS)
+        cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
+        step = column_numpy(table, "step_index") if "step_index" in cols else None
+        if step is not None:
+            data["step_index"] = step
+        boundary = keys.push(cycle, step)
+        data["cycle_count"] = cycle + 1 if shifted else cycle
+        raw: dict[str, np.ndarray] = {}
+        for role, name, table_units in (
+            ("qc", "charging_capacity_ah", CAPACITY_UNITS),
+            ("qd", "discharging_capacity_ah", CAPACITY_UNITS),
+            ("ec", "charging_energy_wh", ENERGY_UNITS),
+            ("ed", "discharging_energy_wh", ENERGY_UNITS),
+        ):
+            if role in cols:
+                raw[role] = scaled_column(table, role, units, tokens, cols, table_units)
+                data[name] = counters[role].push(raw[role], boundary)
+        if has_q:
+            dis = rising.push("qd", raw["qd"], boundary)
+            rising.push("qc", raw["qc"], boundary)
+            if sign == "invert":
+                current = -current
+            elif sign == "magnitude":
+                current = np.where(dis, -np.abs(current), current)
+            if row == 0:
+                warnings += _sign_warning(sign)
+        data["current_ampere"] = current
+        if "ambient" in cols:
+            data["ambient_temperature_celsius"] = column_numpy(table, "ambient")
+        if "surface" in cols:
+            data["surface_temperature_celsius"] = column_numpy(table, "surface")
+        if ir_role is not None:
+            r = scaled_column(table, ir_role, units, tokens, cols, RESISTANCE_UNITS)
+            data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
+        if "date" in cols:
+            how: list[str] = []
+            unix = to_unix_seconds(table.column("date"), _DATE_FORMATS, how=how)
+            finite = bool(np.isfinite(unix).any())
+            if unix_kept is None:
+                unix_kept, how_first = finite, how[0]
+                if finite:
+                    warnings.append(
+                        "the file's wall-clock times carry no time zone; unix_time_second reads "
+                        "them as UTC"
+                    )
+            elif how[0] != how_first or (finite and not unix_kept):
+                raise StreamFallback("the wall-clock times differ between batches")
+            if unix_kept:
+                data["unix_time_second"] = unix
+        if shifted and row == 0:
+            warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
+        row += n
+        yield RawReading(data=pd.DataFrame(data), metadata={}, warnings=warnings)
+    lines, k = ctx["lines"], ctx["k"]
+    first = next(csv.reader(io.StringIO(lines[k + 1])), []) if len(lines) > k + 1 else []
+    first_row = {tok: v.strip() for tok, v in zip(tokens, first, strict=False)}
+    yield RawReading(data=pd.DataFrame(), metadata=_metadata(lines[:k], first_row), warnings=[])
+
+
+def scaled_column(table: pa.Table, role: str, units: dict[str, str], tokens: list[str],
+                  cols: dict[str, int], table_units: dict[str, float]) -> np.ndarray:
+    """A numeric column of ``table`` in SI units (its unit from the header)."""
+    return column_numpy(table, role) * unit_factor(units[role], table_units, tokens[cols[role]])
