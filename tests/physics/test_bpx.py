@@ -101,6 +101,13 @@ def test_solid_state_and_lithium_metal_are_refused_with_the_reason(tmp_path, cel
     assert not out.exists()
 
 
+def test_mapped_solid_state_full_cell_setup_is_refused_for_its_solid_electrolyte():
+    setup = parameters_for(reference_design("assb-sulfide-si"))
+    with pytest.raises(CasipInputError, match="BPX has no solid electrolyte") as exc:
+        to_bpx_dict(setup)
+    assert exc.value.problems[0].field == "kind"
+
+
 def test_mapped_lithium_metal_setup_is_refused():
     setup = parameters_for(reference_design("assb-sulfide-li"))
     with pytest.raises(CasipInputError, match="lithium-metal counter electrode"):

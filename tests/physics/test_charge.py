@@ -197,3 +197,13 @@ def test_charge_figures(tmp_path):
     paths = write_figures(charge_figures(rs), tmp_path, "charge")
     assert [p.suffix for p in paths] == [".png", ".html"]
     assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_solid_state_silicon_cell_fast_charge_solves():
+    r = fast_charge(reference_design("assb-sulfide-si"), 1.0)
+    assert r.binding_limit in BINDING_LIMITS
+    assert r.critical_current_density_mA_cm2 is None  # no lithium metal: plating limit instead
+    assert 30 < r.time_min < 70
+    h = r.history
+    assert h["soc"].iloc[-1] == pytest.approx(0.8, abs=1e-3)
+    assert h["voltage_V"].max() <= 4.2 + 2e-3

@@ -63,7 +63,6 @@ def test_parse_floats():
         ["sim", "rate", "ref:lfp-blade", "--c-rates", "0"],
         ["sim", "rate", "ref:no-such-cell"],
         ["sim", "rate", "no-such-file.yaml"],
-        ["sim", "rate", "ref:assb-sulfide-si"],  # refused by the mapping, with the reason
         ["sim", "pulse", "ref:lfp-blade", "--soc", "half"],
         ["sim", "charge", "ref:lfp-blade", "--steps", "3-0.5"],
         ["sim", "charge", "ref:lfp-blade", "--fastest", "--steps", "3@0.8"],

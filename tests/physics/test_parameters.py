@@ -24,6 +24,7 @@ SUPPORTED = (
     "semi-solid-sic",
     "assb-sulfide-li",
     "oxide-anode-free",
+    "assb-sulfide-si",
 )
 SRC = Path(__file__).resolve().parents[2] / "src" / "casip"
 
@@ -45,6 +46,11 @@ def test_c20_capacity_matches_design_engine(cell):
         ("lfp-blade", "Prada2013", "liquid DFN"),
         ("nmc811-pouch", "Chen2020", "liquid DFN"),
         ("assb-sulfide-li", "Xu2019", "lithium-metal DFN (single-ion solid electrolyte)"),
+        (
+            "assb-sulfide-si",
+            "Chen2020_composite",
+            "full-cell DFN (single-ion solid electrolyte, two-phase silicon-graphite negative)",
+        ),
     ],
 )
 def test_base_set_and_model_by_chemistry(cell, base, approximation):
@@ -158,12 +164,6 @@ def test_unsupported_cathode_chemistry_refused(active):
 def test_lfp_against_lithium_metal_refused():
     with pytest.raises(CasipInputError, match="against lithium metal"):
         parameters_for(_with_cathode("assb-sulfide-li", "LFP"))
-
-
-def test_all_solid_state_intercalation_anode_refused_with_reason():
-    with pytest.raises(CasipInputError, match="not supported yet") as exc:
-        parameters_for(reference_design("assb-sulfide-si"))
-    assert exc.value.problems[0].field == "anode.type"
 
 
 def test_lto_anode_refused():
@@ -341,3 +341,57 @@ def test_lower_temperature_lowers_solid_state_rate_capability():
     warm = discharge_capacities(parameters_for(design, temperature_K=318.15), [1.0])[0]
     cold = discharge_capacities(parameters_for(design, temperature_K=273.15), [1.0])[0]
     assert cold < warm
+
+
+# ------------------------------------------------------------------ solid-state full cell
+
+
+def test_solid_state_full_cell_parameters():
+    from casip.physics.parameters import COMPOSITE_OPTIONS
+
+    setup = parameters_for(reference_design("assb-sulfide-si"))
+    pv = setup.parameter_values
+    assert setup.model_options == {**COMPOSITE_OPTIONS, "contact resistance": "true"}
+    assert pv["Cation transference number"] == 1.0
+    assert pv["Thermodynamic factor"] == 1.0
+    assert pv["Electrolyte diffusivity [m2.s-1]"] <= 1e-10
+    assert pv["Separator porosity"] == 1.0
+    assert pv["Separator Bruggeman coefficient (electrolyte)"] == 1.0
+    assert pv["Positive electrode Bruggeman coefficient (electrolyte)"] == 1.5
+    assert pv["Negative electrode Bruggeman coefficient (electrolyte)"] == 1.5
+    # each composite's "porosity" is its argyrodite volume fraction (residual voids neglected)
+    lib = load_library()
+    rho = {k: lib[k].density_g_cm3.value for k in ("NMC811", "LPSCl", "carbon_black", "CMC_SBR")}
+    wc = {"NMC811": 0.80, "LPSCl": 0.17, "carbon_black": 0.015, "CMC_SBR": 0.015}
+    inv = {k: x / rho[k] for k, x in wc.items()}
+    assert pv["Positive electrode porosity"] == pytest.approx(
+        (1 - 0.10) * inv["LPSCl"] / sum(inv.values())
+    )
+    wa = {
+        "silicon": 0.75 * 0.8,
+        "graphite": 0.75 * 0.2,
+        "LPSCl": 0.20,
+        "carbon_black": 0.03,
+        "CMC_SBR": 0.02,
+    }
+    inv = {k: x / lib[k].density_g_cm3.value for k, x in wa.items()}
+    assert pv["Negative electrode porosity"] == pytest.approx(
+        (1 - 0.10) * inv["LPSCl"] / sum(inv.values())
+    )
+    sigma = pv.evaluate(
+        pv["Electrolyte conductivity [S.m-1]"](pybamm.Scalar(1000.0), pybamm.Scalar(298.15))
+    )
+    assert float(sigma) == pytest.approx(lib["LPSCl"].ionic_conductivity_S_cm.value * 100)
+    assert pv["Contact resistance [Ohm]"] == pytest.approx(
+        5.0 * 1e-4 / (setup.metrics.geometry["cathode_area_cm2"] * 1e-4)
+    )
+    q1, q3 = discharge_capacities(setup, [1.0, 3.0])
+    assert setup.capacity_Ah > q1 > q3 > 0
+
+
+def test_lower_solid_electrolyte_conductivity_lowers_3c_capacity_of_the_full_cell():
+    design = reference_design("assb-sulfide-si")
+    high = discharge_capacities(parameters_for(design), [3.0])[0]
+    low_setup = parameters_for(design, _library_with_lpscl_conductivity(0.0018 / 3))
+    low = discharge_capacities(low_setup, [3.0])[0]
+    assert low < 0.8 * high, (low, high)

@@ -61,3 +61,11 @@ def test_pulse_resistance_of_a_liquid_cell_and_chart(tmp_path):
 def test_bad_pulse_input_is_refused(kwargs, field):
     with pytest.raises(CasipInputError, match=field):
         pulse_resistance("pybamm:Chen2020", **kwargs)
+
+
+def test_pulse_resistance_of_the_solid_state_silicon_cell():
+    df = pulse_resistance(reference_design("assb-sulfide-si"), (0.2, 0.5, 0.8))
+    assert list(df.columns) == COLUMNS
+    assert (df[COLUMNS[1:]].to_numpy() > 0).all()
+    # at least the assumed 5 Ohm cm2 contact resistance
+    assert (df["area_specific_resistance_ohm_cm2"] > 5.0).all()

@@ -198,7 +198,7 @@ def test_ragone_one_row_per_design_and_rate(results):
 @pytest.mark.slow
 def test_ragone_default_covers_supported_reference_cells_incl_lfp():
     ids = rate.supported_reference_ids()
-    assert "lfp-blade" in ids and "assb-sulfide-si" not in ids
+    assert "lfp-blade" in ids and "assb-sulfide-si" in ids
     df = ragone(c_rates=(0.1, 1.0))
     assert df["name"].nunique() == len(ids)
     assert len(df) == 2 * len(ids)

@@ -213,6 +213,18 @@ def _refuse_unless_liquid(setup: PhysicsSetup, source: str | None) -> None:
             ),
             source=source,
         )
+    if "single-ion solid electrolyte" in setup.approximation:
+        raise CasipInputError(
+            Problem(
+                "kind",
+                f"{_BPX_SCOPE}; this design runs on CASIP's {setup.approximation}: BPX has no "
+                "solid electrolyte (no single-ion conductor, dense separator or contact "
+                "resistance), so it has no BPX representation",
+                setup.name,
+                _BPX_EXPECTED,
+            ),
+            source=source,
+        )
     if "particle phases" in setup.model_options:
         raise CasipInputError(
             Problem(

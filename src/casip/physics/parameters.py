@@ -21,6 +21,10 @@ Approach (see ``docs/physics.md`` for the table of every parameter):
   Arrhenius temperature dependence, separator porosity and Bruggeman coefficient 1, cathode
   "porosity" equal to the solid-electrolyte volume fraction of the composite, a constant
   lithium-interface exchange current and a contact resistance.
+* All-solid-state cells with an intercalation anode: the liquid full-cell mapping above (for a
+  silicon-graphite blend the two-phase ``Chen2020_composite`` negative) with the same single-ion
+  solid electrolyte: each composite's "porosity" is its solid-electrolyte volume fraction (the
+  residual voids neglected), dense separator, contact resistance.
 
 Capacity match. The base set's open-circuit potentials and its C/20 stoichiometry window are
 kept; maximum concentrations are rescaled so that the model's C/20 capacity reproduces the
@@ -129,8 +133,9 @@ class PhysicsSetup:
     name : str
         The design's name.
     approximation : str
-        ``"liquid DFN"``, ``"lithium-metal DFN (liquid)"`` or ``"lithium-metal DFN
-        (single-ion solid electrolyte)"``.
+        ``"liquid DFN"`` (with the negative in parentheses for silicon blends),
+        ``"full-cell DFN (single-ion solid electrolyte, ...)"``, ``"lithium-metal DFN (liquid)"``
+        or ``"lithium-metal DFN (single-ion solid electrolyte)"``.
     base_set : str
         The PyBaMM parameter set the values start from.
     model_options : dict
@@ -469,18 +474,6 @@ def parameters_for(
         )
     a_type = d.anode.type
     if a_type == AnodeType.intercalation:
-        if d.kind == CellKind.all_solid_state:
-            _refuse(
-                "anode.type",
-                "an all-solid-state cell with an intercalation (graphite/silicon) anode is not "
-                "supported yet: PyBaMM has one electrolyte phase and no solid-state full-cell "
-                "parameter set, and the single-ion approximation with a silicon composite "
-                "negative has not been validated here",
-                a_type.value,
-                "a lithium_metal or anode_free anode for all-solid-state cells, or a liquid or "
-                "semi-solid cell",
-                src,
-            )
         others = [m for m in d.anode.active if _anode_kind(lib, m) is None]
         if others:
             _refuse(
@@ -634,6 +627,7 @@ def _liquid_full_cell(
     g = metrics.geometry
     fill = d.electrolyte.pore_fill if d.electrolyte is not None else 1.0
     semi = d.kind == CellKind.semi_solid
+    solid = d.kind == CellKind.all_solid_state
 
     # ---- porosities and volume fractions
     c_frac = _volume_fractions(
@@ -666,19 +660,52 @@ def _liquid_full_cell(
         },
         d.anode.porosity,
     )
-    fill_note = "" if fill == 1 else f" x pore_fill {fill:g}"
-    eps_p = d.cathode.porosity * fill
-    eps_n = d.anode.porosity * fill
-    eps_s = d.separator.porosity * fill
-    for name, v in (
-        ("Positive electrode porosity", eps_p),
-        ("Negative electrode porosity", eps_n),
-        ("Separator porosity", eps_s),
-    ):
-        _check_fraction(name, v, src)
-    set_("Positive electrode porosity", eps_p, f"design: cathode.porosity{fill_note}")
-    set_("Negative electrode porosity", eps_n, f"design: anode.porosity{fill_note}")
-    set_("Separator porosity", eps_s, f"design: separator.porosity{fill_note}")
+    if solid:
+        # single-ion solid electrolyte: the electrolyte phase of each composite is its
+        # solid-electrolyte volume fraction; the residual voids are neglected
+        se = _solid_electrolyte_conductivity(d, lib, set_, m, src)
+        eps_p = c_frac.get("catholyte", 0.0)
+        eps_n = a_frac.get("electrolyte", 0.0)
+        for name, v in (
+            ("Positive electrode porosity", eps_p),
+            ("Negative electrode porosity", eps_n),
+        ):
+            _check_fraction(name, v, src)
+        se_how = (
+            "derived: {what} volume fraction (1 - porosity) (w/rho)_SE / sum(w/rho), design mass "
+            "fractions and library densities (the {porosity:g} residual voids are neglected)"
+        )
+        set_(
+            "Positive electrode porosity",
+            eps_p,
+            se_how.format(what="catholyte", porosity=d.cathode.porosity),
+        )
+        set_(
+            "Negative electrode porosity",
+            eps_n,
+            se_how.format(what="anode solid-electrolyte", porosity=d.anode.porosity),
+        )
+        for pole, se_id, eps, label in (
+            ("Positive", d.cathode.catholyte, eps_p, "cathode"),
+            ("Negative", d.anode.electrolyte, eps_n, "anode"),
+        ):
+            b, b_how = _composite_bruggeman(lib, se, se_id, eps, label, notes)
+            set_(f"{pole} electrode Bruggeman coefficient (electrolyte)", b, b_how)
+        _single_ion_electrolyte(d, set_)
+    else:
+        fill_note = "" if fill == 1 else f" x pore_fill {fill:g}"
+        eps_p = d.cathode.porosity * fill
+        eps_n = d.anode.porosity * fill
+        eps_s = d.separator.porosity * fill
+        for name, v in (
+            ("Positive electrode porosity", eps_p),
+            ("Negative electrode porosity", eps_n),
+            ("Separator porosity", eps_s),
+        ):
+            _check_fraction(name, v, src)
+        set_("Positive electrode porosity", eps_p, f"design: cathode.porosity{fill_note}")
+        set_("Negative electrode porosity", eps_n, f"design: anode.porosity{fill_note}")
+        set_("Separator porosity", eps_s, f"design: separator.porosity{fill_note}")
     set_(
         "Positive electrode active material volume fraction",
         c_frac["active"],
@@ -733,8 +760,37 @@ def _liquid_full_cell(
             "are not represented"
         )
         approximation = "liquid DFN (effective silicon-graphite negative)"
+    if solid:
+        negative = (
+            "two-phase silicon-graphite negative"
+            if composite
+            else "effective silicon-graphite negative"
+            if has_silicon
+            else "graphite negative"
+        )
+        approximation = f"full-cell DFN (single-ion solid electrolyte, {negative})"
+        notes.append(
+            "all-solid-state full cell: the single-ion solid-electrolyte approximation on the "
+            f"{base_name} full cell (transference number 1, constant {se.id} conductivity with "
+            "an Arrhenius temperature dependence, dense separator, composite electrolyte "
+            "fractions from the solid-electrolyte volume fractions, contact resistance); "
+            f"kinetics, particle sizes and open-circuit potentials stay {base_name}'s liquid-"
+            "cell values, so the solid/solid interface kinetics are not represented"
+        )
 
     # ---- kept from the base set
+    electrolyte_kept = (
+        ()
+        if solid
+        else (
+            "Electrolyte conductivity [S.m-1]",
+            "Electrolyte diffusivity [m2.s-1]",
+            "Cation transference number",
+            "Positive electrode Bruggeman coefficient (electrolyte)",
+            "Negative electrode Bruggeman coefficient (electrolyte)",
+            "Separator Bruggeman coefficient (electrolyte)",
+        )
+    )
     _keep(
         pv,
         m,
@@ -749,13 +805,8 @@ def _liquid_full_cell(
         "Negative particle diffusivity [m2.s-1]",
         "Positive electrode conductivity [S.m-1]",
         "Negative electrode conductivity [S.m-1]",
-        "Electrolyte conductivity [S.m-1]",
-        "Electrolyte diffusivity [m2.s-1]",
-        "Cation transference number",
+        *electrolyte_kept,
         "Initial concentration in electrolyte [mol.m-3]",
-        "Positive electrode Bruggeman coefficient (electrolyte)",
-        "Negative electrode Bruggeman coefficient (electrolyte)",
-        "Separator Bruggeman coefficient (electrolyte)",
         "Lower voltage cut-off [V]",
         "Upper voltage cut-off [V]",
         "Ambient temperature [K]",
@@ -786,7 +837,9 @@ def _liquid_full_cell(
         )
     _temperature(pv, set_, base_name, temperature_K)
     options: dict = dict(COMPOSITE_OPTIONS) if composite else {}
-    if contact_resistance_ohm_cm2 is not None:
+    if solid:
+        _solid_contact_resistance(options, set_, m, area, contact_resistance_ohm_cm2)
+    elif contact_resistance_ohm_cm2 is not None:
         options["contact resistance"] = "true"
         set_(
             "Contact resistance [Ohm]",
@@ -1082,6 +1135,123 @@ def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> fl
     return u100
 
 
+def _solid_electrolyte_conductivity(d: Design, lib: MaterialLibrary, set_, m, src: str):
+    """Set the single-ion electrolyte's conductivity from the solid electrolyte of the
+    separator (or, without one, the cathode's catholyte): the library's 25 C value with an
+    Arrhenius temperature dependence. Returns the material."""
+    sep = lib.materials[d.separator.material]
+    if sep.category == Category.solid_electrolyte:
+        se = sep
+        se_field = "separator.material"
+    elif d.cathode.catholyte:
+        se = lib.materials[d.cathode.catholyte]
+        se_field = "cathode.catholyte"
+    else:  # pragma: no cover - compile refuses an all-solid-state cell without either
+        _refuse(
+            "separator.material",
+            "no solid electrolyte to take a conductivity from",
+            d.separator.material,
+            "a solid-electrolyte separator",
+            src,
+        )
+    if se.ionic_conductivity_S_cm is None:
+        _refuse(
+            se_field,
+            "the library has no ionic_conductivity_S_cm for this solid electrolyte",
+            se.id,
+            "a material with a sourced conductivity",
+            src,
+        )
+    sigma = se.ionic_conductivity_S_cm.value * 100.0  # S/cm -> S/m
+    if se.activation_energy_eV is not None:
+        ea = se.activation_energy_eV.value
+        ea_origin = _source_of(lib, se.id, "activation_energy_eV")
+    else:
+        ea = ASSUMED_ACTIVATION_ENERGY_EV
+        ea_origin = (
+            f"assumed: {ea:g} eV, the library gives no activation energy for {se.id} "
+            "(sulfide and garnet conductors lie near 0.2-0.45 eV)"
+        )
+    set_(
+        "Electrolyte conductivity [S.m-1]",
+        _arrhenius_conductivity(sigma, ea),
+        f"{_source_of(lib, se.id, 'ionic_conductivity_S_cm')} (x100 S/m per S/cm); "
+        f"Arrhenius with Ea from {ea_origin}",
+        shown=f"{sigma:.4g} S/m at 25 C, Ea {ea:g} eV",
+    )
+    m["Electrolyte activation energy [eV] (CASIP)"] = Mapped(ea, ea_origin)
+    return se
+
+
+def _composite_bruggeman(
+    lib: MaterialLibrary, se, composite_se: str | None, eps: float, label: str, notes: list[str]
+) -> tuple[float, str]:
+    """Bruggeman exponent of a composite electrode's solid-electrolyte phase: 1.5, or, when the
+    composite's solid electrolyte conducts differently from the separator's, 1.5 with their
+    conductivity ratio folded in (``sigma_sep eps^b = sigma_composite eps^1.5``)."""
+    if not composite_se or composite_se == se.id:
+        return 1.5, "assumed: 1.5 (Bruggeman), as the base sets"
+    other = lib.materials[composite_se]
+    if other.ionic_conductivity_S_cm is None:
+        return 1.5, "assumed: 1.5 (Bruggeman), as the base sets"
+    ratio = other.ionic_conductivity_S_cm.value / se.ionic_conductivity_S_cm.value
+    b = 1.5 + math.log(ratio) / math.log(eps)
+    notes.append(
+        f"{label} solid electrolyte {other.id} conducts {ratio:.3g} x the separator's {se.id}: "
+        f"folded into the {label} Bruggeman exponent ({b:.3g})"
+    )
+    return b, "derived: 1.5 with the composite/separator conductivity ratio folded in"
+
+
+def _single_ion_electrolyte(d: Design, set_) -> None:
+    """The single-ion solid-electrolyte settings shared by the lithium-metal and the full-cell
+    solid-state mappings: dense separator, transference number 1, inert diffusion."""
+    set_(
+        "Separator porosity",
+        1.0,
+        "assumed: dense solid-electrolyte separator conducts with its full cross-section "
+        f"(its {d.separator.porosity:g} voids are neglected)",
+    )
+    set_(
+        "Separator Bruggeman coefficient (electrolyte)",
+        1.0,
+        "assumed: no tortuosity in a dense separator",
+    )
+    set_(
+        "Cation transference number",
+        1.0,
+        "assumed: single-ion solid conductor (no salt depletion)",
+    )
+    set_("Thermodynamic factor", 1.0, "assumed: single-ion conductor")
+    set_(
+        "Electrolyte diffusivity [m2.s-1]",
+        ASSUMED_SE_DIFFUSIVITY_M2_S,
+        "assumed: inert at transference number 1; small constant",
+    )
+
+
+def _solid_contact_resistance(
+    options: dict, set_, m, area: float, contact_resistance_ohm_cm2: float | None
+) -> None:
+    r_area = (
+        ASSUMED_CONTACT_RESISTANCE_OHM_CM2
+        if contact_resistance_ohm_cm2 is None
+        else contact_resistance_ohm_cm2
+    )
+    options["contact resistance"] = "true"
+    set_(
+        "Contact resistance [Ohm]",
+        r_area * 1e-4 / area,
+        (
+            f"assumed: {r_area:g} Ohm cm2 area-specific interface resistance (order of "
+            "sulfide cells under stack pressure) / electrode area"
+            if contact_resistance_ohm_cm2 is None
+            else f"caller: {r_area:g} Ohm cm2 / electrode area"
+        ),
+    )
+    m["Contact resistance [Ohm cm2] (CASIP)"] = Mapped(r_area, m["Contact resistance [Ohm]"].origin)
+
+
 def _lithium_metal_cell(
     d: Design,
     p: Mapping[str, float],
@@ -1138,48 +1308,9 @@ def _lithium_metal_cell(
 
     if solid:
         approximation = "lithium-metal DFN (single-ion solid electrolyte)"
-        if sep.category == Category.solid_electrolyte:
-            se = sep
-            se_field = "separator.material"
-        elif d.cathode.catholyte:
-            se = lib.materials[d.cathode.catholyte]
-            se_field = "cathode.catholyte"
-        else:  # pragma: no cover - compile refuses an all-solid-state cell without either
-            _refuse(
-                "separator.material",
-                "no solid electrolyte to take a conductivity from",
-                d.separator.material,
-                "a solid-electrolyte separator",
-                src,
-            )
-        if se.ionic_conductivity_S_cm is None:
-            _refuse(
-                se_field,
-                "the library has no ionic_conductivity_S_cm for this solid electrolyte",
-                se.id,
-                "a material with a sourced conductivity",
-                src,
-            )
-        sigma = se.ionic_conductivity_S_cm.value * 100.0  # S/cm -> S/m
-        if se.activation_energy_eV is not None:
-            ea = se.activation_energy_eV.value
-            ea_origin = _source_of(lib, se.id, "activation_energy_eV")
-        else:
-            ea = ASSUMED_ACTIVATION_ENERGY_EV
-            ea_origin = (
-                f"assumed: {ea:g} eV, the library gives no activation energy for {se.id} "
-                "(sulfide and garnet conductors lie near 0.2-0.45 eV)"
-            )
-        set_(
-            "Electrolyte conductivity [S.m-1]",
-            _arrhenius_conductivity(sigma, ea),
-            f"{_source_of(lib, se.id, 'ionic_conductivity_S_cm')} (x100 S/m per S/cm); "
-            f"Arrhenius with Ea from {ea_origin}",
-            shown=f"{sigma:.4g} S/m at 25 C, Ea {ea:g} eV",
-        )
-        m["Electrolyte activation energy [eV] (CASIP)"] = Mapped(ea, ea_origin)
+        se = _solid_electrolyte_conductivity(d, lib, set_, m, src)
         # cathode: the electrolyte phase is the solid-electrolyte volume fraction
-        b_pos = 1.5
+        b_pos, b_origin = 1.5, "base set Xu2019 (1.5)"
         if p["c_w_catholyte"] > 0:
             eps_p = frac["catholyte"]
             eps_origin = "derived: catholyte volume fraction (1 - porosity) (w/rho)_SE / sum(w/rho)"
@@ -1188,14 +1319,7 @@ def _lithium_metal_cell(
                 eps_origin += " + liquid-filled pores"
             cly = lib.materials[d.cathode.catholyte]
             if cly.id != se.id and cly.ionic_conductivity_S_cm is not None:
-                # the catholyte conducts differently from the separator: fold the ratio into
-                # the cathode's Bruggeman exponent, sigma_sep eps^b = sigma_cat eps^1.5
-                ratio = cly.ionic_conductivity_S_cm.value / se.ionic_conductivity_S_cm.value
-                b_pos = 1.5 + math.log(ratio) / math.log(eps_p)
-                notes.append(
-                    f"catholyte {cly.id} conducts {ratio:.3g} x the separator's {se.id}: "
-                    f"folded into the cathode Bruggeman exponent ({b_pos:.3g})"
-                )
+                b_pos, b_origin = _composite_bruggeman(lib, se, cly.id, eps_p, "cathode", notes)
         else:
             eps_p = liquid_in_cathode
             eps_origin = "design: cathode.porosity x pore_fill (liquid/gel catholyte)"
@@ -1209,32 +1333,9 @@ def _lithium_metal_cell(
         set_(
             "Positive electrode Bruggeman coefficient (electrolyte)",
             b_pos,
-            "base set Xu2019 (1.5)"
-            if b_pos == 1.5
-            else "derived: catholyte/separator conductivity ratio",
+            b_origin,
         )
-        set_(
-            "Separator porosity",
-            1.0,
-            "assumed: dense solid-electrolyte separator conducts with its full cross-section "
-            f"(its {d.separator.porosity:g} voids are neglected)",
-        )
-        set_(
-            "Separator Bruggeman coefficient (electrolyte)",
-            1.0,
-            "assumed: no tortuosity in a dense separator",
-        )
-        set_(
-            "Cation transference number",
-            1.0,
-            "assumed: single-ion solid conductor (no salt depletion)",
-        )
-        set_("Thermodynamic factor", 1.0, "assumed: single-ion conductor")
-        set_(
-            "Electrolyte diffusivity [m2.s-1]",
-            ASSUMED_SE_DIFFUSIVITY_M2_S,
-            "assumed: inert at transference number 1; small constant",
-        )
+        _single_ion_electrolyte(d, set_)
         set_(
             "Exchange-current density for lithium metal electrode [A.m-2]",
             _constant_li_exchange_current(ASSUMED_LI_EXCHANGE_CURRENT_A_M2),
@@ -1242,25 +1343,7 @@ def _lithium_metal_cell(
             "for the lithium/solid-electrolyte interface; replace with a sourced value",
             shown=ASSUMED_LI_EXCHANGE_CURRENT_A_M2,
         )
-        r_area = (
-            ASSUMED_CONTACT_RESISTANCE_OHM_CM2
-            if contact_resistance_ohm_cm2 is None
-            else contact_resistance_ohm_cm2
-        )
-        options["contact resistance"] = "true"
-        set_(
-            "Contact resistance [Ohm]",
-            r_area * 1e-4 / area,
-            (
-                f"assumed: {r_area:g} Ohm cm2 area-specific interface resistance (order of "
-                "sulfide cells under stack pressure) / electrode area"
-                if contact_resistance_ohm_cm2 is None
-                else f"caller: {r_area:g} Ohm cm2 / electrode area"
-            ),
-        )
-        m["Contact resistance [Ohm cm2] (CASIP)"] = Mapped(
-            r_area, m["Contact resistance [Ohm]"].origin
-        )
+        _solid_contact_resistance(options, set_, m, area, contact_resistance_ohm_cm2)
     else:
         approximation = "lithium-metal DFN (liquid)"
         _check_fraction("Positive electrode porosity", liquid_in_cathode, src)
