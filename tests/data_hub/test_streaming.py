@@ -96,6 +96,8 @@ def test_streaming_equals_whole_file_on_every_shared_file(
         "landt-csv",
         "novonix-csv",
         "batterydata-csv",
+        "biologic-mpr",
+        "arbin-res",
     } <= streamed_formats
 
 

@@ -59,7 +59,7 @@ from access_parser.parsing_primitives import TDEF_HEADER
 from numpy.lib.stride_tricks import sliding_window_view
 
 from casip.data import schema
-from casip.data.readers._base import RawReading
+from casip.data.readers._base import RawReading, StreamFallback
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "arbin-res"
@@ -328,6 +328,28 @@ class _Jet:
         if self.version == 3 or any(not cols[w].column_flags.fixed_length for w in present):
             return self._columns_slow(name, present)
         starts, ends = self._row_spans(name, table)
+        return self.gather(name, present, starts, ends)
+
+    def fast_columns(self, name: str, wanted: tuple[str, ...]) -> list[str] | None:
+        """The columns of ``wanted`` that the table has, if the vectorised decoder reads them
+        (None if access-parser's row decoder is needed)."""
+        cols = {c.col_name_str: c for c in self.table(name).columns.values()}
+        present = [w for w in wanted if w in cols]
+        if self.version == 3 or any(not cols[w].column_flags.fixed_length for w in present):
+            return None
+        return present
+
+    def owned_pages(self, name: str) -> np.ndarray:
+        """Numbers of the data pages of a table, in file order."""
+        tdef = self.catalog[name]
+        return np.flatnonzero(self.is_data & (self.owner == tdef)).astype(np.int64)
+
+    def gather(
+        self, name: str, present: list[str], starts: np.ndarray, ends: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        """Fixed-length columns ``present`` of the rows spanning ``starts``..``ends``."""
+        table = self.table(name)
+        cols = {c.col_name_str: c for c in table.columns.values()}
         n = len(starts)
         n_null = (table.table_header.column_count + 7) // 8
         for w in present:
@@ -366,11 +388,19 @@ class _Jet:
             out[w] = v
         return out
 
-    def _row_spans(self, name: str, table: _Table) -> tuple[np.ndarray, np.ndarray]:
-        """Absolute start and end (exclusive) in the file of every live row of a table."""
+    def _row_spans(
+        self, name: str, table: _Table, pages: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Absolute start and end (exclusive) in the file of every live row of a table.
+
+        With ``pages`` (some of the table's data pages, in order), the rows of those pages
+        only: the total row count is then the caller's to check, and a row moved to another
+        page (whose place in the order is unknown) raises :class:`StreamFallback`.
+        """
         ps = self.page_size
-        tdef = self.catalog[name]
-        pages = np.flatnonzero(self.is_data & (self.owner == tdef)).astype(np.int64)
+        whole = pages is None
+        if whole:
+            pages = self.owned_pages(name)
         counts = self.pages[pages, 12].astype(np.int64) | (
             self.pages[pages, 13].astype(np.int64) << 8
         )
@@ -395,6 +425,8 @@ class _Jet:
         if not ok[live].all():
             raise _bad(f"a data page of table {name} is corrupted (row outside its page)")
         starts, ends = [a_start[live]], [a_end[live]]
+        if overflow.any() and not whole:
+            raise StreamFallback(f"rows of table {name} were moved to other pages")
         if overflow.any():  # rows moved to another page: follow each pointer (rare)
             moved = [self._overflow_span(int(s), name) for s in a_start[overflow]]
             starts.append(np.array([m[0] for m in moved], dtype=np.int64))
@@ -410,11 +442,8 @@ class _Jet:
         count = flat[a_start].astype(np.int64) | (flat[a_start + 1].astype(np.int64) << 8)
         if np.any(count != ncols):
             raise _bad(f"rows of table {name} do not have its {ncols} columns (corrupted file)")
-        if len(a_start) != header.number_of_rows:
-            raise _bad(
-                f"table {name} holds {len(a_start)} rows but its definition counts "
-                f"{header.number_of_rows}: the file is truncated or corrupted"
-            )
+        if whole:
+            _check_row_count(name, len(a_start), header.number_of_rows)
         return a_start, a_end
 
     def _overflow_span(self, slot: int, name: str) -> tuple[int, int]:
@@ -443,6 +472,14 @@ class _Jet:
             w: pd.to_numeric(pd.Series(rows.get(w, []), dtype=object)).to_numpy(float)
             for w in present
         }
+
+
+def _check_row_count(name: str, found: int, counted: int) -> None:
+    if found != counted:
+        raise _bad(
+            f"table {name} holds {found} rows but its definition counts "
+            f"{counted}: the file is truncated or corrupted"
+        )
 
 
 def _first(rows: Mapping[str, list], key: str, i: int = 0) -> Any:
@@ -530,19 +567,22 @@ def _aux_channels(db: _Jet) -> list[dict[str, Any]]:
     ]
 
 
-def _add_aux(db: _Jet, data: dict[str, np.ndarray], keys: np.ndarray, warnings: list[str]) -> None:
-    """Join the first temperature and pressure auxiliary channels onto the normal rows."""
+def _aux_plan(db: _Jet, warnings: list[str]) -> list[tuple[str, np.ndarray, np.ndarray, Any]]:
+    """The auxiliary channels to join onto the normal rows: (column, sorted keys, values,
+    conversion) for the first temperature and pressure channels; the others are warned about.
+    """
     if _AUX not in db.catalog or db.table(_AUX).table_header.number_of_rows == 0:
-        return
+        return []
     aux = db.columns(_AUX, ("Test_ID", "Data_Point", "Auxiliary_Index", "Data_Type", "X"))
     if not {"Test_ID", "Data_Point", "Auxiliary_Index", "Data_Type", "X"} <= set(aux):
         warnings.append("the auxiliary table lacks its usual columns; auxiliary data left out")
-        return
+        return []
     channels = {(c["type"], c["index"]): c for c in _aux_channels(db)}
     pairs = sorted(
         set(zip(aux["Data_Type"].tolist(), aux["Auxiliary_Index"].tolist(), strict=True))
     )
     used: set[tuple] = set()
+    plan: list[tuple[str, np.ndarray, np.ndarray, Any]] = []
     for dtype, target in ((1, "surface_temperature_celsius"), (2, "applied_pressure_pa")):
         for pair in (p for p in pairs if p[0] == dtype):
             unit = str(channels.get(pair, {}).get("unit", "")).strip()
@@ -558,16 +598,8 @@ def _add_aux(db: _Jet, data: dict[str, np.ndarray], keys: np.ndarray, warnings: 
             if len(akey) == 0:
                 continue
             order = np.argsort(akey, kind="stable")
-            akey, x = akey[order], x[order]
-            pos = np.clip(np.searchsorted(akey, keys, side="right") - 1, 0, None)
-            values = np.where(akey[pos] == keys, x[pos], np.nan)
-            if dtype == 1 and scale == "F":
-                values = (values - 32.0) * 5.0 / 9.0
-            elif dtype == 1 and scale == "K":
-                values = values - 273.15
-            elif dtype == 2:
-                values = values * _PRESSURE_UNITS_PA[unit.lower()]
-            data[target] = values
+            conversion = scale if dtype == 1 else _PRESSURE_UNITS_PA[unit.lower()]
+            plan.append((target, akey[order], x[order], conversion))
             used.add(pair)
             break
     left = [p for p in pairs if p not in used]
@@ -582,6 +614,102 @@ def _add_aux(db: _Jet, data: dict[str, np.ndarray], keys: np.ndarray, warnings: 
             for t, i in left
         )
         warnings.append(f"auxiliary channels outside the schema were left out: {desc}")
+    return plan
+
+
+def _join_aux(
+    data: dict[str, np.ndarray],
+    keys: np.ndarray,
+    plan: list[tuple[str, np.ndarray, np.ndarray, Any]],
+) -> None:
+    """Join the planned auxiliary channels onto the normal rows with these ``keys``."""
+    for target, akey, x, conversion in plan:
+        pos = np.clip(np.searchsorted(akey, keys, side="right") - 1, 0, None)
+        values = np.where(akey[pos] == keys, x[pos], np.nan)
+        if conversion == "F":
+            values = (values - 32.0) * 5.0 / 9.0
+        elif conversion == "K":
+            values = values - 273.15
+        elif target == "applied_pressure_pa":
+            values = values * conversion
+        data[target] = values
+
+
+def _has_resistance(r: np.ndarray) -> bool:
+    """Whether an ``Internal_Resistance`` column holds a measurement (0 = not measured)."""
+    r = r.astype(float)
+    return bool(np.isfinite(r[r != 0]).any())
+
+
+class _Converter:
+    """Normal-table rows (in key order) to BDF columns, range by range: carries the chaining
+    of tests (time and cycle offsets) and the counters' resets across ranges, so consecutive
+    ranges give the whole file's columns."""
+
+    def __init__(self, tests: np.ndarray, resistance: bool, aux: list) -> None:
+        self.chain = len(tests) > 1
+        self.resistance = resistance
+        self.aux = aux
+        self.test: int | None = None
+        self.off = {"t": 0.0, "c": 0.0}
+        self.top = {"t": np.nan, "c": np.nan}
+        self.last: dict[str, float] = {}
+        self.sums: dict[str, float] = {}
+
+    def convert(
+        self, raw: dict[str, np.ndarray], test_id: np.ndarray, keys: np.ndarray
+    ) -> dict[str, np.ndarray]:
+        data: dict[str, np.ndarray] = {
+            "test_time_second": raw["Test_Time"].astype(float),
+            "voltage_volt": raw["Voltage"].astype(float),
+            "current_ampere": raw["Current"].astype(float),
+        }
+        if "DateTime" in raw:
+            days = raw["DateTime"].astype(float)
+            days[days <= 0] = np.nan
+            data["unix_time_second"] = (days - _OLE_UNIX_EPOCH_DAYS) * 86400.0
+        if "Cycle_Index" in raw:
+            data["cycle_count"] = raw["Cycle_Index"].astype(float)
+        if "Step_Index" in raw:
+            data["step_index"] = raw["Step_Index"].astype(float)
+        if self.chain:
+            self._chain(data, test_id)
+        for src, dst in _COUNTERS.items():
+            if src in raw:
+                data[dst] = self._counter(dst, raw[src])
+        if self.resistance:
+            r = raw["Internal_Resistance"].astype(float)
+            r[r == 0] = np.nan
+            data["internal_resistance_ohm"] = r
+        _join_aux(data, keys, self.aux)
+        return data
+
+    def _chain(self, data: dict[str, np.ndarray], test_id: np.ndarray) -> None:
+        """Continue test time and cycle numbers of each later test from the one before."""
+        cols = {"t": data["test_time_second"], "c": data.get("cycle_count")}
+        for tid in np.unique(test_id):
+            if tid != self.test:
+                if self.test is not None:
+                    self.off = {k: float(v) for k, v in self.top.items()}
+                self.test, self.top = tid, {"t": np.nan, "c": np.nan}
+            sel = test_id == tid
+            for k, col in cols.items():
+                if col is not None:
+                    col[sel] += self.off[k]
+                    self.top[k] = np.fmax(self.top[k], np.fmax.reduce(col[sel]))
+
+    def _counter(self, key: str, values: np.ndarray) -> np.ndarray:
+        """:func:`cumulative_counter`, continuing from the earlier ranges."""
+        v = np.nan_to_num(np.asarray(values, dtype=float))
+        last = self.last.get(key)
+        falls = np.zeros(len(v), dtype=bool)
+        falls[1:] = v[1:] < v[:-1]
+        if last is not None:
+            falls[0] = v[0] < last
+        before = np.r_[0.0 if last is None else last, v[:-1]]
+        offsets = np.cumsum(np.r_[self.sums.get(key, 0.0), np.where(falls, before, 0.0)])[1:]
+        self.sums[key], self.last[key] = float(offsets[-1]), float(v[-1])
+        return v + offsets
 
 
 def read(path: Path) -> RawReading:
@@ -607,62 +735,106 @@ def read(path: Path) -> RawReading:
         if _NORMAL not in db.catalog:
             raise _bad(f"an MS Access database but not an Arbin results file (it has no {_NORMAL})")
         raw = db.columns(_NORMAL, _NORMAL_COLUMNS)
-        missing = [c for c in _REQUIRED if c not in raw]
-        if missing:
-            raise _bad(f"the {_NORMAL} has no {', '.join(missing)} column")
-        if len(raw["Data_Point"]) == 0:
-            raise _bad(f"the results file holds no data rows ({_NORMAL} is empty)")
+        _check_normal(raw.keys(), len(raw.get("Data_Point", ())))
         test_id = raw["Test_ID"].astype(np.int64)
         keys = test_id * (1 << 32) + raw["Data_Point"].astype(np.int64)
         if np.any(keys[1:] < keys[:-1]):  # rows are usually stored in order already
             order = np.argsort(keys, kind="stable")
             raw = {k: v[order] for k, v in raw.items()}
             test_id, keys = test_id[order], keys[order]
-        warnings: list[str] = []
-        if np.any(keys[1:] == keys[:-1]):
-            warnings.append("some data points appear twice in the file (kept both)")
         tests = np.unique(test_id)
-        data: dict[str, np.ndarray] = {
-            "test_time_second": raw["Test_Time"].astype(float),
-            "voltage_volt": raw["Voltage"].astype(float),
-            "current_ampere": raw["Current"].astype(float),
-        }
-        if "DateTime" in raw:
-            days = raw["DateTime"].astype(float)
-            days[days <= 0] = np.nan
-            data["unix_time_second"] = (days - _OLE_UNIX_EPOCH_DAYS) * 86400.0
-        if "Cycle_Index" in raw:
-            data["cycle_count"] = raw["Cycle_Index"].astype(float)
-        if "Step_Index" in raw:
-            data["step_index"] = raw["Step_Index"].astype(float)
-        if len(tests) > 1:
-            _chain_tests(data, test_id, tests)
-            warnings.append(
-                f"the file holds {len(tests)} tests (Test_ID {', '.join(map(str, tests))}); "
-                "they were chained in order"
-            )
-        for src, dst in _COUNTERS.items():
-            if src in raw:
-                data[dst] = cumulative_counter(raw[src])
-        if "Internal_Resistance" in raw:
-            r = raw["Internal_Resistance"].astype(float)
-            r[r == 0] = np.nan
-            if np.isfinite(r).any():
-                data["internal_resistance_ohm"] = r
-        _add_aux(db, data, keys, warnings)
+        warnings = _warnings(bool(np.any(keys[1:] == keys[:-1])), tests)
+        aux = _aux_plan(db, warnings)
+        resistance = "Internal_Resistance" in raw and _has_resistance(raw["Internal_Resistance"])
+        data = _Converter(tests, resistance, aux).convert(raw, test_id, keys)
         metadata = _metadata(db, tests)
     return RawReading(data=pd.DataFrame(data, copy=False), metadata=metadata, warnings=warnings)
 
 
+def _check_normal(present: Any, rows: int) -> None:
+    missing = [c for c in _REQUIRED if c not in present]
+    if missing:
+        raise _bad(f"the {_NORMAL} has no {', '.join(missing)} column")
+    if rows == 0:
+        raise _bad(f"the results file holds no data rows ({_NORMAL} is empty)")
+
+
+def _warnings(twice: bool, tests: np.ndarray) -> list[str]:
+    warnings: list[str] = []
+    if twice:
+        warnings.append("some data points appear twice in the file (kept both)")
+    if len(tests) > 1:
+        warnings.append(
+            f"the file holds {len(tests)} tests (Test_ID {', '.join(map(str, tests))}); "
+            "they were chained in order"
+        )
+    return warnings
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in ranges of data pages holding about ``batch_rows`` rows each.
+
+    A first pass over the pages decodes only ``Test_ID``, ``Data_Point`` and
+    ``Internal_Resistance`` and checks every page's rows (the row count against the table
+    definition, as :func:`read`); it finds the tests, repeated data points and whether any
+    resistance was measured. Rows out of key order (which :func:`read` sorts) or moved to
+    another page raise :class:`StreamFallback`. The auxiliary channels to join are read whole
+    (sorted keys and values of the joined channels only). The second pass decodes each range
+    and converts it, carrying the chaining of tests and the counters' resets.
+    """
+    with _Jet(Path(path)) as db:
+        if _NORMAL not in db.catalog:
+            raise _bad(f"an MS Access database but not an Arbin results file (it has no {_NORMAL})")
+        present = db.fast_columns(_NORMAL, _NORMAL_COLUMNS)
+        if present is None:
+            raise StreamFallback("the table needs access-parser's row decoder")
+        table = db.table(_NORMAL)
+        pages = db.owned_pages(_NORMAL)
+        slots = db.pages[pages, 12].astype(np.int64) | (db.pages[pages, 13].astype(np.int64) << 8)
+        group = (np.cumsum(slots) - slots) // max(1, int(batch_rows))
+        groups = np.split(pages, np.flatnonzero(np.diff(group)) + 1) if len(pages) else []
+        first = [c for c in ("Test_ID", "Data_Point", "Internal_Resistance") if c in present]
+        total, last, twice, resistance = 0, None, False, False
+        tests: list[np.ndarray] = []
+        for g in groups:
+            try:
+                starts, ends = db._row_spans(_NORMAL, table, g)
+            except CasipInputError:
+                db._row_spans(_NORMAL, table)  # the whole-file check names the first problem
+                raise
+            total += len(starts)
+            if not len(starts) or not {"Test_ID", "Data_Point"} <= set(first):
+                continue
+            cols = db.gather(_NORMAL, first, starts, ends)
+            keys = np.r_[
+                [] if last is None else [last],
+                cols["Test_ID"].astype(np.int64) * (1 << 32) + cols["Data_Point"].astype(np.int64),
+            ].astype(np.int64)
+            if np.any(keys[1:] < keys[:-1]):
+                raise StreamFallback("the rows are not stored in key order")
+            twice |= bool(np.any(keys[1:] == keys[:-1]))
+            last = int(keys[-1])
+            tests.append(np.unique(cols["Test_ID"].astype(np.int64)))
+            if "Internal_Resistance" in cols and not resistance:
+                resistance = _has_resistance(cols["Internal_Resistance"])
+        _check_row_count(_NORMAL, total, table.table_header.number_of_rows)
+        _check_normal(present, total)
+        test_ids = np.unique(np.concatenate(tests))
+        warnings = _warnings(twice, test_ids)
+        conv = _Converter(test_ids, resistance, _aux_plan(db, warnings))
+        metadata = _metadata(db, test_ids)
+        for g in groups:
+            starts, ends = db._row_spans(_NORMAL, table, g)
+            if not len(starts):
+                continue
+            raw = db.gather(_NORMAL, present, starts, ends)
+            test_id = raw["Test_ID"].astype(np.int64)
+            keys = test_id * (1 << 32) + raw["Data_Point"].astype(np.int64)
+            data = conv.convert(raw, test_id, keys)
+            yield RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+
+
 def _chain_tests(data: dict[str, np.ndarray], test_id: np.ndarray, tests: np.ndarray) -> None:
-    """Continue test time and cycle numbers of each later test from the one before."""
-    t = data["test_time_second"]
-    c = data.get("cycle_count")
-    t_off = c_off = 0.0
-    for tid in tests:
-        sel = test_id == tid
-        t[sel] += t_off
-        t_off = float(np.nanmax(t[sel]))
-        if c is not None:
-            c[sel] += c_off
-            c_off = float(np.nanmax(c[sel]))
+    """Continue test time and cycle numbers of each later test from the one before (in place;
+    ``test_id`` in ascending order, as :func:`read` sorts the rows)."""
+    _Converter(tests, False, [])._chain(data, test_id)

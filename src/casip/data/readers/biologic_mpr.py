@@ -65,13 +65,14 @@ from __future__ import annotations
 import datetime as _dt
 import re
 import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from casip.data import schema
 from casip.data.readers._base import RawReading
 from casip.errors import CasipInputError, Problem
 
@@ -337,15 +338,21 @@ def _field(rec: np.ndarray, names: list[str], *cids: int) -> np.ndarray | None:
 
 
 def _current_a(
-    rec: np.ndarray, names: list[str], ewe: np.ndarray, t: np.ndarray, warnings: list[str]
+    rec: np.ndarray,
+    names: list[str],
+    ewe: np.ndarray,
+    t: np.ndarray,
+    warnings: list[str],
+    t_prev: float | None = None,
 ) -> np.ndarray | None:
+    """Current [A]; ``t_prev`` is the time of the record before ``rec`` (None at the start)."""
     i_ma = _field(rec, names, 8, 76, 11)
     if i_ma is not None:
         return i_ma * 1e-3
     dq = _field(rec, names, 7, 23)
     from_dq = None
     if dq is not None:
-        dt = np.diff(t, prepend=t[:1])
+        dt = np.diff(t, prepend=t[:1] if t_prev is None else np.array([t_prev]))
         with np.errstate(divide="ignore", invalid="ignore"):
             from_dq = np.where(dt > 0, dq * 3.6 / dt, np.nan)
     power = _field(rec, names, 70)
@@ -362,13 +369,17 @@ def _current_a(
     return np.nan_to_num(current, nan=0.0)
 
 
-def _check_values(
-    t: np.ndarray, v: np.ndarray, i: np.ndarray | None, dq: np.ndarray | None
-) -> None:
-    """Records of a corrupted file give absurd numbers: refuse them rather than store them.
+def _problems(
+    t: np.ndarray,
+    v: np.ndarray,
+    i: np.ndarray | None,
+    dq: np.ndarray | None,
+    t_prev: float | None = None,
+) -> tuple[int, int | None, int | None]:
+    """(count of impossible records, index of the first, index of the first backwards step).
 
-    The file has no checksum; this catches damaged records through the columns read (time,
-    voltage, current, charge), not damage confined to columns left unread.
+    The backwards index is that of the later record (0-based, relative to ``t``); with
+    ``t_prev`` the step from the record before ``t`` counts too.
     """
     bad = ~np.isfinite(t) | (t < -1.0) | (t > _MAX_TIME_S)
     bad |= ~np.isfinite(v) | (np.abs(v) > 1e3)
@@ -376,16 +387,32 @@ def _check_values(
         bad |= ~np.isfinite(i) | (np.abs(i) > 1e4)
     if dq is not None:
         bad |= ~np.isfinite(dq) | (np.abs(dq) > 1e7)
-    if bad.any():
-        rows = np.flatnonzero(bad)
+    rows = np.flatnonzero(bad)
+    steps = np.diff(t, prepend=t[:1] if t_prev is None else np.array([t_prev]))
+    back = np.flatnonzero(steps < -1.0)
+    return len(rows), (int(rows[0]) if len(rows) else None), (int(back[0]) if len(back) else None)
+
+
+def _raise_problems(n_bad: int, first_bad: int | None, first_back: int | None) -> None:
+    """Records of a corrupted file give absurd numbers: refuse them rather than store them.
+
+    The file has no checksum; this catches damaged records through the columns read (time,
+    voltage, current, charge), not damage confined to columns left unread.
+    """
+    if n_bad:
         raise _bad(
-            f"corrupted: {len(rows)} data record(s) hold impossible time, voltage, current or "
-            f"charge values (first at record {rows[0] + 1})"
+            f"corrupted: {n_bad} data record(s) hold impossible time, voltage, current or "
+            f"charge values (first at record {first_bad + 1})"
         )
-    backwards = np.diff(t) < -1.0
-    if backwards.any():
-        first = int(np.flatnonzero(backwards)[0]) + 2
-        raise _bad(f"corrupted: test time goes backwards at record {first}")
+    if first_back is not None:
+        raise _bad(f"corrupted: test time goes backwards at record {first_back + 1}")
+
+
+def _check_values(
+    t: np.ndarray, v: np.ndarray, i: np.ndarray | None, dq: np.ndarray | None
+) -> None:
+    """Refuse a corrupted file's records (see :func:`_raise_problems`)."""
+    _raise_problems(*_problems(t, v, i, dq))
 
 
 def read(path: Path) -> RawReading:
@@ -420,7 +447,23 @@ def read(path: Path) -> RawReading:
         del mm
 
 
-def _read_mapped(mm: np.memmap, size: int) -> RawReading:
+@dataclass
+class _Layout:
+    """Where the records of a mapped file are, and what they hold."""
+
+    buf: memoryview
+    mods: dict[str, tuple[int, int, int]]
+    rec: np.ndarray
+    names: list[str]
+    ids: list[int]
+    has_flags: bool
+
+    @property
+    def n_points(self) -> int:
+        return len(self.rec)
+
+
+def _layout(mm: np.memmap, size: int) -> _Layout:
     buf = memoryview(mm)
     mods = _modules(buf, size)
     if "VMP data" not in mods:
@@ -459,56 +502,19 @@ def _read_mapped(mm: np.memmap, size: int) -> RawReading:
             f"{dtype.itemsize} bytes",
         )
     rec = np.frombuffer(mm, dtype=dtype, count=n_points, offset=start + offset)
-
-    warnings: list[str] = []
-    t = _field(rec, names, 4)
-    ewe = _field(rec, names, 6, 77, 174, 27)
-    if t is None or ewe is None:
+    if _field(rec[:1], names, 4) is None or _field(rec[:1], names, 6, 77, 174, 27) is None:
         raise _bad("the data module has no time or voltage column", ids)
-    current = _current_a(rec, names, ewe, t, warnings)
-    dq = _field(rec, names, 7, 23)
-    _check_values(t, ewe, current, dq)
+    return _Layout(buf, mods, rec, names, ids, "flags" in dtype.names)
 
-    data: dict[str, np.ndarray] = {"test_time_second": t, "voltage_volt": ewe}
-    if current is not None:
-        data["current_ampere"] = current
 
-    cycle = _field(rec, names, 24)
-    half = _field(rec, names, 468, 212)
-    if cycle is not None:  # counted from 1 in BDF; EC-Lab may count from 0
-        data["cycle_count"] = cycle + (1.0 if np.nanmin(cycle) == 0 else 0.0)
-    elif half is not None:
-        data["cycle_count"] = np.floor(half / 2.0) + 1.0
-    ns = _field(rec, names, 131)
-    if ns is not None:
-        data["step_index"] = ns + 1.0
-    flags = np.array(rec["flags"]) if "flags" in dtype.names else None
-    change = np.zeros(n_points, dtype=bool)
-    for col in (ns, half, None if flags is None else (flags & 0x03)):
-        if col is not None:
-            change[1:] |= col[1:] != col[:-1]
-    if flags is not None and 31 in ids:
-        change[1:] |= (flags[1:] & 0x20) != 0
-    if ns is not None or flags is not None:
-        data["step_count"] = np.cumsum(change) + 1.0
-
-    if dq is not None:
-        data["charging_capacity_ah"] = np.cumsum(np.clip(dq, 0, None)) * 1e-3
-        data["discharging_capacity_ah"] = np.cumsum(np.clip(-dq, 0, None)) * 1e-3
-        e_ch, e_dis = _field(rec, names, 123), _field(rec, names, 124)
-        if e_ch is not None and e_dis is not None:
-            for key, e in (("charging_energy_wh", e_ch), ("discharging_energy_wh", e_dis)):
-                runs = np.r_[0, np.cumsum(e[1:] < e[:-1])]
-                data[key] = schema.cumulative_from_resetting(e, runs)
-        else:
-            v_mid = 0.5 * (ewe + np.r_[ewe[:1], ewe[:-1]])
-            data["charging_energy_wh"] = np.cumsum(np.clip(dq, 0, None) * v_mid) * 1e-3
-            data["discharging_energy_wh"] = np.cumsum(np.clip(-dq, 0, None) * v_mid) * 1e-3
-
+def _file_metadata(lay: _Layout) -> tuple[dict[str, Any], float | None, list[str]]:
+    """(metadata, acquisition start as an OLE date, warnings) from the settings and log."""
     metadata: dict[str, Any] = {"tester": VENDOR}
     extra: dict[str, Any] = {
-        "ec_lab_columns": [COLUMN_TYPES.get(c, (str(c),))[0] for c in ids if c not in FLAG_BITS]
+        "ec_lab_columns": [COLUMN_TYPES.get(c, (str(c),))[0] for c in lay.ids if c not in FLAG_BITS]
     }
+    warnings: list[str] = []
+    buf, mods = lay.buf, lay.mods
     if "VMP Set" in mods:
         _, s_start, s_len = mods["VMP Set"]
         s_meta = _settings_metadata(bytes(buf[s_start : s_start + s_len]))
@@ -524,15 +530,198 @@ def _read_mapped(mm: np.memmap, size: int) -> RawReading:
         warnings.append("the file has no log module: no acquisition start time")
     if start_ole is not None:
         metadata["start_time"] = _ole_to_datetime(start_ole)
-        data["unix_time_second"] = _OLE_EPOCH_UNIX + start_ole * 86400.0 + t
         warnings.append(
             "EC-Lab records the acquisition start in the tester PC's local time without a time "
             "zone: unix_time_second takes it as UTC"
         )
-    if flags is not None and 2 in ids and current is not None:
-        extra["ox_red_flag_agrees_with_current_sign"] = _oxred_agreement(flags, current)
     metadata["extra"] = extra
+    return metadata, start_ole, warnings
+
+
+class _Converter:
+    """Records to BDF columns, range by range, carrying what a range needs from before it
+    (the previous record's time, voltage, Ns, half cycle and mode, the step count and the
+    running sums of charge and energy), so that consecutive ranges give the whole file's
+    columns."""
+
+    def __init__(self, lay: _Layout, cycle_shift: float, start_ole: float | None):
+        self.lay = lay
+        self.cycle_shift = cycle_shift
+        self.start_ole = start_ole
+        self.prev: dict[str, Any] = {}
+        self.sums: dict[str, float] = {}
+
+    def convert(
+        self, rec: np.ndarray, warnings: list[str]
+    ) -> tuple[dict[str, np.ndarray], np.ndarray | None]:
+        """The BDF columns of ``rec`` (the records after the last converted), and the current."""
+        names, ids, prev = self.lay.names, self.lay.ids, self.prev
+        first = not prev
+        n = len(rec)
+        t = _field(rec, names, 4)
+        ewe = _field(rec, names, 6, 77, 174, 27)
+        current = _current_a(rec, names, ewe, t, warnings, prev.get("t"))
+        dq = _field(rec, names, 7, 23)
+
+        data: dict[str, np.ndarray] = {"test_time_second": t, "voltage_volt": ewe}
+        if current is not None:
+            data["current_ampere"] = current
+        cycle = _field(rec, names, 24)
+        half = _field(rec, names, 468, 212)
+        if cycle is not None:
+            data["cycle_count"] = cycle + self.cycle_shift
+        elif half is not None:
+            data["cycle_count"] = np.floor(half / 2.0) + 1.0
+        ns = _field(rec, names, 131)
+        if ns is not None:
+            data["step_index"] = ns + 1.0
+        flags = np.array(rec["flags"]) if self.lay.has_flags else None
+        change = np.zeros(n, dtype=bool)
+        mode = None if flags is None else (flags & 0x03)
+        for key, col in (("ns", ns), ("half", half), ("mode", mode)):
+            if col is not None:
+                change[1:] |= col[1:] != col[:-1]
+                if not first:
+                    change[0] |= col[0] != prev[key]
+                prev[key] = col[-1]
+        if flags is not None and 31 in ids:
+            change[1:] |= (flags[1:] & 0x20) != 0
+            if not first:
+                change[0] |= (flags[0] & 0x20) != 0
+        if ns is not None or flags is not None:
+            data["step_count"] = np.cumsum(change) + prev.get("step_count", 1.0)
+            prev["step_count"] = float(data["step_count"][-1])
+
+        if dq is not None:
+            data["charging_capacity_ah"] = self._cumsum("qc", np.clip(dq, 0, None)) * 1e-3
+            data["discharging_capacity_ah"] = self._cumsum("qd", np.clip(-dq, 0, None)) * 1e-3
+            e_ch, e_dis = _field(rec, names, 123), _field(rec, names, 124)
+            if e_ch is not None and e_dis is not None:
+                for key, e in (("charging_energy_wh", e_ch), ("discharging_energy_wh", e_dis)):
+                    data[key] = self._resetting(key, e)
+            else:
+                v_prev = ewe[:1] if first else np.array([prev["ewe"]])
+                v_mid = 0.5 * (ewe + np.r_[v_prev, ewe[:-1]])
+                data["charging_energy_wh"] = self._cumsum("ec", np.clip(dq, 0, None) * v_mid) * 1e-3
+                data["discharging_energy_wh"] = (
+                    self._cumsum("ed", np.clip(-dq, 0, None) * v_mid) * 1e-3
+                )
+        if self.start_ole is not None:
+            data["unix_time_second"] = _OLE_EPOCH_UNIX + self.start_ole * 86400.0 + t
+        prev["t"], prev["ewe"] = float(t[-1]), float(ewe[-1])
+        return data, current
+
+    def _cumsum(self, key: str, x: np.ndarray) -> np.ndarray:
+        """Running sum of ``x`` continuing the earlier ranges' (added in the same order)."""
+        cs = np.cumsum(np.r_[self.sums.get(key, 0.0), x])[1:]
+        self.sums[key] = float(cs[-1])
+        return cs
+
+    def _resetting(self, key: str, e: np.ndarray) -> np.ndarray:
+        """An energy counter that EC-Lab resets, made cumulative: every drop starts a new run
+        and adds the value before it (as :func:`casip.data.schema.cumulative_from_resetting`
+        over runs of drops)."""
+        v = np.nan_to_num(e)
+        last = self.prev.get(f"{key}_raw")
+        drop = np.zeros(len(e), dtype=bool)
+        drop[1:] = e[1:] < e[:-1]
+        before = np.r_[self.prev.get(f"{key}_val", 0.0), v[:-1]]
+        if last is not None:
+            drop[0] = e[0] < last
+        offsets = self._cumsum(key, np.where(drop, before, 0.0))
+        self.prev[f"{key}_raw"], self.prev[f"{key}_val"] = float(e[-1]), float(v[-1])
+        return v + offsets
+
+
+def _cycle_shift(cycle_min: float) -> float:
+    """EC-Lab may count cycles from 0; BDF counts from 1."""
+    return 1.0 if cycle_min == 0 else 0.0
+
+
+def _read_mapped(mm: np.memmap, size: int) -> RawReading:
+    lay = _layout(mm, size)
+    rec, names = lay.rec, lay.names
+    warnings: list[str] = []
+    t = _field(rec, names, 4)
+    ewe = _field(rec, names, 6, 77, 174, 27)
+    current = _current_a(rec, names, ewe, t, [])
+    _check_values(t, ewe, current, _field(rec, names, 7, 23))
+    cycle = _field(rec, names, 24)
+    shift = _cycle_shift(np.nanmin(cycle)) if cycle is not None else 0.0
+    metadata, start_ole, meta_warnings = _file_metadata(lay)
+    data, current = _Converter(lay, shift, start_ole).convert(rec, warnings)
+    warnings += meta_warnings
+    if lay.has_flags and 2 in lay.ids and current is not None:
+        metadata["extra"]["ox_red_flag_agrees_with_current_sign"] = _oxred_agreement(
+            np.array(rec["flags"]), current
+        )
     return RawReading(data=pd.DataFrame(data, copy=False), metadata=metadata, warnings=warnings)
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in ranges of ``batch_rows`` records of the read-only memory map.
+
+    A first pass over the time, voltage, current, charge and cycle columns, range by range,
+    checks the records (the same errors as :func:`read`) and takes the whole-file decisions
+    (cycles counted from 0, the threshold of the ox/red agreement); the second converts each
+    range, carrying the step count and the cumulative charge and energy sums across ranges.
+    The metadata of the last batch holds the ox/red agreement.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    if size < _FILE_HEADER_BYTES:
+        raise _bad("truncated: shorter than the 52-byte file header", size)
+    mm = np.memmap(path, dtype="u1", mode="r")
+    try:
+        with np.errstate(all="ignore"):
+            lay = _layout(mm, size)
+            rec, names, n = lay.rec, lay.names, lay.n_points
+            step = max(1, int(batch_rows))
+            bounds = [(a, min(a + step, n)) for a in range(0, n, step)]
+            n_bad, first_bad, first_back = 0, None, None
+            cycle_min, i_max = np.nan, 0.0
+            t_prev = None
+            for a, b in bounds:
+                part = rec[a:b]
+                t = _field(part, names, 4)
+                ewe = _field(part, names, 6, 77, 174, 27)
+                current = _current_a(part, names, ewe, t, [], t_prev)
+                nb, fb, bk = _problems(t, ewe, current, _field(part, names, 7, 23), t_prev)
+                if nb and first_bad is None:
+                    first_bad = a + fb
+                n_bad += nb
+                if bk is not None and first_back is None:
+                    first_back = a + bk
+                cycle = _field(part, names, 24)
+                if cycle is not None:
+                    cycle_min = np.fmin(cycle_min, np.fmin.reduce(cycle))
+                if current is not None:
+                    i_max = max(i_max, float(np.max(np.abs(current))))
+                t_prev = float(t[-1])
+            _raise_problems(n_bad, first_bad, first_back)
+            metadata, start_ole, meta_warnings = _file_metadata(lay)
+            conv = _Converter(lay, _cycle_shift(cycle_min), start_ole)
+        oxred = lay.has_flags and 2 in lay.ids
+        clear_n, agree_n = 0, 0
+        for k, (a, b) in enumerate(bounds):
+            warnings: list[str] = []
+            with np.errstate(all="ignore"):
+                part = rec[a:b]
+                data, current = conv.convert(part, warnings)
+                df = pd.DataFrame(data, copy=True)
+                meta = {**metadata, "extra": dict(metadata["extra"])}
+                if oxred and current is not None:
+                    clear = np.abs(current) > 1e-3 * i_max
+                    ox = (np.array(part["flags"])[clear] & 0x04) != 0
+                    clear_n += int(clear.sum())
+                    agree_n += int(np.sum(ox == (current[clear] > 0)))
+                    if k == len(bounds) - 1:
+                        meta["extra"]["ox_red_flag_agrees_with_current_sign"] = (
+                            round(agree_n / clear_n, 4) if clear_n else None
+                        )
+            yield RawReading(data=df, metadata=meta, warnings=warnings + meta_warnings)
+    finally:
+        del mm
 
 
 def _oxred_agreement(flags: np.ndarray, current: np.ndarray) -> float | None:
