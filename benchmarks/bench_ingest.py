@@ -181,10 +181,13 @@ def scaling(name: str, instrument: str, offset, args) -> None:
             print(f"{k:6d} {ours['rows']:8d} {ours['seconds']:8.2f} {ours['peak_mb']:9.1f} "
                   f"{w_s:8.2f} {w_mb:9.1f} {c_s:9.2f} {c_mb:10.1f}")
             f.unlink()
-    if 1 in peaks and 64 in peaks:
-        growth = peaks[64] / peaks[1]
-        print(f"casip peak memory 64x / 1x ({name}): {growth:.2f} "
-              f"(goal <= 1.5: {'met' if growth <= 1.5 else 'NOT met'})")
+    if 16 in peaks and 64 in peaks:
+        # Flat memory means: once a file is longer than one batch (the 1x and 4x files are
+        # shorter than 16,384 rows, so they are read in one batch), 4 times more rows must not
+        # need more memory.
+        growth = peaks[64] / peaks[16]
+        print(f"casip peak memory 64x / 16x ({name}): {growth:.2f} "
+              f"(flat, goal <= 1.2: {'met' if growth <= 1.2 else 'NOT met'})")
 
 
 def main() -> None:
