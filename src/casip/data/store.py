@@ -260,11 +260,16 @@ class Store:
     def query(self, sql: str) -> pd.DataFrame:
         """Run SQL with DuckDB over views ``timeseries``, ``cycles`` and ``steps`` of all tests.
 
-        Each view has a ``test_id`` column (from the folder names).
+        Each view has a ``test_id`` column (from the folder names). The connection is
+        sandboxed: DuckDB may read only the store's own folder, may not write files, and cannot
+        load extensions or change these settings (so a query cannot read ``/etc/...`` or
+        ``COPY ... TO`` anywhere).
         """
         import duckdb
 
-        con = duckdb.connect()
+        con = duckdb.connect(
+            config={"autoload_known_extensions": False, "autoinstall_known_extensions": False}
+        )
         try:
             for name in TABLES:
                 files = sorted(self.tests_dir.glob(f"test_id=*/{name}.parquet"))
@@ -275,6 +280,10 @@ class Store:
                         f"CREATE VIEW {name} AS SELECT * FROM "
                         f"read_parquet({quoted}, hive_partitioning=true, union_by_name=true)"
                     )
+            root = str(self.tests_dir.resolve()).replace("'", "''")
+            con.execute(f"SET allowed_directories = ['{root}']")
+            con.execute("SET enable_external_access = false")
+            con.execute("SET lock_configuration = true")
             return con.execute(sql).fetchdf()
         except duckdb.Error as exc:
             raise CasipInputError(Problem("sql", str(exc).splitlines()[0], sql)) from None
