@@ -970,6 +970,10 @@ from casip.cli_physics import sim_app  # noqa: E402  (physics simulation: casip 
 
 app.add_typer(sim_app, name="sim")
 
+from casip.cli_life import life_app  # noqa: E402  (longevity: casip life ...)
+
+app.add_typer(life_app, name="life")
+
 
 # --------------------------------------------------------------------------------------------
 # Entry point
