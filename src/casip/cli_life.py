@@ -55,9 +55,19 @@ OutOpt = Annotated[
     typer.Option("--out", metavar="DIR", help="Folder for the charts (PNG + HTML) and CSV."),
 ]
 DutyOpt = Annotated[
-    str,
-    typer.Option("--duty", help="Duty preset: ev_daily, ev_fast_charge or stationary_storage."),
+    str | None,
+    typer.Option("--duty", help="Duty preset: ev_daily, ev_fast_charge or stationary_storage "
+                 "(or give --duty-file).", show_default=False),
 ]
+DutyFileOpt = Annotated[
+    Path | None,
+    typer.Option("--duty-file", metavar="FILE", help="A user-defined duty (YAML or JSON) with "
+                 "the DutyCycle fields: cycles_per_day, depth_of_discharge, charge_c_rate, "
+                 "discharge_c_rate, temperature_C, rest_soc, hold_h, order, years, name.",
+                 show_default=False),
+]
+#: Largest duty file read [bytes].
+MAX_DUTY_FILE_BYTES = 1_000_000
 YearsOpt = Annotated[
     float | None,
     typer.Option("--years", metavar="N", help="Horizon [years] (default: the duty's own).",
@@ -81,14 +91,49 @@ DataOpt = Annotated[
 # --------------------------------------------------------------------------------------------
 
 
-def _duty(name: str, years: float | None, temperature_c: float | None):
+def read_duty_file(path: Path, **changes):
+    """A :class:`~casip.life.duty.DutyCycle` from a YAML or JSON file (``changes`` override its
+    fields); errors name the file and the field."""
+    from casip.io import parse_yaml, read_text_file
+    from casip.life.duty import DutyCycle
+
+    src = str(path)
+    text = read_text_file(path, what="duty file", max_bytes=MAX_DUTY_FILE_BYTES)
+    if Path(path).suffix.lower() == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise CasipInputError(Problem("", f"not valid JSON: {e}"), source=src) from None
+    else:
+        data = parse_yaml(text, src)
+    if not isinstance(data, dict):
+        raise CasipInputError(Problem(
+            "", "a duty file must be a mapping of DutyCycle fields",
+            expected="e.g. cycles_per_day: 1, depth_of_discharge: 0.8, ..."), source=src)
+    data.setdefault("name", Path(path).stem)
+    try:
+        return DutyCycle(**{**data, **changes})
+    except CasipInputError as e:
+        raise CasipInputError(e.problems, source=src) from None
+    except TypeError as e:  # non-string keys
+        raise CasipInputError(Problem("", f"bad duty fields: {e}"), source=src) from None
+
+
+def _duty(name: str | None, years: float | None, temperature_c: float | None,
+          duty_file: Path | None = None):
     from casip.life.duty import preset
 
+    if (name is None) == (duty_file is None):
+        raise CasipInputError(Problem("--duty/--duty-file", "give exactly one of them",
+                                      expected="a preset name (--duty) or a duty file "
+                                      "(--duty-file)"))
     changes = {}
     if years is not None:
         changes["years"] = years
     if temperature_c is not None:
         changes["temperature_C"] = temperature_c
+    if duty_file is not None:
+        return read_duty_file(duty_file, **changes)
     return preset(name, **changes)
 
 
@@ -315,7 +360,8 @@ def models(json_: JsonOpt = False) -> None:
 def project(
     model: Annotated[str, typer.Option("--model", help="lfp, nmc, a BLAST-Lite model name, or "
                                        "solid-state:LPSCl / solid-state:LLZO.")],
-    duty: DutyOpt,
+    duty: DutyOpt = None,
+    duty_file: DutyFileOpt = None,
     years: YearsOpt = None,
     temperature_c: TempOpt = None,
     out: OutOpt = None,
@@ -326,7 +372,7 @@ def project(
     Extrapolation (a duty outside the model's tested range) and solid-state failures are
     printed as warnings. With --out, the capacity chart (capacity.png/.html) and capacity.csv.
     """
-    d = _duty(duty, years, temperature_c)
+    d = _duty(duty, years, temperature_c, duty_file)
     with _status(f"projecting {model}"):
         label, frame, notes = project_spec(model, d)
     row = _summary(model, label, frame, notes)
@@ -351,9 +397,10 @@ def project(
 @life_app.command("compare")
 @_handles_input_errors
 def compare(
-    duty: DutyOpt,
     model: Annotated[list[str], typer.Option("--model", help="A model (repeat): lfp, nmc, a "
                                              "BLAST-Lite name, solid-state:LPSCl ...")],
+    duty: DutyOpt = None,
+    duty_file: DutyFileOpt = None,
     years: YearsOpt = None,
     temperature_c: TempOpt = None,
     out: OutOpt = None,
@@ -361,7 +408,7 @@ def compare(
 ) -> None:
     """Several models under the same duty: a table and, with --out, one capacity chart
     (compare.png/.html) and compare.csv."""
-    d = _duty(duty, years, temperature_c)
+    d = _duty(duty, years, temperature_c, duty_file)
     frames: dict[str, pd.DataFrame] = {}
     rows, notes_all = [], []
     with _status("projecting"):
@@ -452,15 +499,32 @@ def predict(
     severson_cell: Annotated[int | None, typer.Option(
         "--severson-cell", metavar="N", help="Cell N of the shared Severson training set.",
         show_default=False)] = None,
+    test: Annotated[str | None, typer.Option(
+        "--test", metavar="TEST_ID", help="A test ingested with casip data ingest (an id or "
+        "unique prefix from casip data list); it needs the discharges of cycles 2 to 100.",
+        show_default=False)] = None,
+    store: Annotated[Path | None, typer.Option(
+        "--store", metavar="DIR", envvar="CASIP_STORE",
+        help="The store of --test (default ./casip-data; CASIP_STORE also sets it).",
+        show_default=False)] = None,
     coverage: Annotated[float, typer.Option("--coverage", help="Interval coverage.")] = 0.9,
     data: DataOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Predicted cycle life with an interval, from the first 100 cycles' Q(V) curves."""
+    """Predicted cycle life with an interval, from the first 100 cycles' Q(V) curves
+    (--qv-folder, --severson-cell, or an ingested test with --test)."""
     from casip.life import load_severson_qv
 
-    if (qv_folder is None) == (severson_cell is None):
-        raise CasipInputError(Problem("--qv-folder/--severson-cell", "give exactly one of them"))
+    sources = [qv_folder is not None, severson_cell is not None, test is not None]
+    if sum(sources) != 1:
+        raise CasipInputError(Problem("--qv-folder/--severson-cell/--test",
+                                      "give exactly one of them"))
+    if not 0 < coverage < 1:
+        raise CasipInputError(Problem("--coverage", "out of range", coverage,
+                                      "a value in (0, 1)"))
+    if test is not None:
+        _predict_test(model, test, store, coverage, json_)
+        return
     m = load_early_model(model)
     notes: list[str] = []
     if severson_cell is not None:
@@ -504,6 +568,33 @@ def predict(
         df = df.drop(columns="observed [cycles]")
     _print_df(_console(), df, title=f"Cycle life predicted by the {type(m).__name__}",
               index=False)
+
+
+def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
+                  json_: bool) -> None:
+    """``casip life predict --test``: the cycle life of a stored test."""
+    from casip.cli_data import DEFAULT_STORE, _store
+    from casip.life.from_hub import predict_test
+
+    st = _store(store if store is not None else DEFAULT_STORE)
+    with _status("reading the test"):
+        meta = st.info(test)
+        test_id = meta.get("test_id", test)
+        series = st.table(test_id, "timeseries")
+    m = load_early_model(model)
+    source = f"test {test_id}"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        r = predict_test(series, m, coverage=coverage, source=source)
+    _warn([str(w.message) for w in caught])
+    if json_:
+        _echo_json({"test": test_id, "store": str(st.root), "model": r["model"],
+                    "coverage": coverage, "predicted_cycle_life": r["cycle_life"],
+                    "low": r["low"], "high": r["high"], "features": r["features"]})
+        return
+    df = pd.DataFrame([{"test": test_id, "predicted [cycles]": r["cycle_life"],
+                        f"low ({coverage:.0%})": r["low"], f"high ({coverage:.0%})": r["high"]}])
+    _print_df(_console(), df, title=f"Cycle life predicted by the {r['model']}", index=False)
 
 
 @life_app.command("evaluate")

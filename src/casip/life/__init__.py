@@ -5,7 +5,8 @@
 - :mod:`casip.life.blast` — NREL BLAST-Lite Li-ion/LFP ageing models behind one adapter (the
   only module importing blast);
 - :mod:`casip.life.solid_state` — a semi-empirical solid-state ageing model (trends only: its
-  rate constants are assumed).
+  rate constants are assumed);
+- :mod:`casip.life.from_hub` — discharge Q(V) curves and early-life predictions of data-hub tests.
 """
 
 from casip.life.early import (
@@ -26,6 +27,7 @@ from casip.life.early import (
     severson_provenance,
     train_on_severson,
 )
+from casip.life.from_hub import discharge_qv, predict_test
 
 __all__ = [
     "DISCHARGE_FEATURES",
@@ -38,8 +40,10 @@ __all__ = [
     "FullModel",
     "VarianceModel",
     "cross_validated_mape",
+    "discharge_qv",
     "feature_matrix",
     "load_severson_qv",
+    "predict_test",
     "qv_features",
     "qv_on_grid",
     "severson_provenance",
