@@ -9,6 +9,7 @@
 - :mod:`casip.life.from_hub` — discharge Q(V) curves and early-life predictions of data-hub tests.
 """
 
+from casip.life.bands import project_band
 from casip.life.early import (
     DISCHARGE_FEATURES,
     FEATURE_NAMES,
@@ -44,6 +45,7 @@ __all__ = [
     "feature_matrix",
     "load_severson_qv",
     "predict_test",
+    "project_band",
     "qv_features",
     "qv_on_grid",
     "severson_provenance",
