@@ -218,6 +218,10 @@ def _new_model(model_name: str, degradation_scalar: float = 1.0):
     return getattr(models, key)(degradation_scalar=degradation_scalar)
 
 
+
+#: Public name for building a BLAST-Lite model (used by casip.life.profile).
+new_model = _new_model
+
 def extrapolations(validity: dict, duty: DutyCycle) -> list[str]:
     """Where a duty lies outside a model's stated experimental range.
 
