@@ -358,8 +358,12 @@ def models(json_: JsonOpt = False) -> None:
 @life_app.command("project")
 @_handles_input_errors
 def project(
-    model: Annotated[str, typer.Option("--model", help="lfp, nmc, a BLAST-Lite model name, or "
-                                       "solid-state:LPSCl / solid-state:LLZO.")],
+    model: Annotated[str | None, typer.Option("--model", help="lfp, nmc, a BLAST-Lite model "
+                                              "name, or solid-state:LPSCl / solid-state:LLZO.",
+                                              show_default=False)] = None,
+    design: Annotated[str | None, typer.Option(
+        "--design", metavar="DESIGN", help="A design file or ref:ID instead of --model: the "
+        "ageing model is chosen from its chemistry.", show_default=False)] = None,
     duty: DutyOpt = None,
     duty_file: DutyFileOpt = None,
     years: YearsOpt = None,
@@ -372,10 +376,27 @@ def project(
     Extrapolation (a duty outside the model's tested range) and solid-state failures are
     printed as warnings. With --out, the capacity chart (capacity.png/.html) and capacity.csv.
     """
+    if (model is None) == (design is None):
+        raise CasipInputError(Problem("--model/--design", "give exactly one of them"))
     d = _duty(duty, years, temperature_c, duty_file)
-    with _status(f"projecting {model}"):
-        label, frame, notes = project_spec(model, d)
+    mapping = None
+    if design is not None:
+        from casip.cli import _load_design
+        from casip.life.design_life import project_design
+
+        design_obj, design_label, _ = _load_design(design)
+        with _status(f"projecting {design}"):
+            frame = project_design(design_obj, d, warn=False)
+        model, mapping = frame.attrs["model"], frame.attrs["mapping"]
+        label = f"{design_label} ({model})"
+        notes = ([frame.attrs["failure"]] if frame.attrs.get("failure") else
+                 [f"{model}: {w}" for w in frame.attrs.get("warnings", [])])
+    else:
+        with _status(f"projecting {model}"):
+            label, frame, notes = project_spec(model, d)
     row = _summary(model, label, frame, notes)
+    if mapping is not None:
+        row = {"design": design, "mapping": mapping, **row}
     files: list[Path] = []
     if out is not None:
         from casip.life.charts import capacity_figures
@@ -391,6 +412,8 @@ def project(
         console.print(Text(f"{label} under {d.name} ({d.years:g} years, {d.temperature_C:g} °C)",
                            style="bold"))
         _print_df(console, _summary_table([row]), index=False)
+        if mapping is not None:
+            console.print(Text(mapping, style="dim"))
     _wrote(files)
 
 
