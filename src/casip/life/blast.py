@@ -57,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from casip.errors import CasipInputError, Problem
+from casip.life._eol import EOL_CAPACITY, crossing
 from casip.life.duty import DutyCycle
 
 LFP_GRAPHITE_MODELS = ("Lfp_Gr_SonyMurata3Ah_Battery", "Lfp_Gr_250AhPrismatic")
@@ -79,7 +80,6 @@ large-format A/B1/B2 cells (Gasper et al. 2023) and the DENSO 50 Ah NMC622 cell.
 DEFAULT_MODELS = {"lfp": LFP_GRAPHITE_MODELS[0], "nmc": NMC_GRAPHITE_MODELS[0]}
 """The model used for each chemistry when none is named: the ones that also give resistance."""
 
-EOL_CAPACITY = 0.8
 """End of life: relative capacity [-]."""
 
 
@@ -381,6 +381,11 @@ def project(
             ExtrapolationWarning,
             stacklevel=2,
         )
+    return projection_frame(model, info, duty.model_dump(), problems)
+
+
+def projection_frame(model, info: ModelInfo, duty: dict, problems: list[str]) -> pd.DataFrame:
+    """The projection table of a simulated BLAST-Lite model (see :func:`project`)."""
     t_days = np.asarray(model.stressors["t_days"], dtype=float)
     efc = np.asarray(model.stressors["efc"], dtype=float)
     q = np.asarray(model.outputs["q"], dtype=float)
@@ -389,11 +394,11 @@ def project(
     )
     if "r" in model.outputs:
         frame["resistance_rel"] = np.asarray(model.outputs["r"], dtype=float)
-    years_80, efc_80 = _crossing(frame["t_years"].to_numpy(), efc, q, EOL_CAPACITY)
+    years_80, efc_80 = crossing(frame["t_years"].to_numpy(), efc, q, EOL_CAPACITY)
     frame.attrs.update(
-        model=name,
+        model=type(model).__name__,
         label=info.label,
-        duty=duty.model_dump(),
+        duty=duty,
         validity=info.validity,
         warnings=problems,
         years_to_80pct=years_80,
@@ -403,16 +408,3 @@ def project(
     return frame
 
 
-def _crossing(years, efc, q, level):
-    """Years and EFC where ``q`` first falls to ``level`` (linear interpolation), or Nones."""
-    below = np.flatnonzero(q <= level)
-    if below.size == 0:
-        return None, None
-    i = int(below[0])
-    if i == 0:
-        return 0.0, 0.0
-    f = (q[i - 1] - level) / (q[i - 1] - q[i])
-    return (
-        float(years[i - 1] + f * (years[i] - years[i - 1])),
-        float(efc[i - 1] + f * (efc[i] - efc[i - 1])),
-    )

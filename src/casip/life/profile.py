@@ -372,45 +372,14 @@ def project_profile(
             _blast.ExtrapolationWarning,
             stacklevel=2,
         )
-    t_days = np.asarray(model.stressors["t_days"], dtype=float)
-    efc = np.asarray(model.stressors["efc"], dtype=float)
-    q = np.asarray(model.outputs["q"], dtype=float)
-    frame = pd.DataFrame(
-        {"t_days": t_days, "t_years": t_days / 365.0, "efc": efc, "capacity_rel": q}
-    )
-    if "r" in model.outputs:
-        frame["resistance_rel"] = np.asarray(model.outputs["r"], dtype=float)
-    years_80, efc_80 = _crossing(frame["t_years"].to_numpy(), efc, q, _blast.EOL_CAPACITY)
-    frame.attrs.update(
-        model=name,
-        label=info.label,
-        duty={
-            "name": profile.name,
-            "source": profile.source,
-            "capacity_ah": profile.capacity_ah,
-            "initial_soc": profile.initial_soc,
-            "period_s": profile.period_s,
-            "years": horizon,
-        },
-        validity=info.validity,
-        warnings=problems,
-        years_to_80pct=years_80,
-        efc_to_80pct=efc_80,
-        capacity_end=float(q[-1]),
-    )
-    return frame
+    duty = {
+        "name": profile.name,
+        "source": profile.source,
+        "capacity_ah": profile.capacity_ah,
+        "initial_soc": profile.initial_soc,
+        "period_s": profile.period_s,
+        "years": horizon,
+    }
+    return _blast.projection_frame(model, info, duty, problems)
 
 
-def _crossing(years, efc, q, level):
-    """Years and EFC where ``q`` first falls to ``level`` (linear interpolation), or Nones."""
-    below = np.flatnonzero(q <= level)
-    if below.size == 0:
-        return None, None
-    i = int(below[0])
-    if i == 0:
-        return 0.0, 0.0
-    f = (q[i - 1] - level) / (q[i - 1] - q[i])
-    return (
-        float(years[i - 1] + f * (years[i] - years[i - 1])),
-        float(efc[i - 1] + f * (efc[i] - efc[i - 1])),
-    )

@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from casip.errors import CasipInputError, Problem
+from casip.life._eol import crossing
 from casip.life.duty import DutyCycle
 
 K_B_EV_K = 8.617333262e-5
@@ -345,12 +346,6 @@ def project(
             "resistance_rel": r / p["R0_ohm_cm2"].value,
         }
     )
-    below = np.flatnonzero(q <= 0.8)
-    y80 = n80 = None
-    if below.size:
-        i = int(below[0])
-        f = (q[i - 1] - 0.8) / (q[i - 1] - q[i])
-        y80 = float((t_days[i - 1] + f * (t_days[i] - t_days[i - 1])) / 365.0)
-        n80 = float(efc[i - 1] + f * (efc[i] - efc[i - 1]))
+    y80, n80 = crossing(t_days / 365.0, efc, q)
     frame.attrs.update(attrs, years_to_80pct=y80, efc_to_80pct=n80, capacity_end=float(q[-1]))
     return frame
