@@ -255,6 +255,22 @@ def _setup(path: Path) -> dict[str, Any]:
             "cols": cols, "units": units, "types": types}
 
 
+def _test_time(table, units: dict, tokens: list, cols: dict, row0: int) -> np.ndarray:
+    """Test time [s] of a table of data rows (``row0``: rows before it, for messages)."""
+    tunit = units["test_time"].lower()
+    if tunit in TIME_UNITS:
+        t = column_numpy(table, "test_time") * TIME_UNITS[tunit]
+    else:
+        try:
+            t = hms_seconds(table.column("test_time"))
+        except (ValueError, pa.ArrowInvalid) as exc:
+            raise CasipInputError(Problem(tokens[cols["test_time"]], str(exc))) from None
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise CasipInputError(Problem("Total Time", f"missing time at data row {row0 + i + 1}"))
+    return t
+
+
 def read(path: Path) -> RawReading:
     """Read a PEC CSV export into BDF columns (see the module docstring).
 
@@ -288,18 +304,7 @@ def read(path: Path) -> RawReading:
         return column_numpy(table, role) * unit_factor(units[role], table_units, tokens[cols[role]])
 
     data: dict[str, np.ndarray] = {}
-    tunit = units["test_time"].lower()
-    if tunit in TIME_UNITS:
-        t = column_numpy(table, "test_time") * TIME_UNITS[tunit]
-    else:
-        try:
-            t = hms_seconds(table.column("test_time"))
-        except (ValueError, pa.ArrowInvalid) as exc:
-            raise CasipInputError(Problem(tokens[cols["test_time"]], str(exc))) from None
-    if not np.isfinite(t).all():
-        i = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise CasipInputError(Problem("Total Time", f"missing time at data row {i + 1}"))
-    data["test_time_second"] = t
+    data["test_time_second"] = _test_time(table, units, tokens, cols, 0)
     data["voltage_volt"] = scaled("voltage", VOLTAGE_UNITS)
     if not np.isfinite(data["voltage_volt"]).any():
         raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
@@ -499,18 +504,7 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
         n = table.num_rows
         warnings: list[str] = []
         data: dict[str, np.ndarray] = {}
-        tunit = units["test_time"].lower()
-        if tunit in TIME_UNITS:
-            t = column_numpy(table, "test_time") * TIME_UNITS[tunit]
-        else:
-            try:
-                t = hms_seconds(table.column("test_time"))
-            except (ValueError, pa.ArrowInvalid) as exc:
-                raise CasipInputError(Problem(tokens[cols["test_time"]], str(exc))) from None
-        if not np.isfinite(t).all():
-            i = int(np.flatnonzero(~np.isfinite(t))[0])
-            raise CasipInputError(Problem("Total Time", f"missing time at data row {row + i + 1}"))
-        data["test_time_second"] = t
+        data["test_time_second"] = _test_time(table, units, tokens, cols, row)
         data["voltage_volt"] = scaled_column(table, "voltage", units, tokens, cols, VOLTAGE_UNITS)
         current = scaled_column(table, "current", units, tokens, cols, CURRENT_UNITS)
         cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
