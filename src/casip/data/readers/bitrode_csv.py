@@ -414,6 +414,30 @@ def _others_warning(tokens: list[str], names: list[str]) -> list[str]:
     return []
 
 
+def _bdf_columns(
+    table, roles, current: np.ndarray, direction: np.ndarray, split
+) -> dict[str, Any]:
+    """The BDF columns of a table of Bitrode rows; ``split(role, values, direction)`` turns a
+    capacity or energy column into (charge, discharge) counters (whole file, or carried across
+    batches)."""
+    data: dict[str, Any] = {
+        "test_time_second": column(table, "time"),
+        "voltage_volt": column(table, "voltage"),
+        "current_ampere": current,
+    }
+    if "cycle" in roles:
+        data["cycle_count"] = column(table, "cycle")
+    if "step" in roles:
+        data["step_index"] = column(table, "step")
+    for role, (charge_col, discharge_col) in (
+        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
+        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
+    ):
+        if role in roles:
+            data[charge_col], data[discharge_col] = split(role, column(table, role), direction)
+    return data
+
+
 def read(path: Path) -> RawReading:
     """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
     path = Path(path)
@@ -436,23 +460,9 @@ def read(path: Path) -> RawReading:
         )
     current, direction, convention = signed_current(column(table, "current"), direction)
 
-    data: dict[str, Any] = {
-        "test_time_second": column(table, "time"),
-        "voltage_volt": column(table, "voltage"),
-        "current_ampere": current,
-    }
-    if "cycle" in roles:
-        data["cycle_count"] = column(table, "cycle")
-    if "step" in roles:
-        data["step_index"] = column(table, "step")
-    for role, (charge_col, discharge_col) in (
-        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-    ):
-        if role in roles:
-            data[charge_col], data[discharge_col] = counters_by_direction(
-                column(table, role), direction
-            )
+    data = _bdf_columns(
+        table, roles, current, direction, lambda role, v, d: counters_by_direction(v, d)
+    )
     if "exclude" in roles:
         flagged = pc.equal(string_column(table, "exclude"), "YES")
         n_flag = int(pc.sum(flagged).as_py() or 0)
@@ -585,21 +595,7 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
         i = column(table, "current")
         current = np.where(dirn < 0, -np.abs(i), i) if rule == "negate" else i
         direction = np.where(np.isnan(dirn), np.sign(np.nan_to_num(current)), dirn)
-        data: dict[str, Any] = {
-            "test_time_second": column(table, "time"),
-            "voltage_volt": column(table, "voltage"),
-            "current_ampere": current,
-        }
-        if "cycle" in roles:
-            data["cycle_count"] = column(table, "cycle")
-        if "step" in roles:
-            data["step_index"] = column(table, "step")
-        for role, (charge_col, discharge_col) in (
-            ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-            ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-        ):
-            if role in roles:
-                data[charge_col], data[discharge_col] = counters[role].push(
-                    column(table, role), direction
-                )
+        data = _bdf_columns(
+            table, roles, current, direction, lambda role, v, d: counters[role].push(v, d)
+        )
         yield RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
