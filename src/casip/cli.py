@@ -974,6 +974,11 @@ from casip.cli_life import life_app  # noqa: E402  (longevity: casip life ...)
 
 app.add_typer(life_app, name="life")
 
+from casip.cli_platform import platform_app, serve  # noqa: E402  (the consortium platform)
+
+app.command("serve")(serve)
+app.add_typer(platform_app, name="platform")
+
 
 # --------------------------------------------------------------------------------------------
 # Entry point

@@ -307,6 +307,16 @@ def _design_with(design: Design, updates: Mapping[str, object]) -> Design:
     return validate_design(data, f"sweep of {', '.join(updates)}")
 
 
+def with_updates(design: Design, updates: Mapping[str, object]) -> Design:
+    """A copy of ``design`` with dotted-path ``updates`` applied and validated, e.g.
+    ``{"cathode.areal_capacity_mAh_cm2": 5.0, "format.layers": 30}``.
+
+    A sizing value replaces its peers (setting the cathode's areal capacity drops its
+    thickness and loading; setting ``anode.np_ratio`` drops the anode thickness), as in
+    :func:`sweep`."""
+    return _design_with(design, updates)
+
+
 def sweep(
     design: Design | Mapping,
     values: Mapping[str, Sequence | np.ndarray],

@@ -1,0 +1,218 @@
+"""The one place that decides who may read and change what.
+
+Routes never filter by hand: they ask this module for a query of readable items
+(:func:`readable`), for one item (:func:`get_for_read`, :func:`get_for_write`) or for a
+permission (:func:`require`). The rules:
+
+========================  ===============================================================
+who                       may
+========================  ===============================================================
+anyone with an account    read public items; read anonymised aggregates (benchmark, roadmap)
+member / institute user   read items of their own organisation and consortium items
+engineer, admin           create items for their organisation; edit, delete and share
+                          (change the visibility of) their organisation's items; run jobs
+viewer                    read only
+sponsor user              public items and aggregates only, never a member's raw items
+organisation admin        manage the users of their organisation
+========================  ===============================================================
+
+An item that may not be read answers 404 (as if it did not exist), so that probing ids tells
+nothing; an item that may be read but not changed answers 403. Reading another organisation's
+item is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from casip.platform import audit
+from casip.platform.models import ITEM_MODELS, Job, OrgKind, Role, User, Visibility
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The authenticated user making a request."""
+
+    user_id: int
+    org_id: int
+    org_kind: str
+    role: str
+    email: str = ""
+    name: str = ""
+    via_token: bool = False
+
+    @classmethod
+    def of(cls, user: User, via_token: bool = False) -> Actor:
+        return cls(user.id, user.org_id, user.org.kind, user.role, user.email, user.name, via_token)
+
+    @property
+    def is_sponsor(self) -> bool:
+        return self.org_kind == OrgKind.SPONSOR
+
+    @property
+    def can_create(self) -> bool:
+        """May create items and run jobs (engineers and admins of members and institutes)."""
+        return self.org_kind in (
+            OrgKind.MEMBER,
+            OrgKind.INSTITUTE,
+            OrgKind.PLATFORM,
+        ) and self.role in (
+            Role.ENGINEER,
+            Role.ADMIN,
+        )
+
+    @property
+    def is_org_admin(self) -> bool:
+        return self.role == Role.ADMIN
+
+
+class AccessDenied(Exception):
+    """The actor may see the item but not do this (HTTP 403)."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class NotFound(Exception):
+    """No such item, or one the actor may not see (HTTP 404: the two are not told apart)."""
+
+    def __init__(self, kind: str, item_id: object):
+        super().__init__(f"no {kind} with id {item_id}")
+        self.kind = kind
+        self.item_id = item_id
+
+
+def model_of(kind: str) -> type:
+    try:
+        return ITEM_MODELS[kind]
+    except KeyError:
+        raise NotFound(kind, "?") from None
+
+
+def read_clause(actor: Actor, model: type) -> sa.ColumnElement[bool]:
+    """SQL condition selecting the rows of ``model`` that ``actor`` may read."""
+    if actor.is_sponsor:
+        return sa.or_(model.visibility == Visibility.PUBLIC, model.owner_org_id == actor.org_id)
+    return sa.or_(
+        model.owner_org_id == actor.org_id,
+        model.visibility.in_((Visibility.CONSORTIUM, Visibility.PUBLIC)),
+    )
+
+
+def readable(actor: Actor, kind: str) -> sa.Select:
+    """``SELECT`` of the items of ``kind`` that ``actor`` may read (add filters and order)."""
+    model = model_of(kind)
+    return sa.select(model).where(read_clause(actor, model))
+
+
+def can_read(actor: Actor, item) -> bool:
+    if item.owner_org_id == actor.org_id:
+        return True
+    if item.visibility == Visibility.PUBLIC:
+        return True
+    return item.visibility == Visibility.CONSORTIUM and not actor.is_sponsor
+
+
+def can_write(actor: Actor, item) -> bool:
+    return item.owner_org_id == actor.org_id and actor.can_create
+
+
+def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpose: str = "read"):
+    """The item if ``actor`` may read it, else :class:`NotFound`. Reads of other
+    organisations' items (and every export) are audited."""
+    model = model_of(kind)
+    item = session.get(model, item_id)
+    if item is None or not can_read(actor, item):
+        raise NotFound(kind, item_id)
+    if purpose == "export" or item.owner_org_id != actor.org_id:
+        audit.record(
+            session,
+            "export" if purpose == "export" else "read",
+            actor_user_id=actor.user_id,
+            actor_org_id=actor.org_id,
+            item_kind=kind,
+            item_id=item.id,
+            detail={"owner_org_id": item.owner_org_id, "visibility": item.visibility},
+        )
+    return item
+
+
+def get_for_write(session: Session, actor: Actor, kind: str, item_id: int):
+    """The item if ``actor`` may change it; :class:`NotFound` if they may not even read it,
+    :class:`AccessDenied` if they may read but not change it."""
+    model = model_of(kind)
+    item = session.get(model, item_id)
+    if item is None or not can_read(actor, item):
+        raise NotFound(kind, item_id)
+    if not can_write(actor, item):
+        raise AccessDenied(
+            f"{kind} {item_id} belongs to another organisation or your role ({actor.role}) "
+            "may not change it"
+        )
+    return item
+
+
+def require_create(actor: Actor) -> None:
+    if not actor.can_create:
+        who = "sponsor organisations" if actor.is_sponsor else f"the {actor.role} role"
+        raise AccessDenied(f"{who} may not create items or run jobs")
+
+
+def require_org_admin(actor: Actor, org_id: int | None = None) -> None:
+    if not actor.is_org_admin or (org_id is not None and org_id != actor.org_id):
+        raise AccessDenied("only an admin of the organisation may manage its users")
+
+
+def set_visibility(
+    session: Session,
+    actor: Actor,
+    kind: str,
+    item_id: int,
+    visibility: str,
+    benchmark_opt_in: bool | None = None,
+):
+    """Share or unshare an item (audited)."""
+    if visibility not in tuple(Visibility):
+        raise ValueError(f"visibility {visibility!r}: expected one of private, consortium, public")
+    item = get_for_write(session, actor, kind, item_id)
+    before = (item.visibility, item.benchmark_opt_in)
+    item.visibility = visibility
+    if benchmark_opt_in is not None:
+        item.benchmark_opt_in = benchmark_opt_in
+    session.flush()
+    audit.record(
+        session,
+        "visibility",
+        actor_user_id=actor.user_id,
+        actor_org_id=actor.org_id,
+        item_kind=kind,
+        item_id=item.id,
+        detail={"from": before[0], "to": visibility, "benchmark_opt_in": item.benchmark_opt_in},
+    )
+    return item
+
+
+def jobs_readable(actor: Actor) -> sa.Select:
+    """Jobs are private to the organisation that started them."""
+    return sa.select(Job).where(Job.owner_org_id == actor.org_id)
+
+
+def get_job(session: Session, actor: Actor, job_id: int) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or job.owner_org_id != actor.org_id:
+        raise NotFound("job", job_id)
+    return job
+
+
+def aggregate_clause(model: type) -> sa.ColumnElement[bool]:
+    """Rows that may count in anonymised aggregates: shared items, and private ones whose
+    owner opted in. Callers also keep only member and institute owners (the platform's
+    reference library is shown as markers, not counted)."""
+    return sa.or_(
+        model.visibility.in_((Visibility.CONSORTIUM, Visibility.PUBLIC)),
+        model.benchmark_opt_in.is_(True),
+    )

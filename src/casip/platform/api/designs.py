@@ -1,0 +1,203 @@
+"""Designs: list, create, read, edit, delete, share, export, compare, sweep, schema."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import numpy as np
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from casip.cells import targets
+from casip.design import api as design_api
+from casip.design.schema import json_schema, validate_design
+from casip.errors import CasipInputError, Problem
+from casip.platform import access
+from casip.platform import designs as svc
+from casip.platform.access import Actor
+from casip.platform.deps import current_actor, db_session
+from casip.platform.models import Design
+from casip.platform.pagination import PageParams, page_params, paginate
+
+router = APIRouter(prefix="/api", tags=["designs"])
+
+VisibilityName = Literal["private", "consortium", "public"]
+MAX_COMPARE = 12
+MAX_SWEEP_POINTS = 10_000
+
+
+class DesignIn(BaseModel):
+    document: dict[str, Any] = Field(
+        description="a casip.design/1 design (see GET /api/schema/design)"
+    )
+    visibility: VisibilityName = "private"
+    benchmark_opt_in: bool = False
+
+
+class DesignUpdate(BaseModel):
+    document: dict[str, Any]
+    version: int | None = Field(None, description="the version you edited; 409 if it changed since")
+
+
+class VisibilityIn(BaseModel):
+    visibility: VisibilityName
+    benchmark_opt_in: bool | None = None
+
+
+class SweepIn(BaseModel):
+    design_id: int
+    parameter: str = Field(
+        min_length=1, max_length=100, description="dotted path, e.g. cathode.areal_capacity_mAh_cm2"
+    )
+    start: float
+    stop: float
+    points: int = Field(20, ge=2, le=MAX_SWEEP_POINTS)
+
+
+@router.get("/schema/design", summary="JSON Schema of the design file format")
+def design_schema() -> dict:
+    return json_schema()
+
+
+@router.get("/designs", summary="Designs you may read")
+def list_designs(
+    q: str | None = Query(None, max_length=100, description="text in the name"),
+    kind: str | None = Query(None, max_length=32),
+    mine: bool = Query(False, description="only your organisation's"),
+    page: PageParams = Depends(page_params),
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session),
+) -> dict:
+    stmt = access.readable(actor, "design")
+    if q:
+        stmt = stmt.where(Design.name.ilike(f"%{q}%"))
+    if kind:
+        stmt = stmt.where(Design.kind == kind)
+    if mine:
+        stmt = stmt.where(Design.owner_org_id == actor.org_id)
+    return paginate(s, stmt.order_by(Design.id), page, svc.summary)
+
+
+@router.post(
+    "/designs", status_code=201, summary="Create a design (evaluated by the design engine)"
+)
+def create_design(
+    body: DesignIn, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+) -> dict:
+    return svc.full(svc.create(s, actor, body.document, body.visibility, body.benchmark_opt_in))
+
+
+@router.get(
+    "/designs/compare", summary="Headline KPIs of several designs beside LFP and the CASIP targets"
+)
+def compare(
+    ids: str = Query(..., max_length=200, description="comma-separated design ids"),
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session),
+) -> dict:
+    try:
+        wanted = [int(x) for x in ids.split(",") if x.strip()]
+    except ValueError:
+        raise CasipInputError(Problem("ids", "not a list of integers", ids, "e.g. 1,2,3")) from None
+    if not wanted or len(wanted) > MAX_COMPARE:
+        raise CasipInputError(
+            Problem("ids", f"{len(wanted)} designs", ids, f"1 to {MAX_COMPARE} ids")
+        )
+    rows = [access.get_for_read(s, actor, "design", i) for i in dict.fromkeys(wanted)]
+    return {
+        "designs": [svc.summary(r) for r in rows],
+        "baseline": lfp_baseline(s),
+        "targets": targets_list(),
+    }
+
+
+def lfp_baseline(s: Session) -> dict | None:
+    """The LFP reference cell (the platform's public reference library)."""
+    row = s.execute(
+        sa.select(Design).where(Design.reference_id == "lfp-blade").limit(1)
+    ).scalar_one_or_none()
+    return svc.summary(row) if row is not None else None
+
+
+def targets_list() -> list[dict]:
+    return [
+        {
+            "stage": t.stage,
+            "years": t.years,
+            "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
+            "energy_density_Wh_L": t.energy_density_Wh_L,
+            "source": t.source,
+        }
+        for t in targets()
+    ]
+
+
+@router.post("/designs/sweep", summary="Sweep one parameter of a design with the design engine")
+def sweep(
+    body: SweepIn, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+) -> dict:
+    if not (np.isfinite(body.start) and np.isfinite(body.stop)) or body.start == body.stop:
+        raise CasipInputError(
+            Problem(
+                "start/stop",
+                "empty or non-finite range",
+                [body.start, body.stop],
+                "two different finite numbers",
+            )
+        )
+    row = access.get_for_read(s, actor, "design", body.design_id)
+    base = validate_design(row.document, source=f"design {row.id}")
+    values = np.linspace(body.start, body.stop, body.points)
+    if body.parameter == "format.layers":
+        values = np.unique(np.round(values).astype(int))
+    df = design_api.sweep(base, {body.parameter: values})
+    cols = [c for c in df.columns if c in (body.parameter, "status", *design_api.HEADLINE)]
+    out = df[cols].replace({np.nan: None})
+    return {"parameter": body.parameter, "design_id": row.id, "rows": out.to_dict(orient="records")}
+
+
+@router.get("/designs/{design_id}", summary="One design with its document and results")
+def get_design(
+    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+) -> dict:
+    return svc.full(access.get_for_read(s, actor, "design", design_id))
+
+
+@router.get("/designs/{design_id}/export", summary="The design file (audited as an export)")
+def export_design(
+    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+) -> dict:
+    return access.get_for_read(s, actor, "design", design_id, purpose="export").document
+
+
+@router.put("/designs/{design_id}", summary="Replace a design's document (re-evaluated)")
+def update_design(
+    design_id: int,
+    body: DesignUpdate,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session),
+) -> dict:
+    return svc.full(svc.update(s, actor, design_id, body.document, body.version))
+
+
+@router.patch("/designs/{design_id}/visibility", summary="Share or unshare a design (audited)")
+def design_visibility(
+    design_id: int,
+    body: VisibilityIn,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session),
+) -> dict:
+    return svc.summary(
+        access.set_visibility(s, actor, "design", design_id, body.visibility, body.benchmark_opt_in)
+    )
+
+
+@router.delete("/designs/{design_id}", summary="Delete a design (and its results)")
+def delete_design(
+    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+) -> dict:
+    row = access.get_for_write(s, actor, "design", design_id)
+    s.delete(row)
+    return {"deleted": design_id}

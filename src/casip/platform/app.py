@@ -1,0 +1,121 @@
+"""The FastAPI application: REST API under ``/api``, web pages at ``/``, static files.
+
+:func:`create_app` builds an app from :class:`~casip.platform.settings.Settings`; on start-up
+it migrates the database (Alembic), seeds it if empty, clears uploads a killed server left half
+received, and starts the background job runner.
+"""
+
+from __future__ import annotations
+
+import importlib
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+
+import casip
+from casip.platform import problems
+from casip.platform.db import Database, upgrade
+from casip.platform.jobs import JobRunner
+from casip.platform.settings import Settings
+
+STATIC = Path(__file__).parent / "web" / "static"
+
+#: routers, each a module with a module-level ``router`` (API) or pages (web)
+ROUTERS = (
+    "casip.platform.api.auth",
+    "casip.platform.api.designs",
+    "casip.platform.api.jobs",
+    "casip.platform.api.tests",
+    "casip.platform.api.benchmark",
+    "casip.platform.api.admin",
+    "casip.platform.web.pages",
+)
+
+
+@dataclass
+class Platform:
+    """What the routes share: settings, database, job runner."""
+
+    settings: Settings
+    db: Database
+    jobs: JobRunner
+
+
+def plotly_js() -> Path:
+    """The plotly.js bundle shipped inside the plotly package (served locally: no CDN)."""
+    import plotly
+
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not path.exists():  # pragma: no cover - a broken plotly install
+        raise RuntimeError(f"{path}: plotly.min.js missing from the plotly package")
+    return path
+
+
+def prepare(settings: Settings) -> Database:
+    """Migrate and seed the database (what start-up does before serving)."""
+    from casip.platform import seed
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    seed.seed(db, demo=settings.seed_demo)
+    return db
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        db = prepare(settings)
+        try:
+            from casip.platform import uploads
+
+            uploads.cleanup_partial(settings)
+        except ImportError:  # pragma: no cover
+            pass
+        runner = JobRunner(db, settings.job_workers, settings.store_dir)
+        app.state.platform = Platform(settings, db, runner)
+        runner.recover()
+        try:
+            yield
+        finally:
+            runner.shutdown(wait=False)
+            db.dispose()
+
+    app = FastAPI(
+        title="CASIP consortium platform",
+        version=casip.__version__,
+        description=(
+            "Design, simulate and benchmark solid-state cells with the consortium without "
+            "leaking IP. Authenticate with `Authorization: Bearer <API token>` (create one at "
+            "/admin or `POST /api/tokens`). Errors are RFC 9457 problem details."
+        ),
+        lifespan=lifespan,
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    problems.install(app)
+    bundle = plotly_js()
+
+    @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
+    def _plotly() -> FileResponse:
+        return FileResponse(
+            bundle, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for name in ROUTERS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # a router not written yet
+                continue
+            raise
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,145 @@
+"""The audit log: append-only and hash-chained.
+
+Each entry stores the SHA-256 of the previous entry's hash and its own canonical content::
+
+    hash_n = sha256(prev_hash_n || canonical_json(at, actor, action, item, detail))
+    prev_hash_n = hash_(n-1),  prev_hash_1 = "0" * 64
+
+so that changing, removing or reordering any entry breaks every later link;
+:func:`verify` walks the chain (``casip platform audit-verify``). The database also refuses
+UPDATE and DELETE on the table (triggers, see the initial migration).
+
+Recorded: reads of other organisations' shared items, exports, and every permission and
+visibility change (plus logins and token creation/revocation).
+
+Appends are serialised by the database (see :func:`record`), so several server processes may
+share one PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from casip.platform.models import AuditEvent
+
+GENESIS = "0" * 64
+_PG_LOCK_KEY = 0x0CA51B  # advisory lock id for audit appends
+
+
+def _canonical(
+    at: str, actor_user_id, actor_org_id, action, item_kind, item_id, detail: str
+) -> str:
+    return json.dumps(
+        [at, actor_user_id, actor_org_id, action, item_kind, item_id, detail],
+        separators=(",", ":"),
+        ensure_ascii=True,
+    )
+
+
+def entry_hash(
+    prev_hash: str, at: str, actor_user_id, actor_org_id, action, item_kind, item_id, detail: str
+) -> str:
+    body = _canonical(at, actor_user_id, actor_org_id, action, item_kind, item_id, detail)
+    return hashlib.sha256((prev_hash + body).encode()).hexdigest()
+
+
+def record(
+    db_session: Session,
+    action: str,
+    *,
+    actor_user_id: int | None = None,
+    actor_org_id: int | None = None,
+    item_kind: str | None = None,
+    item_id: int | None = None,
+    detail: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Append one entry inside the caller's transaction: it commits with the action it
+    records, or not at all.
+
+    The writer first takes the database's append lock (PostgreSQL: a transaction-level
+    advisory lock; SQLite: the database write lock, taken by a no-op write), then reads the
+    last hash, so concurrent appends cannot fork the chain."""
+    detail_text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str)
+    if db_session.get_bind().dialect.name == "postgresql":
+        db_session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
+    else:  # SQLite: a write statement takes the single write lock until this transaction ends
+        db_session.execute(sa.text("UPDATE audit_events SET action = action WHERE 0"))
+    prev = (
+        db_session.execute(
+            sa.select(AuditEvent.hash).order_by(AuditEvent.id.desc()).limit(1)
+        ).scalar_one_or_none()
+        or GENESIS
+    )
+    at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+    ev = AuditEvent(
+        at=at,
+        actor_user_id=actor_user_id,
+        actor_org_id=actor_org_id,
+        action=action,
+        item_kind=item_kind,
+        item_id=item_id,
+        detail=detail_text,
+        prev_hash=prev,
+        hash=entry_hash(
+            prev, at, actor_user_id, actor_org_id, action, item_kind, item_id, detail_text
+        ),
+    )
+    db_session.add(ev)
+    db_session.flush()
+    return ev
+
+
+@dataclass
+class ChainReport:
+    """Outcome of :func:`verify`."""
+
+    ok: bool
+    entries: int
+    first_bad_id: int | None = None
+    reason: str | None = None
+
+
+def verify(db_session: Session, batch: int = 5000) -> ChainReport:
+    """Walk the whole chain; report the first entry whose link or content does not check."""
+    prev = GENESIS
+    n = 0
+    last_id = 0
+    while True:
+        rows = (
+            db_session.execute(
+                sa.select(AuditEvent)
+                .where(AuditEvent.id > last_id)
+                .order_by(AuditEvent.id)
+                .limit(batch)
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return ChainReport(True, n)
+        for ev in rows:
+            if ev.prev_hash != prev:
+                return ChainReport(False, n, ev.id, "link to the previous entry broken")
+            expect = entry_hash(
+                ev.prev_hash,
+                ev.at,
+                ev.actor_user_id,
+                ev.actor_org_id,
+                ev.action,
+                ev.item_kind,
+                ev.item_id,
+                ev.detail,
+            )
+            if expect != ev.hash:
+                return ChainReport(False, n, ev.id, "content does not match its hash")
+            prev = ev.hash
+            n += 1
+            last_id = ev.id

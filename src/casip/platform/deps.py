@@ -1,0 +1,122 @@
+"""FastAPI dependencies: the database session and the authenticated actor.
+
+Authentication, in order: ``Authorization: Bearer <API token>`` (scripts), else the session
+cookie set by the login page (browsers). A cookie-authenticated request that changes state must
+carry the session's CSRF token in the ``X-CSRF-Token`` header (API) or the ``csrf_token`` form
+field (web forms, checked by :func:`require_csrf`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from casip.platform import security
+from casip.platform.access import Actor
+from casip.platform.models import ApiToken, User, WebSession, utcnow
+from casip.platform.problems import ApiProblem, LoginRequired
+
+SESSION_COOKIE = "casip_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def platform_of(request: Request):
+    return request.app.state.platform
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One session per request, committed when the route returns normally."""
+    with platform_of(request).db.session() as s:
+        yield s
+
+
+@dataclass
+class Authenticated:
+    actor: Actor
+    session: WebSession | None  # None when authenticated by an API token
+
+
+def _authenticate(request: Request, s: Session) -> Authenticated | None:
+    auth = request.headers.get("authorization", "")
+    if auth:
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise ApiProblem(
+                401,
+                "Authorization header: expected 'Bearer <API token>'",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        row = s.execute(
+            sa.select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == security.digest(token.strip()))
+        ).first()
+        if row is None or row[0].revoked_at is not None or not row[1].is_active:
+            raise ApiProblem(
+                401, "API token unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
+        tok, user = row
+        now = utcnow()
+        if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
+            tok.last_used_at = now  # at most once a minute: keeps reads cheap
+        return Authenticated(Actor.of(user, via_token=True), None)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    row = s.execute(
+        sa.select(WebSession, User)
+        .join(User, User.id == WebSession.user_id)
+        .where(WebSession.token_hash == security.digest(cookie))
+    ).first()
+    if row is None or row[0].expires_at < utcnow() or not row[1].is_active:
+        return None
+    return Authenticated(Actor.of(row[1]), row[0])
+
+
+def authenticated(request: Request, s: Session = Depends(db_session)) -> Authenticated:
+    """The API's authentication; 401 without credentials, 403 on a missing CSRF token."""
+    auth = _authenticate(request, s)
+    if auth is None:
+        raise ApiProblem(
+            401,
+            "log in (session cookie) or send 'Authorization: Bearer <API token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if auth.session is not None and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not sent or not security.same(sent, auth.session.csrf_token):
+            raise ApiProblem(403, f"missing or wrong {CSRF_HEADER} header (CSRF protection)")
+    return auth
+
+
+def current_actor(auth: Authenticated = Depends(authenticated)) -> Actor:
+    return auth.actor
+
+
+#: route-signature shorthands: ``def route(actor: CurrentActor, s: DbSession)``
+DbSession = Annotated[Session, Depends(db_session)]
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def web_auth(request: Request, s: Session = Depends(db_session)) -> Authenticated:
+    """The web pages' authentication: redirect to the login page without a session."""
+    auth = _authenticate(request, s) if "authorization" not in request.headers else None
+    if auth is None or auth.session is None:
+        raise LoginRequired(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
+    return auth
+
+
+def require_csrf(auth: Authenticated, token: str | None) -> None:
+    """Check the CSRF token of a web form post."""
+    if auth.session is None:
+        return
+    if not token or not security.same(token, auth.session.csrf_token):
+        raise ApiProblem(403, "missing or wrong csrf_token form field (CSRF protection)")

@@ -1,0 +1,258 @@
+"""Tables of the platform (SQLAlchemy 2 declarative models).
+
+Every shared item (design, simulation, lifetime result, test dataset) carries the columns of
+:class:`OwnedMixin`: an owner organisation, the user who created it and a visibility. Who may
+read or change an item is decided only in :mod:`casip.platform.access`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    metadata = sa.MetaData(naming_convention=NAMING)
+    type_annotation_map = {dict[str, Any]: sa.JSON, list[Any]: sa.JSON}  # noqa: RUF012
+
+
+class OrgKind(StrEnum):
+    MEMBER = "member"  # a member company (cell maker, carmaker, materials supplier)
+    INSTITUTE = "institute"  # a research institute
+    SPONSOR = "sponsor"  # a government sponsor: aggregates only
+    PLATFORM = "platform"  # the operator's reference library (reference cells, public data)
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    ENGINEER = "engineer"
+    VIEWER = "viewer"
+
+
+class Visibility(StrEnum):
+    PRIVATE = "private"  # the owner organisation only
+    CONSORTIUM = "consortium"  # every member and institute (never sponsors)
+    PUBLIC = "public"  # everyone with an account, sponsors included
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Organisation(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    is_demo: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    users: Mapped[list[User]] = relationship(back_populates="org")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(sa.String(254), unique=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    role: Mapped[str] = mapped_column(sa.String(16))
+    password_hash: Mapped[str] = mapped_column(sa.String(255))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    org: Mapped[Organisation] = relationship(back_populates="users", lazy="joined")
+
+
+class ApiToken(Base):
+    """A token for scripts; only its SHA-256 is stored. Revoked tokens are kept (audit)."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(sa.String(100))
+    prefix: Mapped[str] = mapped_column(sa.String(16))
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class WebSession(Base):
+    """A browser login: the cookie holds a random token, the table its SHA-256."""
+
+    __tablename__ = "web_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    csrf_token: Mapped[str] = mapped_column(sa.String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime]
+
+
+class OwnedMixin:
+    """Owner organisation, creator and visibility: what the access module decides on."""
+
+    @declared_attr
+    def owner_org_id(cls) -> Mapped[int]:
+        return mapped_column(sa.ForeignKey("organisations.id"), index=True)
+
+    @declared_attr
+    def created_by_id(cls) -> Mapped[int | None]:
+        return mapped_column(sa.ForeignKey("users.id"))
+
+    visibility: Mapped[str] = mapped_column(sa.String(16), default=Visibility.PRIVATE, index=True)
+    #: a private item still counts in anonymised aggregates (never shown raw) when True
+    benchmark_opt_in: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Design(OwnedMixin, Base):
+    """A cell design (the ``casip.design/1`` document) and its design-engine results."""
+
+    __tablename__ = "designs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    document: Mapped[dict[str, Any]]
+    metrics: Mapped[dict[str, Any]]
+    specific_energy_Wh_kg: Mapped[float | None]
+    energy_density_Wh_L: Mapped[float | None]
+    cost_usd_kWh: Mapped[float | None]
+    capacity_Ah: Mapped[float | None]
+    reference_id: Mapped[str | None] = mapped_column(sa.String(64))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}  # type: ignore[dict-item]  # noqa: RUF012
+
+
+class Simulation(OwnedMixin, Base):
+    """A PyBaMM run on a design (fast charge or rate capability)."""
+
+    __tablename__ = "simulations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("designs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    parameters: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any] | None]
+    #: 10-80 % charge time [min] of a fast-charge run (the benchmarking KPI)
+    charge_time_min: Mapped[float | None]
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id"))
+
+
+class LifetimeResult(OwnedMixin, Base):
+    """A lifetime projection of a design under a duty cycle."""
+
+    __tablename__ = "lifetime_results"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("designs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    duty: Mapped[dict[str, Any]]
+    model: Mapped[str | None] = mapped_column(sa.String(64))
+    result: Mapped[dict[str, Any] | None]
+    years_to_80: Mapped[float | None]
+    cycles_to_80: Mapped[float | None]
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id"))
+
+
+class TestDataset(OwnedMixin, Base):
+    """An uploaded cycler file, stored in the data hub's Parquet store."""
+
+    __tablename__ = "test_datasets"
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(200))
+    store_test_id: Mapped[str] = mapped_column(sa.String(32), index=True)
+    filename: Mapped[str] = mapped_column(sa.String(255))
+    format: Mapped[str] = mapped_column(sa.String(64))
+    sha256: Mapped[str] = mapped_column(sa.String(64))
+    size_bytes: Mapped[int] = mapped_column(sa.BigInteger)
+    rows: Mapped[int] = mapped_column(sa.BigInteger)
+    cycles: Mapped[int]
+    cycle_life: Mapped[float | None]  # cycles to 80 % of the first discharge capacity, if reached
+    details: Mapped[dict[str, Any]]
+    design_id: Mapped[int | None] = mapped_column(sa.ForeignKey("designs.id", ondelete="SET NULL"))
+
+
+class Job(Base):
+    """A background job (simulation, lifetime projection, study) with its progress."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    status: Mapped[str] = mapped_column(sa.String(16), default=JobStatus.QUEUED, index=True)
+    progress: Mapped[float] = mapped_column(default=0.0)
+    message: Mapped[str] = mapped_column(sa.String(500), default="")
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    params: Mapped[dict[str, Any]]
+    result_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    result_id: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class AuditEvent(Base):
+    """One entry of the append-only, hash-chained audit log (see :mod:`casip.platform.audit`).
+
+    The database refuses UPDATE and DELETE on this table (triggers in the migration)."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[str] = mapped_column(sa.String(32))
+    actor_user_id: Mapped[int | None]
+    actor_org_id: Mapped[int | None]
+    action: Mapped[str] = mapped_column(sa.String(64), index=True)
+    item_kind: Mapped[str | None] = mapped_column(sa.String(32))
+    item_id: Mapped[int | None]
+    detail: Mapped[str] = mapped_column(sa.Text)
+    prev_hash: Mapped[str] = mapped_column(sa.String(64))
+    hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+#: item kind (as used in URLs, the audit log and the access module) -> model
+ITEM_MODELS: dict[str, type] = {
+    "design": Design,
+    "simulation": Simulation,
+    "lifetime": LifetimeResult,
+    "test": TestDataset,
+}
