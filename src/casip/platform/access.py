@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.platform import audit
-from casip.platform.models import ITEM_MODELS, Job, OrgKind, Role, User, Visibility
+from casip.platform.models import ITEM_MODELS, Job, Organisation, OrgKind, Role, User, Visibility
 
 
 @dataclass(frozen=True)
@@ -121,14 +121,34 @@ def can_write(actor: Actor, item) -> bool:
     return item.owner_org_id == actor.org_id and actor.can_create
 
 
-def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpose: str = "read"):
-    """The item if ``actor`` may read it, else :class:`NotFound`. Reads of other
-    organisations' items (and every export) are audited."""
-    model = model_of(kind)
-    item = session.get(model, item_id)
-    if item is None or not can_read(actor, item):
-        raise NotFound(kind, item_id)
-    if purpose == "export" or item.owner_org_id != actor.org_id:
+def _platform_orgs(session: Session) -> frozenset[int]:
+    """Ids of the operator's reference-library organisations (reads of their public items are
+    not audited: they are not a member's IP). Cached per database."""
+    key = session.get_bind().url.render_as_string(hide_password=True)
+    cached = _PLATFORM_ORGS.get(key)
+    if cached is None:
+        cached = frozenset(
+            session.execute(
+                sa.select(Organisation.id).where(Organisation.kind == OrgKind.PLATFORM)
+            ).scalars()
+        )
+        _PLATFORM_ORGS[key] = cached
+    return cached
+
+
+_PLATFORM_ORGS: dict[str, frozenset[int]] = {}
+
+
+def _audit_reads(session: Session, actor: Actor, kind: str, items, purpose: str) -> None:
+    platform = None
+    for item in items:
+        if purpose != "export":
+            if item.owner_org_id == actor.org_id:
+                continue
+            if platform is None:
+                platform = _platform_orgs(session)
+            if item.owner_org_id in platform:
+                continue
         audit.record(
             session,
             "export" if purpose == "export" else "read",
@@ -138,7 +158,38 @@ def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpos
             item_id=item.id,
             detail={"owner_org_id": item.owner_org_id, "visibility": item.visibility},
         )
+
+
+def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpose: str = "read"):
+    """The item if ``actor`` may read it, else :class:`NotFound`. Reads of other
+    organisations' items (and every export) are audited; the reference library's public
+    items are not."""
+    model = model_of(kind)
+    item = session.get(model, item_id)
+    if item is None or not can_read(actor, item):
+        raise NotFound(kind, item_id)
+    _audit_reads(session, actor, kind, [item], purpose)
     return item
+
+
+def get_many_for_read(session: Session, actor: Actor, kind: str, ids, *, options=()) -> list:
+    """Several items in the order of ``ids`` (one query); :class:`NotFound` names the first
+    id that does not exist or may not be read. ``options``: loader options, e.g.
+    ``sa.orm.defer(Design.document)`` to skip large columns."""
+    model = model_of(kind)
+    ids = list(dict.fromkeys(ids))
+    rows = {
+        r.id: r
+        for r in session.execute(
+            sa.select(model).where(model.id.in_(ids)).options(*options)
+        ).scalars()
+    }
+    for i in ids:
+        if i not in rows or not can_read(actor, rows[i]):
+            raise NotFound(kind, i)
+    items = [rows[i] for i in ids]
+    _audit_reads(session, actor, kind, items, "read")
+    return items
 
 
 def get_for_write(session: Session, actor: Actor, kind: str, item_id: int):

@@ -103,6 +103,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     problems.install(app)
     bundle = plotly_js()
 
+    @app.get("/api/health", tags=["operations"], summary="Liveness and schema revision")
+    def health() -> dict:
+        from casip.platform.db import current_revision
+
+        db = app.state.platform.db
+        return {
+            "status": "ok",
+            "version": casip.__version__,
+            "database": db.engine.dialect.name,
+            "revision": current_revision(db.engine),
+        }
+
     @app.get("/static/vendor/plotly.min.js", include_in_schema=False)
     def _plotly() -> FileResponse:
         return FileResponse(

@@ -23,6 +23,9 @@ from casip.platform.pagination import PageParams, page_params, paginate
 
 router = APIRouter(prefix="/api", tags=["designs"])
 
+#: loader options for summaries: leave the large JSON columns unread
+LIGHT = (sa.orm.defer(Design.document), sa.orm.defer(Design.metrics))
+
 VisibilityName = Literal["private", "consortium", "public"]
 MAX_COMPARE = 12
 MAX_SWEEP_POINTS = 10_000
@@ -77,7 +80,7 @@ def list_designs(
         stmt = stmt.where(Design.kind == kind)
     if mine:
         stmt = stmt.where(Design.owner_org_id == actor.org_id)
-    return paginate(s, stmt.order_by(Design.id), page, svc.summary)
+    return paginate(s, stmt.options(*LIGHT).order_by(Design.id), page, svc.summary)
 
 
 @router.post(
@@ -105,7 +108,7 @@ def compare(
         raise CasipInputError(
             Problem("ids", f"{len(wanted)} designs", ids, f"1 to {MAX_COMPARE} ids")
         )
-    rows = [access.get_for_read(s, actor, "design", i) for i in dict.fromkeys(wanted)]
+    rows = access.get_many_for_read(s, actor, "design", wanted, options=LIGHT)
     return {
         "designs": [svc.summary(r) for r in rows],
         "baseline": lfp_baseline(s),
@@ -116,7 +119,7 @@ def compare(
 def lfp_baseline(s: Session) -> dict | None:
     """The LFP reference cell (the platform's public reference library)."""
     row = s.execute(
-        sa.select(Design).where(Design.reference_id == "lfp-blade").limit(1)
+        sa.select(Design).where(Design.reference_id == "lfp-blade").options(*LIGHT).limit(1)
     ).scalar_one_or_none()
     return svc.summary(row) if row is not None else None
 

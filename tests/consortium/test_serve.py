@@ -1,0 +1,85 @@
+"""The README's main job: ``casip serve`` as a user runs it, on a real port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from casip.platform.seed import DEMO_PASSWORD, demo_email
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(data_dir: Path, port: int) -> subprocess.Popen:
+    env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "CASIP_LOG_LEVEL": "warning"}
+    env.pop("CASIP_DATABASE_URL", None)
+    return subprocess.Popen(
+        [sys.executable, "-m", "casip", "serve", "--data-dir", str(data_dir), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+
+
+def wait_up(base: str, proc: subprocess.Popen, seconds: float = 90) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise AssertionError(f"server exited: {proc.stdout.read()}")
+        try:
+            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError("server did not come up")
+
+
+def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start(tmp_path / "data", port)
+    try:
+        wait_up(base, proc)
+        health = httpx.get(base + "/api/health").json()
+        assert health["database"] == "sqlite" and health["revision"] == "0001"
+        c = httpx.Client(base_url=base)
+        r = c.post(
+            "/api/login",
+            json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
+        )
+        assert r.status_code == 200
+        n = c.get("/api/designs").json()["total"]
+        assert n > 7  # reference cells and demo designs
+        assert c.get("/").status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert "casip-demo-2030" in out and "fictitious" in out
+    assert (tmp_path / "data" / "casip.db").exists()
+    proc = start(tmp_path / "data", port)  # a restart keeps the data and does not seed twice
+    try:
+        wait_up(base, proc)
+        c = httpx.Client(base_url=base)
+        c.post(
+            "/api/login",
+            json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
+        )
+        assert c.get("/api/designs").json()["total"] == n
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
