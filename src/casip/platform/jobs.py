@@ -107,18 +107,20 @@ class JobRunner:
 
     def _run(self, job_id: int) -> None:
         with self.db.session() as s:
-            job = s.get(Job, job_id)
-            if job is None or job.status != JobStatus.QUEUED:
+            # claim atomically: of several runners sharing a database only one starts the job
+            claimed = s.execute(
+                sa.update(Job)
+                .where(Job.id == job_id, Job.status == JobStatus.QUEUED)
+                .values(status=JobStatus.RUNNING, started_at=utcnow())
+            ).rowcount
+            if claimed != 1:
                 return
+            job = s.get(Job, job_id)
             fn = _REGISTRY.get(job.kind)
             if fn is None:
-                job.status, job.error, job.finished_at = (
-                    JobStatus.FAILED,
-                    f"unknown job kind {job.kind!r}",
-                    utcnow(),
-                )
+                job.status, job.error = JobStatus.FAILED, f"unknown job kind {job.kind!r}"
+                job.finished_at = utcnow()
                 return
-            job.status, job.started_at = JobStatus.RUNNING, utcnow()
             ctx = JobContext(
                 job.id,
                 dict(job.params),

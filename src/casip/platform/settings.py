@@ -26,8 +26,8 @@ class Settings:
     Attributes
     ----------
     data_dir : Path
-        Folder for the SQLite database (when no URL is given), the test-data store, uploads in
-        progress and the secret key.
+        Folder for the SQLite database (when no URL is given), the test-data store and uploads in
+        progress.
     database_url : str
         SQLAlchemy URL; ``sqlite:///<data_dir>/casip.db`` by default. PostgreSQL:
         ``postgresql+psycopg://user:password@host:5432/dbname``.
@@ -39,6 +39,10 @@ class Settings:
         Seed the demo consortium on first start.
     job_workers : int
         Background job threads.
+    session_hours : int
+        Lifetime of a browser login.
+    secure_cookies : bool
+        Send the session cookie only over HTTPS (``CASIP_SECURE_COOKIES=1`` behind TLS).
     """
 
     data_dir: Path = field(
@@ -53,8 +57,11 @@ class Settings:
         default_factory=lambda: os.environ.get("CASIP_SEED_DEMO", "1") not in ("0", "false")
     )
     job_workers: int = field(default_factory=lambda: _env_int("CASIP_JOB_WORKERS", 1))
-    session_hours: int = 12
-    secure_cookies: bool = False
+    session_hours: int = field(default_factory=lambda: _env_int("CASIP_SESSION_HOURS", 12))
+    #: mark the session cookie Secure (set when the platform is served over HTTPS)
+    secure_cookies: bool = field(
+        default_factory=lambda: os.environ.get("CASIP_SECURE_COOKIES", "0") in ("1", "true")
+    )
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
