@@ -109,6 +109,7 @@ class Server:
 
 
 def start_server(backend: str, folder: Path, **settings) -> Iterator[Server]:
+    settings.setdefault("demo_jobs", False)  # no background PyBaMM runs unless a test asks
     with make_database_url(backend, folder) as url:
         s = Settings(data_dir=folder / "data", database_url=url, **settings)
         with TestClient(create_app(s)) as client:

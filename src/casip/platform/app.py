@@ -57,13 +57,20 @@ def plotly_js() -> Path:
 
 def prepare(settings: Settings) -> Database:
     """Migrate and seed the database (what start-up does before serving)."""
-    from casip.platform import seed
+    return initialise(settings)[0]
+
+
+def initialise(settings: Settings) -> tuple[Database, bool]:
+    """:func:`prepare`, also telling whether the database was seeded now (first start)."""
+    from casip.platform import runs, seed
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     upgrade(db.engine)
-    seed.seed(db, demo=settings.seed_demo)
-    return db
+    seeded = seed.seed(db, demo=settings.seed_demo)
+    if seeded and settings.seed_demo:
+        runs.seed_demo_results(db)  # lifetime projections of the shared demo designs (BLAST)
+    return db, seeded
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        db = prepare(settings)
+        db, seeded = initialise(settings)
         try:
             from casip.platform import uploads
 
@@ -81,6 +88,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         runner = JobRunner(db, settings.job_workers, settings.store_dir)
         app.state.platform = Platform(settings, db, runner)
         runner.recover()
+        if seeded and settings.seed_demo and settings.demo_jobs:
+            from casip.platform import runs
+
+            runs.queue_demo_charge_jobs(db, runner)  # fills the charge-time KPI in the background
         try:
             yield
         finally:

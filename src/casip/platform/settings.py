@@ -37,6 +37,9 @@ class Settings:
         Largest cycler file accepted (default 512 MiB).
     seed_demo : bool
         Seed the demo consortium on first start.
+    demo_jobs : bool
+        On the first start with the demo, queue fast-charge simulations of a few shared demo
+        designs (PyBaMM, in the background) so that the charge-time KPI has data.
     job_workers : int
         Background job threads.
     session_hours : int
@@ -55,6 +58,9 @@ class Settings:
     )
     seed_demo: bool = field(
         default_factory=lambda: os.environ.get("CASIP_SEED_DEMO", "1") not in ("0", "false")
+    )
+    demo_jobs: bool = field(
+        default_factory=lambda: os.environ.get("CASIP_DEMO_JOBS", "1") not in ("0", "false")
     )
     job_workers: int = field(default_factory=lambda: _env_int("CASIP_JOB_WORKERS", 1))
     session_hours: int = field(default_factory=lambda: _env_int("CASIP_SESSION_HOURS", 12))
