@@ -119,3 +119,245 @@ def audit_verify(
             err=True,
         )
     raise typer.Exit(0 if rep.ok else 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Organisations, users, backups
+# ----------------------------------------------------------------------------------------------
+
+EXIT_BAD_INPUT = 2
+PASSWORD_ENV = "CASIP_NEW_PASSWORD"
+
+
+def _fail(message: str) -> typer.Exit:
+    """Print one error message and return the exit (status 2) to raise."""
+    typer.echo(f"casip: error: {message}", err=True)
+    return typer.Exit(EXIT_BAD_INPUT)
+
+
+def _operator_errors(func):
+    """Turn input, conflict and backup errors into one message and exit status 2."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from casip.errors import CasipInputError
+        from casip.platform.admin import BackupError, Conflict
+
+        try:
+            return func(*args, **kwargs)
+        except (CasipInputError, BackupError) as exc:
+            raise _fail(str(exc)) from None
+        except Conflict as exc:
+            raise _fail(exc.message) from None
+
+    return wrapper
+
+
+def _open_db(data_dir: Path | None, database: str | None, create: bool):
+    """The platform database; ``create``: migrate it and, if empty, seed the reference library
+    (no demo consortium). Without ``create`` a missing SQLite database is an error."""
+    from casip.platform.admin import BackupError, sqlite_path
+    from casip.platform.db import Database
+
+    settings = _settings(data_dir, database, seed_demo=False)
+    if create:
+        from casip.platform.app import prepare
+
+        return prepare(settings)
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.is_file():
+        raise BackupError(
+            f"{path}: no database there; expected the data folder of a platform (--data-dir)"
+        )
+    return Database(settings.database_url)
+
+
+def _operator() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name (containers): not worth failing for
+        return "unknown"
+
+
+def _read_password(password_file: Path | None) -> tuple[str, str]:
+    """The new user's password and where it came from (file, environment or prompt)."""
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise _fail(
+                f"--password-file {password_file}: cannot read it ({exc.strerror})"
+            ) from None
+        text = text.rstrip("\r\n")
+        if "\n" in text:
+            raise _fail(
+                f"--password-file {password_file}: several lines; expected the password alone"
+            )
+        return text, "--password-file"
+    env = os.environ.get(PASSWORD_ENV)
+    if env:
+        return env, PASSWORD_ENV
+    pw = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return pw, "password"
+
+
+@platform_app.command("create-org")
+@_operator_errors
+def create_org(
+    slug: Annotated[str, typer.Argument(help="Short identifier, e.g. acme-cells.")],
+    name: Annotated[str, typer.Argument(help="Display name, e.g. 'ACME Cells GmbH'.")],
+    kind: Annotated[
+        str,
+        typer.Option(help="member, institute, sponsor (aggregates only) or platform."),
+    ] = "member",
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """Add an organisation (audited). An empty database is first created and seeded with the
+    reference library (no demo consortium)."""
+    from casip.platform import admin
+
+    admin.check_slug(slug, "SLUG")
+    admin.check_kind(kind, "--kind")
+    admin.check_name(name, "NAME")
+    db = _open_db(data_dir, database, create=True)
+    try:
+        with db.session() as s:
+            org = admin.create_organisation(
+                s, slug, name, kind, admin.ActorRef(via=f"cli:{_operator()}")
+            )
+            typer.echo(f"organisation {org.slug!r} ({org.kind}) created with id {org.id}")
+    finally:
+        db.dispose()
+
+
+@platform_app.command("create-user")
+@_operator_errors
+def create_user(
+    email: Annotated[str, typer.Argument(help="Login e-mail address.")],
+    org: Annotated[str, typer.Option("--org", help="Organisation slug.")],
+    name: Annotated[str, typer.Option("--name", help="Display name.")],
+    role: Annotated[str, typer.Option("--role", help="admin, engineer or viewer.")] = "engineer",
+    password_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--password-file",
+            help=f"File holding the password (else ${PASSWORD_ENV}, else a hidden prompt).",
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """Add a user to an organisation (audited). The password is read from --password-file,
+    the CASIP_NEW_PASSWORD variable or a hidden prompt (asked twice), never the command line."""
+    from casip.platform import admin
+
+    admin.check_email(email, "EMAIL")
+    admin.check_role(role, "--role")
+    admin.check_name(name, "--name")
+    password, source = _read_password(password_file)
+    admin.check_password(password, source)
+    db = _open_db(data_dir, database, create=True)
+    try:
+        with db.session() as s:
+            organisation = admin.org_by_slug(s, org, "--org")
+            user = admin.add_user(
+                s,
+                organisation,
+                email,
+                name,
+                role,
+                password,
+                admin.ActorRef(via=f"cli:{_operator()}"),
+            )
+            typer.echo(f"user {user.email} ({user.role} at {organisation.slug}) created")
+    finally:
+        db.dispose()
+
+
+@platform_app.command("users")
+@_operator_errors
+def users_cmd(
+    org: Annotated[str | None, typer.Option("--org", help="Only this organisation (slug).")] = None,
+    json_: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """List the users (e-mail, name, organisation, role, active)."""
+    import sqlalchemy as sa
+
+    from casip.platform import admin
+    from casip.platform.models import Organisation, User
+
+    db = _open_db(data_dir, database, create=False)
+    try:
+        with db.session() as s:
+            stmt = (
+                sa.select(User, Organisation.slug)
+                .join(Organisation, Organisation.id == User.org_id)
+                .order_by(Organisation.slug, User.email)
+            )
+            if org:
+                stmt = stmt.where(User.org_id == admin.org_by_slug(s, org, "--org").id)
+            rows = [{**admin.user_dict(u), "org": slug} for u, slug in s.execute(stmt).all()]
+    finally:
+        db.dispose()
+    if json_:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    cols = ("id", "email", "name", "org", "role", "is_active")
+    table = [cols] + [tuple(str(r[c]) for c in cols) for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        typer.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+@platform_app.command("backup")
+@_operator_errors
+def backup_cmd(
+    out: Annotated[Path, typer.Argument(help="Backup archive to write (.tar.gz).")],
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing OUT.")] = False,
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """Back up the database and the test-data store into one archive, while the server runs.
+
+    SQLite: a consistent copy made with SQLite's online backup API. PostgreSQL: pg_dump -Fc
+    (pg_dump must be on PATH). The archive is written to a temporary file and renamed."""
+    from casip.platform import admin
+
+    settings = _settings(data_dir, database)
+    manifest = admin.backup(settings, out, force=force)
+    extra = (
+        f", {manifest['users']} users, {manifest['designs']} designs, "
+        f"{manifest['audit_events']} audit entries"
+        if manifest["database"] == "sqlite"
+        else ""
+    )
+    typer.echo(f"backup written to {out} ({manifest['database']}{extra})")
+
+
+@platform_app.command("restore")
+@_operator_errors
+def restore_cmd(
+    backup: Annotated[Path, typer.Argument(help="Archive written by 'casip platform backup'.")],
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+) -> None:
+    """Restore a SQLite backup into an empty or new data folder (never overwrites), then
+    verify the audit log's hash chain; exit 1 if it does not verify."""
+    from casip.platform import admin
+
+    settings = _settings(data_dir, database)
+    result = admin.restore(settings, backup)
+    rep = result["audit"]
+    typer.echo(f"restored {backup} into {settings.data_dir} (backup of {result['created_at']})")
+    if rep["ok"]:
+        typer.echo(f"audit log intact: {rep['entries']} entries")
+    else:
+        typer.echo(f"audit log BROKEN at entry {rep['first_bad_id']}: {rep['reason']}", err=True)
+        raise typer.Exit(1)

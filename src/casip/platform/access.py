@@ -29,7 +29,16 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.platform import audit
-from casip.platform.models import ITEM_MODELS, Job, Organisation, OrgKind, Role, User, Visibility
+from casip.platform.models import (
+    ITEM_MODELS,
+    AuditEvent,
+    Job,
+    Organisation,
+    OrgKind,
+    Role,
+    User,
+    Visibility,
+)
 
 
 @dataclass(frozen=True)
@@ -245,6 +254,41 @@ def set_visibility(
         detail={"from": before[0], "to": visibility, "benchmark_opt_in": item.benchmark_opt_in},
     )
     return item
+
+
+def is_platform_admin(actor: Actor) -> bool:
+    """True for an admin of the platform organisation (kind ``platform``): the operator."""
+    return actor.is_org_admin and actor.org_kind == OrgKind.PLATFORM
+
+
+def require_platform_admin(actor: Actor) -> None:
+    """Raise :class:`~casip.platform.access.AccessDenied` unless ``actor`` is a platform admin."""
+    if not is_platform_admin(actor):
+        raise AccessDenied("only an admin of the platform organisation may do this")
+
+
+def audit_visible_clause(actor: Actor) -> sa.ColumnElement[bool]:
+    """SQL condition on :class:`AuditEvent` selecting the entries ``actor``'s audit view shows.
+
+    Platform admins see everything. An organisation admin sees entries caused by a user of
+    their organisation, and entries about an item (any kind of :data:`ITEM_MODELS`) or a user
+    of their organisation.
+    """
+    if is_platform_admin(actor):
+        return sa.true()
+    org = actor.org_id
+    about_items = [
+        sa.and_(
+            AuditEvent.item_kind == kind,
+            AuditEvent.item_id.in_(sa.select(model.id).where(model.owner_org_id == org)),
+        )
+        for kind, model in ITEM_MODELS.items()
+    ]
+    about_users = sa.and_(
+        AuditEvent.item_kind == "user",
+        AuditEvent.item_id.in_(sa.select(User.id).where(User.org_id == org)),
+    )
+    return sa.or_(AuditEvent.actor_org_id == org, about_users, *about_items)
 
 
 def jobs_readable(actor: Actor) -> sa.Select:
