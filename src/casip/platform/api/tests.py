@@ -1,0 +1,244 @@
+"""Test datasets (uploaded cycler files): upload, list, read, share, delete, cycles, curves.
+
+Upload: ``POST /api/tests?filename=<URL-encoded name>`` with the file's bytes as the raw
+request body (``Content-Type: application/octet-stream``, no multipart); optional query
+parameters ``name``, ``visibility`` (default ``private``) and ``benchmark_opt_in``. A browser
+sends it with ``XMLHttpRequest`` to show progress::
+
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/api/tests?filename=" + encodeURIComponent(file.name)
+                     + "&visibility=private");
+    xhr.setRequestHeader("X-CSRF-Token", csrfToken);          // cookie sessions
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = (e) => show(e.loaded / e.total);
+    xhr.send(file);                                           // a File from <input type=file>
+
+Answers 201 with the dataset (200 with ``"duplicate": true`` when the organisation already has
+the same file). See :mod:`casip.platform.uploads` for the checks.
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Literal
+
+import numpy as np
+import pyarrow.parquet as pq
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel
+from starlette.concurrency import run_in_threadpool
+
+from casip.data import plots
+from casip.data.store import Store
+from casip.errors import CasipInputError, Problem
+from casip.platform import access, uploads
+from casip.platform.deps import CurrentActor, DbSession, platform_of
+from casip.platform.models import TestDataset
+from casip.platform.pagination import PageParams, page_params, paginate
+from casip.platform.problems import ApiProblem
+
+router = APIRouter(prefix="/api", tags=["test data"])
+
+VisibilityName = Literal["private", "consortium", "public"]
+#: Most points per curve (one cycle, one branch) sent to the browser.
+MAX_CURVE_POINTS = 500
+#: Most cycles in one curves request.
+MAX_CURVE_CYCLES = 20
+_CURVE_COLUMNS = (
+    "cycle_count",
+    "current_ampere",
+    "voltage_volt",
+    "charging_capacity_ah",
+    "discharging_capacity_ah",
+)
+
+
+class VisibilityIn(BaseModel):
+    visibility: VisibilityName
+    benchmark_opt_in: bool | None = None
+
+
+def _store(request: Request) -> Store:
+    return Store(platform_of(request).settings.store_dir)
+
+
+def _stored(request: Request, row: TestDataset):
+    """The stored folder of a dataset (a 404 problem if it has gone missing)."""
+    folder = _store(request).tests_dir / f"test_id={row.store_test_id}"
+    if not folder.is_dir():
+        raise ApiProblem(404, f"the stored data of test {row.id} is missing; ask an administrator")
+    return folder
+
+
+@router.post(
+    "/tests",
+    status_code=201,
+    summary="Upload a cycler file (raw request body; see the description)",
+    description=(
+        "Send the file's bytes as the request body (`Content-Type: application/octet-stream`) "
+        "and its name in `?filename=`. A `.zip` holding exactly one cycler file is accepted. "
+        "Answers 201 with the dataset, or 200 with `duplicate: true` when your organisation "
+        "already uploaded the same file."
+    ),
+)
+async def upload_test(
+    request: Request,
+    response: Response,
+    actor: CurrentActor,
+    s: DbSession,
+    filename: str = Query(..., description="the file's name (a display label only)"),
+    name: str | None = Query(None, description="dataset name (default: the file name)"),
+    visibility: VisibilityName = Query("private"),
+    benchmark_opt_in: bool = Query(False),
+) -> dict:
+    access.require_create(actor)
+    uploads.check_filename(filename)
+    label = uploads.check_label(name, "name") if name is not None else None
+    if request.headers.get("content-type", "").startswith("multipart/"):
+        raise ApiProblem(
+            415,
+            "send the file as the raw request body (application/octet-stream) with "
+            "?filename=..., not as a multipart form",
+        )
+    settings = platform_of(request).settings
+    await run_in_threadpool(s.commit)  # release the connection while the body arrives
+    received = await uploads.receive(
+        request.stream(), filename, settings, request.headers.get("content-length")
+    )
+    try:
+        row, created = await run_in_threadpool(
+            uploads.ingest,
+            s,
+            actor,
+            settings,
+            received,
+            name=label,
+            visibility=visibility,
+            benchmark_opt_in=benchmark_opt_in,
+        )
+    finally:
+        received.discard()
+    if not created:
+        response.status_code = 200
+    return {**uploads.full(row), "duplicate": not created}
+
+
+@router.get("/tests", summary="Test datasets you may read")
+def list_tests(
+    actor: CurrentActor,
+    s: DbSession,
+    q: str | None = Query(None, max_length=100, description="text in the name"),
+    mine: bool = Query(False, description="only your organisation's"),
+    page: PageParams = Depends(page_params),
+) -> dict:
+    stmt = access.readable(actor, "test")
+    if q:
+        like = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(TestDataset.name.ilike(f"%{like}%", escape="\\"))
+    if mine:
+        stmt = stmt.where(TestDataset.owner_org_id == actor.org_id)
+    return paginate(s, stmt.order_by(TestDataset.id), page, uploads.summary)
+
+
+@router.get("/tests/{test_id}", summary="One dataset with its metadata, warnings and provenance")
+def get_test(test_id: int, actor: CurrentActor, s: DbSession) -> dict:
+    return uploads.full(access.get_for_read(s, actor, "test", test_id))
+
+
+@router.patch("/tests/{test_id}/visibility", summary="Share or unshare a dataset (audited)")
+def test_visibility(test_id: int, body: VisibilityIn, actor: CurrentActor, s: DbSession) -> dict:
+    return uploads.summary(
+        access.set_visibility(s, actor, "test", test_id, body.visibility, body.benchmark_opt_in)
+    )
+
+
+@router.delete("/tests/{test_id}", summary="Delete a dataset (and its stored data if unused)")
+def delete_test(test_id: int, request: Request, actor: CurrentActor, s: DbSession) -> dict:
+    uploads.delete(s, actor, platform_of(request).settings, test_id)
+    return {"deleted": test_id}
+
+
+@router.get("/tests/{test_id}/cycles", summary="The cycle summary table (one record per cycle)")
+def test_cycles(test_id: int, request: Request, actor: CurrentActor, s: DbSession) -> dict:
+    row = access.get_for_read(s, actor, "test", test_id)
+    _stored(request, row)
+    df = _store(request).table(row.store_test_id, "cycles")
+    return {"test_id": row.id, "columns": list(df.columns), "cycles": uploads.records(df)}
+
+
+def _parse_cycles(spec: str) -> list[int]:
+    try:
+        wanted = plots.parse_cycles(spec)
+    except CasipInputError as exc:
+        p = exc.problems[0]
+        raise CasipInputError(Problem("cycles", p.message, p.value, p.expected)) from None
+    if not wanted or len(wanted) > MAX_CURVE_CYCLES:
+        raise CasipInputError(
+            Problem("cycles", f"{len(wanted)} cycles", spec, f"1 to {MAX_CURVE_CYCLES} cycles")
+        )
+    return wanted
+
+
+@router.get(
+    "/tests/{test_id}/curves",
+    summary=f"Voltage against capacity of some cycles (at most {MAX_CURVE_POINTS} points each)",
+)
+def test_curves(
+    test_id: int,
+    request: Request,
+    actor: CurrentActor,
+    s: DbSession,
+    cycles: str | None = Query(
+        None,
+        max_length=200,
+        description="e.g. 1,10,50 or 1-5; default: the 1st, 2nd, 10th, 100th and last",
+    ),
+) -> dict:
+    row = access.get_for_read(s, actor, "test", test_id)
+    folder = _stored(request, row)
+    wanted = _parse_cycles(cycles) if cycles else None
+    path = folder / "timeseries.parquet"
+    present = pq.read_table(path, columns=["cycle_count"]).column(0).to_numpy()
+    import pandas as pd
+
+    chosen = plots.select_cycles(pd.DataFrame({"cycle_count": np.unique(present)}), wanted)
+    ts = pq.read_table(
+        path,
+        columns=list(_CURVE_COLUMNS),
+        filters=[("cycle_count", "in", chosen)] if chosen else None,
+    ).to_pandas()
+    table = plots.voltage_capacity_curves(ts, chosen, max_points=MAX_CURVE_POINTS)
+    curves = []
+    for (cycle, branch), part in table.groupby(["cycle_count", "branch"], sort=False):
+        x: list[float | None] = []
+        y: list[float | None] = []
+        prev = None
+        for seg, cap, v in zip(
+            part["segment"].to_numpy(),
+            part["capacity_ah"].to_numpy(dtype=float),
+            part["voltage_volt"].to_numpy(dtype=float),
+            strict=True,
+        ):
+            if prev is not None and seg != prev:  # a break between runs: not drawn
+                x.append(None)
+                y.append(None)
+            prev = seg
+            x.append(float(cap) if np.isfinite(cap) else None)
+            y.append(float(v) if np.isfinite(v) else None)
+        curves.append({"cycle": int(cycle), "branch": branch, "capacity_ah": x, "voltage_volt": y})
+    curves.sort(key=lambda c: (chosen.index(c["cycle"]), c["branch"]))
+    return {"test_id": row.id, "cycles": chosen, "curves": curves}
+
+
+@router.get("/tests/{test_id}/export", summary="The cycle table as CSV (audited as an export)")
+def export_test(test_id: int, request: Request, actor: CurrentActor, s: DbSession) -> Response:
+    row = access.get_for_read(s, actor, "test", test_id, purpose="export")
+    _stored(request, row)
+    df = _store(request).table(row.store_test_id, "cycles")
+    buf = io.StringIO()
+    df.to_csv(buf, index=False, lineterminator="\n")
+    return Response(
+        buf.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="test-{row.id}-cycles.csv"'},
+    )
