@@ -69,6 +69,12 @@ class make_database_url:
             self._admin.dispose()
 
 
+@pytest.fixture(scope="session")
+def database_url_factory() -> type[make_database_url]:
+    """:class:`make_database_url` for test modules (which cannot import this conftest)."""
+    return make_database_url
+
+
 @dataclass
 class Server:
     """A running app (lifespan started) with helpers to act as demo users."""

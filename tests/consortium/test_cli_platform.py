@@ -19,17 +19,6 @@ from casip.platform.settings import Settings
 PASSWORD = "operator-chosen-password"
 
 
-@pytest.fixture
-def make_database_url(request):
-    """``conftest.make_database_url`` of this folder (looked up among the loaded conftests:
-    ``tests/`` has a conftest.py of the same module name)."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in request.config.pluginmanager.get_plugins():
-        if getattr(plugin, "__file__", None) and Path(plugin.__file__) == here:
-            return plugin.make_database_url
-    raise RuntimeError(f"{here} is not loaded")  # pragma: no cover
-
-
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     for name in ("CASIP_DATABASE_URL", "CASIP_DATA_DIR", "CASIP_NEW_PASSWORD"):
@@ -184,14 +173,14 @@ def test_restore_refuses_what_is_not_a_backup(tmp_path):
     assert "no database there" in r.stderr
 
 
-def test_postgresql_backup_with_pg_dump(tmp_path, make_database_url):
+def test_postgresql_backup_with_pg_dump(tmp_path, database_url_factory):
     import os
 
     if not os.environ.get("CASIP_TEST_POSTGRES_URL"):
         pytest.skip("no PostgreSQL server: set CASIP_TEST_POSTGRES_URL (bash .ci/services.sh)")
     if shutil.which("pg_dump") is None:
         pytest.skip("pg_dump not on PATH (PostgreSQL client tools)")
-    with make_database_url("postgresql", tmp_path) as url:
+    with database_url_factory("postgresql", tmp_path) as url:
         data = tmp_path / "data"
         run("create-org", "pgco", "PG Co", "--data-dir", str(data), "--database", url)
         out = tmp_path / "pg.tar.gz"

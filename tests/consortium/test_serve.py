@@ -17,6 +17,14 @@ from casip.platform.seed import DEMO_PASSWORD, demo_email
 pytestmark = pytest.mark.slow
 
 
+def head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from casip.platform.db import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -56,7 +64,7 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
     try:
         wait_up(base, proc)
         health = httpx.get(base + "/api/health").json()
-        assert health["database"] == "sqlite" and health["revision"] == "0001"
+        assert health["database"] == "sqlite" and health["revision"] == head_revision()
         c = httpx.Client(base_url=base)
         r = c.post(
             "/api/login",

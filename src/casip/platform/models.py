@@ -236,6 +236,10 @@ class AuditEvent(Base):
     The database refuses UPDATE and DELETE on this table (triggers in the migration)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        sa.Index("ix_audit_events_item", "item_kind", "item_id"),
+        sa.Index("ix_audit_events_actor_org_id", "actor_org_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     at: Mapped[str] = mapped_column(sa.String(32))
