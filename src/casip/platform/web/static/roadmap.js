@@ -1,0 +1,40 @@
+"use strict";
+(function () {
+  const data = casip.pageData();
+  if (!data.available) return;
+  function draw(el, series, key, unit, stages) {
+    const pts = (series && series.points) || [];
+    const x = pts.map(function (p) { return p.quarter; });
+    const traces = [{ type: "scatter", mode: "lines+markers", name: "consortium best (k-anonymous)", x: x,
+      y: pts.map(function (p) { return p.best; }), line: { color: "#1f6feb", width: 3, shape: "hv" }, marker: { size: 7 },
+      connectgaps: false, hovertemplate: "%{x}: %{y:.0f} " + unit + "<extra></extra>" }];
+    const shapes = [], annotations = [];
+    const greens = ["#8ce99a", "#40c057", "#2b8a3e"];
+    stages.forEach(function (s, i) {
+      const v = s[key];
+      if (v == null) return;
+      shapes.push({ type: "line", xref: "paper", x0: 0, x1: 1, y0: v, y1: v, line: { color: greens[i % 3], width: 2, dash: "dash" } });
+      annotations.push({ xref: "paper", x: 0, xanchor: "left", y: v, yanchor: "bottom", showarrow: false,
+        text: s.stage + " (" + s.years + "): " + v + " " + unit, font: { size: 11, color: "#2b8a3e" } });
+    });
+    const vals = pts.map(function (p) { return p.best; }).filter(function (v) { return v != null; })
+      .concat(stages.map(function (s) { return s[key]; }).filter(function (v) { return v != null; }));
+    const hi = vals.length ? Math.max.apply(null, vals) * 1.1 : 1;
+    if (!pts.length) annotations.push({ xref: "paper", yref: "paper", x: 0.5, y: 0.5, showarrow: false, text: "no consortium data yet" });
+    casip.plot(el, traces, { shapes: shapes, annotations: annotations, xaxis: { title: { text: "Quarter" }, type: "category" },
+      yaxis: { title: { text: unit }, range: [0, hi], gridcolor: "#eef1f4" } });
+  }
+  (async function () {
+    const r = await casip.api("GET", "/api/roadmap");
+    const kg = document.getElementById("road-kg"), l = document.getElementById("road-l");
+    if (!r.ok) { casip.notice(kg, casip.problemText(r), "error"); return; }
+    const series = {};
+    (r.data.series || []).forEach(function (s) { series[s.kpi] = s; });
+    const stages = r.data.stages || data.targets;
+    if (r.data.rule) document.getElementById("road-note").textContent = "How: " + r.data.rule + ".";
+    casip.whenPlotly(function () {
+      draw(kg, series.specific_energy, "specific_energy_Wh_kg", "Wh/kg", stages);
+      draw(l, series.energy_density, "energy_density_Wh_L", "Wh/L", stages);
+    });
+  })();
+})();
