@@ -34,6 +34,7 @@ from casip.platform.api.auth import (
     set_session_cookie,
     token_dict,
 )
+from casip.platform.data_version import fingerprint
 from casip.platform.deps import (
     SESSION_COOKIE,
     Authenticated,
@@ -42,7 +43,7 @@ from casip.platform.deps import (
     require_csrf,
     web_auth,
 )
-from casip.platform.models import ApiToken, AuditEvent, Design, Job, Organisation, WebSession
+from casip.platform.models import ApiToken, Design, Job, Organisation, WebSession
 from casip.platform.problems import ApiProblem
 
 HERE = Path(__file__).parent
@@ -232,10 +233,9 @@ class _DashboardCache:
     """The dashboard's design data per (database, organisation, sponsor or not).
 
     Scanning the designs table for the scatter costs tens of milliseconds at 10,000 designs, so
-    the result is kept for at most :attr:`ttl` seconds and only while a cheap fingerprint is
-    unchanged: the number of designs, the highest design id (creations, deletions) and the
-    highest audit event id (every change of visibility is audited, so an item made private
-    leaves the cache at once). An edit of a design's values may show up to ``ttl`` late."""
+    the result is kept for at most :attr:`ttl` seconds and only while the data version
+    (:mod:`casip.platform.data_version`) is unchanged: any write through this server, such as
+    an item made private, shows on the next request."""
 
     ttl = 15.0
     max_entries = 256
@@ -244,21 +244,9 @@ class _DashboardCache:
         self._lock = threading.Lock()
         self._data: dict[tuple, tuple[float, tuple, dict]] = {}
 
-    @staticmethod
-    def fingerprint(s: Session) -> tuple:
-        return tuple(
-            s.execute(
-                sa.select(
-                    sa.select(sa.func.count()).select_from(Design).scalar_subquery(),
-                    sa.select(sa.func.max(Design.id)).scalar_subquery(),
-                    sa.select(sa.func.max(AuditEvent.id)).scalar_subquery(),
-                )
-            ).one()
-        )
-
     def get(self, s: Session, actor, build) -> dict:
         key = (id(s.get_bind()), actor.org_id, actor.is_sponsor)
-        fp = self.fingerprint(s)
+        fp = fingerprint(s)
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)

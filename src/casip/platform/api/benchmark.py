@@ -1,0 +1,79 @@
+"""Anonymised benchmarking and the roadmap (rules in :mod:`casip.platform.benchmarking`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request
+
+from casip.platform import benchmarking as bm
+from casip.platform.deps import CurrentActor, DbSession, platform_of
+from casip.platform.problems import ApiProblem
+
+router = APIRouter(prefix="/api", tags=["benchmark"])
+
+OwnLimit = Annotated[
+    int,
+    Query(
+        ge=0, le=bm.OWN_LIMIT_MAX, description="at most this many own items per KPI, newest first"
+    ),
+]
+
+
+def _k(request: Request) -> int:
+    return platform_of(request).settings.k_anonymity
+
+
+def _unknown(exc: bm.UnknownKpi, status: int) -> ApiProblem:
+    return ApiProblem(
+        status,
+        str(exc),
+        errors=[
+            {
+                "field": "kpi",
+                "message": "unknown KPI",
+                "value": exc.name[:100],
+                "expected": "one of " + ", ".join(exc.allowed),
+            }
+        ],
+    )
+
+
+@router.get(
+    "/benchmark",
+    summary="Anonymised consortium distributions of every KPI, with your own items placed",
+)
+def get_benchmark(
+    request: Request,
+    actor: CurrentActor,
+    s: DbSession,
+    kpi: Annotated[
+        list[str] | None,
+        Query(max_length=len(bm.KPIS), description="only these KPIs (repeat the parameter)"),
+    ] = None,
+    own_limit: OwnLimit = bm.OWN_LIMIT,
+) -> dict:
+    try:
+        return bm.benchmark(s, actor, _k(request), kpi or None, own_limit)
+    except bm.UnknownKpi as exc:
+        raise _unknown(exc, 422) from None
+
+
+@router.get("/benchmark/{kpi}", summary="The anonymised distribution of one KPI")
+def get_benchmark_kpi(
+    request: Request,
+    actor: CurrentActor,
+    s: DbSession,
+    kpi: Annotated[str, Path(max_length=64, description="one of " + ", ".join(bm.KPIS))],
+    own_limit: OwnLimit = bm.OWN_LIMIT,
+) -> dict:
+    try:
+        out = bm.benchmark(s, actor, _k(request), [kpi], own_limit)
+    except bm.UnknownKpi as exc:
+        raise _unknown(exc, 404) from None
+    return {"k": out["k"], **out["kpis"][0]}
+
+
+@router.get("/roadmap", summary="Consortium progress per quarter against the CASIP stages")
+def get_roadmap(request: Request, actor: CurrentActor, s: DbSession) -> dict:
+    return bm.roadmap(s, actor, _k(request))
