@@ -9,7 +9,7 @@ to:
 * ``GET /`` — the dashboard page (cookie session),
 * ``GET /api/benchmark`` — the anonymised consortium benchmark (API token),
 * ``GET /api/designs/compare?ids=...`` — a comparison of 4 designs (API token),
-* ``GET /static/casip.css`` — a static file served by the same server: the baseline.
+* ``GET /static/app.css`` — a static file served by the same server: the baseline.
 
 The load generator is ``wrk`` (Debian package ``wrk``: C, one thread, 32 connections, so the
 client takes little of the machine's 2 cores from the server) for a fixed time per endpoint
@@ -309,15 +309,16 @@ def main() -> None:
             )
             r.raise_for_status()
             csrf = r.json()["csrf_token"]
-            tok = c.post(
-                "/api/tokens", json={"name": "bench"}, headers={"X-CSRF-Token": csrf}
-            ).json()["token"]
+            r = c.post("/api/tokens", json={"name": "bench"}, headers={"X-CSRF-Token": csrf})
+            if r.status_code != 201:
+                sys.exit(f"bench_platform: token not created: {r.status_code} {r.text}")
+            tok = r.json()["token"]
             bearer = {"Authorization": f"Bearer {tok}"}
             ids = [d["id"] for d in c.get("/api/designs?limit=200", headers=bearer).json()["items"]]
             ids = ",".join(str(i) for i in random.Random(1).sample(ids, 4))
             cookies = dict(c.cookies)
             targets = [
-                ("static file (baseline)", "/static/casip.css", {}, {}),
+                ("static file (baseline)", "/static/app.css", {}, {}),
                 ("dashboard page", "/", {}, cookies),
                 ("benchmark API", "/api/benchmark", bearer, {}),
                 ("design compare API", f"/api/designs/compare?ids={ids}", bearer, {}),

@@ -74,6 +74,21 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
         n = c.get("/api/designs").json()["total"]
         assert n > 7  # reference cells and demo designs
         assert c.get("/").status_code == 200
+        # a write is committed before its response: the next request always sees it
+        for _ in range(20):
+            fresh = httpx.Client(base_url=base)
+            r = fresh.post(
+                "/api/login",
+                json={"email": demo_email("lantern", "viewer"), "password": DEMO_PASSWORD},
+            )
+            tok = fresh.post(
+                "/api/tokens", json={"name": "t"}, headers={"X-CSRF-Token": r.json()["csrf_token"]}
+            )
+            assert tok.status_code == 201, tok.text
+            me = httpx.get(
+                base + "/api/me", headers={"Authorization": f"Bearer {tok.json()['token']}"}
+            )
+            assert me.status_code == 200, me.text
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=30)

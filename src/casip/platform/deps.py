@@ -31,7 +31,12 @@ def platform_of(request: Request):
 
 
 def db_session(request: Request) -> Iterator[Session]:
-    """One session per request, committed when the route returns normally."""
+    """One session per request, committed when the route returns normally.
+
+    Always declared with ``scope="function"`` (``Depends(db_session, scope="function")``):
+    FastAPI's default for dependencies with ``yield`` runs the code after ``yield`` once the
+    response has been sent, which would let a client see 201 before the commit (and a
+    request right after it miss the row)."""
     with platform_of(request).db.session() as s:
         yield s
 
@@ -79,7 +84,9 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
     return Authenticated(Actor.of(row[1]), row[0])
 
 
-def authenticated(request: Request, s: Session = Depends(db_session)) -> Authenticated:
+def authenticated(
+    request: Request, s: Session = Depends(db_session, scope="function")
+) -> Authenticated:
     """The API's authentication; 401 without credentials, 403 on a missing CSRF token."""
     auth = _authenticate(request, s)
     if auth is None:
@@ -100,11 +107,11 @@ def current_actor(auth: Authenticated = Depends(authenticated)) -> Actor:
 
 
 #: route-signature shorthands: ``def route(actor: CurrentActor, s: DbSession)``
-DbSession = Annotated[Session, Depends(db_session)]
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 CurrentActor = Annotated[Actor, Depends(current_actor)]
 
 
-def web_auth(request: Request, s: Session = Depends(db_session)) -> Authenticated:
+def web_auth(request: Request, s: Session = Depends(db_session, scope="function")) -> Authenticated:
     """The web pages' authentication: redirect to the login page without a session."""
     auth = _authenticate(request, s) if "authorization" not in request.headers else None
     if auth is None or auth.session is None:

@@ -91,7 +91,10 @@ def set_session_cookie(response: Response, token: str, request: Request) -> None
 
 @router.post("/login", summary="Log in (sets the session cookie; returns the CSRF token)")
 def login(
-    body: LoginIn, request: Request, response: Response, s: Session = Depends(db_session)
+    body: LoginIn,
+    request: Request,
+    response: Response,
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     user = check_login(s, body.email, body.password)
     token, ws = open_session(s, user, platform_of(request).settings.session_hours)
@@ -103,7 +106,7 @@ def login(
 def logout(
     response: Response,
     auth: Authenticated = Depends(authenticated),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     if auth.session is not None:
         s.execute(sa.delete(WebSession).where(WebSession.id == auth.session.id))
@@ -112,7 +115,9 @@ def logout(
 
 
 @router.get("/me", summary="The authenticated user and organisation")
-def me(auth: Authenticated = Depends(authenticated), s: Session = Depends(db_session)) -> dict:
+def me(
+    auth: Authenticated = Depends(authenticated), s: Session = Depends(db_session, scope="function")
+) -> dict:
     out = me_dict(auth.actor, s)
     if auth.session is not None:
         out["csrf_token"] = auth.session.csrf_token
@@ -168,7 +173,7 @@ def revoke_token(s: Session, actor: Actor, token_id: int) -> ApiToken:
 
 @router.get("/tokens", summary="Your API tokens (never the secrets)")
 def list_tokens(
-    actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    actor: Actor = Depends(current_actor), s: Session = Depends(db_session, scope="function")
 ) -> list[dict]:
     rows = s.execute(
         sa.select(ApiToken).where(ApiToken.user_id == actor.user_id).order_by(ApiToken.id)
@@ -178,7 +183,9 @@ def list_tokens(
 
 @router.post("/tokens", status_code=201, summary="Create an API token (the secret is shown once)")
 def new_token(
-    body: TokenIn, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    body: TokenIn,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     token, row = create_token(s, actor, body.name)
     return {**token_dict(row), "token": token}
@@ -186,6 +193,8 @@ def new_token(
 
 @router.delete("/tokens/{token_id}", summary="Revoke an API token")
 def delete_token(
-    token_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    token_id: int,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return token_dict(revoke_token(s, actor, token_id))

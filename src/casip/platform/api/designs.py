@@ -71,7 +71,7 @@ def list_designs(
     mine: bool = Query(False, description="only your organisation's"),
     page: PageParams = Depends(page_params),
     actor: Actor = Depends(current_actor),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     stmt = access.readable(actor, "design")
     if q:
@@ -87,7 +87,9 @@ def list_designs(
     "/designs", status_code=201, summary="Create a design (evaluated by the design engine)"
 )
 def create_design(
-    body: DesignIn, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    body: DesignIn,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return svc.full(svc.create(s, actor, body.document, body.visibility, body.benchmark_opt_in))
 
@@ -98,7 +100,7 @@ def create_design(
 def compare(
     ids: str = Query(..., max_length=200, description="comma-separated design ids"),
     actor: Actor = Depends(current_actor),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     try:
         wanted = [int(x) for x in ids.split(",") if x.strip()]
@@ -139,7 +141,9 @@ def targets_list() -> list[dict]:
 
 @router.post("/designs/sweep", summary="Sweep one parameter of a design with the design engine")
 def sweep(
-    body: SweepIn, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    body: SweepIn,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     if not (np.isfinite(body.start) and np.isfinite(body.stop)) or body.start == body.stop:
         raise CasipInputError(
@@ -163,14 +167,18 @@ def sweep(
 
 @router.get("/designs/{design_id}", summary="One design with its document and results")
 def get_design(
-    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    design_id: int,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return svc.full(access.get_for_read(s, actor, "design", design_id))
 
 
 @router.get("/designs/{design_id}/export", summary="The design file (audited as an export)")
 def export_design(
-    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    design_id: int,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return access.get_for_read(s, actor, "design", design_id, purpose="export").document
 
@@ -180,7 +188,7 @@ def update_design(
     design_id: int,
     body: DesignUpdate,
     actor: Actor = Depends(current_actor),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return svc.full(svc.update(s, actor, design_id, body.document, body.version))
 
@@ -190,7 +198,7 @@ def design_visibility(
     design_id: int,
     body: VisibilityIn,
     actor: Actor = Depends(current_actor),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     return svc.summary(
         access.set_visibility(s, actor, "design", design_id, body.visibility, body.benchmark_opt_in)
@@ -199,7 +207,9 @@ def design_visibility(
 
 @router.delete("/designs/{design_id}", summary="Delete a design (and its results)")
 def delete_design(
-    design_id: int, actor: Actor = Depends(current_actor), s: Session = Depends(db_session)
+    design_id: int,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     row = access.get_for_write(s, actor, "design", design_id)
     s.delete(row)

@@ -167,7 +167,7 @@ def login_post(
     email: str = Form("", max_length=254),
     password: str = Form("", max_length=1024),
     next: str = Form("/", max_length=2000),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> Response:
     target = safe_next(next)
     try:
@@ -193,7 +193,7 @@ def login_post(
 def logout_post(
     csrf_token: str = Form(""),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> Response:
     require_csrf(auth, csrf_token)
     response = RedirectResponse("/login", status_code=303)
@@ -296,7 +296,9 @@ def _dashboard_designs(s: Session, actor) -> dict:
 
 @router.get("/")
 def dashboard(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     actor = auth.actor
     designs = dashboard_cache.get(s, actor, lambda: _dashboard_designs(s, actor))
@@ -342,7 +344,7 @@ def designs_page(
     mine: bool = Query(False),
     page: int = Query(1, ge=1, le=100_000),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     actor = auth.actor
     stmt = access.readable(actor, "design")
@@ -409,7 +411,7 @@ def design_new(
     request: Request,
     source: int | None = Query(None, ge=1),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     refs = _reference_documents(s, auth.actor)
     document = None
@@ -444,7 +446,7 @@ def design_edit(
     design_id: int,
     request: Request,
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     try:
         row = access.get_for_write(s, auth.actor, "design", design_id)
@@ -475,7 +477,7 @@ def design_detail(
     design_id: int,
     request: Request,
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     try:
         row = access.get_for_read(s, auth.actor, "design", design_id)
@@ -514,7 +516,7 @@ def design_visibility(
     benchmark_opt_in: str = Form(""),
     csrf_token: str = Form(""),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> Response:
     require_csrf(auth, csrf_token)
     try:
@@ -539,7 +541,7 @@ def compare_page(
     request: Request,
     ids: str = Query("", max_length=200),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     actor = auth.actor
     error = None
@@ -603,7 +605,9 @@ def compare_page(
 
 @router.get("/simulations")
 def simulations_page(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     return render(
         request,
@@ -616,7 +620,9 @@ def simulations_page(
 
 @router.get("/tests")
 def tests_page(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     return render(
         request,
@@ -635,7 +641,7 @@ def test_page(
     test_id: int,
     request: Request,
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     try:
         row = access.get_for_read(s, auth.actor, "test", test_id)
@@ -670,7 +676,9 @@ def test_page(
 
 @router.get("/benchmark")
 def benchmark_page(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     return render(
         request,
@@ -683,7 +691,9 @@ def benchmark_page(
 
 @router.get("/roadmap")
 def roadmap_page(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     return render(
         request,
@@ -727,7 +737,9 @@ def _admin(request, auth, s, new_token: dict | None = None, status_code: int = 2
 
 @router.get("/admin")
 def admin_page(
-    request: Request, auth: Authenticated = Depends(web_auth), s: Session = Depends(db_session)
+    request: Request,
+    auth: Authenticated = Depends(web_auth),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     return _admin(request, auth, s)
 
@@ -738,7 +750,7 @@ def admin_token_create(
     name: str = Form(..., min_length=1, max_length=100),
     csrf_token: str = Form(""),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     require_csrf(auth, csrf_token)
     secret, row = create_token(s, auth.actor, name.strip() or "token")
@@ -753,7 +765,7 @@ def admin_token_revoke(
     request: Request,
     csrf_token: str = Form(""),
     auth: Authenticated = Depends(web_auth),
-    s: Session = Depends(db_session),
+    s: Session = Depends(db_session, scope="function"),
 ) -> Response:
     require_csrf(auth, csrf_token)
     try:
