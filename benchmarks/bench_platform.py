@@ -231,7 +231,9 @@ def run_wrk(url: str, headers: dict, cookies: dict, n: int, seconds: float, scri
         env={**os.environ, "CASIP_BENCH_LIMIT": str(n)},
         check=True,
     ).stdout
-    line = next(x for x in out.splitlines() if x.startswith("CASIP_RESULT"))
+    line = next((x for x in out.splitlines() if x.startswith("CASIP_RESULT")), None)
+    if line is None or line.split()[1] == "0":
+        sys.exit(f"bench_platform: no answer from {url}:\n{out}")
     req, errors, dur_us, p50, p95, p99 = line.split()[1:]
     return {
         "requests": int(req),

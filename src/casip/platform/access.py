@@ -95,6 +95,19 @@ class NotFound(Exception):
         self.item_id = item_id
 
 
+#: ids are INTEGER columns: 32-bit on PostgreSQL (64-bit on SQLite); anything larger names no
+#: row (and would make the drivers raise)
+MAX_ID = 2**31 - 1
+
+
+def load(session: Session, model: type, item_id, kind: str | None = None):
+    """``session.get`` for an id from a request: an id no row can have (not a positive
+    integer up to :data:`MAX_ID`: the drivers would raise on it) is simply not found."""
+    if not isinstance(item_id, int) or not 0 < item_id <= MAX_ID:
+        return None
+    return session.get(model, item_id)
+
+
 def model_of(kind: str) -> type:
     try:
         return ITEM_MODELS[kind]
@@ -149,6 +162,7 @@ _PLATFORM_ORGS: dict[str, frozenset[int]] = {}
 
 
 def _audit_reads(session: Session, actor: Actor, kind: str, items, purpose: str) -> None:
+    entries = []
     platform = None
     for item in items:
         if purpose != "export":
@@ -158,15 +172,17 @@ def _audit_reads(session: Session, actor: Actor, kind: str, items, purpose: str)
                 platform = _platform_orgs(session)
             if item.owner_org_id in platform:
                 continue
-        audit.record(
-            session,
-            "export" if purpose == "export" else "read",
-            actor_user_id=actor.user_id,
-            actor_org_id=actor.org_id,
-            item_kind=kind,
-            item_id=item.id,
-            detail={"owner_org_id": item.owner_org_id, "visibility": item.visibility},
+        entries.append(
+            {
+                "action": "export" if purpose == "export" else "read",
+                "actor_user_id": actor.user_id,
+                "actor_org_id": actor.org_id,
+                "item_kind": kind,
+                "item_id": item.id,
+                "detail": {"owner_org_id": item.owner_org_id, "visibility": item.visibility},
+            }
         )
+    audit.record_many(session, entries)
 
 
 def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpose: str = "read"):
@@ -174,7 +190,7 @@ def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpos
     organisations' items (and every export) are audited; the reference library's public
     items are not."""
     model = model_of(kind)
-    item = session.get(model, item_id)
+    item = load(session, model, item_id)
     if item is None or not can_read(actor, item):
         raise NotFound(kind, item_id)
     _audit_reads(session, actor, kind, [item], purpose)
@@ -187,6 +203,9 @@ def get_many_for_read(session: Session, actor: Actor, kind: str, ids, *, options
     ``sa.orm.defer(Design.document)`` to skip large columns."""
     model = model_of(kind)
     ids = list(dict.fromkeys(ids))
+    for i in ids:
+        if not 0 < i <= MAX_ID:
+            raise NotFound(kind, i)
     rows = {
         r.id: r
         for r in session.execute(
@@ -205,7 +224,7 @@ def get_for_write(session: Session, actor: Actor, kind: str, item_id: int):
     """The item if ``actor`` may change it; :class:`NotFound` if they may not even read it,
     :class:`AccessDenied` if they may read but not change it."""
     model = model_of(kind)
-    item = session.get(model, item_id)
+    item = load(session, model, item_id)
     if item is None or not can_read(actor, item):
         raise NotFound(kind, item_id)
     if not can_write(actor, item):
@@ -297,7 +316,7 @@ def jobs_readable(actor: Actor) -> sa.Select:
 
 
 def get_job(session: Session, actor: Actor, job_id: int) -> Job:
-    job = session.get(Job, job_id)
+    job = load(session, Job, job_id)
     if job is None or job.owner_org_id != actor.org_id:
         raise NotFound("job", job_id)
     return job

@@ -273,7 +273,7 @@ def create_user(
 ) -> User:
     """An organisation admin adds a user to their organisation (audited)."""
     access.require_org_admin(actor, org_id)
-    org = s.get(Organisation, org_id)
+    org = access.load(s, Organisation, org_id)
     if org is None:  # pragma: no cover - the actor's own organisation exists
         raise NotFound("organisation", org_id)
     return add_user(s, org, email, name, role, password, ActorRef(actor.user_id, actor.org_id))
@@ -318,7 +318,7 @@ def update_user(
         The change would leave the organisation without an active admin (409).
     """
     access.require_org_admin(actor)
-    user = s.get(User, user_id)
+    user = access.load(s, User, user_id)
     if user is None or user.org_id != actor.org_id:
         raise NotFound("user", user_id)
     access.require_org_admin(actor, user.org_id)

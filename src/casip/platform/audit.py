@@ -62,12 +62,27 @@ def record(
     detail: Mapping[str, Any] | None = None,
 ) -> AuditEvent:
     """Append one entry inside the caller's transaction: it commits with the action it
-    records, or not at all.
+    records, or not at all (see :func:`record_many`)."""
+    entry = {
+        "action": action,
+        "actor_user_id": actor_user_id,
+        "actor_org_id": actor_org_id,
+        "item_kind": item_kind,
+        "item_id": item_id,
+        "detail": detail,
+    }
+    return record_many(db_session, [entry])[0]
+
+
+def record_many(db_session: Session, entries: list[Mapping[str, Any]]) -> list[AuditEvent]:
+    """Append several entries (dicts with the keyword arguments of :func:`record`), chained in
+    order, inside the caller's transaction.
 
     The writer first takes the database's append lock (PostgreSQL: a transaction-level
     advisory lock; SQLite: the database write lock, taken by a no-op write), then reads the
     last hash, so concurrent appends cannot fork the chain."""
-    detail_text = json.dumps(dict(detail or {}), sort_keys=True, separators=(",", ":"), default=str)
+    if not entries:
+        return []
     if db_session.get_bind().dialect.name == "postgresql":
         db_session.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
     else:  # SQLite: a write statement takes the single write lock until this transaction ends
@@ -79,22 +94,34 @@ def record(
         or GENESIS
     )
     at = dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
-    ev = AuditEvent(
-        at=at,
-        actor_user_id=actor_user_id,
-        actor_org_id=actor_org_id,
-        action=action,
-        item_kind=item_kind,
-        item_id=item_id,
-        detail=detail_text,
-        prev_hash=prev,
-        hash=entry_hash(
-            prev, at, actor_user_id, actor_org_id, action, item_kind, item_id, detail_text
-        ),
-    )
-    db_session.add(ev)
+    events = []
+    for e in entries:
+        detail_text = json.dumps(
+            dict(e.get("detail") or {}), sort_keys=True, separators=(",", ":"), default=str
+        )
+        fields = (
+            e.get("actor_user_id"),
+            e.get("actor_org_id"),
+            e["action"],
+            e.get("item_kind"),
+            e.get("item_id"),
+        )
+        ev = AuditEvent(
+            at=at,
+            actor_user_id=fields[0],
+            actor_org_id=fields[1],
+            action=fields[2],
+            item_kind=fields[3],
+            item_id=fields[4],
+            detail=detail_text,
+            prev_hash=prev,
+            hash=entry_hash(prev, at, *fields, detail_text),
+        )
+        events.append(ev)
+        prev = ev.hash
+    db_session.add_all(events)
     db_session.flush()
-    return ev
+    return events
 
 
 @dataclass

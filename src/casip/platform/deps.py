@@ -8,6 +8,9 @@ field (web forms, checked by :func:`require_csrf`).
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
@@ -18,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from casip.platform import security
 from casip.platform.access import Actor
+from casip.platform.data_version import auth_version
 from casip.platform.models import ApiToken, User, WebSession, utcnow
 from casip.platform.problems import ApiProblem, LoginRequired
 
@@ -41,13 +45,56 @@ def db_session(request: Request) -> Iterator[Session]:
         yield s
 
 
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a request needs of its browser session (a detached copy of the row)."""
+
+    id: int
+    csrf_token: str
+    expires_at: dt.datetime
+
+
 @dataclass
 class Authenticated:
     actor: Actor
-    session: WebSession | None  # None when authenticated by an API token
+    session: SessionInfo | None  # None when authenticated by an API token
+
+
+#: seconds an authentication is reused without a database look-up (see _authenticate)
+AUTH_CACHE_S = 5.0
+_AUTH_CACHE: dict[tuple, tuple[float, int, Authenticated]] = {}
+_AUTH_LOCK = threading.Lock()
+
+
+def _cached(key: tuple) -> Authenticated | None:
+    with _AUTH_LOCK:
+        hit = _AUTH_CACHE.get(key)
+    if hit is None:
+        return None
+    at, version, auth = hit
+    if version != auth_version() or time.monotonic() - at > AUTH_CACHE_S:
+        return None
+    if auth.session is not None and auth.session.expires_at < utcnow():
+        return None
+    return auth
+
+
+def _remember(key: tuple, version: int, auth: Authenticated) -> None:
+    with _AUTH_LOCK:
+        if len(_AUTH_CACHE) > 10_000:
+            _AUTH_CACHE.clear()
+        _AUTH_CACHE[key] = (time.monotonic(), version, auth)
 
 
 def _authenticate(request: Request, s: Session) -> Authenticated | None:
+    """Who is asking, from an API token or the session cookie.
+
+    A successful look-up is reused for up to :data:`AUTH_CACHE_S` seconds, and only while no
+    user, token, session or organisation was written by this process since (the ``auth``
+    data version, :mod:`casip.platform.data_version`): a logout, a revoked token or a
+    deactivated user takes effect at once here, and within that delay on other server
+    processes sharing a PostgreSQL database."""
+    db_key = s.get_bind().url.render_as_string(hide_password=True)
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, token = auth.partition(" ")
@@ -57,10 +104,15 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
                 "Authorization header: expected 'Bearer <API token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        key = (db_key, "token", security.digest(token.strip()))
+        hit = _cached(key)
+        if hit is not None:
+            return hit
+        version = auth_version()
         row = s.execute(
             sa.select(ApiToken, User)
             .join(User, User.id == ApiToken.user_id)
-            .where(ApiToken.token_hash == security.digest(token.strip()))
+            .where(ApiToken.token_hash == key[2])
         ).first()
         if row is None or row[0].revoked_at is not None or not row[1].is_active:
             raise ApiProblem(
@@ -70,18 +122,30 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
         now = utcnow()
         if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
             tok.last_used_at = now  # at most once a minute: keeps reads cheap
-        return Authenticated(Actor.of(user, via_token=True), None)
+            version = -1  # this request writes the token row: do not cache before it commits
+        result = Authenticated(Actor.of(user, via_token=True), None)
+        if version >= 0:
+            _remember(key, version, result)
+        return result
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
+    key = (db_key, "cookie", security.digest(cookie))
+    hit = _cached(key)
+    if hit is not None:
+        return hit
+    version = auth_version()
     row = s.execute(
         sa.select(WebSession, User)
         .join(User, User.id == WebSession.user_id)
-        .where(WebSession.token_hash == security.digest(cookie))
+        .where(WebSession.token_hash == key[2])
     ).first()
     if row is None or row[0].expires_at < utcnow() or not row[1].is_active:
         return None
-    return Authenticated(Actor.of(row[1]), row[0])
+    ws = row[0]
+    result = Authenticated(Actor.of(row[1]), SessionInfo(ws.id, ws.csrf_token, ws.expires_at))
+    _remember(key, version, result)
+    return result
 
 
 def authenticated(

@@ -137,6 +137,25 @@ class Design(OwnedMixin, Base):
     """A cell design (the ``casip.design/1`` document) and its design-engine results."""
 
     __tablename__ = "designs"
+    #: covering index of the summary columns: lists, the dashboard, own-item and benchmark
+    #: queries read it instead of rows that carry the large JSON documents
+    __table_args__ = (
+        sa.Index(
+            "ix_designs_summary",
+            "owner_org_id",
+            "id",
+            "visibility",
+            "benchmark_opt_in",
+            "reference_id",
+            "specific_energy_Wh_kg",
+            "energy_density_Wh_L",
+            "cost_usd_kWh",
+            "capacity_Ah",
+            "kind",
+            "created_at",
+            "name",
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(sa.String(200))

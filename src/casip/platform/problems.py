@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from casip.errors import CasipInputError
@@ -130,6 +131,20 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_req: Request, exc: StarletteHTTPException):
         return problem(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+    # An id (in a path, a query filter or a body) beyond the database's integer range reaches
+    # the driver wherever a route does not check it: it names no row, so it is not found.
+    @app.exception_handler(OverflowError)
+    async def _overflow(req: Request, exc: OverflowError):
+        if "SQLite INTEGER" in str(exc):
+            return problem(404, "no such item: the id is beyond the database's integer range")
+        return await _unexpected(req, exc)
+
+    @app.exception_handler(DataError)
+    async def _data_error(req: Request, exc: DataError):
+        if "out of range" in str(exc.orig):
+            return problem(404, "no such item: the id is beyond the database's integer range")
+        return await _unexpected(req, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception):  # pragma: no cover - last resort

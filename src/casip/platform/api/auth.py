@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from casip.platform import audit, security
+from casip.platform import access, audit, security
 from casip.platform.access import Actor, NotFound
 from casip.platform.deps import (
     SESSION_COOKIE,
@@ -155,7 +155,7 @@ def create_token(s: Session, actor: Actor, name: str) -> tuple[str, ApiToken]:
 
 
 def revoke_token(s: Session, actor: Actor, token_id: int) -> ApiToken:
-    row = s.get(ApiToken, token_id)
+    row = access.load(s, ApiToken, token_id)
     if row is None or row.user_id != actor.user_id:
         raise NotFound("token", token_id)
     if row.revoked_at is None:

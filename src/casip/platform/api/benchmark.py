@@ -4,13 +4,23 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from casip.platform import benchmarking as bm
+from casip.platform.data_version import ResponseCache
 from casip.platform.deps import CurrentActor, DbSession, platform_of
 from casip.platform.problems import ApiProblem
 
 router = APIRouter(prefix="/api", tags=["benchmark"])
+
+#: answers per (organisation, sponsor or not, query) while the data do not change: the
+#: anonymised part is the same for everyone and the own part is the organisation's
+_ANSWERS = ResponseCache(max_age_s=bm.MAX_AGE_S)
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
 
 OwnLimit = Annotated[
     int,
@@ -53,8 +63,12 @@ def get_benchmark(
     ] = None,
     own_limit: OwnLimit = bm.OWN_LIMIT,
 ) -> dict:
+    names = tuple(kpi) if kpi else None
+    key = ("benchmark", actor.org_id, actor.is_sponsor, _k(request), names, own_limit)
     try:
-        return bm.benchmark(s, actor, _k(request), kpi or None, own_limit)
+        return _json(
+            _ANSWERS.get(s, key, lambda: bm.benchmark(s, actor, _k(request), names, own_limit))
+        )
     except bm.UnknownKpi as exc:
         raise _unknown(exc, 422) from None
 
@@ -75,5 +89,6 @@ def get_benchmark_kpi(
 
 
 @router.get("/roadmap", summary="Consortium progress per quarter against the CASIP stages")
-def get_roadmap(request: Request, actor: CurrentActor, s: DbSession) -> dict:
-    return bm.roadmap(s, actor, _k(request))
+def get_roadmap(request: Request, actor: CurrentActor, s: DbSession) -> Response:
+    key = ("roadmap", actor.is_sponsor, _k(request))
+    return _json(_ANSWERS.get(s, key, lambda: bm.roadmap(s, actor, _k(request))))
