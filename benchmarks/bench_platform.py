@@ -279,7 +279,7 @@ def main() -> None:
         populate(settings, args.designs, args.tests)
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        env = {**os.environ, "CASIP_LOG_LEVEL": "warning"}
+        env = {**os.environ, "CASIP_LOG_LEVEL": "warning", "CASIP_SQLITE_WRITE_WAIT_S": "5"}
         cmd = [
             sys.executable,
             "-m",
@@ -292,9 +292,8 @@ def main() -> None:
         ]
         if args.database:
             cmd += ["--database", args.database]
-        proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
-        )
+        log = open(Path(tempfile.gettempdir()) / "casip-bench-server.log", "w")  # noqa: SIM115
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             for _ in range(300):
                 try:

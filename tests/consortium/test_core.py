@@ -144,6 +144,7 @@ def test_audit_chain_records_foreign_reads_and_detects_tampering(server):
     ).json()["id"]
     server.client.get(f"/api/designs/{did}", headers=other)
     server.client.get(f"/api/designs/{did}/export", headers=other)
+    audit.flush(server.platform.db.engine)  # reads are appended by the background writer
     with server.platform.db.session() as s:
         actions = (
             s.execute(

@@ -182,7 +182,10 @@ def _audit_reads(session: Session, actor: Actor, kind: str, items, purpose: str)
                 "detail": {"owner_org_id": item.owner_org_id, "visibility": item.visibility},
             }
         )
-    audit.record_many(session, entries)
+    if purpose == "export":
+        audit.record_many(session, entries)  # in the exporting request's transaction
+    else:
+        audit.defer(session, entries)  # appended by the background writer (see audit)
 
 
 def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpose: str = "read"):

@@ -96,6 +96,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runner.shutdown(wait=False)
+            from casip.platform import audit
+
+            audit.flush(db.engine)  # queued read entries reach the log before exit
             db.dispose()
 
     app = FastAPI(

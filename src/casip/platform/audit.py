@@ -21,6 +21,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
+import queue
+import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +35,7 @@ from sqlalchemy.orm import Session
 from casip.platform.models import AuditEvent
 
 GENESIS = "0" * 64
+log = logging.getLogger("casip.platform.audit")
 _PG_LOCK_KEY = 0x0CA51B  # advisory lock id for audit appends
 
 
@@ -122,6 +127,89 @@ def record_many(db_session: Session, entries: list[Mapping[str, Any]]) -> list[A
     db_session.add_all(events)
     db_session.flush()
     return events
+
+
+class _DeferredWriter:
+    """Appends queued entries from one background thread (per database engine).
+
+    Reads of other organisations' items happen on every page view and comparison; writing
+    their audit entries inside each read request would turn every read into a write
+    transaction (SQLite has one writer at a time). They are queued instead and appended in
+    batches, in order, within about :data:`DEFER_S` seconds; :func:`flush` waits for the
+    queue (the audit views and shutdown call it). Exports and every permission or visibility
+    change are still written in the transaction of the request that makes them."""
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.queue: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, name="casip-audit", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            first = self.queue.get()
+            batch = [first]
+            time.sleep(DEFER_S)  # gather what arrives meanwhile: one transaction per batch
+            while True:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            entries = [e for item in batch if not isinstance(item, threading.Event) for e in item]
+            if entries:
+                self._append(entries)
+            for item in batch:
+                if isinstance(item, threading.Event):
+                    item.set()
+
+    def _append(self, entries: list[dict]) -> None:
+        for attempt in range(3):
+            try:
+                with Session(self.engine) as s, s.begin():
+                    record_many(s, entries)
+                return
+            except Exception:
+                if attempt == 2:
+                    log.exception("audit: %d queued entries could not be written", len(entries))
+                time.sleep(0.2 * (attempt + 1))
+
+    def flush(self, timeout_s: float = 30.0) -> bool:
+        done = threading.Event()
+        self.queue.put(done)
+        return done.wait(timeout_s)
+
+
+#: seconds the background writer waits to gather a batch
+DEFER_S = 0.05
+_WRITERS: dict[int, _DeferredWriter] = {}
+_WRITERS_LOCK = threading.Lock()
+
+
+def _writer(engine) -> _DeferredWriter:
+    with _WRITERS_LOCK:
+        w = _WRITERS.get(id(engine))
+        if w is None or w.engine is not engine:
+            w = _WRITERS[id(engine)] = _DeferredWriter(engine)
+        return w
+
+
+def defer(db_session: Session, entries: list[Mapping[str, Any]]) -> None:
+    """Queue entries for the background writer of ``db_session``'s database (see
+    :class:`_DeferredWriter`); they are appended after the current request."""
+    if entries:
+        _writer(db_session.get_bind()).queue.put([dict(e) for e in entries])
+
+
+def flush(engine_or_session) -> bool:
+    """Wait until every queued entry of that database is in the log (True if done)."""
+    engine = (
+        engine_or_session.get_bind()
+        if isinstance(engine_or_session, Session)
+        else engine_or_session
+    )
+    with _WRITERS_LOCK:
+        w = _WRITERS.get(id(engine))
+    return True if w is None or w.engine is not engine else w.flush()
 
 
 @dataclass

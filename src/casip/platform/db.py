@@ -6,7 +6,6 @@ Schema changes go through Alembic (:func:`upgrade`); the migrations live in
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -40,48 +39,8 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
-        _serialise_sqlite_writers(engine)
         return engine
     return sa.create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
-
-
-_WRITE_STATEMENTS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-#: a write waiting longer than this for another write of the process fails (no silent hang)
-WRITE_LOCK_TIMEOUT_S = 60.0
-
-
-def _serialise_sqlite_writers(engine: Engine) -> None:
-    """Let one transaction of this process write to an SQLite database at a time.
-
-    SQLite has a single writer; a second writer waits in SQLite's busy handler, which polls
-    with sleeps growing to 100 ms, so under concurrent writes latency explodes (seen: 32
-    clients each appending audit entries stalled for seconds). Instead a writer takes a
-    process-wide lock before its first write statement and keeps it until its transaction
-    commits or rolls back, so writers queue on the lock and each gets the database at once.
-    (Readers are unaffected: WAL mode.) An SQLite database serves one server process.
-    """
-    lock = threading.Lock()
-
-    @event.listens_for(engine, "before_cursor_execute")
-    def _take(conn, _cursor, statement, _params, _context, _many) -> None:
-        if conn.info.get("casip_write_lock"):
-            return
-        if statement.lstrip()[:7].upper().startswith(_WRITE_STATEMENTS):
-            if not lock.acquire(timeout=WRITE_LOCK_TIMEOUT_S):
-                raise TimeoutError(
-                    f"the SQLite database stayed busy for {WRITE_LOCK_TIMEOUT_S:.0f} s "
-                    "(another write of this process did not finish)"
-                )
-            conn.info["casip_write_lock"] = True
-
-    def _release(info: dict) -> None:
-        if info.pop("casip_write_lock", False):
-            lock.release()
-
-    event.listen(engine, "commit", lambda conn: _release(conn.info))
-    event.listen(engine, "rollback", lambda conn: _release(conn.info))
-    # a connection handed back to the pool without commit or rollback (reset on return)
-    event.listen(engine.pool, "checkin", lambda _dbapi, record: _release(record.info))
 
 
 def alembic_config(url: str):

@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Annotated
 
+import anyio
 import sqlalchemy as sa
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -34,15 +35,31 @@ def platform_of(request: Request):
     return request.app.state.platform
 
 
-def db_session(request: Request) -> Iterator[Session]:
+async def db_session(request: Request) -> AsyncIterator[Session]:
     """One session per request, committed when the route returns normally.
 
     Always declared with ``scope="function"`` (``Depends(db_session, scope="function")``):
     FastAPI's default for dependencies with ``yield`` runs the code after ``yield`` once the
     response has been sent, which would let a client see 201 before the commit (and a
-    request right after it miss the row)."""
-    with platform_of(request).db.session() as s:
+    request right after it miss the row).
+
+    The dependency is ``async`` so that its commit runs on the event loop, not on a worker
+    thread: with SQLite, writers queue on a lock held until their commit
+    (:func:`casip.platform.db.make_engine`), and a commit that needed a worker thread could
+    wait forever behind requests that hold every worker thread while waiting for that lock.
+    Pending ORM changes are flushed on a worker thread first (a flush may wait for the lock;
+    it holds none yet), so the event loop only ever runs the COMMIT itself."""
+    s = platform_of(request).db.sessions()
+    try:
         yield s
+        if s.new or s.dirty or s.deleted:
+            await anyio.to_thread.run_sync(s.flush)
+        s.commit()
+    except BaseException:
+        s.rollback()
+        raise
+    finally:
+        s.close()
 
 
 @dataclass(frozen=True)

@@ -86,6 +86,7 @@ def audit_log(
     item_id: int | None = Query(None),
     page: PageParams = Depends(page_params),
 ) -> dict:
+    audit.flush(s)  # reads queued for the background writer are shown too
     stmt = svc.audit_query(actor, action=action, item_kind=item_kind, item_id=item_id)
     return paginate(s, stmt, page, svc.AuditRenderer(s, actor))
 
