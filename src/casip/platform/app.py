@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
@@ -78,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        # Requests run on this many threads (AnyIO's default is 40): with Python's GIL, fewer
+        # threads switch less under load (measured: benchmarks/bench_platform.py).
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         db, seeded = initialise(settings)
         try:
             from casip.platform import uploads

@@ -153,8 +153,12 @@ class Design(OwnedMixin, Base):
             "capacity_Ah",
             "kind",
             "created_at",
+            "updated_at",
+            "created_by_id",
+            "version",
             "name",
         ),
+        sa.Index("ix_designs_reference_id", "reference_id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -42,6 +42,8 @@ class Settings:
         designs (PyBaMM, in the background) so that the charge-time KPI has data.
     job_workers : int
         Background job threads.
+    request_threads : int
+        Threads that run request handlers (default 8).
     session_hours : int
         Lifetime of a browser login.
     secure_cookies : bool
@@ -63,6 +65,7 @@ class Settings:
         default_factory=lambda: os.environ.get("CASIP_DEMO_JOBS", "1") not in ("0", "false")
     )
     job_workers: int = field(default_factory=lambda: _env_int("CASIP_JOB_WORKERS", 1))
+    request_threads: int = field(default_factory=lambda: _env_int("CASIP_REQUEST_THREADS", 8))
     session_hours: int = field(default_factory=lambda: _env_int("CASIP_SESSION_HOURS", 12))
     #: mark the session cookie Secure (set when the platform is served over HTTPS)
     secure_cookies: bool = field(

@@ -12,11 +12,11 @@ from pydantic import BaseModel, Field
 
 from casip.platform import access, audit
 from casip.platform import admin as svc
-from casip.platform.deps import CurrentActor, DbSession
+from casip.platform.deps import CommitRoute, CurrentActor, DbSession
 from casip.platform.pagination import PageParams, page_params, paginate
 from casip.platform.problems import ApiProblem
 
-router = APIRouter(prefix="/api", tags=["admin"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["admin"])
 
 RoleName = Literal["admin", "engineer", "viewer"]
 

@@ -14,6 +14,7 @@ from casip.platform.access import Actor, NotFound
 from casip.platform.deps import (
     SESSION_COOKIE,
     Authenticated,
+    CommitRoute,
     authenticated,
     current_actor,
     db_session,
@@ -22,7 +23,7 @@ from casip.platform.deps import (
 from casip.platform.models import ApiToken, Organisation, User, WebSession, utcnow
 from casip.platform.problems import ApiProblem
 
-router = APIRouter(prefix="/api", tags=["auth"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["auth"])
 
 
 class LoginIn(BaseModel):

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from casip.platform import benchmarking as bm
 from casip.platform.data_version import ResponseCache
-from casip.platform.deps import CurrentActor, DbSession, platform_of
+from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.problems import ApiProblem
 
-router = APIRouter(prefix="/api", tags=["benchmark"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["benchmark"])
 
 #: answers per (organisation, sponsor or not, query) while the data do not change: the
 #: anonymised part is the same for everyone and the own part is the organisation's

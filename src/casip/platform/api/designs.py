@@ -17,11 +17,11 @@ from casip.errors import CasipInputError, Problem
 from casip.platform import access
 from casip.platform import designs as svc
 from casip.platform.access import Actor
-from casip.platform.deps import current_actor, db_session
+from casip.platform.deps import CommitRoute, current_actor, db_session
 from casip.platform.models import Design
 from casip.platform.pagination import PageParams, page_params, paginate
 
-router = APIRouter(prefix="/api", tags=["designs"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["designs"])
 
 #: loader options for summaries: leave the large JSON columns unread
 LIGHT = (sa.orm.defer(Design.document), sa.orm.defer(Design.metrics))

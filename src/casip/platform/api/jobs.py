@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from casip.platform import access, runs
-from casip.platform.deps import CurrentActor, DbSession
+from casip.platform.deps import CommitRoute, CurrentActor, DbSession
 from casip.platform.jobs import job_dict
 from casip.platform.models import Job, JobStatus, LifetimeResult, Simulation, utcnow
 from casip.platform.pagination import PageParams, page_params, paginate
 from casip.platform.problems import ApiProblem
 
-router = APIRouter(prefix="/api", tags=["jobs"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["jobs"])
 
 VisibilityName = Literal["private", "consortium", "public"]
 

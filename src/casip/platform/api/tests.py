@@ -32,12 +32,12 @@ from casip.data import plots
 from casip.data.store import Store
 from casip.errors import CasipInputError, Problem
 from casip.platform import access, uploads
-from casip.platform.deps import CurrentActor, DbSession, platform_of
+from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.models import TestDataset
 from casip.platform.pagination import PageParams, page_params, paginate
 from casip.platform.problems import ApiProblem
 
-router = APIRouter(prefix="/api", tags=["test data"])
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["test data"])
 
 VisibilityName = Literal["private", "consortium", "public"]
 #: Most points per curve (one cycle, one branch) sent to the browser.

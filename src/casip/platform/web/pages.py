@@ -39,6 +39,7 @@ from casip.platform.data_version import fingerprint
 from casip.platform.deps import (
     SESSION_COOKIE,
     Authenticated,
+    CommitRoute,
     db_session,
     platform_of,
     require_csrf,
@@ -53,7 +54,7 @@ templates.env.autoescape = True
 #: keep the key order of embedded JSON (the design schema's property order is the form's order)
 templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter(route_class=CommitRoute, include_in_schema=False)
 
 #: (path, label) of the navigation bar
 NAV = (

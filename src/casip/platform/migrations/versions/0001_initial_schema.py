@@ -111,8 +111,6 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=32), nullable=False),
-        sa.Column("document", sa.JSON(), nullable=False),
-        sa.Column("metrics", sa.JSON(), nullable=False),
         sa.Column("specific_energy_Wh_kg", sa.Double(), nullable=True),
         sa.Column("energy_density_Wh_L", sa.Double(), nullable=True),
         sa.Column("cost_usd_kWh", sa.Double(), nullable=True),
@@ -125,6 +123,10 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.Column("owner_org_id", sa.Integer(), nullable=False),
         sa.Column("created_by_id", sa.Integer(), nullable=True),
+        # the large JSON columns last: SQLite then reads the summary columns of a row without
+        # walking the documents' overflow pages
+        sa.Column("document", sa.JSON(), nullable=False),
+        sa.Column("metrics", sa.JSON(), nullable=False),
         sa.ForeignKeyConstraint(
             ["created_by_id"], ["users.id"], name=op.f("fk_designs_created_by_id_users")
         ),
