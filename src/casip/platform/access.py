@@ -200,10 +200,14 @@ def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpos
     return item
 
 
-def get_many_for_read(session: Session, actor: Actor, kind: str, ids, *, options=()) -> list:
+def get_many_for_read(
+    session: Session, actor: Actor, kind: str, ids, *, options=(), columns=None
+) -> list:
     """Several items in the order of ``ids`` (one query); :class:`NotFound` names the first
     id that does not exist or may not be read. ``options``: loader options, e.g.
-    ``sa.orm.defer(Design.document)`` to skip large columns."""
+    ``sa.orm.defer(Design.document)`` to skip large columns. ``columns``: select these columns
+    (they must include ``id``, ``owner_org_id`` and ``visibility``) and return rows instead of
+    ORM objects (cheaper for read-only summaries)."""
     model = model_of(kind)
     ids = list(dict.fromkeys(ids))
     for i in ids:

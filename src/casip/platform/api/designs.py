@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Literal
 
 import numpy as np
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -25,6 +26,23 @@ router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["designs"])
 
 #: loader options for summaries: leave the large JSON columns unread
 LIGHT = (sa.orm.defer(Design.document), sa.orm.defer(Design.metrics))
+#: the columns of a design summary (designs.summary), selected without ORM objects
+SUMMARY_COLUMNS = (
+    Design.id,
+    Design.name,
+    Design.kind,
+    Design.owner_org_id,
+    Design.visibility,
+    Design.benchmark_opt_in,
+    Design.reference_id,
+    Design.specific_energy_Wh_kg,
+    Design.energy_density_Wh_L,
+    Design.cost_usd_kWh,
+    Design.capacity_Ah,
+    Design.version,
+    Design.created_at,
+    Design.updated_at,
+)
 
 VisibilityName = Literal["private", "consortium", "public"]
 MAX_COMPARE = 12
@@ -101,7 +119,7 @@ def compare(
     ids: str = Query(..., max_length=200, description="comma-separated design ids"),
     actor: Actor = Depends(current_actor),
     s: Session = Depends(db_session, scope="function"),
-) -> dict:
+) -> Response:
     try:
         wanted = [int(x) for x in ids.split(",") if x.strip()]
     except ValueError:
@@ -110,19 +128,20 @@ def compare(
         raise CasipInputError(
             Problem("ids", f"{len(wanted)} designs", ids, f"1 to {MAX_COMPARE} ids")
         )
-    rows = access.get_many_for_read(s, actor, "design", wanted, options=LIGHT)
-    return {
+    rows = access.get_many_for_read(s, actor, "design", wanted, columns=SUMMARY_COLUMNS)
+    body = {
         "designs": [svc.summary(r) for r in rows],
         "baseline": lfp_baseline(s),
         "targets": targets_list(),
     }
+    return Response(json.dumps(body, allow_nan=False), media_type="application/json")
 
 
 def lfp_baseline(s: Session) -> dict | None:
     """The LFP reference cell (the platform's public reference library)."""
     row = s.execute(
-        sa.select(Design).where(Design.reference_id == "lfp-blade").options(*LIGHT).limit(1)
-    ).scalar_one_or_none()
+        sa.select(*SUMMARY_COLUMNS).where(Design.reference_id == "lfp-blade").limit(1)
+    ).first()
     return svc.summary(row) if row is not None else None
 
 
