@@ -18,6 +18,7 @@ from casip.errors import CasipInputError, Problem
 from casip.platform import access
 from casip.platform import designs as svc
 from casip.platform.access import Actor
+from casip.platform.data_version import fingerprint
 from casip.platform.deps import CommitRoute, current_actor, db_session
 from casip.platform.models import Design
 from casip.platform.pagination import PageParams, page_params, paginate
@@ -138,11 +139,20 @@ def compare(
 
 
 def lfp_baseline(s: Session) -> dict | None:
-    """The LFP reference cell (the platform's public reference library)."""
-    row = s.execute(
-        sa.select(*SUMMARY_COLUMNS).where(Design.reference_id == "lfp-blade").limit(1)
-    ).first()
-    return svc.summary(row) if row is not None else None
+    """The LFP reference cell (the platform's public reference library), looked up once per
+    data version."""
+    key = (s.get_bind().url.render_as_string(hide_password=True), fingerprint(s))
+    if key not in _BASELINE:
+        row = s.execute(
+            sa.select(*SUMMARY_COLUMNS).where(Design.reference_id == "lfp-blade").limit(1)
+        ).first()
+        if len(_BASELINE) > 64:
+            _BASELINE.clear()
+        _BASELINE[key] = svc.summary(row) if row is not None else None
+    return _BASELINE[key]
+
+
+_BASELINE: dict[tuple, dict | None] = {}
 
 
 def targets_list() -> list[dict]:
