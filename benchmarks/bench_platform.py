@@ -11,7 +11,7 @@ to:
 * ``GET /api/designs/compare?ids=...`` — a comparison of 4 designs (API token),
 * ``GET /static/app.css`` — a static file served by the same server: the baseline.
 
-The load generator is ``wrk`` (Debian package ``wrk``: C, one thread, 32 connections, so the
+The server's log is kept in ``$TMPDIR/casip-bench-server.log``. The load generator is ``wrk`` (Debian package ``wrk``: C, one thread, 32 connections, so the
 client takes little of the machine's 2 cores from the server) for a fixed time per endpoint
 (``--seconds``), with a Lua script that reports the percentiles; without ``wrk`` on the PATH a
 Python client (asyncio + httpx, much heavier on the CPU, so latencies read higher) stands in
@@ -292,7 +292,7 @@ def main() -> None:
         ]
         if args.database:
             cmd += ["--database", args.database]
-        log = open(Path(tempfile.gettempdir()) / "casip-bench-server.log", "w")  # noqa: SIM115
+        log = open(Path(tempfile.gettempdir()) / "casip-bench-server.log", "w")
         proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
         try:
             for _ in range(300):
@@ -342,6 +342,7 @@ def main() -> None:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+            log.close()
 
     gen = "wrk (1 thread)" if shutil.which("wrk") else "Python asyncio+httpx (wrk not found)"
     static_p95 = results[0][1]["p95_ms"]
