@@ -974,6 +974,10 @@ from casip.cli_life import life_app  # noqa: E402  (longevity: casip life ...)
 
 app.add_typer(life_app, name="life")
 
+from casip.cli_explore import explore_app  # noqa: E402  (design-space exploration)
+
+app.add_typer(explore_app, name="explore")
+
 from casip.cli_platform import platform_app, serve  # noqa: E402  (the consortium platform)
 
 app.command("serve")(serve)
