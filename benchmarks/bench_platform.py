@@ -11,7 +11,8 @@ to:
 * ``GET /api/designs/compare?ids=...`` — a comparison of 4 designs (API token),
 * ``GET /static/app.css`` — a static file served by the same server: the baseline.
 
-The server's log is kept in ``$TMPDIR/casip-bench-server.log``. The load generator is ``wrk`` (Debian package ``wrk``: C, one thread, 32 connections, so the
+The server's log is kept in ``$TMPDIR/casip-bench-server.log``. The load generator is ``wrk``
+(Debian package ``wrk``: C, one thread, 32 connections, so the
 client takes little of the machine's 2 cores from the server) for a fixed time per endpoint
 (``--seconds``), with a Lua script that reports the percentiles; without ``wrk`` on the PATH a
 Python client (asyncio + httpx, much heavier on the CPU, so latencies read higher) stands in
