@@ -33,6 +33,7 @@ ROUTERS = (
     "casip.platform.api.tests",
     "casip.platform.api.benchmark",
     "casip.platform.api.admin",
+    "casip.platform.api.studies",
     "casip.platform.web.pages",
 )
 
