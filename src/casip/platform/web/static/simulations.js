@@ -42,6 +42,7 @@
     const summary = document.getElementById("result-summary");
     const plotEl = document.getElementById("result-plot");
     card.hidden = false;
+    if (j.result_kind === "study") { showStudy(j, summary, plotEl, card); return; }
     const url = j.result_kind === "lifetime" ? "/api/lifetimes/" + j.result_id : "/api/simulations/" + j.result_id;
     const r = await casip.api("GET", url);
     if (!r.ok) { casip.notice(summary, casip.problemText(r), "error"); return; }
@@ -81,6 +82,29 @@
         ], { xaxis: { title: { text: "Time [min]" }, gridcolor: "#eef1f4" }, yaxis: { title: { text: "Voltage [V]" } },
           yaxis2: { title: { text: "State of charge" }, overlaying: "y", side: "right", range: [0, 1] },
           margin: { l: 60, r: 70, t: 40, b: 50 } });
+      });
+    }
+    card.scrollIntoView({ behavior: "smooth" });
+  }
+  async function showStudy(j, summary, plotEl, card) {
+    const r = await casip.api("GET", "/api/studies/" + j.id);
+    if (!r.ok) { casip.notice(summary, casip.problemText(r), "error"); return; }
+    const res = r.data.result || {};
+    document.getElementById("result-title").textContent = "Study: " + (res.name || ("#" + j.id));
+    const objectives = Object.keys(res.objectives || {});
+    const front = res.pareto || [];
+    summary.replaceChildren(h("p", {},
+      h("span", {}, h("strong", {}, "Points: "), String(res.points) + "  "),
+      h("span", {}, h("strong", {}, "Feasible: "), String(res.feasible) + "  "),
+      h("span", {}, h("strong", {}, "Pareto front: "), String(front.length) + " designs (" +
+        objectives.map(function (o) { return o + " " + res.objectives[o]; }).join(", ") + ")")));
+    if (objectives.length >= 2) {
+      const x = objectives[0], y = objectives[1];
+      casip.whenPlotly(function () {
+        casip.plot(plotEl, [{ type: "scatter", mode: "markers", name: "Pareto front",
+          x: front.map(function (p) { return p[x]; }), y: front.map(function (p) { return p[y]; }),
+          marker: { color: "#1f6feb", size: 9 } }],
+          { xaxis: { title: { text: x } }, yaxis: { title: { text: y } } });
       });
     }
     card.scrollIntoView({ behavior: "smooth" });
