@@ -107,9 +107,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from casip.cells import targets
 from casip.platform.access import Actor, aggregate_clause
 from casip.platform.data_version import fingerprint
+from casip.platform.designs import stages
 from casip.platform.models import (
     Design,
     LifetimeResult,
@@ -427,20 +427,6 @@ def roadmap_series(
             )
         series.append({"kpi": name, "unit": KPIS[name].unit, "points": points})
     return series
-
-
-def stages() -> list[dict]:
-    """The CASIP targets (``casip.cells.targets``)."""
-    return [
-        {
-            "stage": t.stage,
-            "years": t.years,
-            "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
-            "energy_density_Wh_L": t.energy_density_Wh_L,
-            "source": t.source,
-        }
-        for t in targets()
-    ]
 
 
 @dataclass

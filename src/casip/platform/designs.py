@@ -140,3 +140,19 @@ def summary(row: Design) -> dict:
 
 def full(row: Design) -> dict:
     return {**summary(row), "document": row.document, "metrics": row.metrics}
+
+
+def stages() -> list[dict]:
+    """The CASIP roadmap stages and their targets (``casip.cells.targets``), as JSON."""
+    from casip.cells import targets
+
+    return [
+        {
+            "stage": t.stage,
+            "years": t.years,
+            "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
+            "energy_density_Wh_L": t.energy_density_Wh_L,
+            "source": t.source,
+        }
+        for t in targets()
+    ]

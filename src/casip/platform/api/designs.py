@@ -11,7 +11,6 @@ from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from casip.cells import targets
 from casip.design import api as design_api
 from casip.design.schema import json_schema, validate_design
 from casip.errors import CasipInputError, Problem
@@ -133,7 +132,7 @@ def compare(
     body = {
         "designs": [svc.summary(r) for r in rows],
         "baseline": lfp_baseline(s),
-        "targets": targets_list(),
+        "targets": svc.stages(),
     }
     return Response(json.dumps(body, allow_nan=False), media_type="application/json")
 
@@ -153,19 +152,6 @@ def lfp_baseline(s: Session) -> dict | None:
 
 
 _BASELINE: dict[tuple, dict | None] = {}
-
-
-def targets_list() -> list[dict]:
-    return [
-        {
-            "stage": t.stage,
-            "years": t.years,
-            "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
-            "energy_density_Wh_L": t.energy_density_Wh_L,
-            "source": t.source,
-        }
-        for t in targets()
-    ]
 
 
 @router.post("/designs/sweep", summary="Sweep one parameter of a design with the design engine")

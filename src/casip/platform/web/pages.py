@@ -23,7 +23,6 @@ from fastapi.templating import Jinja2Templates
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy.orm import Session
 
-from casip.cells import targets
 from casip.platform import access
 from casip.platform import designs as design_svc
 from casip.platform.access import AccessDenied, NotFound
@@ -45,6 +44,7 @@ from casip.platform.deps import (
     require_csrf,
     web_auth,
 )
+from casip.platform.designs import stages
 from casip.platform.models import ApiToken, Design, Job, Organisation, WebSession
 from casip.platform.problems import ApiProblem
 
@@ -84,19 +84,6 @@ KPIS = (
     ("cost_usd_kWh", "Cost", "$/kWh"),
     ("capacity_Ah", "Capacity", "Ah"),
 )
-
-
-def _targets() -> list[dict]:
-    return [
-        {
-            "stage": t.stage,
-            "years": t.years,
-            "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
-            "energy_density_Wh_L": t.energy_density_Wh_L,
-            "source": t.source,
-        }
-        for t in targets()
-    ]
 
 
 def _route_paths(routes, out: set[str]) -> set[str]:
@@ -288,7 +275,7 @@ def _dashboard_designs(s: Session, actor) -> dict:
     return {
         # serialised once per cache entry: the page embeds it as is (about 100 kB)
         "data_json": htmlsafe_json_dumps(
-            {"points": points, "targets": _targets(), "limit": DASHBOARD_LIMIT}
+            {"points": points, "targets": stages(), "limit": DASHBOARD_LIMIT}
         ),
         "cards": {
             "designs": count,
@@ -334,7 +321,7 @@ def dashboard(
             }
             for j in jobs
         ],
-        targets=_targets(),
+        targets=stages(),
     )
 
 
@@ -510,7 +497,7 @@ def design_detail(
         can_run=auth.actor.can_create and access.can_read(auth.actor, row),
         data=data,
         kpis=KPIS,
-        targets=_targets(),
+        targets=stages(),
     )
 
 
@@ -586,7 +573,7 @@ def compare_page(
     data = {
         "designs": designs,
         "baseline": design_svc.summary(baseline) if baseline is not None else None,
-        "targets": _targets(),
+        "targets": stages(),
         "kpis": [{"key": k, "label": lbl, "unit": u} for k, lbl, u in KPIS],
     }
     return render(
@@ -598,7 +585,7 @@ def compare_page(
         designs=designs,
         baseline=data["baseline"],
         kpis=KPIS,
-        targets=_targets(),
+        targets=stages(),
         missing=missing,
         error=error,
         default=not wanted,
@@ -706,8 +693,8 @@ def roadmap_page(
         auth,
         s,
         "roadmap.html",
-        targets=_targets(),
-        data={"available": _has_api(request, "/api/roadmap"), "targets": _targets()},
+        targets=stages(),
+        data={"available": _has_api(request, "/api/roadmap"), "targets": stages()},
     )
 
 
