@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.platform import audit
+from casip.platform.data_version import db_key
 from casip.platform.models import (
     ITEM_MODELS,
     AuditEvent,
@@ -146,7 +147,7 @@ def can_write(actor: Actor, item) -> bool:
 def _platform_orgs(session: Session) -> frozenset[int]:
     """Ids of the operator's reference-library organisations (reads of their public items are
     not audited: they are not a member's IP). Cached per database."""
-    key = session.get_bind().url.render_as_string(hide_password=True)
+    key = db_key(session)
     cached = _PLATFORM_ORGS.get(key)
     if cached is None:
         cached = frozenset(

@@ -18,7 +18,7 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import casip
-from casip.platform import problems
+from casip.platform import audit, problems, uploads
 from casip.platform.db import Database, upgrade
 from casip.platform.jobs import JobRunner
 from casip.platform.settings import Settings
@@ -84,12 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # threads switch less under load (measured: benchmarks/bench_platform.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         db, seeded = initialise(settings)
-        try:
-            from casip.platform import uploads
-
-            uploads.cleanup_partial(settings)
-        except ImportError:  # pragma: no cover
-            pass
+        uploads.cleanup_partial(settings, db)
         runner = JobRunner(db, settings.job_workers, settings.store_dir)
         app.state.platform = Platform(settings, db, runner)
         runner.recover()
@@ -101,8 +96,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             runner.shutdown(wait=False)
-            from casip.platform import audit
-
             audit.flush(db.engine)  # queued read entries reach the log before exit
             db.dispose()
 
@@ -142,11 +135,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:  # a router not written yet
-                continue
-            raise
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(name).router)
     return app

@@ -108,7 +108,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.platform.access import Actor, aggregate_clause
-from casip.platform.data_version import fingerprint
+from casip.platform.data_version import db_key, fingerprint
 from casip.platform.designs import stages
 from casip.platform.models import (
     Design,
@@ -496,7 +496,7 @@ class _Cache:
 
     def get(self, session: Session, k: int) -> _Snapshot:
         bind = session.get_bind()
-        key = (bind.url.render_as_string(hide_password=True), id(bind), k)
+        key = (db_key(session), id(bind), k)
         fp = fingerprint(session)
         snap = self._fresh(key, fp)
         if snap is not None:

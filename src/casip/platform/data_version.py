@@ -94,12 +94,23 @@ def _forget_on_rollback(session: Session) -> None:
     session.info.pop(_DIRTY, None)
 
 
+def db_key(session: Session) -> str:
+    """A key naming ``session``'s database in per-process caches (its URL without password;
+    rendered once per engine: it is asked for on every request)."""
+    engine = session.get_bind()
+    key = getattr(engine, "_casip_db_key", None)
+    if key is None:
+        key = engine.url.render_as_string(hide_password=True)
+        engine._casip_db_key = key  # type: ignore[attr-defined]
+    return key
+
+
 _DB_PART: dict[str, tuple[float, tuple]] = {}
 _DB_LOCK = threading.Lock()
 
 
 def _db_part(session: Session) -> tuple:
-    key = session.get_bind().url.render_as_string(hide_password=True)
+    key = db_key(session)
     now = time.monotonic()
     with _DB_LOCK:
         hit = _DB_PART.get(key)
@@ -128,34 +139,40 @@ def auth_version() -> int:
     return COUNTERS["auth"].value
 
 
-class ResponseCache:
-    """Serialised JSON answers kept while the ``items`` data version is unchanged.
+class VersionedCache:
+    """Values kept while the ``items`` data version is unchanged (one cache per use).
 
-    For read-only endpoints whose answer depends only on the data and on who asks (an
-    organisation, not a user): the key must hold everything else the answer depends on.
-    Entries are kept at most ``max_age_s`` seconds (the bound on how late an in-place update by
-    another server process shows) and the cache holds at most ``max_entries`` keys."""
+    For read-only answers that depend only on the data and on the key (e.g. an organisation,
+    never a user's session): the key must hold everything else the value depends on; the
+    database is added to it. Entries are kept at most ``max_age_s`` seconds (the bound on how
+    late an in-place update by another server process shows) and the cache holds at most
+    ``max_entries`` keys."""
 
     def __init__(self, max_age_s: float = 5.0, max_entries: int = 512):
         self.max_age_s = max_age_s
         self.max_entries = max_entries
         self._lock = threading.Lock()
-        self._data: dict[tuple, tuple[float, tuple, bytes]] = {}
+        self._data: dict[tuple, tuple[float, tuple, object]] = {}
 
-    def get(self, session: Session, key: tuple, build) -> bytes:
-        """The cached bytes for ``key``, or ``build()`` serialised (and kept)."""
-        import json
-
+    def get(self, session: Session, key: tuple, build):
+        """The value kept for ``key``, or ``build()`` (then kept)."""
         fp = fingerprint(session)
-        key = (session.get_bind().url.render_as_string(hide_password=True), *key)
+        key = (db_key(session), *key)
         now = time.monotonic()
         with self._lock:
             hit = self._data.get(key)
         if hit is not None and hit[1] == fp and now - hit[0] < self.max_age_s:
             return hit[2]
-        body = json.dumps(build(), separators=(",", ":"), allow_nan=False).encode()
+        value = build()
         with self._lock:
             if len(self._data) >= self.max_entries:
                 self._data.clear()
-            self._data[key] = (now, fp, body)
-        return body
+            self._data[key] = (now, fp, value)
+        return value
+
+
+def json_bytes(value) -> bytes:
+    """Compact JSON of an answer (kept serialised in a :class:`VersionedCache`)."""
+    import json
+
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode()

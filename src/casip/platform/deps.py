@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from casip.platform import security
 from casip.platform.access import Actor
-from casip.platform.data_version import auth_version
+from casip.platform.data_version import auth_version, db_key
 from casip.platform.models import ApiToken, User, WebSession, utcnow
 from casip.platform.problems import ApiProblem, LoginRequired
 
@@ -152,7 +152,7 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
     data version, :mod:`casip.platform.data_version`): a logout, a revoked token or a
     deactivated user takes effect at once here, and within that delay on other server
     processes sharing a PostgreSQL database."""
-    db_key = s.get_bind().url.render_as_string(hide_password=True)
+    database = db_key(s)
     auth = request.headers.get("authorization", "")
     if auth:
         scheme, _, token = auth.partition(" ")
@@ -162,7 +162,7 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
                 "Authorization header: expected 'Bearer <API token>'",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        key = (db_key, "token", security.digest(token.strip()))
+        key = (database, "token", security.digest(token.strip()))
         hit = _cached(key)
         if hit is not None:
             return hit
@@ -188,7 +188,7 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
-    key = (db_key, "cookie", security.digest(cookie))
+    key = (database, "cookie", security.digest(cookie))
     hit = _cached(key)
     if hit is not None:
         return hit

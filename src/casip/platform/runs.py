@@ -279,11 +279,17 @@ def _store(ctx: JobContext, row: Simulation | LifetimeResult) -> int:
         return row.id
 
 
-def _sharing(ctx: JobContext, visibility: str, opt_in: bool, owner: int) -> tuple[str, bool]:
-    """Private, unless the job asks to inherit its own organisation's design's sharing."""
-    if ctx.params.get("inherit_visibility") and owner == ctx.owner_org_id:
-        return visibility, opt_in
-    return Visibility.PRIVATE, False
+def _ownership(ctx: JobContext, visibility: str, opt_in: bool, owner: int) -> dict:
+    """Owner, creator and sharing of a job's result row: private, unless the job asks to
+    inherit its own organisation's design's sharing."""
+    if not (ctx.params.get("inherit_visibility") and owner == ctx.owner_org_id):
+        visibility, opt_in = Visibility.PRIVATE, False
+    return {
+        "owner_org_id": ctx.owner_org_id,
+        "created_by_id": ctx.created_by_id,
+        "visibility": visibility,
+        "benchmark_opt_in": opt_in,
+    }
 
 
 def charge_result(result) -> dict:
@@ -333,12 +339,8 @@ def run_fast_charge(ctx: JobContext) -> tuple[str, int]:
     stored = charge_result(result)
     stored["solve_s"] = round(time.perf_counter() - t0, 3)
     ctx.progress(0.95, "storing the result")
-    visibility, benchmark = _sharing(ctx, vis, opt_in, owner)
     row = Simulation(
-        owner_org_id=ctx.owner_org_id,
-        created_by_id=ctx.created_by_id,
-        visibility=visibility,
-        benchmark_opt_in=benchmark,
+        **_ownership(ctx, vis, opt_in, owner),
         design_id=design_id,
         name=f"{name[:150]} — fast charge {c_rate:g}C",
         kind="fast_charge",
@@ -388,12 +390,8 @@ def run_rate_capability(ctx: JobContext) -> tuple[str, int]:
         }
     )
     ctx.progress(0.95, "storing the result")
-    visibility, benchmark = _sharing(ctx, vis, opt_in, owner)
     row = Simulation(
-        owner_org_id=ctx.owner_org_id,
-        created_by_id=ctx.created_by_id,
-        visibility=visibility,
-        benchmark_opt_in=benchmark,
+        **_ownership(ctx, vis, opt_in, owner),
         design_id=design_id,
         name=f"{name[:150]} — rate capability",
         kind="rate_capability",
@@ -493,12 +491,8 @@ def run_lifetime(ctx: JobContext) -> tuple[str, int]:
     ctx.progress(0.1, f"projecting capacity fade under {duty_name}")
     columns, result = lifetime_projection(document, duty_name, years)
     ctx.progress(0.95, "storing the result")
-    visibility, benchmark = _sharing(ctx, vis, opt_in, owner)
     row = LifetimeResult(
-        owner_org_id=ctx.owner_org_id,
-        created_by_id=ctx.created_by_id,
-        visibility=visibility,
-        benchmark_opt_in=benchmark,
+        **_ownership(ctx, vis, opt_in, owner),
         design_id=design_id,
         name=f"{name[:150]} — {duty_name}",
         job_id=ctx.job_id,

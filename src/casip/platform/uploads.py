@@ -127,7 +127,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_partial(settings: Settings) -> dict[str, Any]:
+def cleanup_partial(settings: Settings, db=None) -> dict[str, Any]:
     """Remove what a killed server left behind; called at server start.
 
     Removes the half-received uploads in ``settings.upload_dir`` (files named after a server
@@ -141,6 +141,8 @@ def cleanup_partial(settings: Settings) -> dict[str, Any]:
     ----------
     settings : Settings
         The server's settings (data folder, database URL).
+    db : casip.platform.db.Database, optional
+        The server's database (else one is opened on ``settings.database_url`` for the check).
 
     Returns
     -------
@@ -171,7 +173,7 @@ def cleanup_partial(settings: Settings) -> dict[str, Any]:
             else:
                 entry.unlink(missing_ok=True)
             removed_staging += 1
-    missing = _rows_without_data(settings)
+    missing = _rows_without_data(settings, db)
     if missing:
         log.warning(
             "test datasets %s: their stored data is missing from %s", missing, settings.store_dir
@@ -183,15 +185,17 @@ def cleanup_partial(settings: Settings) -> dict[str, Any]:
     }
 
 
-def _rows_without_data(settings: Settings) -> list[int]:
+def _rows_without_data(settings: Settings, db=None) -> list[int]:
     from casip.platform.db import Database
 
-    db = Database(settings.database_url)
+    own = db is None
+    db = Database(settings.database_url) if own else db
     try:
         with db.session() as s:
             rows = s.execute(sa.select(TestDataset.id, TestDataset.store_test_id)).all()
     finally:
-        db.dispose()
+        if own:
+            db.dispose()
     store = Store(settings.store_dir)
     return [i for i, tid in rows if tid not in store]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from casip.platform import benchmarking as bm
-from casip.platform.data_version import ResponseCache
+from casip.platform.data_version import VersionedCache, json_bytes
 from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.problems import ApiProblem
 
@@ -15,7 +15,7 @@ router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["benchmark"])
 
 #: answers per (organisation, sponsor or not, query) while the data do not change: the
 #: anonymised part is the same for everyone and the own part is the organisation's
-_ANSWERS = ResponseCache(max_age_s=bm.MAX_AGE_S)
+_ANSWERS = VersionedCache(max_age_s=bm.MAX_AGE_S)
 
 
 def _json(body: bytes) -> Response:
@@ -67,7 +67,11 @@ def get_benchmark(
     key = ("benchmark", actor.org_id, actor.is_sponsor, _k(request), names, own_limit)
     try:
         return _json(
-            _ANSWERS.get(s, key, lambda: bm.benchmark(s, actor, _k(request), names, own_limit))
+            _ANSWERS.get(
+                s,
+                key,
+                lambda: json_bytes(bm.benchmark(s, actor, _k(request), names, own_limit)),
+            )
         )
     except bm.UnknownKpi as exc:
         raise _unknown(exc, 422) from None
@@ -91,4 +95,4 @@ def get_benchmark_kpi(
 @router.get("/roadmap", summary="Consortium progress per quarter against the CASIP stages")
 def get_roadmap(request: Request, actor: CurrentActor, s: DbSession) -> Response:
     key = ("roadmap", actor.is_sponsor, _k(request))
-    return _json(_ANSWERS.get(s, key, lambda: bm.roadmap(s, actor, _k(request))))
+    return _json(_ANSWERS.get(s, key, lambda: json_bytes(bm.roadmap(s, actor, _k(request)))))

@@ -17,7 +17,7 @@ from casip.errors import CasipInputError, Problem
 from casip.platform import access
 from casip.platform import designs as svc
 from casip.platform.access import Actor
-from casip.platform.data_version import fingerprint
+from casip.platform.data_version import VersionedCache
 from casip.platform.deps import CommitRoute, current_actor, db_session
 from casip.platform.models import Design
 from casip.platform.pagination import PageParams, page_params, paginate
@@ -140,18 +140,17 @@ def compare(
 def lfp_baseline(s: Session) -> dict | None:
     """The LFP reference cell (the platform's public reference library), looked up once per
     data version."""
-    key = (s.get_bind().url.render_as_string(hide_password=True), fingerprint(s))
-    if key not in _BASELINE:
+
+    def lookup() -> dict | None:
         row = s.execute(
             sa.select(*SUMMARY_COLUMNS).where(Design.reference_id == "lfp-blade").limit(1)
         ).first()
-        if len(_BASELINE) > 64:
-            _BASELINE.clear()
-        _BASELINE[key] = svc.summary(row) if row is not None else None
-    return _BASELINE[key]
+        return svc.summary(row) if row is not None else None
+
+    return _BASELINE.get(s, ("lfp-blade",), lookup)
 
 
-_BASELINE: dict[tuple, dict | None] = {}
+_BASELINE = VersionedCache(max_age_s=60.0, max_entries=8)
 
 
 @router.post("/designs/sweep", summary="Sweep one parameter of a design with the design engine")

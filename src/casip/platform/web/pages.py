@@ -10,8 +10,6 @@ meta tag of the base template).
 
 from __future__ import annotations
 
-import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -34,7 +32,7 @@ from casip.platform.api.auth import (
     set_session_cookie,
     token_dict,
 )
-from casip.platform.data_version import fingerprint
+from casip.platform.data_version import VersionedCache
 from casip.platform.deps import (
     SESSION_COOKIE,
     Authenticated,
@@ -218,38 +216,10 @@ def _point(row, actor) -> dict:
     }
 
 
-class _DashboardCache:
-    """The dashboard's design data per (database, organisation, sponsor or not).
-
-    Scanning the designs table for the scatter costs tens of milliseconds at 10,000 designs, so
-    the result is kept for at most :attr:`ttl` seconds and only while the data version
-    (:mod:`casip.platform.data_version`) is unchanged: any write through this server, such as
-    an item made private, shows on the next request."""
-
-    ttl = 15.0
-    max_entries = 256
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._data: dict[tuple, tuple[float, tuple, dict]] = {}
-
-    def get(self, s: Session, actor, build) -> dict:
-        key = (id(s.get_bind()), actor.org_id, actor.is_sponsor)
-        fp = fingerprint(s)
-        now = time.monotonic()
-        with self._lock:
-            hit = self._data.get(key)
-        if hit is not None and hit[1] == fp and now - hit[0] < self.ttl:
-            return hit[2]
-        value = build()
-        with self._lock:
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-            self._data[key] = (now, fp, value)
-        return value
-
-
-dashboard_cache = _DashboardCache()
+#: the dashboard's design data per (organisation, sponsor or not): scanning the designs for
+#: the scatter costs tens of milliseconds at 10,000 designs, so it is kept while the data
+#: version is unchanged (any write through this server shows on the next request), 15 s at most
+dashboard_cache = VersionedCache(max_age_s=15.0, max_entries=256)
 
 
 def _dashboard_designs(s: Session, actor) -> dict:
@@ -294,7 +264,9 @@ def dashboard(
     s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     actor = auth.actor
-    designs = dashboard_cache.get(s, actor, lambda: _dashboard_designs(s, actor))
+    designs = dashboard_cache.get(
+        s, (actor.org_id, actor.is_sponsor), lambda: _dashboard_designs(s, actor)
+    )
     jobs = s.execute(
         access.jobs_readable(actor)
         .with_only_columns(Job.id, Job.kind, Job.status, Job.progress, Job.message, Job.created_at)
