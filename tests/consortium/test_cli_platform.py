@@ -191,3 +191,22 @@ def test_postgresql_backup_with_pg_dump(tmp_path, database_url_factory):
         assert dump.startswith(b"PGDMP")  # pg_dump's custom format
         r = run("restore", str(out), "--data-dir", str(tmp_path / "new"), code=2)
         assert "pg_restore" in r.stderr
+
+
+def test_privacy_status_and_scheduled_release_from_the_cli(tmp_path):
+    d = str(tmp_path / "data")
+    out = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
+    assert out["released_now"] == list(
+        json.loads(run("privacy", "--json", "--data-dir", d).stdout)["latest"][i]["kpi"]
+        for i in range(6)
+    )
+    p = out["privacy"]
+    assert p["spent_epsilon"] == pytest.approx(6 * p["epsilon_per_release"])
+    again = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
+    assert again["released_now"] == []  # at most one release per KPI per slot
+    assert again["privacy"]["spent_epsilon"] == p["spent_epsilon"]
+    text = run("privacy", "--data-dir", d).stdout
+    assert "remaining" in text and "specific_energy" in text
+    r = run("privacy", "--data-dir", d, env={"CASIP_PRIVACY_BUDGET": "1"}, code=2)
+    assert "privacy_budget=1.0: expected at least privacy_epsilon" in r.stderr
+    assert "Traceback" not in r.output

@@ -1,8 +1,12 @@
-"""Anonymised consortium benchmarking and the roadmap towards the CASIP targets.
+"""The consortium benchmark and roadmap: differentially private releases, own items placed.
 
 Members see where their own designs and results stand in the consortium's distribution of each
 key performance indicator (KPI) without learning any other organisation's numbers; sponsors see
-the aggregates only. Everything is computed on the server from a few column-only SQL queries.
+the aggregates only. What is published about the consortium comes only from scheduled
+releases, each differentially private at the level of the organisation
+(:mod:`casip.platform.privacy` for the mechanisms, :mod:`casip.platform.releases` for the
+schedule and the privacy-loss ledger); this module says which items count, makes the releases
+when they are due and answers requests from the stored releases.
 
 KPIs
 ----
@@ -17,89 +21,38 @@ kpi                         source                                          unit
 ``measured_cycle_life``     ``TestDataset.cycle_life`` (measured)           cycles    higher
 ==========================  ==============================================  ========  ======
 
-Anonymisation rules
--------------------
+A new KPI needs an entry here and a public range in :data:`casip.platform.privacy.RANGES`;
+its releases are charged to the same ledger as every other.
+
+Rules
+-----
 1. **Items that count.** An item counts when :func:`casip.platform.access.aggregate_clause`
    admits it (shared consortium or public, or private with ``benchmark_opt_in``) *and* its owner
-   organisation is a member or an institute, *and* its KPI value is not null (simulations: kind
-   ``fast_charge`` only). Private items that did not opt in never count, not even for their own
-   organisation. The platform's reference library (organisation kind ``platform``) never counts;
+   organisation is a member or an institute, *and* its KPI value is a finite number
+   (simulations: kind ``fast_charge`` only). The platform's reference library never counts;
    its reference cells are returned as labelled markers (``references``) instead.
-2. **k organisations.** A KPI's distribution is shown only when at least ``k`` distinct
-   organisations (``Settings.k_anonymity``, default 3) have items that count; otherwise
-   ``shown`` is false, ``reason`` says why and no quantile or histogram is given. Neither the
-   response nor the cache holds organisation names, slugs or ids.
-3. **Equal weight per organisation (no dominance).** Each organisation's items together weigh
-   ``1 / n_organisations`` (an item of an organisation with ``m`` counted items weighs
-   ``1 / (m * n_organisations)``). The distribution is thus the average of the organisations'
-   own distributions: no organisation shapes more than ``1/k`` (at most a third) of it, however
-   many items it submits, so a consortium of three where one member holds 95 % of the items
-   does not publish that member's distribution. (A cap on item counts would still let a
-   dominant organisation fill its capped share with chosen values; equal weights are simpler
-   and strictly tighter.)
-4. **Quantiles, never extremes.** p10, p25, p50 (median), p75 and p90 are weighted quantiles
-   with midpoint plotting positions: sort the values ``x_1 <= ... <= x_n`` with weights
-   ``w_i``, put each at ``c_i = w_1 + ... + w_(i-1) + w_i / 2`` and interpolate linearly in
-   ``(c_i, x_i)``. A level below ``c_1`` or above ``c_n`` would be the lowest or highest item
-   itself: it is reported as ``null``. Minimum and maximum are never reported.
-5. **Histogram.** ``edges`` are multiples of a "nice" step (1, 2, 2.5 or 5 times a power of
-   ten) chosen to give about ten bins over ``[p10, p90]`` (the quantile levels evaluated with
-   end clamping, rounded outward to the step, so the outer edges reveal an extreme to within a
-   bin width at most). The outer bins are open: the first also counts the values below
-   ``edges[0]``, the last those above ``edges[-1]``. Adjacent bins are then merged, from the
-   low end, until every bin holds items of at least ``k`` organisations (a short remainder at
-   the high end joins the last bin), so bins may differ in width. ``counts`` are numbers of
-   items per bin (they sum to ``n_items``).
-6. **Own items.** A member or institute user also gets ``own``: its organisation's items
-   with a value (private ones included, whether they count or not; ``counted`` says which),
-   newest (highest id) first, at most ``own_limit`` per KPI. Each one's standing is
-   interpolated on the *published* quantiles only —
-   ``percentile`` is linear between (p10, 10), (p25, 25), (p50, 50), (p75, 75), (p90, 90) and
-   ``band`` names the interval (``"below p10"``, ``"p10-p25"``, ... ``"above p90"``;
-   ``percentile`` is null outside [p10, p90]). Probing with one's own items therefore reveals
-   nothing beyond the published quantiles. Sponsors own no items and get ``own: []``.
-
-Roadmap rules
--------------
-For every calendar quarter from the earliest counted item (by ``created_at``) to the current
-quarter, and for Wh/kg and Wh/L: each organisation's best value among its counted items created
-up to the end of that quarter; the point's ``best`` is the **k-th highest** of those
-organisation bests — the level that at least ``k`` organisations have each reached — and is
-null while fewer than ``k`` organisations have contributed. The single best value of a period
-belongs to one organisation and is never published (not even unnamed); the k-th best is shared
-by ``k`` organisations. Since organisation bests only grow with time and new organisations only
-add candidates, the series is monotone non-decreasing. The three CASIP stages (``stages``) and
-the reference cells (``references``, LFP first) are drawn beside it.
-
-Caching
--------
-The anonymised part is cached per database and ``k``, keyed by a data-version fingerprint taken
-on every request:
-
-* a counter of this process's committed writes to designs, simulations, lifetime results,
-  test datasets and organisations (SQLAlchemy session events: ``after_flush`` notes an insert,
-  update or delete of such a row, ``after_commit`` bumps the counter, a rollback forgets it;
-  bulk ``UPDATE``/``DELETE`` statements through the ORM count too), so every write made through
-  this server - create, edit, share, opt in, delete - shows up on the very next request;
-* ``count(*)`` and ``max(id)`` of those five tables in one query: both are answered from an
-  index, unlike ``max(updated_at)`` (not indexed: a full scan of the wide design rows cost
-  ~90 ms on 10,000 designs), and they see inserts and deletes made by other server processes.
-
-A snapshot is also dropped after :data:`MAX_AGE_S` seconds (30 s): the bound on how stale an
-*update* made by another process (several workers on one database) or by hand in SQL can be,
-and what starts a new quarter in the roadmap. Rebuilding is serialised per key, so the concurrent
-requests that follow a write wait for one rebuild instead of each doing it. The API caches whole
-answers per organisation on the same data version (``casip.platform.api.benchmark``).
+2. **Releases only.** The distribution of a KPI (``n_organisations``, ``quantiles``,
+   ``histogram``) is the latest scheduled release, with its date (``released_at``) and its
+   privacy loss (``epsilon``); nothing is computed from the data at request time, so a write
+   changes nothing until the next release. ``shown`` is false (no quantiles, no histogram)
+   until a KPI has a release whose noisy organisation count reaches ``k``.
+3. **Own items.** A member or institute user also gets ``own``: its organisation's items with
+   a value (private ones included; ``counted`` says which count), newest first, at most
+   ``own_limit`` per KPI, each placed on the *released* quantiles only: ``percentile`` is
+   linear between the released levels and ``band`` names the interval (``"below p25"``,
+   ``"p25-p50"``, ...). This is post-processing of a public release with the caller's own
+   data: it costs no privacy and reveals nothing about anyone else. Sponsors get ``own: []``.
+4. **Roadmap.** For every quarter with a release of Wh/kg or Wh/L, the quarter's last release:
+   its median and upper quartile (the level reached by the best quarter of the consortium,
+   equal weight per organisation) and its noisy organisation count; drawn against the three
+   CASIP stages and the reference cells. It is built from the benchmark's releases and costs
+   nothing more.
 """
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import math
-import threading
-import time
-from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,8 +60,8 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from casip.platform import privacy, releases
 from casip.platform.access import Actor, aggregate_clause
-from casip.platform.data_version import db_key, fingerprint
 from casip.platform.designs import stages
 from casip.platform.models import (
     Design,
@@ -117,23 +70,18 @@ from casip.platform.models import (
     OrgKind,
     Simulation,
     TestDataset,
-    utcnow,
 )
 
-#: quantile levels reported (name -> level)
-QUANTILES: dict[str, float] = {"p10": 0.10, "p25": 0.25, "p50": 0.50, "p75": 0.75, "p90": 0.90}
+#: quantile levels released (name -> level)
+QUANTILES: dict[str, float] = dict(privacy.QUANTILES)
 #: organisation kinds whose items count in the distributions
 COUNTED_KINDS = (OrgKind.MEMBER.value, OrgKind.INSTITUTE.value)
-#: about this many histogram bins over [p10, p90]
-HISTOGRAM_BINS = 10
-#: a cached snapshot is rebuilt after this many seconds even if the fingerprint did not move
-MAX_AGE_S = 30.0
 #: default and largest number of own items listed per KPI
 OWN_LIMIT = 50
 OWN_LIMIT_MAX = 500
 #: the KPIs of the roadmap
 ROADMAP_KPIS = ("specific_energy", "energy_density")
-HIDDEN_REASON = "fewer than k organisations"
+NOT_RELEASED = "not released yet: releases are made on the schedule shown under privacy"
 
 
 @dataclass(frozen=True)
@@ -199,75 +147,11 @@ class UnknownKpi(LookupError):
         self.allowed = list(KPIS)
 
 
-# ---------------------------------------------------------------------------------- statistics
-
-
-def org_weights(orgs: np.ndarray) -> np.ndarray:
-    """Item weights giving every organisation the same total weight (rule 3); sum is 1."""
-    _, inverse, counts = np.unique(orgs, return_inverse=True, return_counts=True)
-    return 1.0 / (counts[inverse] * len(counts))
-
-
-def weighted_quantiles(values: np.ndarray, weights: np.ndarray) -> dict[str, float | None]:
-    """Rule 4: midpoint weighted quantiles; levels outside ``[c_1, c_n]`` are ``None``."""
-    order = np.argsort(values, kind="stable")
-    x, w = values[order], weights[order] / weights.sum()
-    c = np.cumsum(w) - w / 2
-    out: dict[str, float | None] = {}
-    for name, q in QUANTILES.items():
-        out[name] = None if (q < c[0] or q > c[-1]) else float(np.interp(q, c, x))
-    return out
-
-
-def _clamped_quantile(x: np.ndarray, c: np.ndarray, q: float) -> float:
-    return float(np.interp(q, c, x))
-
-
-def nice_step(span: float, bins: int = HISTOGRAM_BINS) -> float:
-    """A step of 1, 2, 2.5 or 5 times a power of ten near ``span / bins`` (positive span)."""
-    raw = span / bins
-    power = 10.0 ** math.floor(math.log10(raw))
-    for m in (1.0, 2.0, 2.5, 5.0, 10.0):
-        if raw <= m * power * (1 + 1e-9):
-            return m * power
-    return 10.0 * power  # pragma: no cover
-
-
-def histogram(values: np.ndarray, weights: np.ndarray, orgs: np.ndarray, k: int) -> dict:
-    """Rule 5: nice edges over [p10, p90], open outer bins, merged until each has k orgs."""
-    order = np.argsort(values, kind="stable")
-    x, w = values[order], weights[order] / weights.sum()
-    c = np.cumsum(w) - w / 2
-    lo, hi = _clamped_quantile(x, c, 0.10), _clamped_quantile(x, c, 0.90)
-    span = hi - lo
-    if not span > 0:
-        span = abs(lo) * 0.1 or 1.0
-        lo, hi = lo - span / 2, hi + span / 2
-    step = nice_step(span)
-    first = math.floor(lo / step + 1e-9)
-    last = max(math.ceil(hi / step - 1e-9), first + 1)
-    fine = [round(i * step, 10) for i in range(first, last + 1)]
-    nb = len(fine) - 1
-    # fine bin i is [fine[i], fine[i+1]); outer bins open; the last also takes its upper edge
-    idx = np.clip(np.searchsorted(np.asarray(fine), values, side="right") - 1, 0, nb - 1)
-    edges, counts = [fine[0]], []
-    n, members = 0, set()
-    for b in range(nb):
-        sel = idx == b
-        n += int(sel.sum())
-        members.update(orgs[sel].tolist())
-        if len(members) >= k:
-            edges.append(fine[b + 1])
-            counts.append(n)
-            n, members = 0, set()
-    if n:  # a short tail joins the last bin
-        counts[-1] += n
-    edges[-1] = fine[-1]
-    return {"edges": edges, "counts": counts}
+# ---------------------------------------------------------------------------------- standing
 
 
 def standing(value: float, quantiles: dict[str, float | None]) -> tuple[float | None, str | None]:
-    """Rule 6: (percentile, band) of ``value`` from the published quantiles only."""
+    """Rule 3: (percentile, band) of ``value`` from the released quantiles only."""
     pts = [(v, QUANTILES[n] * 100) for n, v in quantiles.items() if v is not None]
     if not pts:
         return None, None
@@ -277,14 +161,14 @@ def standing(value: float, quantiles: dict[str, float | None]) -> tuple[float | 
         return None, f"below {names[0]}"
     if value > xs[-1]:
         return None, f"above {names[-1]}"
+    if len(xs) == 1:
+        return pts[0][1], names[0]
     pct = float(np.interp(value, xs, [p[1] for p in pts]))
     band = names[-1]
     for i in range(len(xs) - 1):
         if xs[i] <= value <= xs[i + 1]:
             band = f"{names[i]}-{names[i + 1]}"
             break
-    if len(xs) == 1:
-        band = names[0]
     return round(pct, 1), band
 
 
@@ -307,25 +191,13 @@ def counted_rows(kpi: Kpi, extra: tuple = ()) -> sa.Select:
     )
 
 
-def _design_rows(session: Session) -> dict[str, list]:
-    """All three design KPIs in one query (value columns, owner, creation time only)."""
-    rows = session.execute(
-        sa.select(
-            Design.specific_energy_Wh_kg,
-            Design.energy_density_Wh_L,
-            Design.cost_usd_kWh,
-            Design.owner_org_id,
-            Design.created_at,
-        )
-        .join(Organisation, Organisation.id == Design.owner_org_id)
-        .where(aggregate_clause(Design), Organisation.kind.in_(COUNTED_KINDS))
-    ).all()
-    out: dict[str, list] = {"specific_energy": [], "energy_density": [], "cost": []}
-    for se, ed, cost, org, at in rows:
-        for name, v in (("specific_energy", se), ("energy_density", ed), ("cost", cost)):
-            if v is not None and math.isfinite(v):
-                out[name].append((float(v), org, at))
-    return out
+def rows_of(session: Session, kpi: str) -> list[tuple]:
+    """``(value, owner organisation id)`` of the items of ``kpi`` that count (rule 1)."""
+    return [
+        (float(v), org)
+        for v, org, _at in session.execute(counted_rows(check_kpi(kpi))).all()
+        if v is not None and math.isfinite(v)
+    ]
 
 
 def _references(session: Session) -> dict[str, list[dict]]:
@@ -360,174 +232,6 @@ def _references(session: Session) -> dict[str, list[dict]]:
         for name, ref, v in session.execute(stmt).all():
             out[kpi].append({"name": name, "reference_id": ref, "value": float(v)})
     return out
-
-
-# ---------------------------------------------------------------------------- anonymised part
-
-
-def distribution(rows: list[tuple], k: int) -> dict:
-    """The anonymised distribution of ``(value, org, created_at)`` rows (rules 2-5)."""
-    orgs = np.asarray([r[1] for r in rows], dtype=np.int64)
-    values = np.asarray([r[0] for r in rows], dtype=float)
-    n_orgs = len(np.unique(orgs))
-    out: dict[str, Any] = {"n_items": len(rows), "n_organisations": n_orgs}
-    if n_orgs < k:
-        out.update(shown=False, reason=HIDDEN_REASON, quantiles=None, histogram=None)
-        return out
-    w = org_weights(orgs)
-    out.update(
-        shown=True,
-        reason=None,
-        quantiles=weighted_quantiles(values, w),
-        histogram=histogram(values, w, orgs, k),
-    )
-    return out
-
-
-def quarter_of(t: dt.datetime) -> tuple[int, int]:
-    return t.year, (t.month - 1) // 3 + 1
-
-
-def _quarters(first: tuple[int, int], last: tuple[int, int]) -> list[tuple[int, int]]:
-    out, (y, q) = [], first
-    while (y, q) <= last:
-        out.append((y, q))
-        y, q = (y + 1, 1) if q == 4 else (y, q + 1)
-    return out
-
-
-def roadmap_series(
-    rows_by_kpi: dict[str, list[tuple]], k: int, now: dt.datetime | None = None
-) -> list[dict]:
-    """Per quarter, the k-th highest of the organisations' cumulative bests (Roadmap rules)."""
-    now = now or utcnow()
-    stamps = [r[2] for name in ROADMAP_KPIS for r in rows_by_kpi.get(name, ()) if r[2]]
-    if not stamps:
-        return [{"kpi": name, "unit": KPIS[name].unit, "points": []} for name in ROADMAP_KPIS]
-    quarters = _quarters(quarter_of(min(stamps)), max(quarter_of(now), quarter_of(max(stamps))))
-    series = []
-    for name in ROADMAP_KPIS:
-        by_quarter: dict[tuple[int, int], list[tuple[float, int]]] = {}
-        for v, org, at in rows_by_kpi.get(name, ()):
-            if at is not None:
-                by_quarter.setdefault(quarter_of(at), []).append((v, org))
-        best: dict[int, float] = {}
-        points = []
-        for yq in quarters:
-            for v, org in by_quarter.get(yq, ()):
-                if v > best.get(org, -math.inf):
-                    best[org] = v
-            ranked = sorted(best.values(), reverse=True)
-            points.append(
-                {
-                    "quarter": f"{yq[0]}-Q{yq[1]}",
-                    "best": ranked[k - 1] if len(ranked) >= k else None,
-                    "n_organisations": len(ranked),
-                }
-            )
-        series.append({"kpi": name, "unit": KPIS[name].unit, "points": points})
-    return series
-
-
-@dataclass
-class _Snapshot:
-    fingerprint: tuple
-    built: float
-    kpis: dict[str, dict]
-    roadmap: dict
-
-
-def _build(session: Session, k: int, fp: tuple) -> _Snapshot:
-    rows = _design_rows(session)
-    for name in ("charge_time", "cycle_life", "measured_cycle_life"):
-        rows[name] = [
-            (float(v), org, at)
-            for v, org, at in session.execute(counted_rows(KPIS[name])).all()
-            if math.isfinite(v)
-        ]
-    refs = _references(session)
-    kpis = {}
-    for name, spec in KPIS.items():
-        kpis[name] = {
-            "kpi": name,
-            "label": spec.label,
-            "unit": spec.unit,
-            "better": spec.better,
-            **distribution(rows[name], k),
-            "references": refs[name],
-        }
-    road_refs = [
-        {
-            "name": se["name"],
-            "reference_id": se["reference_id"],
-            "specific_energy_Wh_kg": se["value"],
-            "energy_density_Wh_L": next(
-                (
-                    d["value"]
-                    for d in refs["energy_density"]
-                    if d["reference_id"] == se["reference_id"]
-                ),
-                None,
-            ),
-        }
-        for se in refs["specific_energy"]
-    ]
-    roadmap = {
-        "k": k,
-        "rule": (
-            "best = the k-th highest of the organisations' best values so far "
-            "(reached by at least k organisations); null while fewer than k contributed"
-        ),
-        "stages": stages(),
-        "series": roadmap_series(rows, k),
-        "references": road_refs,
-    }
-    return _Snapshot(fp, time.monotonic(), kpis, roadmap)
-
-
-class _Cache:
-    """Snapshots per (database URL, k); rebuilt once per fingerprint change (see Caching)."""
-
-    def __init__(self, size: int = 32):
-        self.size = size
-        self.items: OrderedDict[tuple, _Snapshot] = OrderedDict()
-        self.lock = threading.Lock()
-        self.build_locks: dict[tuple, threading.Lock] = {}
-
-    def get(self, session: Session, k: int) -> _Snapshot:
-        bind = session.get_bind()
-        key = (db_key(session), id(bind), k)
-        fp = fingerprint(session)
-        snap = self._fresh(key, fp)
-        if snap is not None:
-            return snap
-        with self.lock:
-            build_lock = self.build_locks.setdefault(key, threading.Lock())
-        with build_lock:
-            snap = self._fresh(key, fp)
-            if snap is None:
-                snap = _build(session, k, fp)
-                with self.lock:
-                    self.items[key] = snap
-                    self.items.move_to_end(key)
-                    while len(self.items) > self.size:
-                        old, _ = self.items.popitem(last=False)
-                        self.build_locks.pop(old, None)
-            return snap
-
-    def _fresh(self, key: tuple, fp: tuple) -> _Snapshot | None:
-        with self.lock:
-            snap = self.items.get(key)
-        if snap is None or snap.fingerprint != fp or time.monotonic() - snap.built > MAX_AGE_S:
-            return None
-        return snap
-
-    def clear(self) -> None:
-        with self.lock:
-            self.items.clear()
-
-
-CACHE = _Cache()
 
 
 # ---------------------------------------------------------------------------------- own items
@@ -577,7 +281,8 @@ def _with_own(entry: dict, own: list[dict]) -> dict:
     result = dict(entry)
     placed = []
     for item in own:
-        pct, band = standing(item["value"], entry["quantiles"]) if entry["shown"] else (None, None)
+        shown = entry["shown"] and entry["quantiles"]
+        pct, band = standing(item["value"], entry["quantiles"]) if shown else (None, None)
         placed.append({**item, "percentile": pct, "band": band})
     result["own"] = placed
     return result
@@ -594,24 +299,80 @@ def check_kpi(name: str) -> Kpi:
         raise UnknownKpi(name) from None
 
 
+def release_due(db, settings, now: dt.datetime | None = None) -> list[str]:
+    """Make the benchmark releases that are due (every KPI, in :data:`KPIS` order).
+
+    Called by the server's :class:`~casip.platform.releases.ReleaseScheduler` at start-up and
+    on its schedule, and by ``casip platform release``; never by a request.
+
+    Returns
+    -------
+    list of str
+        The KPIs released now (empty when every KPI already has this slot's release or the
+        budget is spent).
+    """
+    return releases.run_due(
+        db.sessions,
+        releases.Policy.of(settings),
+        list(KPIS),
+        rows_of,
+        privacy.release,
+        now,
+    )
+
+
+def _released(spec: Kpi, rel) -> dict:
+    entry: dict[str, Any] = {
+        "kpi": spec.kpi,
+        "label": spec.label,
+        "unit": spec.unit,
+        "better": spec.better,
+    }
+    if rel is None:
+        return entry | {
+            "shown": False,
+            "reason": NOT_RELEASED,
+            "n_organisations": None,
+            "quantiles": None,
+            "histogram": None,
+            "released_at": None,
+            "epsilon": None,
+        }
+    p = rel.payload
+    return entry | {
+        "shown": bool(p["shown"]),
+        "reason": p["reason"],
+        "n_organisations": p["n_organisations"],
+        "quantiles": p["quantiles"],
+        "histogram": p["histogram"],
+        "released_at": rel.released_at.isoformat() + "Z",
+        "epsilon": rel.epsilon,
+    }
+
+
+def privacy_status(session: Session, settings) -> dict:
+    """The privacy parameters and this period's ledger, shown beside every release."""
+    return releases.status(session, releases.Policy.of(settings))
+
+
 def benchmark(
     session: Session,
     actor: Actor,
-    k: int,
-    kpis: list[str] | None = None,
+    settings,
+    kpis: list[str] | tuple[str, ...] | None = None,
     own_limit: int = OWN_LIMIT,
 ) -> dict:
-    """The anonymised benchmark of ``kpis`` (all by default) with the caller's own items.
+    """The released benchmark of ``kpis`` (all by default) with the caller's own items placed.
 
     Parameters
     ----------
     session : Session
         Database session.
     actor : Actor
-        The caller; member and institute users get their organisation's items placed in the
-        distributions, sponsors get aggregates only.
-    k : int
-        Minimum number of organisations behind a shown distribution (``Settings.k_anonymity``).
+        The caller; member and institute users get their organisation's items placed on the
+        released quantiles, sponsors get the releases only.
+    settings : Settings
+        Privacy parameters (shown with the releases) and ``k_anonymity``.
     kpis : list of str, optional
         KPI names (keys of :data:`KPIS`); unknown names raise :class:`UnknownKpi`.
     own_limit : int
@@ -620,26 +381,89 @@ def benchmark(
     Returns
     -------
     dict
-        ``{k, kpis: [{kpi, label, unit, better, shown, reason, n_items, n_organisations,
-        quantiles{p10,p25,p50,p75,p90}, histogram{edges, counts}, references, own}]}``; see
-        the module docstring for the rules.
+        ``{k, privacy{...}, kpis: [{kpi, label, unit, better, shown, reason, n_organisations,
+        quantiles{p25,p50,p75}, histogram{edges, counts}, released_at, epsilon, references,
+        own}]}``; see the module docstring for the rules.
     """
     names = [check_kpi(n).kpi for n in (kpis or list(KPIS))]
-    snap = CACHE.get(session, k)
+    latest = releases.latest(session, names)
+    refs = _references(session)
     own = own_items(session, actor, names, own_limit)
-    return {"k": k, "kpis": [_with_own(snap.kpis[n], own[n]) for n in names]}
+    out = []
+    for name in names:
+        entry = _released(KPIS[name], latest.get(name)) | {"references": refs[name]}
+        out.append(_with_own(entry, own[name]))
+    return {
+        "k": settings.k_anonymity,
+        "privacy": privacy_status(session, settings),
+        "kpis": out,
+    }
 
 
-def roadmap(session: Session, actor: Actor, k: int) -> dict:
-    """The consortium roadmap: per quarter, the k-th best organisation's best Wh/kg and Wh/L
-    so far, against the CASIP stages and the reference cells (same for every caller).
+def quarter_of(t: dt.datetime) -> str:
+    return f"{t.year}-Q{(t.month - 1) // 3 + 1}"
+
+
+def roadmap(session: Session, actor: Actor, settings) -> dict:
+    """The consortium roadmap from the releases of Wh/kg and Wh/L (rule 4), the same for every
+    caller, against the CASIP stages and the reference cells.
 
     Returns
     -------
     dict
-        ``{k, rule, stages: [{stage, years, specific_energy_Wh_kg, energy_density_Wh_L,
-        source}], series: [{kpi, unit, points: [{quarter, best, n_organisations}]}],
-        references: [{name, reference_id, specific_energy_Wh_kg, energy_density_Wh_L}]}``.
+        ``{k, rule, privacy, stages: [...], series: [{kpi, unit, points: [{quarter, p50, p75,
+        n_organisations, released_at}]}], references: [{name, reference_id,
+        specific_energy_Wh_kg, energy_density_Wh_L}]}``.
     """
-    del actor  # the roadmap is aggregate-only: identical for members and sponsors
-    return copy.deepcopy(CACHE.get(session, k).roadmap)
+    del actor  # aggregate-only: identical for members and sponsors
+    last: dict[tuple[str, str], Any] = {}
+    for rel in releases.history(session, ROADMAP_KPIS):
+        last[(rel.kpi, quarter_of(rel.released_at))] = rel  # oldest first: the last one wins
+    series = []
+    for name in ROADMAP_KPIS:
+        points = []
+        for (kpi, quarter), rel in sorted(last.items()):
+            if kpi != name:
+                continue
+            p = rel.payload
+            q = p["quantiles"] or {}
+            points.append(
+                {
+                    "quarter": quarter,
+                    "p50": q.get("p50") if p["shown"] else None,
+                    "p75": q.get("p75") if p["shown"] else None,
+                    "n_organisations": p["n_organisations"],
+                    "released_at": rel.released_at.isoformat() + "Z",
+                    "epsilon": rel.epsilon,
+                }
+            )
+        series.append({"kpi": name, "unit": KPIS[name].unit, "points": points})
+    refs = _references(session)
+    road_refs = [
+        {
+            "name": se["name"],
+            "reference_id": se["reference_id"],
+            "specific_energy_Wh_kg": se["value"],
+            "energy_density_Wh_L": next(
+                (
+                    d["value"]
+                    for d in refs["energy_density"]
+                    if d["reference_id"] == se["reference_id"]
+                ),
+                None,
+            ),
+        }
+        for se in refs["specific_energy"]
+    ]
+    return {
+        "k": settings.k_anonymity,
+        "rule": (
+            "per quarter, the last differentially private release of the quarter: the median "
+            "and upper quartile of the consortium (equal weight per organisation); no extra "
+            "privacy cost beyond the benchmark's releases"
+        ),
+        "privacy": privacy_status(session, settings),
+        "stages": stages(),
+        "series": series,
+        "references": road_refs,
+    }

@@ -1,4 +1,5 @@
-"""Anonymised benchmarking and the roadmap (rules in :mod:`casip.platform.benchmarking`)."""
+"""The consortium benchmark and the roadmap, served from the scheduled differentially private
+releases (rules in :mod:`casip.platform.benchmarking`)."""
 
 from __future__ import annotations
 
@@ -7,15 +8,16 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from casip.platform import benchmarking as bm
+from casip.platform import releases
 from casip.platform.data_version import VersionedCache, json_bytes
 from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.problems import ApiProblem
 
 router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["benchmark"])
 
-#: answers per (organisation, sponsor or not, query) while the data do not change: the
-#: anonymised part is the same for everyone and the own part is the organisation's
-_ANSWERS = VersionedCache(max_age_s=bm.MAX_AGE_S)
+#: answers per (organisation, sponsor or not, query, latest release) while the data do not
+#: change: the released part is the same for everyone and the own part is the organisation's
+_ANSWERS = VersionedCache(max_age_s=30.0)
 
 
 def _json(body: bytes) -> Response:
@@ -30,8 +32,8 @@ OwnLimit = Annotated[
 ]
 
 
-def _k(request: Request) -> int:
-    return platform_of(request).settings.k_anonymity
+def _settings(request: Request):
+    return platform_of(request).settings
 
 
 def _unknown(exc: bm.UnknownKpi, status: int) -> ApiProblem:
@@ -51,7 +53,7 @@ def _unknown(exc: bm.UnknownKpi, status: int) -> ApiProblem:
 
 @router.get(
     "/benchmark",
-    summary="Anonymised consortium distributions of every KPI, with your own items placed",
+    summary="The latest private releases of every KPI, with your own items placed",
 )
 def get_benchmark(
     request: Request,
@@ -64,20 +66,28 @@ def get_benchmark(
     own_limit: OwnLimit = bm.OWN_LIMIT,
 ) -> dict:
     names = tuple(kpi) if kpi else None
-    key = ("benchmark", actor.org_id, actor.is_sponsor, _k(request), names, own_limit)
+    settings = _settings(request)
+    key = (
+        "benchmark",
+        actor.org_id,
+        actor.is_sponsor,
+        releases.latest_id(s),
+        names,
+        own_limit,
+    )
     try:
         return _json(
             _ANSWERS.get(
                 s,
                 key,
-                lambda: json_bytes(bm.benchmark(s, actor, _k(request), names, own_limit)),
+                lambda: json_bytes(bm.benchmark(s, actor, settings, names, own_limit)),
             )
         )
     except bm.UnknownKpi as exc:
         raise _unknown(exc, 422) from None
 
 
-@router.get("/benchmark/{kpi}", summary="The anonymised distribution of one KPI")
+@router.get("/benchmark/{kpi}", summary="The latest private release of one KPI")
 def get_benchmark_kpi(
     request: Request,
     actor: CurrentActor,
@@ -86,13 +96,13 @@ def get_benchmark_kpi(
     own_limit: OwnLimit = bm.OWN_LIMIT,
 ) -> dict:
     try:
-        out = bm.benchmark(s, actor, _k(request), [kpi], own_limit)
+        out = bm.benchmark(s, actor, _settings(request), [kpi], own_limit)
     except bm.UnknownKpi as exc:
         raise _unknown(exc, 404) from None
-    return {"k": out["k"], **out["kpis"][0]}
+    return {"k": out["k"], "privacy": out["privacy"], **out["kpis"][0]}
 
 
 @router.get("/roadmap", summary="Consortium progress per quarter against the CASIP stages")
 def get_roadmap(request: Request, actor: CurrentActor, s: DbSession) -> Response:
-    key = ("roadmap", actor.is_sponsor, _k(request))
-    return _json(_ANSWERS.get(s, key, lambda: json_bytes(bm.roadmap(s, actor, _k(request)))))
+    key = ("roadmap", releases.latest_id(s))
+    return _json(_ANSWERS.get(s, key, lambda: json_bytes(bm.roadmap(s, actor, _settings(request)))))
