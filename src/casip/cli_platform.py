@@ -43,7 +43,10 @@ def _settings(data_dir: Path | None, database: str | None, **kw):
         args["data_dir"] = data_dir
     if database:
         args["database_url"] = database
-    return Settings(**args)
+    try:
+        return Settings(**args)
+    except ValueError as exc:  # a setting out of range: one message, exit status 2
+        raise _fail(f"settings: {exc}") from None
 
 
 def serve(
@@ -74,7 +77,16 @@ def serve(
             f"demo consortium (fictitious): log in as {demo_email(slug, 'engineer')} with password "
             f"{DEMO_PASSWORD!r}; sponsor view: {demo_email('programme-office', 'viewer')}"
         )
-    uvicorn.run(app, host=host, port=port, log_level=os.environ.get("CASIP_LOG_LEVEL", "info"))
+    from casip.platform.limits import uvicorn_options
+
+    # h11 parser with a bounded head: httptools would buffer a header of any size
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=os.environ.get("CASIP_LOG_LEVEL", "info"),
+        **uvicorn_options(settings),
+    )
 
 
 def _safe_url(url: str) -> str:
@@ -100,22 +112,36 @@ def audit_verify(
     database: DatabaseUrl = None,
     json_: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify the audit log's hash chain; exit 1 if any entry was changed or removed."""
+    """Verify the audit log's hash chain; exit 1 if any entry was changed or removed.
+
+    Removed entries are found by the chain (a removed entry breaks the next link) and, for
+    audited reads, by their numbering: each server run numbers its journaled reads 1, 2, 3,
+    ... (inside the hash), so a hole is a missing entry; entries still in the data folder's
+    journal are reported as pending (the next start appends them)."""
     from casip.platform import audit
     from casip.platform.db import Database
 
     settings = _settings(data_dir, database)
     db = Database(settings.database_url)
     with db.session() as s:
-        rep = audit.verify(s)
+        rep = audit.verify(s, journal_dir=settings.data_dir / audit.JOURNAL_DIR)
     if json_:
         typer.echo(json.dumps(rep.__dict__))
     elif rep.ok:
-        typer.echo(f"audit log intact: {rep.entries} entries")
-    else:
         typer.echo(
-            f"audit log BROKEN at entry {rep.first_bad_id}: {rep.reason} "
-            f"({rep.entries} entries verified before it)",
+            f"audit log intact: {rep.entries} entries; hash chain unbroken, and the audited "
+            f"reads of {rep.journal_runs} server run(s) numbered without a gap"
+            + (
+                f"; {rep.pending} answered read(s) still in the journal, appended at the "
+                "next start"
+                if rep.pending
+                else ""
+            )
+        )
+    else:
+        where = f" at entry {rep.first_bad_id}" if rep.first_bad_id is not None else ""
+        typer.echo(
+            f"audit log BROKEN{where}: {rep.reason} ({rep.entries} entries verified before it)",
             err=True,
         )
     raise typer.Exit(0 if rep.ok else 1)
@@ -361,3 +387,55 @@ def restore_cmd(
     else:
         typer.echo(f"audit log BROKEN at entry {rep['first_bad_id']}: {rep['reason']}", err=True)
         raise typer.Exit(1)
+
+
+@platform_app.command("privacy")
+@_operator_errors
+def privacy_cmd(
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    release: Annotated[
+        bool,
+        typer.Option(
+            "--release",
+            help="Make the releases that are due now (what the server's scheduler does at its "
+            "next check; never more than one per KPI per slot, never above the budget).",
+        ),
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show the benchmark's privacy budget, spent and remaining, and the latest releases."""
+    from casip.platform import benchmarking, releases
+    from casip.platform.db import Database, upgrade
+
+    settings = _settings(data_dir, database)
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    made = benchmarking.release_due(db, settings) if release else []
+    with db.session() as s:
+        status = benchmarking.privacy_status(s, settings)
+        latest = releases.latest(s, list(benchmarking.KPIS))
+        rows = [
+            {
+                "kpi": kpi,
+                "released_at": rel.released_at.isoformat() + "Z",
+                "slot": rel.slot,
+                "epsilon": rel.epsilon,
+                "shown": rel.payload["shown"],
+            }
+            for kpi, rel in latest.items()
+        ]
+    db.dispose()
+    if json_:
+        typer.echo(json.dumps({"privacy": status, "released_now": made, "latest": rows}))
+        return
+    typer.echo(
+        f"epsilon {status['epsilon_per_release']} per release, every {status['release_every']}; "
+        f"budget {status['budget_epsilon']} per {status['budget_period']} "
+        f"({status['period']}: spent {status['spent_epsilon']:.3g}, "
+        f"remaining {status['remaining_epsilon']:.3g}); next release {status['next_release_at']}"
+    )
+    if release:
+        typer.echo(f"released now: {', '.join(made) or 'nothing due'}")
+    for r in rows:
+        typer.echo(f"  {r['kpi']:<22} {r['released_at']}  slot {r['slot']}  epsilon {r['epsilon']}")

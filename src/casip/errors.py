@@ -22,7 +22,10 @@ class Problem:
     def __str__(self) -> str:
         parts = [f"{self.field}: {self.message}" if self.field else self.message]
         if self.value is not None:
-            parts.append(f"got {self.value!r}")
+            shown = repr(self.value)
+            if len(shown) > 200:  # a refused long text is named, not repeated whole
+                shown = shown[:200] + "..."
+            parts.append(f"got {shown}")
         if self.expected:
             parts.append(f"expected {self.expected}")
         return "; ".join(parts)

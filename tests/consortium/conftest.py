@@ -132,3 +132,102 @@ def server(request, tmp_path_factory) -> Iterator[Server]:
 def sqlite_server(tmp_path_factory) -> Iterator[Server]:
     """The same on SQLite only (for tests whose subject is not the database)."""
     yield from start_server("sqlite", tmp_path_factory.mktemp("platform-sqlite"))
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``casip serve`` in a child process on a free 127.0.0.1 port (a real uvicorn server).
+
+    A context manager: started and waited for on entry, terminated on exit; :meth:`restart`
+    stops it and starts it again on the same data folder and port. ``env`` adds variables
+    (``CASIP_DEMO_JOBS=0`` by default: no PyBaMM runs in the child)."""
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None):
+        self.data_dir = Path(data_dir)
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env = {"CASIP_DEMO_JOBS": "0", **(env or {})}
+        self.proc = None
+        self.output = ""
+
+    def start(self) -> LiveServer:
+        import subprocess
+        import sys
+        import time
+
+        import httpx
+
+        env = {
+            **os.environ,
+            "PYBAMM_DISABLE_TELEMETRY": "true",
+            "CASIP_LOG_LEVEL": "warning",
+            **self.env,
+        }
+        env.pop("CASIP_DATABASE_URL", None)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "casip", "serve", "--data-dir", str(self.data_dir),
+             "--port", str(self.port)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        )  # fmt: skip
+        end = time.monotonic() + 90
+        while time.monotonic() < end:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"server exited: {self.proc.stdout.read()}")
+            try:
+                if httpx.get(self.base + "/api/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise AssertionError("server did not come up in 90 s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            out, _ = self.proc.communicate(timeout=30)
+            self.output += out or ""
+        self.proc = None
+
+    def kill(self) -> None:
+        """``kill -9`` the server (no shutdown hooks run)."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.communicate(timeout=30)
+        self.proc = None
+
+    def token(self, email: str, password: str = DEMO_PASSWORD) -> dict[str, str]:
+        """``Authorization`` headers of a new API token of ``email`` (logged in over HTTP)."""
+        import httpx
+
+        c = httpx.Client(base_url=self.base, timeout=30)
+        r = c.post("/api/login", json={"email": email, "password": password})
+        assert r.status_code == 200, r.text
+        r = c.post(
+            "/api/tokens", json={"name": "live"}, headers={"X-CSRF-Token": r.json()["csrf_token"]}
+        )
+        assert r.status_code == 201, r.text
+        return {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def restart(self) -> LiveServer:
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> LiveServer:
+        return self if self.proc is not None and self.proc.poll() is None else self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+@pytest.fixture(scope="session")
+def live_server_factory() -> type[LiveServer]:
+    """:class:`LiveServer` for test modules (which cannot import this conftest)."""
+    return LiveServer

@@ -38,6 +38,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from casip.platform.models import LifetimeResult
 from casip.platform.seed import DEMO_ORGS, DEMO_PASSWORD, demo_email
 
 VISIBILITIES = ("private", "consortium", "public")
@@ -252,6 +253,14 @@ def build_world(server, shared_data) -> World:
             r = c.post(f"/api/designs/{src['id']}/{path}", json=body, headers=eng)
             assert r.status_code == 202, r.text
             jobs[(kind, vis)] = r.json()["job"]["id"]
+    # a result stored wider than its design (public on a consortium design: how a rival's
+    # result was once made public; a derived item is never more visible than its source)
+    wide = f"LEAK-lifetime-wide-{uid}"
+    wide_src = _create_design(server, eng, lfp, wide, "consortium")
+    markers[wide] = "consortium"
+    r = c.post(f"/api/designs/{wide_src['id']}/lifetimes", json={"duty": "ev_daily"}, headers=eng)
+    assert r.status_code == 202, r.text
+    wide_job = r.json()["job"]["id"]
     for (kind, vis), job_id in jobs.items():
         job = _wait(server, eng, job_id)
         assert job["status"] == "done", job
@@ -264,6 +273,17 @@ def build_world(server, shared_data) -> World:
         assert r.status_code == 200 and r.json()["visibility"] == vis, r.text
         assert f"LEAK-{kind}-{vis}-{uid}" in r.json()["name"]
         items.append(Item(kind, vis, rid, f"LEAK-{kind}-{vis}-{uid}", f"{kind}-{vis}"))
+    job = _wait(server, eng, wide_job)
+    assert job["status"] == "done", job
+    r = c.patch(
+        f"/api/lifetimes/{job['result_id']}/visibility", json={"visibility": "public"}, headers=eng
+    )
+    assert r.status_code == 422 and r.json()["errors"][0]["field"] == "visibility", r.text
+    with server.platform.db.session() as s:  # as if stored before the rule
+        s.get(LifetimeResult, job["result_id"]).visibility = "public"
+    # readable as its design is: the walk expects consortium readers only
+    items.append(Item("lifetime", "consortium", job["result_id"], wide, "lifetime-wide"))
+    jobs[("lifetime", "wide")] = wide_job
     data = _test_file(shared_data)
     if data is not None:
         for i, vis in enumerate(VISIBILITIES):
@@ -772,6 +792,9 @@ def test_revoking_a_share_hides_the_item_again(world):
         assert n > 0
         assert not problems, _report(problems)
     finally:
+        # the source designs first: a result is never shared wider than its design
+        for i in sources:
+            c.patch(f"/api/designs/{i}/visibility", json={"visibility": "consortium"}, headers=eng)
         for it in revoked:
             c.patch(
                 f"{_item_path(it)}{it.id}/visibility",
@@ -780,8 +803,6 @@ def test_revoking_a_share_hides_the_item_again(world):
             )
             it.visibility = "consortium"
             world.markers[it.marker] = "consortium"
-        for i in sources:
-            c.patch(f"/api/designs/{i}/visibility", json={"visibility": "consortium"}, headers=eng)
 
 
 def test_out_of_range_ids_are_not_found(world):

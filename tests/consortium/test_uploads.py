@@ -167,14 +167,16 @@ def test_same_file_twice_and_by_another_organisation(server, shared_data):
     assert theirs.json()["duplicate"] is False and theirs.json()["id"] != first.json()["id"]
     with server.platform.db.session() as s:
         tid = s.get(TestDataset, first.json()["id"]).store_test_id
+        their_tid = s.get(TestDataset, theirs.json()["id"]).store_test_id
+    assert their_tid != tid  # each organisation's copy is stored on its own
     store = Store(server.settings.store_dir)
     assert server.client.delete(f"/api/tests/{first.json()['id']}", headers=a).status_code == 200
-    assert tid in store  # still referenced by the other organisation's row
+    assert tid not in store and their_tid in store
     assert (
         server.client.get(f"/api/tests/{theirs.json()['id']}/cycles", headers=b).status_code == 200
     )
     assert server.client.delete(f"/api/tests/{theirs.json()['id']}", headers=b).status_code == 200
-    assert tid not in store
+    assert their_tid not in store
     assert server.client.get(f"/api/tests/{theirs.json()['id']}", headers=b).status_code == 404
     assert_clean(server)
 

@@ -29,6 +29,13 @@ SCHEMA_ID = "casip.design/1"
 #: The values of ``format.type``; pydantic puts the chosen one into error paths.
 FORMAT_TAGS = ("pouch", "prismatic", "cylindrical")
 
+#: Longest free text of a design (``description``), in characters.
+MAX_DESCRIPTION_CHARS = 4000
+#: Most ``notes`` entries, longest note key (a field path) and note, in characters.
+MAX_NOTES = 200
+MAX_NOTE_KEY_CHARS = 200
+MAX_NOTE_CHARS = 1000
+
 Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 Porosity = Annotated[float, Field(ge=0.0, lt=1.0)]
 
@@ -342,7 +349,7 @@ class Design(_Strict):
 
     schema_: Literal["casip.design/1"] = Field(default=SCHEMA_ID, alias="schema")
     name: str = Field(min_length=1, max_length=200)
-    description: str | None = None
+    description: str | None = Field(default=None, max_length=MAX_DESCRIPTION_CHARS)
     kind: CellKind
     cathode: Cathode
     separator: Separator
@@ -355,8 +362,12 @@ class Design(_Strict):
     )
     format: Format
     pressure_hardware: PressureHardware | None = None
-    notes: dict[str, str] = Field(
+    notes: dict[
+        Annotated[str, Field(max_length=MAX_NOTE_KEY_CHARS)],
+        Annotated[str, Field(max_length=MAX_NOTE_CHARS)],
+    ] = Field(
         default_factory=dict,
+        max_length=MAX_NOTES,
         description="field path -> source or 'assumed: why', for the values of this design",
     )
 

@@ -160,8 +160,8 @@ class Study(_Strict):
     """A study file, validated (see the module docstring)."""
 
     schema_: Literal["casip.study/1"] = Field(SCHEMA_ID, alias="schema")
-    name: str = "study"
-    description: str = ""
+    name: str = Field("study", max_length=200)
+    description: str = Field("", max_length=4000)
     design: str | dict
     parameters: dict[str, ParameterRange]
     objectives: dict[str, Literal["min", "max"]]

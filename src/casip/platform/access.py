@@ -16,6 +16,11 @@ sponsor user              public items and aggregates only, never a member's raw
 organisation admin        manage the users of their organisation
 ========================  ===============================================================
 
+A derived item (a simulation, lifetime result or test dataset with a ``design_id``) is never
+more visible than its design: it is readable only while the design is readable too, may not be
+shared wider than the design, and counts in aggregates only while the design could (see
+:func:`read_clause`, :func:`check_derived_visibility`, :func:`aggregate_clause`).
+
 An item that may not be read answers 404 (as if it did not exist), so that probing ids tells
 nothing; an item that may be read but not changed answers 403. Reading another organisation's
 item is written to the audit log.
@@ -26,13 +31,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased, object_session
 
+from casip.errors import CasipInputError, Problem
 from casip.platform import audit
 from casip.platform.data_version import db_key
 from casip.platform.models import (
     ITEM_MODELS,
     AuditEvent,
+    Design,
     Job,
     Organisation,
     OrgKind,
@@ -116,8 +123,8 @@ def model_of(kind: str) -> type:
         raise NotFound(kind, "?") from None
 
 
-def read_clause(actor: Actor, model: type) -> sa.ColumnElement[bool]:
-    """SQL condition selecting the rows of ``model`` that ``actor`` may read."""
+def _own_read_clause(actor: Actor, model) -> sa.ColumnElement[bool]:
+    """The item's own owner/visibility rule (without its source design)."""
     if actor.is_sponsor:
         return sa.or_(model.visibility == Visibility.PUBLIC, model.owner_org_id == actor.org_id)
     return sa.or_(
@@ -126,18 +133,93 @@ def read_clause(actor: Actor, model: type) -> sa.ColumnElement[bool]:
     )
 
 
+#: visibilities from the narrowest to the widest
+VISIBILITY_ORDER = (Visibility.PRIVATE, Visibility.CONSORTIUM, Visibility.PUBLIC)
+
+
+def is_derived(model: type) -> bool:
+    """True for items derived from a design (simulations, lifetime results, test datasets
+    attached to a design): they are never more visible than their design."""
+    return model is not Design and hasattr(model, "design_id")
+
+
+def read_clause(actor: Actor, model: type) -> sa.ColumnElement[bool]:
+    """SQL condition selecting the rows of ``model`` that ``actor`` may read.
+
+    A derived item (:func:`is_derived`) with a ``design_id`` is readable only while its design
+    is readable too (an ``EXISTS`` on the design, evaluated at every query, so that unsharing
+    or deleting the design hides its results at once, whoever owns them).
+    """
+    own = _own_read_clause(actor, model)
+    if not is_derived(model):
+        return own
+    src = aliased(Design)
+    source_readable = (
+        sa.select(src.id).where(src.id == model.design_id, _own_read_clause(actor, src)).exists()
+    )
+    return sa.and_(own, sa.or_(model.design_id.is_(None), source_readable))
+
+
 def readable(actor: Actor, kind: str) -> sa.Select:
     """``SELECT`` of the items of ``kind`` that ``actor`` may read (add filters and order)."""
     model = model_of(kind)
     return sa.select(model).where(read_clause(actor, model))
 
 
-def can_read(actor: Actor, item) -> bool:
+def _can_read_own(actor: Actor, item) -> bool:
     if item.owner_org_id == actor.org_id:
         return True
     if item.visibility == Visibility.PUBLIC:
         return True
     return item.visibility == Visibility.CONSORTIUM and not actor.is_sponsor
+
+
+def source_design(item) -> Design | None:
+    """The design a derived item was made from (``None`` for designs, items without a design
+    and a deleted design); the item must be attached to a session."""
+    design_id = getattr(item, "design_id", None)
+    if isinstance(item, Design) or design_id is None:
+        return None
+    session = object_session(item)
+    if session is None:
+        raise RuntimeError(f"{type(item).__name__} {item.id}: not attached to a session")
+    return session.get(Design, design_id)
+
+
+def can_read(actor: Actor, item) -> bool:
+    """The Python twin of :func:`read_clause`: the item's own rule and, for a derived item,
+    its design's."""
+    if not _can_read_own(actor, item):
+        return False
+    if getattr(item, "design_id", None) is None or isinstance(item, Design):
+        return True
+    design = source_design(item)
+    return design is not None and _can_read_own(actor, design)
+
+
+def max_derived_visibility(design: Design | None) -> str:
+    """The widest visibility an item derived from ``design`` may have: the design's own."""
+    return design.visibility if design is not None else Visibility.PUBLIC
+
+
+def check_derived_visibility(item, visibility: str) -> None:
+    """Refuse (:class:`~casip.errors.CasipInputError`, HTTP 422 naming ``visibility``) a
+    visibility wider than the one of the design ``item`` is derived from."""
+    design = source_design(item)
+    if design is None:
+        return
+    allowed = max_derived_visibility(design)
+    if VISIBILITY_ORDER.index(visibility) > VISIBILITY_ORDER.index(allowed):
+        wider = [v.value for v in VISIBILITY_ORDER[: VISIBILITY_ORDER.index(allowed) + 1]]
+        raise CasipInputError(
+            Problem(
+                "visibility",
+                f"wider than the {allowed} design {design.id} it is derived from (a result is "
+                "never more visible than its source)",
+                visibility,
+                f"at most {allowed}: one of " + ", ".join(wider),
+            )
+        )
 
 
 def can_write(actor: Actor, item) -> bool:
@@ -180,6 +262,7 @@ def _audit_reads(session: Session, actor: Actor, kind: str, items, purpose: str)
                 "actor_org_id": actor.org_id,
                 "item_kind": kind,
                 "item_id": item.id,
+                "item_owner_org_id": item.owner_org_id,
                 "detail": {"owner_org_id": item.owner_org_id, "visibility": item.visibility},
             }
         )
@@ -266,6 +349,7 @@ def set_visibility(
     if visibility not in tuple(Visibility):
         raise ValueError(f"visibility {visibility!r}: expected one of private, consortium, public")
     item = get_for_write(session, actor, kind, item_id)
+    check_derived_visibility(item, visibility)
     before = (item.visibility, item.benchmark_opt_in)
     item.visibility = visibility
     if benchmark_opt_in is not None:
@@ -298,24 +382,16 @@ def audit_visible_clause(actor: Actor) -> sa.ColumnElement[bool]:
     """SQL condition on :class:`AuditEvent` selecting the entries ``actor``'s audit view shows.
 
     Platform admins see everything. An organisation admin sees entries caused by a user of
-    their organisation, and entries about an item (any kind of :data:`ITEM_MODELS`) or a user
-    of their organisation.
+    their organisation, and entries whose recorded owner (``item_owner_org_id``: the owner of
+    the item, user or token *when the event happened*, see :mod:`casip.platform.audit`) is
+    their organisation. Entries are never matched by item id against today's owners: an id
+    that named another organisation's item then (ids are not reused, but entries older than
+    migration 0006 may predate that) would otherwise show that organisation's history.
     """
     if is_platform_admin(actor):
         return sa.true()
     org = actor.org_id
-    about_items = [
-        sa.and_(
-            AuditEvent.item_kind == kind,
-            AuditEvent.item_id.in_(sa.select(model.id).where(model.owner_org_id == org)),
-        )
-        for kind, model in ITEM_MODELS.items()
-    ]
-    about_users = sa.and_(
-        AuditEvent.item_kind == "user",
-        AuditEvent.item_id.in_(sa.select(User.id).where(User.org_id == org)),
-    )
-    return sa.or_(AuditEvent.actor_org_id == org, about_users, *about_items)
+    return sa.or_(AuditEvent.actor_org_id == org, AuditEvent.item_owner_org_id == org)
 
 
 def jobs_readable(actor: Actor) -> sa.Select:
@@ -330,11 +406,37 @@ def get_job(session: Session, actor: Actor, job_id: int) -> Job:
     return job
 
 
-def aggregate_clause(model: type) -> sa.ColumnElement[bool]:
-    """Rows that may count in anonymised aggregates: shared items, and private ones whose
-    owner opted in. Callers also keep only member and institute owners (the platform's
-    reference library is shown as markers, not counted)."""
+def _admitted(model) -> sa.ColumnElement[bool]:
     return sa.or_(
         model.visibility.in_((Visibility.CONSORTIUM, Visibility.PUBLIC)),
         model.benchmark_opt_in.is_(True),
     )
+
+
+def aggregate_clause(model: type) -> sa.ColumnElement[bool]:
+    """Rows that may count in anonymised aggregates: shared items, and private ones whose
+    owner opted in. Callers also keep only member and institute owners (the platform's
+    reference library is shown as markers, not counted).
+
+    A derived item (:func:`is_derived`) with a design counts only if, besides its own sharing
+    or opt-in, its design could be counted by the item's owner: the design belongs to the same
+    organisation and is itself shared or opted in, or it is shared (consortium or public) with
+    everyone. So a result of a rival's design stops counting when the rival unshares it, and
+    an organisation's result of its own private, not opted-in design does not count.
+    """
+    own = _admitted(model)
+    if not is_derived(model):
+        return own
+    src = aliased(Design)
+    countable = (
+        sa.select(src.id)
+        .where(
+            src.id == model.design_id,
+            sa.or_(
+                src.visibility.in_((Visibility.CONSORTIUM, Visibility.PUBLIC)),
+                sa.and_(src.owner_org_id == model.owner_org_id, _admitted(src)),
+            ),
+        )
+        .exists()
+    )
+    return sa.and_(own, sa.or_(model.design_id.is_(None), countable))

@@ -18,9 +18,10 @@ from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 
 import casip
-from casip.platform import audit, problems, uploads
+from casip.platform import audit, benchmarking, limits, problems, uploads
 from casip.platform.db import Database, upgrade
 from casip.platform.jobs import JobRunner
+from casip.platform.releases import ReleaseScheduler
 from casip.platform.settings import Settings
 
 STATIC = Path(__file__).parent / "web" / "static"
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # threads switch less under load (measured: benchmarks/bench_platform.py).
         anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         db, seeded = initialise(settings)
+        # reads answered by a server that died before writing them to the log, then this
+        # process's journal (audited reads are synced to it before their answer leaves)
+        audit.start(db.engine, settings.data_dir / audit.JOURNAL_DIR, settings.audit_journal_fsync)
         uploads.cleanup_partial(settings, db)
         runner = JobRunner(db, settings.job_workers, settings.store_dir)
         app.state.platform = Platform(settings, db, runner)
@@ -92,11 +96,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             from casip.platform import runs
 
             runs.queue_demo_charge_jobs(db, runner)  # fills the charge-time KPI in the background
+        # the benchmark's differentially private releases: those due now, then on schedule
+        # (never on a request or a write; see casip.platform.releases)
+        benchmarking.release_due(db, settings)
+        scheduler = ReleaseScheduler(
+            lambda: benchmarking.release_due(db, settings), settings.privacy_check_s
+        )
+        scheduler.start()
         try:
             yield
         finally:
+            scheduler.stop()
             runner.shutdown(wait=False)
-            audit.flush(db.engine)  # queued read entries reach the log before exit
+            audit.stop(db.engine)  # queued read entries reach the log; journal closed
             db.dispose()
 
     app = FastAPI(
@@ -113,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         redoc_url=None,
     )
     problems.install(app)
+    limits.install(app, settings)  # header and body sizes, before routing and authentication
     bundle = plotly_js()
 
     @app.get("/api/health", tags=["operations"], summary="Liveness and schema revision")

@@ -61,6 +61,7 @@ class JobStatus(StrEnum):
 
 class Organisation(Base):
     __tablename__ = "organisations"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -74,6 +75,7 @@ class Organisation(Base):
 
 class User(Base):
     __tablename__ = "users"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(sa.String(254), unique=True)
@@ -91,6 +93,7 @@ class ApiToken(Base):
     """A token for scripts; only its SHA-256 is stored. Revoked tokens are kept (audit)."""
 
     __tablename__ = "api_tokens"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
@@ -106,6 +109,7 @@ class WebSession(Base):
     """A browser login: the cookie holds a random token, the table its SHA-256."""
 
     __tablename__ = "web_sessions"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
@@ -159,6 +163,7 @@ class Design(OwnedMixin, Base):
             "name",
         ),
         sa.Index("ix_designs_reference_id", "reference_id"),
+        {"sqlite_autoincrement": True},  # ids never reused (see migration 0006)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -180,6 +185,7 @@ class Simulation(OwnedMixin, Base):
     """A PyBaMM run on a design (fast charge or rate capability)."""
 
     __tablename__ = "simulations"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     design_id: Mapped[int] = mapped_column(
@@ -198,6 +204,7 @@ class LifetimeResult(OwnedMixin, Base):
     """A lifetime projection of a design under a duty cycle."""
 
     __tablename__ = "lifetime_results"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     design_id: Mapped[int] = mapped_column(
@@ -216,6 +223,7 @@ class TestDataset(OwnedMixin, Base):
     """An uploaded cycler file, stored in the data hub's Parquet store."""
 
     __tablename__ = "test_datasets"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
     __test__ = False  # not a pytest test class
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -236,6 +244,7 @@ class Job(Base):
     """A background job (simulation, lifetime projection, study) with its progress."""
 
     __tablename__ = "jobs"
+    __table_args__ = ({"sqlite_autoincrement": True},)  # ids never reused (migration 0006)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
@@ -262,6 +271,9 @@ class AuditEvent(Base):
     __table_args__ = (
         sa.Index("ix_audit_events_item", "item_kind", "item_id"),
         sa.Index("ix_audit_events_actor_org_id", "actor_org_id"),
+        #: a server run's journaled entries: unique, so a journal replay never doubles one
+        sa.Index("ix_audit_events_journal", "journal_source", "journal_seq", unique=True),
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -272,8 +284,46 @@ class AuditEvent(Base):
     item_kind: Mapped[str | None] = mapped_column(sa.String(32))
     item_id: Mapped[int | None]
     detail: Mapped[str] = mapped_column(sa.Text)
+    #: the organisation that owned the item (user, token, organisation) when the event
+    #: happened: decides which organisation admin sees the event (access.audit_visible_clause)
+    item_owner_org_id: Mapped[int | None] = mapped_column(index=True)
+    #: the server run whose read journal held the entry, and its number in that run (1, 2,
+    #: ...): a hole in the numbers is a missing entry (audit.verify)
+    journal_source: Mapped[str | None] = mapped_column(sa.String(32))
+    journal_seq: Mapped[int | None] = mapped_column(sa.BigInteger)
+    #: canonical content hashed: 1 before migration 0006, 2 since (audit.entry_hash)
+    hash_version: Mapped[int] = mapped_column(sa.SmallInteger, server_default="1")
     prev_hash: Mapped[str] = mapped_column(sa.String(64))
     hash: Mapped[str] = mapped_column(sa.String(64), unique=True)
+
+
+class PrivacyRelease(Base):
+    """One scheduled, differentially private release of a benchmark KPI (and the ledger).
+
+    Every row is both what is served until the next release and an entry of the privacy-loss
+    ledger: ``epsilon`` is what the release cost each organisation. ``(kpi, slot)`` is unique,
+    so a KPI is released at most once per release slot whatever the number of server
+    processes; ``(budget_period, seq)`` is unique, so two processes that read the same spent
+    budget cannot both spend it (the second insert fails and is retried). See
+    :mod:`casip.platform.releases`."""
+
+    __tablename__ = "privacy_releases"
+    __table_args__ = (
+        sa.UniqueConstraint("kpi", "slot", name="uq_privacy_releases_kpi_slot"),
+        sa.UniqueConstraint("budget_period", "seq", name="uq_privacy_releases_period_seq"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kpi: Mapped[str] = mapped_column(sa.String(64), index=True)
+    #: the release slot (e.g. ``2026-Q4`` for quarterly releases)
+    slot: Mapped[str] = mapped_column(sa.String(16))
+    #: the budget period the release is charged to (e.g. ``2026`` for a yearly budget)
+    budget_period: Mapped[str] = mapped_column(sa.String(16))
+    #: 1, 2, ... within the budget period
+    seq: Mapped[int]
+    released_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    epsilon: Mapped[float]
+    payload: Mapped[dict[str, Any]]
 
 
 #: item kind (as used in URLs, the audit log and the access module) -> model
@@ -283,3 +333,16 @@ ITEM_MODELS: dict[str, type] = {
     "lifetime": LifetimeResult,
     "test": TestDataset,
 }
+
+
+class RateLimitCounter(Base):
+    """One counter of the login throttle (see :mod:`casip.platform.throttle`).
+
+    A row per rate-limit key and window, shared by every server process using this database;
+    ``expires_at`` is a Unix time, after which the row counts as absent (and is purged)."""
+
+    __tablename__ = "rate_limit_counters"
+
+    key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
+    count: Mapped[int] = mapped_column(sa.Integer)
+    expires_at: Mapped[float] = mapped_column(sa.Float, index=True)

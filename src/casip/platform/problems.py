@@ -30,6 +30,7 @@ TITLES = {
     415: "Unsupported media type",
     422: "Invalid input",
     429: "Too many requests",
+    431: "Request header fields too large",
     500: "Internal server error",
 }
 
@@ -76,6 +77,8 @@ def problem(
 
 
 def _clean(v: Any) -> Any:
+    if isinstance(v, str) and len(v) > 200:  # a refused long text is not echoed back whole
+        return v[:200] + "..."
     if isinstance(v, (str, int, float, bool)) or v is None:
         return v
     return repr(v)[:200]

@@ -264,11 +264,20 @@ def _validated(document: dict, design_id: int):
 
 
 def _store(ctx: JobContext, row: Simulation | LifetimeResult) -> int:
-    """Insert the result row unless the job was cancelled meanwhile; return its id."""
+    """Insert the result row unless the job was cancelled meanwhile; return its id.
+
+    The row is never more visible than its design is now (the design may have been unshared
+    while the job ran): a wider inherited visibility is narrowed to the design's."""
     with ctx.db.session() as s:
         job = s.get(Job, ctx.job_id)
         if job is None or job.status == JobStatus.CANCELLED:
             raise JobCancelled()
+        design = s.get(Design, row.design_id)
+        if design is not None:
+            allowed = access.max_derived_visibility(design)
+            order = access.VISIBILITY_ORDER
+            if order.index(row.visibility) > order.index(allowed):
+                row.visibility = allowed
         s.add(row)
         try:
             s.flush()

@@ -19,6 +19,16 @@ def _env_int(name: str, default: int) -> int:
         raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
 
 
+def _env_float(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r}: expected a number") from None
+
+
 @dataclass
 class Settings:
     """Everything the server needs to run.
@@ -35,6 +45,16 @@ class Settings:
         Minimum number of distinct organisations behind any aggregate shown (default 3).
     max_upload_bytes : int
         Largest cycler file accepted (default 512 MiB).
+    max_json_bytes : int
+        Largest request body of every route other than the cycler-file upload: JSON bodies and
+        the web forms (default 1 MiB). Larger bodies are refused with 413 before they are read
+        or parsed and before authentication (:mod:`casip.platform.limits`).
+    max_header_bytes : int
+        Largest request head: request line (method, path, query) and header fields (default
+        32 KiB). ``casip serve`` also gives it to uvicorn's h11 parser, which stops buffering a
+        longer head (400); the middleware answers 431 under any server.
+    max_headers : int
+        Most header fields in one request (default 100); more: 431.
     seed_demo : bool
         Seed the demo consortium on first start.
     demo_jobs : bool
@@ -48,6 +68,37 @@ class Settings:
         Lifetime of a browser login.
     secure_cookies : bool
         Send the session cookie only over HTTPS (``CASIP_SECURE_COOKIES=1`` behind TLS).
+    audit_journal_fsync : bool
+        ``fdatasync`` the audit journal before answering an audited read (default on;
+        ``CASIP_AUDIT_JOURNAL_FSYNC=0`` keeps reads recorded across a killed server but not
+        across a power loss). See :class:`casip.platform.audit.Journal`.
+    privacy_epsilon : float
+        Privacy loss (epsilon, pure differential privacy, per organisation) of one release of one
+        benchmark KPI (``CASIP_PRIVACY_EPSILON``, default 2.0). See docs/security.md.
+    privacy_release_every : str
+        Release slot: each KPI is released at most once per ``day``, ``week``, ``month`` or
+        ``quarter`` (``CASIP_PRIVACY_RELEASE_EVERY``, default ``quarter``).
+    privacy_budget : float
+        Total epsilon per organisation over one budget period, every KPI and release together
+        (``CASIP_PRIVACY_BUDGET``, default 60); when it is spent, the last releases are served.
+    privacy_budget_period : str
+        ``month``, ``quarter`` or ``year`` (``CASIP_PRIVACY_BUDGET_PERIOD``, default ``year``).
+    privacy_check_s : float
+        Seconds between two checks of the release schedule (``CASIP_PRIVACY_CHECK_S``).
+    login_failures_per_account_address : int
+        Failed logins allowed for one account from one client address per throttle window
+        (default 5, ``CASIP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS``); a success clears it. 0: no
+        such limit. See :mod:`casip.platform.throttle`.
+    login_failures_per_account : int
+        Failed logins allowed for one account from all addresses together per window (default
+        50, ``CASIP_LOGIN_FAILURES_PER_ACCOUNT``): looser, so that one attacker cannot lock a
+        user out. 0: no such limit.
+    login_failures_per_address : int
+        Failed logins allowed from one client address (IPv6: its /64) for all accounts together
+        per window (default 30, ``CASIP_LOGIN_FAILURES_PER_ADDRESS``). 0: no such limit.
+    login_throttle_window_s : int
+        Length of the login throttle's sliding window in seconds (default 900,
+        ``CASIP_LOGIN_THROTTLE_WINDOW_S``).
     """
 
     data_dir: Path = field(
@@ -58,6 +109,13 @@ class Settings:
     max_upload_bytes: int = field(
         default_factory=lambda: _env_int("CASIP_MAX_UPLOAD_BYTES", 512 * 1024 * 1024)
     )
+    max_json_bytes: int = field(
+        default_factory=lambda: _env_int("CASIP_MAX_JSON_BYTES", 1024 * 1024)
+    )
+    max_header_bytes: int = field(
+        default_factory=lambda: _env_int("CASIP_MAX_HEADER_BYTES", 32 * 1024)
+    )
+    max_headers: int = field(default_factory=lambda: _env_int("CASIP_MAX_HEADERS", 100))
     seed_demo: bool = field(
         default_factory=lambda: os.environ.get("CASIP_SEED_DEMO", "1") not in ("0", "false")
     )
@@ -71,6 +129,40 @@ class Settings:
     secure_cookies: bool = field(
         default_factory=lambda: os.environ.get("CASIP_SECURE_COOKIES", "0") in ("1", "true")
     )
+    #: sync the audit journal of answered reads to disk before each answer (casip.platform.audit)
+    audit_journal_fsync: bool = field(
+        default_factory=lambda: os.environ.get("CASIP_AUDIT_JOURNAL_FSYNC", "1")
+        not in ("0", "false")
+    )
+    #: login throttle (casip.platform.throttle): failures allowed per window, 0 = no limit
+    login_failures_per_account_address: int = field(
+        default_factory=lambda: _env_int("CASIP_LOGIN_FAILURES_PER_ACCOUNT_ADDRESS", 5)
+    )
+    login_failures_per_account: int = field(
+        default_factory=lambda: _env_int("CASIP_LOGIN_FAILURES_PER_ACCOUNT", 50)
+    )
+    login_failures_per_address: int = field(
+        default_factory=lambda: _env_int("CASIP_LOGIN_FAILURES_PER_ADDRESS", 30)
+    )
+    login_throttle_window_s: int = field(
+        default_factory=lambda: _env_int("CASIP_LOGIN_THROTTLE_WINDOW_S", 900)
+    )
+
+    privacy_epsilon: float = field(
+        default_factory=lambda: _env_float("CASIP_PRIVACY_EPSILON", 2.0)
+    )
+    privacy_release_every: str = field(
+        default_factory=lambda: os.environ.get("CASIP_PRIVACY_RELEASE_EVERY", "quarter")
+    )
+    privacy_budget: float = field(
+        default_factory=lambda: _env_float("CASIP_PRIVACY_BUDGET", 60.0)
+    )
+    privacy_budget_period: str = field(
+        default_factory=lambda: os.environ.get("CASIP_PRIVACY_BUDGET_PERIOD", "year")
+    )
+    privacy_check_s: float = field(
+        default_factory=lambda: _env_float("CASIP_PRIVACY_CHECK_S", 60.0)
+    )
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -80,6 +172,28 @@ class Settings:
             )
         if self.k_anonymity < 2:
             raise ValueError(f"k_anonymity={self.k_anonymity}: expected at least 2")
+        from casip.platform.releases import check_privacy_settings
+
+        check_privacy_settings(
+            self.privacy_epsilon,
+            self.privacy_budget,
+            self.privacy_release_every,
+            self.privacy_budget_period,
+        )
+        for name in ("max_json_bytes", "max_header_bytes", "max_headers"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}={getattr(self, name)}: expected a positive integer")
+        for name in (
+            "login_failures_per_account_address",
+            "login_failures_per_account",
+            "login_failures_per_address",
+        ):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name}={getattr(self, name)}: expected 0 (no limit) or more")
+        if self.login_throttle_window_s < 1:
+            raise ValueError(
+                f"login_throttle_window_s={self.login_throttle_window_s}: expected at least 1"
+            )
 
     @property
     def store_dir(self) -> Path:

@@ -32,17 +32,23 @@ Safeguards:
   size and ratio checks;
 - a file no reader recognises is refused with 415, listing the supported formats.
 
-Consistency: the test is written to the store first (atomic rename, content-addressed by
-sha256, see :class:`casip.data.store.Store`), then its :class:`~casip.platform.models.TestDataset`
-row is committed, so a row never exists without its stored data. If the row cannot be written,
-the stored folder stays behind: it is harmless (the next upload of the same file reuses it) and
-is not visible to anyone. Storing, recording and deleting the same test are serialised per
-store test id (a lock in the process and, on PostgreSQL, a transaction-level advisory lock), so
-that a delete can never remove a folder that another organisation's new row references.
+Consistency: the file is parsed into a private scratch folder in the store's ``.staging`` area,
+moved into the store with one rename, then its :class:`~casip.platform.models.TestDataset` row is
+committed, so a row never exists without its stored data. If the row cannot be written, the
+stored folder stays behind: it is harmless (the organisation's next upload of the same file
+reuses it) and is not visible to anyone. Storing, recording and deleting the same test are
+serialised per store test id (a lock in the process and, on PostgreSQL, a transaction-level
+advisory lock).
 
-The same file uploaded again by the same organisation returns the existing dataset (HTTP 200,
-``"duplicate": true``); another organisation gets its own row pointing at the same stored
-folder, answered exactly like a first upload (nothing tells it another organisation has it).
+Provenance is per organisation. The store is content-addressed per organisation
+(:func:`store_key`: a hash of the organisation id and the file's sha256), so the same file
+uploaded by two organisations is parsed in full and stored twice: the answer (status 201, the
+``ingested_at``, reader and CASIP version of the provenance, the cycle table), the work done and
+so its timing, and later deletes depend only on the uploader's organisation. The same file
+uploaded again by the same organisation returns the existing dataset (HTTP 200,
+``"duplicate": true``): that tells the organisation only about its own uploads. (Rows stored
+before this rule may share a folder keyed by the file's hash alone; deleting one of them keeps
+the folder while another row uses it.)
 
 :func:`cleanup_partial` runs at server start: it removes uploads a killed server left half
 received and the store's ``.staging`` leftovers (one server process per data folder).
@@ -52,6 +58,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import logging
 import os
 import re
@@ -640,6 +647,49 @@ def _details(info: dict, received: Received, prepared: Prepared) -> dict[str, An
     return out
 
 
+def store_key(org_id: int, sha256: str) -> str:
+    """The store id of one organisation's copy of a file (16 hex digits).
+
+    The store is content-addressed per organisation: the same file uploaded by two
+    organisations is parsed and stored twice, under two ids, so that nothing about one
+    organisation's upload (its ingestion time, the parser version that read it, whether the
+    folder already exists, how long storing or deleting takes) can show in the other's.
+    """
+    return hashlib.sha256(f"casip-org:{org_id}:{sha256}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class Parsed:
+    """A file parsed into a private scratch store, ready to be moved into the real one."""
+
+    folder: Path
+    info: dict[str, Any]
+    cycles: pd.DataFrame
+
+
+def parse_private(prepared: Prepared, scratch: Path, tid: str) -> Parsed:
+    """Read, normalise and summarise a file into ``scratch`` (a folder of its own).
+
+    Every upload that creates a dataset goes through here, whether or not another
+    organisation has the same file: the work, the answer and its timing depend only on the
+    file and the uploader. The stored ``test.json`` names ``tid``.
+
+    Raises
+    ------
+    CasipInputError
+        The file cannot be read.
+    """
+    work = Store(scratch)
+    res = work.add_file(prepared.path, format=prepared.format)
+    if res.status != "ingested" or res.test_id is None:  # a fresh scratch store
+        raise RuntimeError(f"scratch ingest of {prepared.path.name}: {res.status}")
+    folder = work.tests_dir / f"test_id={res.test_id}"
+    info = work.info(res.test_id)
+    info["test_id"] = tid
+    (folder / "test.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    return Parsed(folder, info, work.table(res.test_id, "cycles"))
+
+
 def ingest(
     s: Session,
     actor: Actor,
@@ -654,13 +704,15 @@ def ingest(
 
     The temporary files are removed whatever happens. The row is committed here (inside the
     per-test lock); an upload of a file the actor's organisation already has returns that
-    organisation's existing row and ``False``.
+    organisation's existing row and ``False``. Otherwise the file is always parsed in full
+    (:func:`parse_private`) and stored under the organisation's own id (:func:`store_key`):
+    what another organisation uploaded is never looked at.
     """
     access.require_create(actor)
     temps: list[Path] = [received.path]
     try:
         prepared = prepare(received, settings, temps)
-        tid = prepared.sha256[:16]
+        tid = store_key(actor.org_id, prepared.sha256)
         store = Store(settings.store_dir)
         with dataset_lock(s, tid):
             existing = (
@@ -676,18 +728,20 @@ def ingest(
                 .scalars()
                 .first()
             )
-            if existing is not None and tid in store:
+            if existing is not None and existing.store_test_id in store:
                 s.commit()
                 return existing, False
+            scratch = store.root / ".staging" / f"upload-{uuid.uuid4().hex}"
+            temps.append(scratch)
             try:
-                res = store.add_file(prepared.path, format=prepared.format)
+                parsed = parse_private(prepared, scratch, tid)
             except CasipInputError as exc:
                 label = prepared.archive_member or received.filename
                 raise _input_problem(exc, temps, label, 422) from None
-            if res.test_id != tid:  # cannot happen: the store addresses by the same sha256
-                raise RuntimeError(f"store id {res.test_id} != {tid}")
-            info = store.info(tid)
-            cyc = store.table(tid, "cycles")
+            if tid not in store:  # else: this organisation's earlier copy (row not recorded)
+                store.tests_dir.mkdir(parents=True, exist_ok=True)
+                os.rename(parsed.folder, store.tests_dir / f"test_id={tid}")
+            info, cyc = parsed.info, parsed.cycles
             row = TestDataset(
                 owner_org_id=actor.org_id,
                 created_by_id=actor.user_id,
@@ -710,7 +764,10 @@ def ingest(
             return row, True
     finally:
         for p in temps:
-            p.unlink(missing_ok=True)
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p, ignore_errors=True)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def delete(s: Session, actor: Actor, settings: Settings, dataset_id: int) -> None:

@@ -22,6 +22,7 @@ from casip.platform.deps import (
 )
 from casip.platform.models import ApiToken, Organisation, User, WebSession, utcnow
 from casip.platform.problems import ApiProblem
+from casip.platform.throttle import login_attempt
 
 router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["auth"])
 
@@ -90,14 +91,25 @@ def set_session_cookie(response: Response, token: str, request: Request) -> None
     )
 
 
-@router.post("/login", summary="Log in (sets the session cookie; returns the CSRF token)")
+@router.post(
+    "/login",
+    summary="Log in (sets the session cookie; returns the CSRF token)",
+    responses={
+        401: {"description": "Wrong e-mail or password (problem JSON)"},
+        429: {
+            "description": "Too many failed logins for this account or from this address; "
+            "the password was not checked (problem JSON, Retry-After header)"
+        },
+    },
+)
 def login(
     body: LoginIn,
     request: Request,
     response: Response,
     s: Session = Depends(db_session, scope="function"),
 ) -> dict:
-    user = check_login(s, body.email, body.password)
+    with login_attempt(request, body.email):  # throttled before the password hash
+        user = check_login(s, body.email, body.password)
     token, ws = open_session(s, user, platform_of(request).settings.session_hours)
     set_session_cookie(response, token, request)
     return {"csrf_token": ws.csrf_token, "user": me_dict(Actor.of(user), s)}

@@ -3,7 +3,9 @@
 Submitting answers 202 with the queued job; poll ``GET /api/jobs/{id}`` until its status is
 ``done`` (then ``result_kind``/``result_id`` name the stored result), ``failed`` (``error``
 says why) or ``cancelled``. Jobs are private to the organisation that started them; results
-are private until shared with ``PATCH .../visibility``.
+are private until shared with ``PATCH .../visibility``, never wider than their design (422
+naming ``visibility`` otherwise), and readable only while their design is (see
+:func:`casip.platform.access.read_clause`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ VisibilityName = Literal["private", "consortium", "public"]
 class SimulationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = Field(description="fast_charge or rate_capability")
+    kind: str = Field(max_length=32, description="fast_charge or rate_capability")
     c_rate: float | None = Field(
         None, description=f"fast_charge: CC rate [C], default {runs.DEFAULT_CHARGE_C_RATE:g}"
     )
@@ -43,7 +45,9 @@ class LifetimeIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     duty: str = Field(
-        runs.DEFAULT_DUTY, description="duty preset: " + ", ".join(sorted(runs.PRESETS))
+        runs.DEFAULT_DUTY,
+        max_length=64,
+        description="duty preset: " + ", ".join(sorted(runs.PRESETS)),
     )
     years: float | None = Field(
         None, description=f"horizon [year], {runs.MIN_YEARS:g}-{runs.MAX_YEARS:g}; preset's default"

@@ -19,7 +19,7 @@ router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["studies"])
 class StudyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     study: dict[str, Any] = Field(description="a casip.study/1 document (see docs/exploration.md)")
-    executor: str = Field("inprocess", description="inprocess, processes or dask")
+    executor: str = Field("inprocess", max_length=32, description="inprocess, processes or dask")
 
 
 @router.post("/studies", status_code=202, summary="Run a design-space study in the background")

@@ -45,6 +45,7 @@ from casip.platform.deps import (
 from casip.platform.designs import stages
 from casip.platform.models import ApiToken, Design, Job, Organisation, WebSession
 from casip.platform.problems import ApiProblem
+from casip.platform.throttle import LoginThrottled, login_attempt
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -158,7 +159,22 @@ def login_post(
 ) -> Response:
     target = safe_next(next)
     try:
-        user = check_login(s, email, password)
+        with login_attempt(request, email):  # throttled before the password hash
+            user = check_login(s, email, password)
+    except LoginThrottled as exc:
+        page = render(
+            request,
+            None,
+            None,
+            "login.html",
+            status_code=429,
+            next=target,
+            error=f"Too many failed logins. Try again in {max(1, -(-exc.retry_after // 60))} "
+            "minute(s).",
+            email=email,
+        )
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except ApiProblem:
         return render(
             request,
