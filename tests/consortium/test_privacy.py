@@ -103,3 +103,14 @@ def test_calendar_slots_and_periods():
     assert releases.next_start(dt.datetime(2026, 5, 31), "quarter") == dt.datetime(2026, 7, 1)
     assert releases.next_start(t, "week") == dt.datetime(2026, 12, 7)  # Monday
     assert releases.next_start(t, "day") == dt.datetime(2026, 12, 7)
+
+
+def test_every_benchmark_kpi_has_a_public_range_and_bins_inside_it():
+    from casip.platform.benchmarking import KPIS
+
+    assert set(KPIS) <= set(privacy.RANGES)
+    for name, rng in privacy.RANGES.items():
+        assert rng.edges[0] == rng.lo and rng.edges[-1] == rng.hi, name
+        assert list(rng.edges) == sorted(set(rng.edges)), name
+        cands = rng.candidates()
+        assert cands[0] == rng.lo and cands[-1] == pytest.approx(rng.hi), name

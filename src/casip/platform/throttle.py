@@ -37,8 +37,9 @@ throttled; the operator can clear the counters (``DELETE FROM rate_limit_counter
 Client address: ``request.client.host``, as the ASGI server reports it (uvicorn replaces it
 with the ``X-Forwarded-For`` client only for connections from the proxies it trusts,
 ``FORWARDED_ALLOW_IPS``, by default 127.0.0.1 and ::1: the reverse proxy on the same host that
-the operator guide recommends); this module never reads forwarding headers itself. An IPv6 address counts by its /64 network (one host usually holds a whole
-/64), an IPv4-mapped IPv6 address as its IPv4 address.
+the operator guide recommends); this module never reads forwarding headers itself. An IPv6
+address counts by its /64 network (one host usually holds a whole /64), an IPv4-mapped IPv6
+address as its IPv4 address.
 
 Storage: the counters live in the platform's own database (table ``rate_limit_counters``,
 :class:`SqlStorage`), so that every server process using the database shares them. `limits`
