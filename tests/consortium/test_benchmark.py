@@ -208,6 +208,19 @@ def test_budget_is_never_exceeded_and_the_last_release_is_served_with_its_date(
             assert status["budget_renews_at"] == "2033-01-01T00:00:00Z"
 
 
+def test_a_platform_with_fewer_than_k_organisations_spends_no_budget(
+    tmp_path, database_url_factory
+):
+    with database_url_factory("sqlite", tmp_path) as url:
+        settings = Settings(data_dir=tmp_path / "data", database_url=url, seed_demo=False)
+        with TestClient(create_app(settings)) as client:
+            db = client.app.state.platform.db
+            assert bm.release_due(db, settings, dt.datetime(2032, 1, 5)) == []
+            with db.session() as s:
+                assert releases.spent(s, "2032") == (0.0, 0)
+                assert releases.latest_id(s) == 0
+
+
 def test_sponsor_gets_the_same_releases_and_no_own_items(server):
     member = _get(server, "/api/benchmark")
     body = _get(server, "/api/benchmark", SPONSOR)

@@ -195,6 +195,10 @@ def test_postgresql_backup_with_pg_dump(tmp_path, database_url_factory):
 
 def test_privacy_status_and_scheduled_release_from_the_cli(tmp_path):
     d = str(tmp_path / "data")
+    nothing = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
+    assert nothing["released_now"] == [] and nothing["privacy"]["spent_epsilon"] == 0
+    for slug in ("acme", "bolt", "cell"):  # k = 3 member organisations: releases can be made
+        run("create-org", slug, slug.upper(), "--kind", "member", "--data-dir", d)
     out = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
     assert out["released_now"] == list(
         json.loads(run("privacy", "--json", "--data-dir", d).stdout)["latest"][i]["kpi"]

@@ -308,9 +308,20 @@ def release_due(db, settings, now: dt.datetime | None = None) -> list[str]:
     Returns
     -------
     list of str
-        The KPIs released now (empty when every KPI already has this slot's release or the
-        budget is spent).
+        The KPIs released now (empty when every KPI already has this slot's release, the
+        budget is spent, or fewer than ``k`` member and institute organisations exist).
     """
+    with db.session() as s:
+        # the organisation registry is public within the platform (not the items): a platform
+        # with fewer than k member and institute organisations spends no budget on releases
+        # that could show nothing
+        members = s.execute(
+            sa.select(sa.func.count())
+            .select_from(Organisation)
+            .where(Organisation.kind.in_(COUNTED_KINDS))
+        ).scalar_one()
+    if members < settings.k_anonymity:
+        return []
     return releases.run_due(
         db.sessions,
         releases.Policy.of(settings),
