@@ -21,7 +21,8 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from casip.cli import app, parse_param
+from casip.cli import app
+from casip.cli.design import parse_param
 from casip.errors import CasipInputError
 from casip.io import (
     atomic_path,
@@ -550,6 +551,34 @@ def test_sweep_zip_and_table(runner):
     assert r.exit_code == 0, r.stderr
     assert "2 points (zipped)" in r.stdout
     assert "cathode.thickness_um" in r.stdout
+
+
+@requires_references
+def test_sweep_table_formats_each_column_alike(runner):
+    """A swept column shows every value with the same decimals: 6.00 beside 6.25, not 6."""
+    r = invoke(runner, "sweep", "ref:nmc811-pouch", "-p", "cathode.areal_capacity_mAh_cm2=2:8:25",
+               "-p", "separator.thickness_um=10,20")
+    assert r.exit_code == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()
+            if re.match(r"^\s+\d", line) and len(line.split()) >= 7]
+    assert len(rows) == 50
+    areal = [row[0] for row in rows]
+    assert areal[:3] == ["2.00", "2.00", "2.25"] and "6.00" in areal and "6.25" in areal
+    assert {len(a.partition(".")[2]) for a in areal} == {2}
+    assert {row[1] for row in rows} == {"10", "20"}  # whole numbers stay whole
+
+
+def test_column_cells_keep_decimals_alike():
+    import pandas as pd
+
+    from casip.cli.common import column_cells
+
+    assert column_cells(pd.Series([2.0, 2.25, 6.0, 6.25])) == ["2.00", "2.25", "6.00", "6.25"]
+    assert column_cells(pd.Series([10, 20, 30])) == ["10", "20", "30"]
+    assert column_cells(pd.Series([0.2, 0.25, float("nan")])) == ["0.200", "0.250", "—"]
+    assert column_cells(pd.Series([1234.5, 2000.0])) == ["1,234.5", "2,000.0"]
+    assert column_cells(pd.Series(["a", "b"])) is None
+    assert column_cells(pd.Series([1e-6, 500.0])) is None  # too wide a span: per value
 
 
 @requires_references

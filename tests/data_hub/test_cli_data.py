@@ -346,6 +346,23 @@ def test_plot(runner: CliRunner, store: Path, tmp_path: Path) -> None:
             assert SINTEF in html  # the title names the source
 
 
+def test_single_cycle_fade_chart_has_a_cycle_axis(store: Path) -> None:
+    """One cycle: the cycle axis runs 0.5 to 1.5 with one tick at 1, not 0.945 to 1.050."""
+    from casip.data import plots
+
+    cycles = Store(store).table(ids(store)[SINTEF], "cycles")
+    assert len(cycles) == 1
+    figs = plots.capacity_efficiency_figures(cycles)
+    ax = figs.png.axes[1]
+    assert ax.get_xlim() == pytest.approx((0.5, 1.5))
+    ticks = [t for t in ax.get_xticks() if 0.5 <= t <= 1.5]
+    assert ticks == [1.0]
+    for axis in ("xaxis", "xaxis2"):
+        layout = figs.html.layout[axis]
+        assert tuple(layout.range) == pytest.approx((0.5, 1.5))
+        assert list(layout.tickvals) == [1]
+
+
 @pytest.mark.slow
 def test_plot_per_gram(runner: CliRunner, store: Path, tmp_path: Path) -> None:
     r = invoke(runner, "plot", ids(store)[DLR], "--per-gram", "--out", str(tmp_path),
@@ -459,7 +476,7 @@ def test_landt_export_and_its_bdf_copy_agree(runner: CliRunner, shared_data: Pat
 def test_capacity_check_summary() -> None:
     import numpy as np
 
-    from casip.cli_data import capacity_check
+    from casip.cli.data import capacity_check
 
     cycles = pd.DataFrame({
         "cycle_count": [1, 2, 3],

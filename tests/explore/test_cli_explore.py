@@ -12,7 +12,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from casip.cli_explore import explore_app
+from casip.cli.explore import explore_app
 
 app = typer.Typer()
 app.add_typer(explore_app, name="explore")
@@ -100,7 +100,7 @@ def test_bad_input_exits_2_with_one_message(tmp_path):
 
 CLI_MAIN = """
 import typer
-from casip.cli_explore import explore_app
+from casip.cli.explore import explore_app
 app = typer.Typer()
 app.add_typer(explore_app, name="explore")
 app()

@@ -118,6 +118,49 @@ def test_same_id_in_two_files_is_an_override_not_an_error():
     assert lib.origin["X1"] == "b.yaml"
 
 
+def test_partial_override_changes_only_the_fields_it_gives():
+    """An entry with a known id and only a price is merged onto the known record."""
+    a = material("density_g_cm3: {value: 1.5, source: t1}\nformula: C2H4\n"
+                 "cost_usd_kg: {value: 10, source: t1}")
+    b = ("sources:\n  quote: {citation: \"Our supplier's quote, 2025\", quality: low}\n"
+         "materials:\n  - id: X1\n    cost_usd_kg: {value: 7.5, source: quote}\n")
+    lib = build_library([("a.yaml", a), ("b.yaml", b)])
+    m = lib["X1"]
+    assert m.cost_usd_kg.value == 7.5 and m.cost_usd_kg.source == "quote"
+    assert (m.name, m.category, m.formula) == ("Test material", Category.binder, "C2H4")
+    assert m.density_g_cm3.value == 1.5 and m.density_g_cm3.source == "t1"
+    assert lib.origin["X1"] == "b.yaml (cost_usd_kg) over a.yaml"
+    # A complete entry still replaces the record as a whole.
+    c = material("density_g_cm3: {value: 2.5, source: t1}")
+    lib = build_library([("a.yaml", a), ("c.yaml", c)])
+    assert lib["X1"].cost_usd_kg is None and lib.origin["X1"] == "c.yaml"
+
+
+def test_partial_override_of_the_bundled_library(tmp_path):
+    user = tmp_path / "my-prices.yaml"
+    user.write_text("materials:\n  - id: NMC811\n"
+                    "    cost_usd_kg: {value: 30, source: assumed, note: our quote}\n",
+                    encoding="utf-8")
+    base, lib = load_library(), load_library([user])
+    assert lib["NMC811"].cost_usd_kg.value == 30
+    assert lib["NMC811"].model_dump(exclude={"cost_usd_kg"}) == base["NMC811"].model_dump(
+        exclude={"cost_usd_kg"})
+    assert lib.origin["NMC811"].startswith(f"{user} (cost_usd_kg) over casip/materials/data/")
+    # Values are still checked after the merge, and named by id.
+    user.write_text("materials:\n  - id: NMC811\n"
+                    "    cost_usd_kg: {value: -3, source: assumed, note: typo}\n",
+                    encoding="utf-8")
+    with pytest.raises(CasipInputError, match=r"materials\[NMC811\]: cost_usd_kg must be >= 0"):
+        load_library([user])
+
+
+def test_partial_entry_for_an_unknown_id_says_what_is_missing():
+    err = raises("materials:\n  - id: NOPE\n    cost_usd_kg: {value: 3, source: t1}\n",
+                 "materials[NOPE].name", "required field is missing",
+                 "to change only some values of a library material")
+    assert {p.field for p in err.problems} == {"materials[NOPE].name", "materials[NOPE].category"}
+
+
 def test_composition_not_summing_to_one():
     raises(material("composition_by_mass: {C2H4: 0.5, C2H2F2: 0.3}"),
            "composition_by_mass", "sum to 0.8", "materials[X1]")

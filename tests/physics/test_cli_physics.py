@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 pytest.importorskip("pybamm")
 
 from casip.cli import app
-from casip.cli_physics import parse_floats
+from casip.cli.physics import parse_floats
 from casip.errors import CasipInputError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -146,8 +146,10 @@ def test_bpx_export_import_and_refusals(runner, tmp_path):
     d = _json(runner.invoke(app, ["sim", "bpx", "export", "ref:lfp-blade", str(f), "--json"]))
     assert d["files"] == [str(f)]
     assert json.loads(f.read_text())["Header"]["Model"] == "DFN"
-    # no silent overwrite
-    _bad(runner.invoke(app, ["sim", "bpx", "export", "ref:lfp-blade", str(f)]))
+    # no silent overwrite; the message names the file given, not the OUT.json metavar
+    r = runner.invoke(app, ["sim", "bpx", "export", "ref:lfp-blade", str(f)])
+    _bad(r)
+    assert f"{f}: the file exists" in r.stderr and "OUT.json" not in r.stderr
     _ok(runner.invoke(app, ["sim", "bpx", "export", "ref:lfp-blade", str(f), "--force"]))
     d = _json(runner.invoke(app, ["sim", "bpx", "import", str(f), "--json"]))
     assert d["capacity_Ah"] == pytest.approx(140.93, rel=1e-3)

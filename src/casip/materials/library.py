@@ -84,8 +84,62 @@ def _read_yaml(path: Path | str, text: str) -> object:
         ) from None
 
 
-def parse_material_file(text: str, source: str) -> MaterialFile:
-    """Validate the text of one materials file; errors name the file and the field."""
+#: The fields every new material needs; an entry for a known id without them is a partial
+#: override, merged onto the known record.
+_REQUIRED = ("name", "category")
+
+
+def _merge_partial(data: dict, base: Mapping[str, Material]) -> dict[str, list[str]]:
+    """Complete, in place, the entries of ``data`` that partially override a known material.
+
+    An entry whose ``id`` is in ``base`` and that lacks a required field (``name``,
+    ``category``) keeps the known record's fields and replaces only those it gives. Returns
+    ``{id: [fields given]}`` of the entries merged.
+    """
+    merged: dict[str, list[str]] = {}
+    mats = data.get("materials")
+    if not isinstance(mats, list):
+        return merged
+    for i, entry in enumerate(mats):
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            continue
+        known = base.get(entry["id"])
+        if known is None or all(k in entry for k in _REQUIRED):
+            continue
+        record = known.model_dump(mode="json", exclude_none=True)
+        # A formula and a composition exclude each other: the override's choice wins.
+        if "composition_by_mass" in entry:
+            record.pop("formula", None)
+        if "formula" in entry:
+            record.pop("composition_by_mass", None)
+        mats[i] = {**record, **entry}
+        merged[entry["id"]] = [k for k in entry if k != "id"]
+    return merged
+
+
+def parse_material_file(
+    text: str, source: str, base: Mapping[str, Material] | None = None
+) -> MaterialFile:
+    """Validate the text of one materials file; errors name the file and the field.
+
+    Parameters
+    ----------
+    text : str
+        The YAML text (keys ``sources`` and ``materials``).
+    source : str
+        The file's name, for messages.
+    base : mapping of id to Material, optional
+        Materials already known (from earlier files). An entry for one of their ids that
+        lacks ``name`` or ``category`` is a partial override: it is merged onto the known
+        record (its fields replace the record's, the others are kept), so that e.g.
+        ``{id: NMC811, cost_usd_kg: {value: 30, source: mylab}}`` changes only the price.
+
+    Returns
+    -------
+    MaterialFile
+        The validated file; ``merged`` (a private attribute) lists the partial overrides as
+        ``{id: [fields given]}``.
+    """
     data = _read_yaml(source, text)
     if data is None:
         raise CasipInputError("the file is empty; expected keys 'sources' and 'materials'", source)
@@ -96,9 +150,12 @@ def parse_material_file(text: str, source: str) -> MaterialFile:
             ),
             source,
         )
+    merged = _merge_partial(data, base or {})
     # Report materials by id rather than by list index where we can.
     try:
-        return MaterialFile.model_validate(data)
+        mf = MaterialFile.model_validate(data)
+        mf._merged = merged
+        return mf
     except ValidationError as exc:
         err = from_pydantic(exc, source=source, model=MaterialFile)
         mats = data.get("materials") if isinstance(data.get("materials"), list) else []
@@ -109,6 +166,11 @@ def parse_material_file(text: str, source: str) -> MaterialFile:
                 if idx.isdigit() and int(idx) < len(mats) and isinstance(mats[int(idx)], dict):
                     mid = mats[int(idx)].get("id", idx)
                     p.field = f"materials[{mid}]" + (f".{tail}" if tail else "")
+                    if tail in _REQUIRED and p.expected is None:
+                        p.expected = (
+                            f"a {tail} for a new material (to change only some values of a "
+                            "library material, give its id as in 'casip materials list')"
+                        )
         err.args = (err._render(),)
         raise err from None
 
@@ -131,7 +193,18 @@ def build_library(files: Iterable[tuple[str, str]]) -> MaterialLibrary:
     materials: dict[str, Material] = {}
     sources: dict[str, Source] = {}
     origin: dict[str, str] = {}
-    parsed = [(name, parse_material_file(text, name)) for name, text in files]
+    parsed: list[tuple[str, MaterialFile]] = []
+    known: dict[str, Material] = {}
+    known_origin: dict[str, str] = {}
+    for name, text in files:
+        mf = parse_material_file(text, name, base=known)
+        parsed.append((name, mf))
+        for m in mf.materials:
+            known[m.id] = m
+            fields = mf._merged.get(m.id)
+            known_origin[m.id] = (
+                f"{name} ({', '.join(fields)}) over {known_origin[m.id]}" if fields else name
+            )
     for _, mf in parsed:
         sources.update(mf.sources)
     for name, mf in parsed:
@@ -159,6 +232,8 @@ def build_library(files: Iterable[tuple[str, str]]) -> MaterialLibrary:
                 )
             materials[m.id] = m
             origin[m.id] = name
+    # A partial override names its file, the fields it changed and the record it changed.
+    origin = {mid: known_origin.get(mid, o) for mid, o in origin.items()}
     return MaterialLibrary(materials=materials, sources=sources, origin=origin)
 
 

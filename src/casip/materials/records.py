@@ -26,7 +26,7 @@ import re
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 ASSUMED = "assumed"
 
@@ -193,3 +193,5 @@ class MaterialFile(BaseModel):
 
     sources: dict[str, Source] = Field(default_factory=dict)
     materials: list[Material] = Field(default_factory=list)
+    #: Partial overrides merged onto known records on load: ``{id: [fields given]}``.
+    _merged: dict[str, list[str]] = PrivateAttr(default_factory=dict)

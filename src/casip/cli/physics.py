@@ -22,10 +22,24 @@ import pandas as pd
 import typer
 from rich.text import Text
 
+from casip.cli.common import (
+    DesignArg,
+    JsonOpt,
+    MaterialsOpt,
+    echo_json,
+    handles_input_errors,
+    jsonable,
+    load_design,
+    make_console,
+    material_library,
+    print_df,
+    spinner,
+    unique_labels,
+    wrote,
+)
 from casip.errors import CasipInputError, Problem
 
-#: The ``casip sim`` sub-app (created before the helpers of :mod:`casip.cli` are imported:
-#: ``casip.cli`` registers it at its end, so either module may be imported first).
+#: The ``casip sim`` sub-app (registered by :mod:`casip.cli`).
 sim_app = typer.Typer(
     help=(
         "Physics simulation with PyBaMM: rate capability, Ragone, fast charge under limits, "
@@ -40,21 +54,6 @@ bpx_app = typer.Typer(
 )
 sim_app.add_typer(bpx_app, name="bpx")
 
-from casip.cli import (  # noqa: E402  (see the note on sim_app)
-    DesignArg,
-    JsonOpt,
-    MaterialsOpt,
-    _clean,
-    _console,
-    _echo_json,
-    _handles_input_errors,
-    _library,
-    _load_design,
-    _print_df,
-    _status,
-    _unique_labels,
-    _wrote,
-)
 
 OutOpt = Annotated[
     Path | None,
@@ -144,7 +143,7 @@ def _load_target(spec: str) -> tuple[Any, str, str]:
 
         setup = import_bpx(spec)
         return setup, Path(spec).stem.removesuffix(".bpx"), spec
-    return _load_design(spec)
+    return load_design(spec)
 
 
 def _display(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
@@ -155,7 +154,7 @@ def _display(df: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
 def _write_charts(figs, out: Path, stem: str) -> list[Path]:
     from casip import report
 
-    with _status("writing charts"):
+    with spinner("writing charts"):
         return report.write_figures(figs, out, stem)
 
 
@@ -180,7 +179,7 @@ def _notes(console, notes: Sequence[str]) -> None:
 
 
 @sim_app.command("rate")
-@_handles_input_errors
+@handles_input_errors
 def rate(
     design: DesignArg,
     c_rates: CRatesOpt = None,
@@ -203,8 +202,8 @@ def rate(
 
     rates = parse_floats(c_rates, "--c-rates") if c_rates else list(DEFAULT_C_RATES)
     target, label, source = _load_target(design)
-    lib = _library(materials)
-    with _status(f"simulating {label}"):
+    lib = material_library(materials)
+    with spinner(f"simulating {label}"):
         res = rate_capability(
             target, rates, library=lib, num_threads=threads, temperature_K=temperature
         )
@@ -215,23 +214,23 @@ def rate(
         files += _write_charts(rate_figures(res), out, "rate")
         files.append(_write_csv(res.table, out, "rate"))
     if json_:
-        _echo_json({"source": source, "label": label, **res.to_dict(), "files": files})
+        echo_json({"source": source, "label": label, **res.to_dict(), "files": files})
     else:
-        console = _console()
+        console = make_console()
         console.print(Text(f"{res.name}  ({res.approximation}, base set {res.base_set})",
                            style="bold"))
         console.print(Text(
             f"1C = {res.capacity_Ah:.4g} Ah; cell mass {res.mass_g:.4g} g; discharges from full "
             f"charge to {res.lower_cutoff_V:g} V"
         ))
-        _print_df(console, _display(res.table, _RATE_COLUMNS), title="Rate capability",
+        print_df(console, _display(res.table, _RATE_COLUMNS), title="Rate capability",
                   index=False)
         _notes(console, res.notes)
-    _wrote(files)
+    wrote(files)
 
 
 @sim_app.command("ragone")
-@_handles_input_errors
+@handles_input_errors
 def ragone(
     designs: Annotated[
         list[str] | None,
@@ -255,19 +254,19 @@ def ragone(
     from casip.physics.rate import DEFAULT_C_RATES, RAGONE_COLUMNS, rate_capability
 
     rates = parse_floats(c_rates, "--c-rates") if c_rates else list(DEFAULT_C_RATES)
-    lib = _library(materials)
+    lib = material_library(materials)
     if designs:
         loaded = [_load_target(s) for s in designs]
     else:
         from casip.physics.rate import supported_reference_ids
 
-        with _status("checking which reference cells map to PyBaMM"):
+        with spinner("checking which reference cells map to PyBaMM"):
             ids = supported_reference_ids(lib)
-        loaded = [_load_design(f"ref:{cid}") for cid in ids]
-    labels = _unique_labels([lab for _, lab, _ in loaded])
+        loaded = [load_design(f"ref:{cid}") for cid in ids]
+    labels = unique_labels([lab for _, lab, _ in loaded])
     frames = []
     for lab, (target, _, _) in zip(labels, loaded, strict=True):
-        with _status(f"simulating {lab}"):
+        with spinner(f"simulating {lab}"):
             res = rate_capability(target, rates, library=lib, num_threads=threads)
         frames.append(res.table.assign(name=lab)[list(RAGONE_COLUMNS)])
     df = pd.concat(frames, ignore_index=True)
@@ -278,17 +277,17 @@ def ragone(
         files += _write_charts(ragone_figures(df), out, "ragone")
         files.append(_write_csv(df, out, "ragone"))
     if json_:
-        _echo_json({
+        echo_json({
             "c_rates": rates,
-            "rows": [_clean(r) for r in df.to_dict(orient="records")],
+            "rows": [jsonable(r) for r in df.to_dict(orient="records")],
             "files": files,
         })
     else:
         cols = ("name", "c_rate", "specific_energy_Wh_kg", "specific_power_W_kg",
                 "energy_density_Wh_L", "limiting_mechanism")
-        _print_df(_console(), _display(df, cols), title="Ragone (per kg and litre of cell)",
+        print_df(make_console(), _display(df, cols), title="Ragone (per kg and litre of cell)",
                   index=False)
-    _wrote(files)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -297,7 +296,7 @@ def ragone(
 
 
 @sim_app.command("charge")
-@_handles_input_errors
+@handles_input_errors
 def charge(
     design: DesignArg,
     c_rate: Annotated[
@@ -360,8 +359,8 @@ def charge(
         max_temperature_C=max_temp,
     )
     target, label, source = _load_target(design)
-    lib = _library(materials)
-    with _status(f"charging {label}"):
+    lib = material_library(materials)
+    with spinner(f"charging {label}"):
         if fastest:
             res = fastest_charge(target, limits=limits, soc_start=soc_start, soc_end=soc_end,
                                  library=lib)
@@ -378,9 +377,9 @@ def charge(
         files += _write_charts(charge_figures(res), out, "charge")
         files.append(_write_csv(res.history, out, "charge"))
     if json_:
-        _echo_json({"source": source, "label": label, **res.to_dict(), "files": files})
+        echo_json({"source": source, "label": label, **res.to_dict(), "files": files})
     else:
-        console = _console()
+        console = make_console()
         console.print(Text(f"{res.name}: {res.protocol} charge "
                            f"{100 * res.soc_start:.0f}% -> {100 * res.soc_end:.0f}%",
                            style="bold"))
@@ -400,9 +399,9 @@ def charge(
         if math.isfinite(res.max_temperature_C):
             rows.append(("max temperature", f"{res.max_temperature_C:.1f} °C"))
         df = pd.DataFrame(rows, columns=["quantity", "value"])
-        _print_df(console, df, index=False)
+        print_df(console, df, index=False)
         _notes(console, res.notes)
-    _wrote(files)
+    wrote(files)
 
 
 def _parse_steps(text: str) -> list[tuple[float, float]]:
@@ -428,7 +427,7 @@ def _parse_steps(text: str) -> list[tuple[float, float]]:
 
 
 @sim_app.command("pulse")
-@_handles_input_errors
+@handles_input_errors
 def pulse(
     design: DesignArg,
     soc: Annotated[
@@ -450,8 +449,8 @@ def pulse(
 
     socs = parse_floats(soc, "--soc")
     target, label, source = _load_target(design)
-    lib = _library(materials)
-    with _status(f"pulsing {label}"):
+    lib = material_library(materials)
+    with spinner(f"pulsing {label}"):
         df = pulse_resistance(target, socs, c_rate=c_rate, duration_s=duration, library=lib)
     files: list[Path] = []
     if out is not None:
@@ -460,12 +459,12 @@ def pulse(
         files += _write_charts(pulse_figures(df), out, "pulse")
         files.append(_write_csv(df, out, "pulse"))
     if json_:
-        _echo_json({
+        echo_json({
             "source": source,
             "label": label,
             "c_rate": c_rate,
             "duration_s": duration,
-            "rows": [_clean(r) for r in df.to_dict(orient="records")],
+            "rows": [jsonable(r) for r in df.to_dict(orient="records")],
             "files": files,
         })
     else:
@@ -473,10 +472,10 @@ def pulse(
         for col in ("discharge_resistance_ohm", "charge_resistance_ohm"):
             if col in shown:
                 shown[col] = shown[col] * 1000.0  # mOhm for reading
-        _print_df(_console(), _display(shown, list(df.columns)),
+        print_df(make_console(), _display(shown, list(df.columns)),
                   title=f"Pulse resistance of {label} ({c_rate:g}C, {duration:g} s)",
                   index=False)
-    _wrote(files)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,7 +484,7 @@ def pulse(
 
 
 @bpx_app.command("export")
-@_handles_input_errors
+@handles_input_errors
 def bpx_export(
     design: DesignArg,
     dest: Annotated[Path, typer.Argument(metavar="OUT.json", help="The BPX file to write.")],
@@ -502,20 +501,20 @@ def bpx_export(
 
     if dest.exists() and not force:
         raise CasipInputError(
-            Problem("OUT.json", "the file exists", str(dest), "a new file, or --force")
+            Problem("", "the file exists", expected="a new file, or --force"), source=str(dest)
         )
-    d, label, source = _load_design(design)
-    lib = _library(materials)
-    with _status(f"exporting {label}"):
+    d, label, source = load_design(design)
+    lib = material_library(materials)
+    with spinner(f"exporting {label}"):
         path = export_bpx(d, dest, library=lib, source=source)
     if json_:
-        _echo_json({"source": source, "label": label, "files": [path]})
+        echo_json({"source": source, "label": label, "files": [path]})
     else:
         typer.echo(f"exported {label} to {path}; run it with: casip sim charge {path}")
 
 
 @bpx_app.command("import")
-@_handles_input_errors
+@handles_input_errors
 def bpx_import(
     file: Annotated[
         Path, typer.Argument(metavar="FILE.json", help="A BPX file.", show_default=False)
@@ -556,17 +555,17 @@ def bpx_import(
             "Maximum concentration in positive electrode [mol.m-3]"),
     }
     if json_:
-        _echo_json({"source": str(file), **summary, "notes": setup.notes,
+        echo_json({"source": str(file), **summary, "notes": setup.notes,
                     "warnings": m.warnings})
         return
-    console = _console()
+    console = make_console()
     df = pd.DataFrame(
         [(k, "—" if v is None or (isinstance(v, float) and not math.isfinite(v))
           else (f"{v:.4g}" if isinstance(v, float) else str(v)))
          for k, v in summary.items()],
         columns=["quantity", "value"],
     )
-    _print_df(console, df, title=f"BPX file {file}", index=False)
+    print_df(console, df, title=f"BPX file {file}", index=False)
     for w in m.warnings:
         console.print(Text(f"warning: {w}", style="yellow"))
     console.print(Text(f"valid BPX; run it with: casip sim charge {file}", style="dim"))

@@ -24,10 +24,21 @@ import pandas as pd
 import typer
 from rich.text import Text
 
+from casip.cli.common import (
+    DEFAULT_STORE,
+    JsonOpt,
+    echo_json,
+    handles_input_errors,
+    load_design,
+    make_console,
+    open_store,
+    print_df,
+    spinner,
+    wrote,
+)
 from casip.errors import CasipInputError, Problem
 
-#: The ``casip life`` sub-app (created before the helpers of :mod:`casip.cli` are imported:
-#: ``casip.cli`` registers it at its end, so either module may be imported first).
+#: The ``casip life`` sub-app (registered by :mod:`casip.cli`).
 life_app = typer.Typer(
     help=(
         "Longevity: ageing projections (BLAST-Lite Li-ion/LFP, semi-empirical solid-state) "
@@ -36,15 +47,6 @@ life_app = typer.Typer(
     no_args_is_help=True,
 )
 
-from casip.cli import (  # noqa: E402  (see the note on life_app)
-    JsonOpt,
-    _console,
-    _echo_json,
-    _handles_input_errors,
-    _print_df,
-    _status,
-    _wrote,
-)
 
 SOLID_PREFIX = "solid-state:"
 #: Early-life model kinds, by CLI name.
@@ -195,7 +197,7 @@ def _series(frame: pd.DataFrame, n: int = 200) -> dict:
 
 
 def _warn(notes: list[str]) -> None:
-    err = _console(stderr=True)
+    err = make_console(stderr=True)
     for n in notes:
         err.print(Text(f"warning: {n}", style="yellow"))
 
@@ -217,7 +219,7 @@ def _summary_table(rows: list[dict]) -> pd.DataFrame:
 def _write(figs, out: Path, stem: str) -> list[Path]:
     from casip import report
 
-    with _status("writing charts"):
+    with spinner("writing charts"):
         return report.write_figures(figs, out, stem)
 
 
@@ -234,7 +236,9 @@ def severson_folder(data: Path | None = None) -> Path:
         folder = data
     else:
         env = os.environ.get("CASIP_SHARED_DATA")
-        repo = Path(__file__).resolve().parents[2]
+        import casip
+
+        repo = Path(casip.__file__).resolve().parents[2]  # src/casip/__init__.py
         folder = (Path(env) if env else repo.parent / "shared" / "data") / "severson"
     if not folder.is_dir():
         raise CasipInputError(Problem(
@@ -303,7 +307,7 @@ def _qv_files(folder: Path) -> list[Path]:
 
 
 @life_app.command("models")
-@_handles_input_errors
+@handles_input_errors
 def models(json_: JsonOpt = False) -> None:
     """The BLAST-Lite ageing models with their chemistry and stated validity range.
 
@@ -314,7 +318,7 @@ def models(json_: JsonOpt = False) -> None:
 
     infos = blast.list_models()
     if json_:
-        _echo_json({
+        echo_json({
             "defaults": dict(blast.DEFAULT_MODELS),
             "solid_state": [f"{SOLID_PREFIX}LPSCl", f"{SOLID_PREFIX}LLZO"],
             "models": [
@@ -346,8 +350,8 @@ def models(json_: JsonOpt = False) -> None:
         }
         for m in infos
     ])
-    console = _console()
-    _print_df(console, df, title="BLAST-Lite ageing models (validity ranges)", index=False)
+    console = make_console()
+    print_df(console, df, title="BLAST-Lite ageing models (validity ranges)", index=False)
     console.print(Text(
         f"lfp = {blast.DEFAULT_MODELS['lfp']}, nmc = {blast.DEFAULT_MODELS['nmc']}; "
         "solid-state:LPSCl and solid-state:LLZO use the semi-empirical solid-state model.",
@@ -356,7 +360,7 @@ def models(json_: JsonOpt = False) -> None:
 
 
 @life_app.command("project")
-@_handles_input_errors
+@handles_input_errors
 def project(
     model: Annotated[str | None, typer.Option("--model", help="lfp, nmc, a BLAST-Lite model "
                                               "name, or solid-state:LPSCl / solid-state:LLZO.",
@@ -381,18 +385,17 @@ def project(
     d = _duty(duty, years, temperature_c, duty_file)
     mapping = None
     if design is not None:
-        from casip.cli import _load_design
         from casip.life.design_life import project_design
 
-        design_obj, design_label, _ = _load_design(design)
-        with _status(f"projecting {design}"):
+        design_obj, design_label, _ = load_design(design)
+        with spinner(f"projecting {design}"):
             frame = project_design(design_obj, d, warn=False)
         model, mapping = frame.attrs["model"], frame.attrs["mapping"]
         label = f"{design_label} ({model})"
         notes = ([frame.attrs["failure"]] if frame.attrs.get("failure") else
                  [f"{model}: {w}" for w in frame.attrs.get("warnings", [])])
     else:
-        with _status(f"projecting {model}"):
+        with spinner(f"projecting {model}"):
             label, frame, notes = project_spec(model, d)
     row = _summary(model, label, frame, notes)
     if mapping is not None:
@@ -406,19 +409,19 @@ def project(
         files.append(_write_csv(frame, out, "capacity"))
     _warn(notes)
     if json_:
-        _echo_json({"duty": d.model_dump(), **row, "series": _series(frame), "files": files})
+        echo_json({"duty": d.model_dump(), **row, "series": _series(frame), "files": files})
     else:
-        console = _console()
+        console = make_console()
         console.print(Text(f"{label} under {d.name} ({d.years:g} years, {d.temperature_C:g} °C)",
                            style="bold"))
-        _print_df(console, _summary_table([row]), index=False)
+        print_df(console, _summary_table([row]), index=False)
         if mapping is not None:
             console.print(Text(mapping, style="dim"))
-    _wrote(files)
+    wrote(files)
 
 
 @life_app.command("compare")
-@_handles_input_errors
+@handles_input_errors
 def compare(
     model: Annotated[list[str], typer.Option("--model", help="A model (repeat): lfp, nmc, a "
                                              "BLAST-Lite name, solid-state:LPSCl ...")],
@@ -434,7 +437,7 @@ def compare(
     d = _duty(duty, years, temperature_c, duty_file)
     frames: dict[str, pd.DataFrame] = {}
     rows, notes_all = [], []
-    with _status("projecting"):
+    with spinner("projecting"):
         for spec in model:
             label, frame, notes = project_spec(spec, d)
             while label in frames:
@@ -452,15 +455,15 @@ def compare(
         files.append(_write_csv(long, out, "compare"))
     _warn(notes_all)
     if json_:
-        _echo_json({"duty": d.model_dump(),
+        echo_json({"duty": d.model_dump(),
                     "projections": [{**r, "series": _series(frames[r["label"]])} for r in rows],
                     "files": files})
     else:
-        console = _console()
+        console = make_console()
         console.print(Text(f"under {d.name} ({d.years:g} years, {d.temperature_C:g} °C)",
                            style="bold"))
-        _print_df(console, _summary_table(rows), index=False)
-    _wrote(files)
+        print_df(console, _summary_table(rows), index=False)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +472,7 @@ def compare(
 
 
 @life_app.command("train")
-@_handles_input_errors
+@handles_input_errors
 def train(
     out: Annotated[Path, typer.Option("--out", metavar="MODEL.json",
                                       help="Where to save the trained model.")],
@@ -484,13 +487,13 @@ def train(
 
     _model_class(kind)
     folder = severson_folder(data)
-    with _status("reading the training cells"):
+    with spinner("reading the training cells"):
         curves, lives = load_severson_qv(folder)
         X, notes = _features(curves, [f"cell{i + 1}" for i in range(len(curves))])
         prov = severson_provenance(folder)
     _warn(notes)
     fitted, rows = {}, []
-    with _status("training"):
+    with spinner("training"):
         for k in KINDS:
             m = _model_class(k)().fit(X, lives, provenance=prov)
             fitted[k] = m
@@ -500,18 +503,18 @@ def train(
                          "training_mape_percent": m.mape(X, lives)})
     path = fitted[kind].save(out)
     if json_:
-        _echo_json({"data": str(folder), "saved": kind, "models": rows, "files": [path]})
+        echo_json({"data": str(folder), "saved": kind, "models": rows, "files": [path]})
     else:
-        console = _console()
-        _print_df(console, pd.DataFrame(rows).rename(columns={
+        console = make_console()
+        print_df(console, pd.DataFrame(rows).rename(columns={
             "cv_mape_percent": "CV MAPE [%]", "training_mape_percent": "training MAPE [%]"}),
             title=f"Early-life models on {len(lives)} cells ({folder})", index=False)
         console.print(Text(f"saved the {kind} model", style="dim"))
-    _wrote([path])
+    wrote([path])
 
 
 @life_app.command("predict")
-@_handles_input_errors
+@handles_input_errors
 def predict(
     model: Annotated[Path, typer.Option("--model", metavar="MODEL.json",
                                         help="A model saved by casip life train.")],
@@ -582,25 +585,24 @@ def predict(
     ]
     _warn(notes)
     if json_:
-        _echo_json({"model": type(m).__name__, "coverage": coverage, "cells": cells})
+        echo_json({"model": type(m).__name__, "coverage": coverage, "cells": cells})
         return
     df = pd.DataFrame(cells).rename(columns={
         "predicted_cycle_life": "predicted [cycles]", "low": f"low ({coverage:.0%})",
         "high": f"high ({coverage:.0%})", "observed_cycle_life": "observed [cycles]"})
     if all(o is None for o in observed):
         df = df.drop(columns="observed [cycles]")
-    _print_df(_console(), df, title=f"Cycle life predicted by the {type(m).__name__}",
+    print_df(make_console(), df, title=f"Cycle life predicted by the {type(m).__name__}",
               index=False)
 
 
 def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
                   json_: bool) -> None:
     """``casip life predict --test``: the cycle life of a stored test."""
-    from casip.cli_data import DEFAULT_STORE, _store
     from casip.life.from_hub import predict_test
 
-    st = _store(store if store is not None else DEFAULT_STORE)
-    with _status("reading the test"):
+    st = open_store(store if store is not None else DEFAULT_STORE)
+    with spinner("reading the test"):
         meta = st.info(test)
         test_id = meta.get("test_id", test)
         series = st.table(test_id, "timeseries")
@@ -611,17 +613,17 @@ def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
         r = predict_test(series, m, coverage=coverage, source=source)
     _warn([str(w.message) for w in caught])
     if json_:
-        _echo_json({"test": test_id, "store": str(st.root), "model": r["model"],
+        echo_json({"test": test_id, "store": str(st.root), "model": r["model"],
                     "coverage": coverage, "predicted_cycle_life": r["cycle_life"],
                     "low": r["low"], "high": r["high"], "features": r["features"]})
         return
     df = pd.DataFrame([{"test": test_id, "predicted [cycles]": r["cycle_life"],
                         f"low ({coverage:.0%})": r["low"], f"high ({coverage:.0%})": r["high"]}])
-    _print_df(_console(), df, title=f"Cycle life predicted by the {r['model']}", index=False)
+    print_df(make_console(), df, title=f"Cycle life predicted by the {r['model']}", index=False)
 
 
 @life_app.command("evaluate")
-@_handles_input_errors
+@handles_input_errors
 def evaluate(
     folds: Annotated[int, typer.Option("--folds", min=2, help="Outer cross-validation folds.")]
     = 5,
@@ -636,7 +638,7 @@ def evaluate(
     from casip.life import cross_validated_mape, load_severson_qv
 
     folder = severson_folder(data)
-    with _status("reading the cells"):
+    with spinner("reading the cells"):
         curves, lives = load_severson_qv(folder)
         X, notes = _features(curves, [f"cell{i + 1}" for i in range(len(curves))])
     _warn(notes)
@@ -644,7 +646,7 @@ def evaluate(
         raise CasipInputError(Problem("--folds", "more folds than cells", folds,
                                       f"at most {len(lives)}"))
     preds, mape = {}, {}
-    with _status("cross-validating"):
+    with spinner("cross-validating"):
         for k in KINDS:
             r = cross_validated_mape(_model_class(k)(), X, lives, folds=folds, seed=seed)
             preds[k] = np.asarray(r["predicted"], dtype=float)
@@ -661,7 +663,7 @@ def evaluate(
                               **{f"predicted_{k}": v for k, v in preds.items()}})
         files.append(_write_csv(table, out, "evaluation"))
     if json_:
-        _echo_json({
+        echo_json({
             "data": str(folder), "folds": folds, "seed": seed, "n_cells": len(lives),
             "mape_percent": mape, "observed": lives.tolist(),
             "predicted": {k: v.tolist() for k, v in preds.items()}, "files": files,
@@ -670,9 +672,9 @@ def evaluate(
         df = pd.DataFrame([{"model": k, "CV MAPE [%]": mape[k],
                             "median APE [%]": float(np.median(np.abs(preds[k] - lives) / lives)
                                                     * 100)} for k in KINDS])
-        _print_df(_console(), df, title=f"{folds}-fold cross-validation on {len(lives)} cells "
+        print_df(make_console(), df, title=f"{folds}-fold cross-validation on {len(lives)} cells "
                   "(published variance model: ~15 %)", index=False)
-    _wrote(files)
+    wrote(files)
 
 
 __all__ = ["life_app", "load_early_model", "project_spec", "severson_folder"]

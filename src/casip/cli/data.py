@@ -27,10 +27,21 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from casip.cli.common import (
+    DEFAULT_STORE,
+    EXIT_BAD_INPUT,
+    CsvOpt,
+    JsonOpt,
+    handles_input_errors,
+    jsonable,
+    make_console,
+    open_store,
+    print_df,
+    wrote,
+)
 from casip.errors import CasipInputError, Problem
 
-#: The ``casip data`` sub-app. It is created before the helpers of :mod:`casip.cli` are
-#: imported: ``casip.cli`` registers it at its end, so either module may be imported first.
+#: The ``casip data`` sub-app (registered by :mod:`casip.cli`).
 data_app = typer.Typer(
     help=(
         "Test-data hub: ingest cycler files into one schema, list, show, export, plot and "
@@ -39,19 +50,6 @@ data_app = typer.Typer(
     no_args_is_help=True,
 )
 
-from casip.cli import (  # noqa: E402  (see the note on data_app)
-    EXIT_BAD_INPUT,
-    CsvOpt,
-    JsonOpt,
-    _clean,
-    _console,
-    _handles_input_errors,
-    _print_df,
-    _wrote,
-)
-
-#: The store used when neither --store nor CASIP_STORE is given.
-DEFAULT_STORE = Path("casip-data")
 #: Export formats and the usual file endings they are inferred from.
 EXPORT_FORMATS = {"csv": ".csv", "parquet": ".parquet", "bdf": ".bdf.csv"}
 #: Rows of the cycle table that ``casip data show`` prints.
@@ -76,25 +74,14 @@ TestIdArg = Annotated[
 ]
 
 
-def _store(root: Path):
-    from casip.data.store import Store
-
-    if root.exists() and not root.is_dir():
-        raise CasipInputError(
-            Problem("--store", "exists and is not a folder", expected="a store folder"),
-            str(root),
-        )
-    return Store(root)
-
-
 def _echo_json(obj: object) -> None:
     """JSON on stdout: NaN becomes null, timestamps and other objects become strings."""
-    typer.echo(json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=False,
+    typer.echo(json.dumps(jsonable(obj), indent=2, ensure_ascii=False, allow_nan=False,
                           default=str))
 
 
 def _records(df: pd.DataFrame) -> list[dict]:
-    return [_clean(r) for r in df.to_dict(orient="records")]  # type: ignore[misc]
+    return [jsonable(r) for r in df.to_dict(orient="records")]  # type: ignore[misc]
 
 
 def _fmt(v: Any) -> str:
@@ -146,7 +133,7 @@ def format_table() -> pd.DataFrame:
 
 
 @data_app.command("formats")
-@_handles_input_errors
+@handles_input_errors
 def formats(json_: JsonOpt = False, csv: CsvOpt = False) -> None:
     """The cycler file formats this installation reads (detected from the content)."""
     df = format_table()
@@ -156,7 +143,7 @@ def formats(json_: JsonOpt = False, csv: CsvOpt = False) -> None:
         typer.echo(df.to_csv(index=False), nl=False)
     else:
         view = df.drop(columns=["private_copy"]).set_index("format")
-        _print_df(_console(), view, title=f"{len(df)} supported formats "
+        print_df(make_console(), view, title=f"{len(df)} supported formats "
                   "(--format ID overrides the detection)")
 
 
@@ -236,7 +223,7 @@ def _result_line(res) -> Text:
 
 
 @data_app.command("ingest")
-@_handles_input_errors
+@handles_input_errors
 def ingest(
     files: Annotated[
         list[str],
@@ -293,8 +280,8 @@ def ingest(
         temperature_celsius=temperature_c, stack_pressure_mpa=stack_pressure_mpa,
         solid_electrolyte=solid_electrolyte,
     )
-    st = _store(store)
-    console = _console(stderr=json_)
+    st = open_store(store)
+    console = make_console(stderr=json_)
     results = []
     progress = Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -340,11 +327,11 @@ def ingest(
 
 
 @data_app.command("list")
-@_handles_input_errors
+@handles_input_errors
 def list_tests(store: StoreOpt = DEFAULT_STORE, json_: JsonOpt = False,
                csv: CsvOpt = False) -> None:
     """The tests in the store: id, source file, format, rows, cell, ingestion time."""
-    st = _store(store)
+    st = open_store(store)
     df = st.list()
     if json_:
         _echo_json(_records(df))
@@ -354,11 +341,11 @@ def list_tests(store: StoreOpt = DEFAULT_STORE, json_: JsonOpt = False,
         return
     if df.empty:
         where = "" if st.root.is_dir() else " (the folder does not exist yet)"
-        _console(stderr=True).print(Text(
+        make_console(stderr=True).print(Text(
             f"no tests in the store {st.root}{where}; add some with "
             "'casip data ingest FILES'"))
         return
-    _print_df(_console(), df.set_index("test_id"),
+    print_df(make_console(), df.set_index("test_id"),
               title=f"{len(df)} test{'s' if len(df) != 1 else ''} in {st.root} "
               "(casip data show TEST_ID)")
 
@@ -442,14 +429,14 @@ def _kv(console: Console, title: str, items: Sequence[tuple[str, Any]]) -> None:
 
 
 @data_app.command("show")
-@_handles_input_errors
+@handles_input_errors
 def show(
     test_id: TestIdArg,
     store: StoreOpt = DEFAULT_STORE,
     json_: JsonOpt = False,
 ) -> None:
     """One test: metadata, provenance, warnings, the first cycles and the capacity check."""
-    st = _store(store)
+    st = open_store(store)
     info = st.info(test_id)
     tid = info["test_id"]
     cycles = st.table(tid, "cycles")
@@ -458,7 +445,7 @@ def show(
         _echo_json({**info, "cycle_count": len(cycles), "capacity_check": check,
                     "cycles": _records(cycles)})
         return
-    console = _console()
+    console = make_console()
     md, pv = info["metadata"], info["provenance"]
     console.print(Text(f"test {tid}", style="bold"))
     _kv(console, "Provenance", [
@@ -536,7 +523,7 @@ def bdf_frame(timeseries: pd.DataFrame) -> pd.DataFrame:
 
 
 @data_app.command("export")
-@_handles_input_errors
+@handles_input_errors
 def export(
     test_id: TestIdArg,
     out: Annotated[
@@ -579,7 +566,7 @@ def export(
         raise CasipInputError(Problem("", "the file exists; refusing to overwrite it",
                                       expected="a new file name (or remove the file first)"),
                               str(out))
-    st = _store(store)
+    st = open_store(store)
     tid = st.info(test_id)["test_id"]
     df = st.table(tid, table)
     if fmt == "bdf":
@@ -593,7 +580,7 @@ def export(
     if json_:
         _echo_json({"test_id": tid, "table": table, "format": fmt, "rows": len(df),
                     "columns": list(df.columns), "files": [out]})
-    _wrote([out])
+    wrote([out])
 
 
 # --------------------------------------------------------------------------------------------
@@ -602,7 +589,7 @@ def export(
 
 
 @data_app.command("plot")
-@_handles_input_errors
+@handles_input_errors
 def plot(
     test_id: TestIdArg,
     out: Annotated[
@@ -628,7 +615,7 @@ def plot(
     from casip.data import plots
 
     wanted = plots.parse_cycles(cycles) if cycles is not None else None
-    st = _store(store)
+    st = open_store(store)
     info = st.info(test_id)
     tid = info["test_id"]
     mass = info["metadata"].get("active_mass_g") if per_gram else None
@@ -643,14 +630,14 @@ def plot(
         for p in exc.problems:
             p.field = "--cycles"
         raise CasipInputError(exc.problems, source=f"test {tid}") from None
-    with _console(stderr=True).status("drawing charts", spinner="dots"):
+    with make_console(stderr=True).status("drawing charts", spinner="dots"):
         files = plots.write_test_plots(
             ts, st.table(tid, "cycles"), out, cycles=chosen, prefix=f"{tid}_",
             title=f"{info['provenance']['source_name']} ({tid})", mass_g=mass,
         )
     if json_:
         _echo_json({"test_id": tid, "cycles": chosen, "files": files})
-    _wrote(files)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -659,7 +646,7 @@ def plot(
 
 
 @data_app.command("query")
-@_handles_input_errors
+@handles_input_errors
 def query(
     sql: Annotated[
         str,
@@ -675,7 +662,7 @@ def query(
     csv: CsvOpt = False,
 ) -> None:
     """Query every stored test at once with SQL (DuckDB); --csv or --json for all rows."""
-    st = _store(store)
+    st = open_store(store)
     if st.list().empty:
         raise CasipInputError(Problem("", "the store holds no tests to query",
                                       expected="tests added with 'casip data ingest FILES'"),
@@ -697,7 +684,7 @@ def query(
         t.add_column(Text(str(c)), justify="right" if numeric else "left", overflow="fold")
     for row in shown.itertuples(index=False):
         t.add_row(*(Text(_cell(v)) for v in row))
-    _console().print(t)
+    make_console().print(t)
 
 
 def _cell(v: Any) -> str:

@@ -18,6 +18,15 @@ from typing import Annotated
 
 import typer
 
+from casip.cli.common import (
+    JsonOpt,
+    echo_json,
+    handles_input_errors,
+    make_console,
+    print_df,
+    records,
+    wrote,
+)
 from casip.errors import CasipInputError
 
 #: The ``casip explore`` sub-app (registered by :mod:`casip.cli`).
@@ -29,22 +38,13 @@ explore_app = typer.Typer(
     no_args_is_help=True,
 )
 
-from casip.cli import (  # noqa: E402  (after explore_app, as in casip.cli_life)
-    JsonOpt,
-    _console,
-    _echo_json,
-    _handles_input_errors,
-    _print_df,
-    _records,
-    _wrote,
-)
 
 #: Exit status after Ctrl-C (the journal is kept).
 EXIT_CANCELLED = 130
 
 
 @explore_app.command("run")
-@_handles_input_errors
+@handles_input_errors
 def run(
     study: Annotated[
         Path,
@@ -103,7 +103,7 @@ def run(
     ex = get_executor(executor, workers=workers, scheduler=scheduler)
     cancel = threading.Event()
     box: dict = {}
-    err = _console(stderr=True)
+    err = make_console(stderr=True)
     with (
         ex,
         Progress(
@@ -173,10 +173,10 @@ def run(
         "files": [str(f) for f in files],
     }
     if json_out:
-        _echo_json(summary)
+        echo_json(summary)
         return
-    _wrote(files)
-    con = _console()
+    wrote(files)
+    con = make_console()
     con.print(
         f"{summary['points']} points ({summary['evaluated']} evaluated, "
         f"{summary['reused_from_journal']} from the journal), {summary['feasible']} "
@@ -206,20 +206,20 @@ def _show_table(out: Path, all_points: bool, json_out: bool = False) -> None:
     cols = _front_columns(meta, df)
     view = df[cols] if len(df) else df
     if json_out:
-        _echo_json(
+        echo_json(
             {
                 "study": meta["study"]["name"],
                 "casip_version": meta.get("casip_version"),
                 "git_commit": meta.get("git_commit"),
-                "points" if all_points else "pareto": _records(view),
+                "points" if all_points else "pareto": records(view),
             }
         )
         return
     title = f"{meta['study']['name']}: " + (
         f"all {len(df)} points" if all_points else f"Pareto front ({len(df)} points)"
     )
-    _print_df(
-        _console(),
+    print_df(
+        make_console(),
         view.drop(columns=[c for c in ("error",) if c in view and not all_points]),
         title=title,
         index=False,
@@ -227,7 +227,7 @@ def _show_table(out: Path, all_points: bool, json_out: bool = False) -> None:
 
 
 @explore_app.command("show")
-@_handles_input_errors
+@handles_input_errors
 def show(
     out: Annotated[
         Path, typer.Argument(metavar="DIR", help="The --out folder of a study.", show_default=False)
@@ -242,7 +242,7 @@ def show(
 
 
 @explore_app.command("charts")
-@_handles_input_errors
+@handles_input_errors
 def charts_cmd(
     out: Annotated[
         Path, typer.Argument(metavar="DIR", help="The --out folder of a study.", show_default=False)
@@ -251,7 +251,7 @@ def charts_cmd(
     """Write pareto.png/.html and parallel.png/.html in DIR, with LFP and the CASIP targets."""
     from casip.explore.charts import write_study_charts
 
-    _wrote(write_study_charts(out))
+    wrote(write_study_charts(out))
 
 
 __all__ = ["EXIT_CANCELLED", "explore_app"]

@@ -1,238 +1,54 @@
-"""The ``casip`` command line: one CLI, a sub-command per capability.
+"""The design commands: ``show``, ``compare``, ``references``, ``sweep``, ``schema``, and the
+``casip materials ...`` and ``casip reference ...`` groups.
 
-Every command takes ``--json`` (machine-readable output on stdout and nothing else there);
-tabular commands take ``--csv``; commands that draw write PNG and self-contained HTML charts
-into ``--out DIR``; ``--materials FILE`` (repeatable) adds or overrides materials from the
-user's own files. Bad input (a design file, a materials file, an argument) prints one message
-on stderr naming the file, the field, the value and what was expected, and exits with status 2.
-
-Run ``casip --help`` or see ``docs/cli.md``.
+The top-level commands are plain functions; :mod:`casip.cli` registers them on the app.
 """
 
 from __future__ import annotations
 
 import difflib
-import functools
 import json
 import math
-import os
 import re
-import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
 import typer
-from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-import casip
+from casip.cli.common import (
+    CsvOpt,
+    DesignArg,
+    JsonOpt,
+    MaterialsOpt,
+    echo_json,
+    handles_input_errors,
+    load_design,
+    make_console,
+    material_library,
+    print_df,
+    records,
+    reference_cell_ids,
+    spinner,
+    unique_labels,
+    wrote,
+)
 from casip.errors import CasipInputError, Problem
 
-# Heavy modules (the design engine, pandas-based reports, matplotlib, plotly) are imported
-# inside the commands so that `casip --help` stays quick.
-
-app = typer.Typer(
-    name="casip",
-    help=(
-        "CASIP: design all-solid-state battery cells and compare them with LFP and the CASIP "
-        "2030 roadmap. Start with 'casip references' or 'casip show ref:lfp-blade'."
-    ),
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_show_locals=False,
-    rich_markup_mode=None,
-)
+#: ``casip materials ...``
 materials_app = typer.Typer(
     help="Browse the materials library (bundled plus --materials files).", no_args_is_help=True
 )
+#: ``casip reference ...``
 reference_app = typer.Typer(
     help="The reference cells: list them, show one, copy one to start a design.",
     no_args_is_help=True,
 )
-app.add_typer(materials_app, name="materials")
-app.add_typer(reference_app, name="reference")
-
-#: Exit status for bad input (the same as a command-line usage error).
-EXIT_BAD_INPUT = 2
-
-# --------------------------------------------------------------------------------------------
-# Shared options
-# --------------------------------------------------------------------------------------------
-
-JsonOpt = Annotated[
-    bool, typer.Option("--json", help="Print machine-readable JSON on stdout (and nothing else).")
-]
-CsvOpt = Annotated[bool, typer.Option("--csv", help="Print the table as CSV on stdout.")]
-MaterialsOpt = Annotated[
-    list[Path] | None,
-    typer.Option(
-        "--materials",
-        "-m",
-        metavar="FILE",
-        help="A materials YAML file adding to or overriding the bundled library (repeatable).",
-        show_default=False,
-    ),
-]
-DesignArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="DESIGN",
-        help="A design file (YAML, schema casip.design/1) or ref:ID for a reference cell.",
-        show_default=False,
-    ),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _handles_input_errors(func: F) -> F:
-    """Turn a :class:`CasipInputError` into a one-message exit with status 2 (no traceback)."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except CasipInputError as exc:
-            typer.echo(f"casip: error: {exc}", err=True)
-            raise typer.Exit(EXIT_BAD_INPUT) from None
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _console(stderr: bool = False) -> Console:
-    """A rich console that is readable in a terminal and in a pipe (plain, 140 columns)."""
-    stream = sys.stderr if stderr else sys.stdout
-    tty = hasattr(stream, "isatty") and stream.isatty()
-    width = None if tty or os.environ.get("COLUMNS") else 140
-    return Console(file=stream, stderr=stderr, width=width, highlight=False, soft_wrap=False)
-
-
-def _echo_json(obj: object) -> None:
-    typer.echo(json.dumps(_clean(obj), indent=2, ensure_ascii=False, allow_nan=False))
-
-
-def _clean(x: object) -> object:
-    """JSON-safe: NaN and inf become None, numpy scalars become Python, paths become str."""
-    if isinstance(x, Mapping):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, Path):
-        return str(x)
-    if x is pd.NA or x is pd.NaT:
-        return None
-    return x
-
-
-def _records(df: pd.DataFrame, index_name: str | None = None) -> list[dict]:
-    data = df.reset_index() if index_name else df
-    if index_name:
-        data = data.rename(columns={data.columns[0]: index_name})
-    return [_clean(r) for r in data.to_dict(orient="records")]  # type: ignore[misc]
-
-
-def _print_df(
-    console: Console, df: pd.DataFrame, title: str | None = None, index: bool = True
-) -> None:
-    from casip import report
-
-    headers, rows = report.display_table(df, index=index)
-    table = Table(title=title, header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
-    for i, h in enumerate(headers):
-        numeric = bool(rows) and all(report.looks_numeric(r[i]) for r in rows)
-        table.add_column(Text(h), justify="right" if numeric else "left", overflow="fold")
-    for r in rows:
-        table.add_row(*(Text(c) for c in r))
-    console.print(table)
-
-
-def _wrote(files: Sequence[Path]) -> None:
-    err = _console(stderr=True)
-    for f in files:
-        err.print(Text(f"wrote {f}"))
-
-
-def _library(materials: Sequence[Path] | None):
-    from casip.materials import load_library
-
-    return load_library(list(materials or ()))
-
-
-def _reference_ids() -> tuple[str, ...]:
-    from casip.cells import reference_ids
-
-    return tuple(reference_ids())
-
-
-def _load_design(spec: str):
-    """A design from a file path or ``ref:<id>``; returns (design, label, source)."""
-    from casip.io import read_design, read_design_text
-
-    if spec.startswith("ref:"):
-        from casip.cells import reference_text
-
-        cid = spec[4:]
-        try:
-            text = reference_text(cid)
-        except FileNotFoundError:
-            raise CasipInputError(
-                Problem("", "the reference cell's data file is not installed", cid),
-                source=spec,
-            ) from None
-        return read_design_text(text, source=spec), cid, spec
-    path = Path(spec)
-    if not path.exists() and spec in _reference_ids():
-        raise CasipInputError(
-            Problem("", "no such file", spec,
-                    f"a design file, or ref:{spec} for the reference cell"),
-            source=spec,
-        )
-    return read_design(path), path.stem or spec, spec
-
-
-def _unique_labels(labels: Sequence[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for lab in labels:
-        n = seen.get(lab, 0) + 1
-        seen[lab] = n
-        out.append(lab if n == 1 else f"{lab} ({n})")
-    return out
-
-
-def _status(message: str):
-    """A spinner on stderr while something slow runs (silent when stderr is not a terminal)."""
-    return _console(stderr=True).status(message, spinner="dots")
-
-
-# --------------------------------------------------------------------------------------------
-# Top level
-# --------------------------------------------------------------------------------------------
-
-
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"casip {casip.__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _root(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Show the version."),
-    ] = False,
-) -> None:
-    """CASIP command line."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -318,8 +134,7 @@ def _print_metrics(console: Console, m, source: str) -> None:
         console.print(Text(f"warning: {w}", style="yellow"))
 
 
-@app.command()
-@_handles_input_errors
+@handles_input_errors
 def show(
     design: DesignArg,
     out: Annotated[
@@ -339,12 +154,12 @@ def show(
     from casip import report
     from casip.design import evaluate
 
-    d, label, source = _load_design(design)
-    lib = _library(materials)
+    d, label, source = load_design(design)
+    lib = material_library(materials)
     m = evaluate(d, lib, source=source)
     files: list[Path] = []
     if out is not None:
-        with _status("writing charts"):
+        with spinner("writing charts"):
             files += report.write_figures(
                 report.mass_breakdown_figures({label: m}, title=f"Mass breakdown of {m.name}"),
                 out, "mass_breakdown",
@@ -353,12 +168,12 @@ def show(
                 report.breakdown_table(m), out, "breakdown", index=False
             )[:1]
     if json_:
-        _echo_json({"source": source, "label": label, **m.to_dict(), "files": files})
+        echo_json({"source": source, "label": label, **m.to_dict(), "files": files})
     elif csv:
         typer.echo(report.breakdown_table(m).to_csv(index=False), nl=False)
     else:
-        _print_metrics(_console(), m, source)
-    _wrote(files)
+        _print_metrics(make_console(), m, source)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -382,8 +197,8 @@ _COMPARE_COLUMNS = (
 def _evaluate_specs(specs: Sequence[str], lib) -> dict:
     from casip.design import evaluate
 
-    loaded = [_load_design(s) for s in specs]
-    labels = _unique_labels([lab for _, lab, _ in loaded])
+    loaded = [load_design(s) for s in specs]
+    labels = unique_labels([lab for _, lab, _ in loaded])
     return {
         lab: evaluate(d, lib, source=src)
         for lab, (d, _, src) in zip(labels, loaded, strict=True)
@@ -395,10 +210,10 @@ def _with_baseline(metrics: dict, lib) -> dict:
     from casip import report
     from casip.design import evaluate
 
-    if report.LFP_ID in metrics or report.LFP_ID not in _reference_ids():
+    if report.LFP_ID in metrics or report.LFP_ID not in reference_cell_ids():
         return metrics
     try:
-        base, _, src = _load_design(f"ref:{report.LFP_ID}")
+        base, _, src = load_design(f"ref:{report.LFP_ID}")
     except CasipInputError:
         return metrics
     return {report.LFP_ID: evaluate(base, lib, source=src), **metrics}
@@ -406,7 +221,7 @@ def _with_baseline(metrics: dict, lib) -> dict:
 
 def _print_comparison(console: Console, table: pd.DataFrame, title: str) -> None:
     cols = [c for c in _COMPARE_COLUMNS if c in table.columns]
-    _print_df(console, table[cols], title=title)
+    print_df(console, table[cols], title=title)
     notes = []
     if table.attrs.get("baseline"):
         notes.append(f"'vs LFP' = ratio to {table.attrs['baseline']} (below 1 for cost is cheaper)")
@@ -431,7 +246,7 @@ def _comparison_json(table: pd.DataFrame, metrics: Mapping, files: Sequence[Path
     return {
         "baseline": table.attrs.get("baseline"),
         "target_stage": table.attrs.get("target_stage"),
-        "rows": _records(table, "label"),
+        "rows": records(table, "label"),
         "targets": [vars(t) for t in roadmap_targets()],
         "notes": {
             lab: {"missing_cost": m.missing_cost, "warnings": m.warnings}
@@ -450,8 +265,7 @@ def _write_comparison(table: pd.DataFrame, metrics: Mapping, out: Path) -> list[
     return files
 
 
-@app.command()
-@_handles_input_errors
+@handles_input_errors
 def compare(
     designs: Annotated[
         list[str] | None,
@@ -474,27 +288,26 @@ def compare(
     """Designs side by side with the CASIP roadmap targets and ratios to LFP."""
     from casip import report
 
-    specs = list(designs or []) or [f"ref:{c}" for c in _reference_ids()]
-    lib = _library(materials)
+    specs = list(designs or []) or [f"ref:{c}" for c in reference_cell_ids()]
+    lib = material_library(materials)
     metrics = _with_baseline(_evaluate_specs(specs, lib), lib)
     table = report.comparison_table(metrics)
     files: list[Path] = []
     if out is not None:
-        with _status("writing tables and charts"):
+        with spinner("writing tables and charts"):
             files = _write_comparison(table, metrics, out)
     if json_:
-        _echo_json(_comparison_json(table, metrics, files))
+        echo_json(_comparison_json(table, metrics, files))
     elif csv:
         typer.echo(table.to_csv(), nl=False)
     else:
-        console = _console()
+        console = make_console()
         _print_comparison(console, table, "Designs against LFP and the CASIP roadmap")
         _print_notes(console, metrics)
-    _wrote(files)
+    wrote(files)
 
 
-@app.command()
-@_handles_input_errors
+@handles_input_errors
 def references(
     out: Annotated[
         Path,
@@ -512,27 +325,27 @@ def references(
     from casip import report
     from casip.cells import compare as compare_published
 
-    lib = _library(materials)
-    metrics = _evaluate_specs([f"ref:{c}" for c in _reference_ids()], lib)
+    lib = material_library(materials)
+    metrics = _evaluate_specs([f"ref:{c}" for c in reference_cell_ids()], lib)
     table = report.comparison_table(metrics)
     published = report.published_table(compare_published(lib))
-    with _status("writing tables and charts"):
+    with spinner("writing tables and charts"):
         files = _write_comparison(table, metrics, out)
         files += report.write_table(published, out, "published", index=False)
     if json_:
         body = _comparison_json(table, metrics, files)
-        body["published"] = _records(published)
-        _echo_json(body)
+        body["published"] = records(published)
+        echo_json(body)
     elif csv:
         typer.echo(table.to_csv(), nl=False)
     else:
-        console = _console()
+        console = make_console()
         _print_comparison(console, table, "Reference cells against LFP and the CASIP roadmap")
         console.print()
-        _print_df(console, published.drop(columns=["source", "note"], errors="ignore"),
+        print_df(console, published.drop(columns=["source", "note"], errors="ignore"),
                   title="Computed versus published (sources in published.md)", index=False)
         _print_notes(console, metrics)
-    _wrote(files)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -615,8 +428,7 @@ def parse_param(spec: str) -> tuple[str, list]:
         raise bad("values must be finite numbers or material ids") from None
 
 
-@app.command()
-@_handles_input_errors
+@handles_input_errors
 def sweep(
     design: DesignArg,
     param: Annotated[
@@ -685,9 +497,9 @@ def sweep(
             raise CasipInputError(Problem("--metric", "unknown metric", mname,
                                           "one of: " + ", ".join(close or HEADLINE)))
 
-    d, label, source = _load_design(design)
-    lib = _library(materials)
-    with _status(f"evaluating {n_points:,} designs"):
+    d, label, source = load_design(design)
+    lib = material_library(materials)
+    with spinner(f"evaluating {n_points:,} designs"):
         try:
             df = run_sweep(d, parsed, grid=not zip_, library=lib)
         except CasipInputError as exc:
@@ -701,7 +513,7 @@ def sweep(
     if out is not None:
         from casip.io import ensure_dir, write_text_atomic
 
-        with _status("writing the sweep table and curves"):
+        with spinner("writing the sweep table and curves"):
             folder = ensure_dir(out)
             files.append(write_text_atomic(folder / "sweep.csv", df.to_csv(index=False)))
             files += report.write_figures(
@@ -713,22 +525,22 @@ def sweep(
              "energy_density_Wh_L", "cost_usd_kWh"]
     shown += [m for m in metrics if m not in shown]
     if json_:
-        _echo_json({
+        echo_json({
             "design": label, "source": source, "grid": not zip_,
             "params": parsed, "points": len(df),
-            "rows": _records(df), "files": files,
+            "rows": records(df), "files": files,
         })
     elif csv:
         typer.echo(df.to_csv(index=False), nl=False)
     else:
-        console = _console()
+        console = make_console()
         view = df[[*shown, "status"]].copy()
         if (view["status"] != 0).any():
             view["status"] = df["status_message"]
         else:
             view = view.drop(columns="status")
         title = f"{d.name}: {len(df):,} points" + (" (zipped)" if zip_ else "")
-        _print_df(console, view.head(max_rows), title=title, index=False)
+        print_df(console, view.head(max_rows), title=title, index=False)
         if len(df) > max_rows:
             console.print(Text(f"... {len(df) - max_rows:,} more rows: use --csv or --out",
                                style="dim"))
@@ -738,7 +550,7 @@ def sweep(
         if bad:
             console.print(Text(f"{bad} points do not fit the cell format (see status)",
                                style="yellow"))
-    _wrote(files)
+    wrote(files)
 
 
 # --------------------------------------------------------------------------------------------
@@ -758,7 +570,7 @@ _MATERIAL_VALUES = (
 
 
 @materials_app.command("list")
-@_handles_input_errors
+@handles_input_errors
 def materials_list(
     category: Annotated[
         str | None,
@@ -771,7 +583,7 @@ def materials_list(
     """List the materials with their main values."""
     from casip.materials import Category
 
-    lib = _library(materials)
+    lib = material_library(materials)
     df = lib.table()
     if category is not None:
         cats = [c.value for c in Category]
@@ -780,7 +592,7 @@ def materials_list(
                                           "one of: " + ", ".join(cats)))
         df = df[df["category"] == category]
     if json_:
-        _echo_json(_records(df))
+        echo_json(records(df))
         return
     if csv:
         typer.echo(df.to_csv(index=False), nl=False)
@@ -792,19 +604,19 @@ def materials_list(
         "average_voltage_V": "voltage vs Li [V]", "cost_usd_kg": "cost [$/kg]",
     }).set_index("id")
     view.index.name = "id"
-    _print_df(_console(), view, title=f"{len(view)} materials (values with sources: "
+    print_df(make_console(), view, title=f"{len(view)} materials (values with sources: "
               "casip materials show ID)")
 
 
 @materials_app.command("show")
-@_handles_input_errors
+@handles_input_errors
 def materials_show(
     material_id: Annotated[str, typer.Argument(metavar="ID", help="Material id, e.g. NMC811.")],
     materials: MaterialsOpt = None,
     json_: JsonOpt = False,
 ) -> None:
     """One material: every value with its unit and source."""
-    lib = _library(materials)
+    lib = material_library(materials)
     if material_id not in lib:
         close = difflib.get_close_matches(material_id, list(lib), n=5, cutoff=0.4)
         raise CasipInputError(Problem(
@@ -815,13 +627,13 @@ def materials_show(
     m = lib[material_id]
     used = sorted(k for k in m.sources_used() if k in lib.sources)
     if json_:
-        _echo_json({
+        echo_json({
             **m.model_dump(mode="json"),
             "origin": lib.origin.get(m.id),
             "sources": {k: lib.sources[k].model_dump(mode="json") for k in used},
         })
         return
-    console = _console()
+    console = make_console()
     console.print(Text(f"{m.id}: {m.name}", style="bold"))
     console.print(Text(f"category {m.category.value}; from {lib.origin.get(m.id, '?')}"))
     if m.formula:
@@ -857,8 +669,7 @@ def materials_show(
 # --------------------------------------------------------------------------------------------
 
 
-@app.command()
-@_handles_input_errors
+@handles_input_errors
 def schema(
     out: Annotated[
         Path | None,
@@ -874,8 +685,8 @@ def schema(
     if out is not None:
         path = write_text_atomic(out, text)
         if json_:
-            _echo_json({"files": [path]})
-        _wrote([path])
+            echo_json({"files": [path]})
+        wrote([path])
     else:
         typer.echo(text, nl=False)
 
@@ -886,29 +697,29 @@ def schema(
 
 
 def _check_reference(cell_id: str) -> None:
-    ids = _reference_ids()
+    ids = reference_cell_ids()
     if cell_id not in ids:
         raise CasipInputError(Problem("ID", "unknown reference cell", cell_id,
                                       "one of: " + ", ".join(ids)))
 
 
 @reference_app.command("list")
-@_handles_input_errors
+@handles_input_errors
 def reference_list(json_: JsonOpt = False) -> None:
     """The reference cells with their names and kinds."""
     rows = []
-    for cid in _reference_ids():
-        d, _, _ = _load_design(f"ref:{cid}")
+    for cid in reference_cell_ids():
+        d, _, _ = load_design(f"ref:{cid}")
         rows.append({"id": cid, "name": d.name, "kind": d.kind.value, "format": d.format.type})
     if json_:
-        _echo_json(rows)
+        echo_json(rows)
         return
     df = pd.DataFrame(rows).set_index("id")
-    _print_df(_console(), df, title="Reference cells (casip reference show ID)")
+    print_df(make_console(), df, title="Reference cells (casip reference show ID)")
 
 
 @reference_app.command("show")
-@_handles_input_errors
+@handles_input_errors
 def reference_show(
     cell_id: Annotated[str, typer.Argument(metavar="ID", help="Reference cell id.")],
     json_: JsonOpt = False,
@@ -920,23 +731,23 @@ def reference_show(
     text = reference_text(cell_id)
     pubs = published(cell_id)
     if json_:
-        d, _, _ = _load_design(f"ref:{cell_id}")
-        _echo_json({
+        d, _, _ = load_design(f"ref:{cell_id}")
+        echo_json({
             "id": cell_id,
             "design": d.model_dump(mode="json", by_alias=True, exclude_none=True),
             "published": [vars(p) for p in pubs],
         })
         return
-    console = _console()
+    console = make_console()
     console.print(Text(text.rstrip("\n")))
     if pubs:
         console.print()
         df = pd.DataFrame([vars(p) for p in pubs])[["metric", "value", "source", "note"]]
-        _print_df(console, df, title="Published figures", index=False)
+        print_df(console, df, title="Published figures", index=False)
 
 
 @reference_app.command("copy")
-@_handles_input_errors
+@handles_input_errors
 def reference_copy(
     cell_id: Annotated[str, typer.Argument(metavar="ID", help="Reference cell id.")],
     dest: Annotated[
@@ -953,50 +764,8 @@ def reference_copy(
     target = dest / f"{cell_id}.yaml" if dest.is_dir() else dest
     path = write_text_atomic(target, reference_text(cell_id), overwrite=False)
     if json_:
-        _echo_json({"id": cell_id, "path": path})
+        echo_json({"id": cell_id, "path": path})
     else:
         typer.echo(f"copied {cell_id} to {path}; edit it, then: casip show {path}")
 
 
-# --------------------------------------------------------------------------------------------
-# data (the test-data hub; its commands live in casip.cli_data)
-# --------------------------------------------------------------------------------------------
-
-from casip.cli_data import data_app  # noqa: E402  (after the helpers it imports from here)
-
-app.add_typer(data_app, name="data")
-
-from casip.cli_physics import sim_app  # noqa: E402  (physics simulation: casip sim ...)
-
-app.add_typer(sim_app, name="sim")
-
-from casip.cli_life import life_app  # noqa: E402  (longevity: casip life ...)
-
-app.add_typer(life_app, name="life")
-
-from casip.cli_explore import explore_app  # noqa: E402  (design-space exploration)
-
-app.add_typer(explore_app, name="explore")
-
-from casip.cli_platform import platform_app, serve  # noqa: E402  (the consortium platform)
-
-app.command("serve")(serve)
-app.add_typer(platform_app, name="platform")
-
-
-# --------------------------------------------------------------------------------------------
-# Entry point
-# --------------------------------------------------------------------------------------------
-
-
-def main() -> None:
-    """Entry point of the ``casip`` command (and ``python -m casip``)."""
-    try:
-        app(prog_name="casip")
-    except BrokenPipeError:  # e.g. `casip materials list --csv | head`
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(1)
-
-
-__all__ = ["EXIT_BAD_INPUT", "app", "main", "parse_param"]

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-#: ``casip platform ...`` (registered by casip.cli)
+#: ``casip platform ...`` (registered by :mod:`casip.cli`, with :func:`serve`)
 platform_app = typer.Typer(
     help="Operate the consortium platform: database, users, audit log, backups.",
     no_args_is_help=True,
