@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.design import engine
 from casip.design.api import CellMetrics
 from casip.io import ensure_dir, write_bytes_atomic, write_text_atomic
@@ -96,15 +97,13 @@ _UNITS = {
     "_g": "g",
 }
 
-#: Colours of the cell kinds in bar charts (colour-blind-safe Okabe-Ito hues).
+#: Colours of the cell kinds in bar charts (from :mod:`casip.palette`, Okabe-Ito hues).
 KIND_COLOURS = {
-    "liquid": "#0072B2",
-    "semi-solid": "#E69F00",
-    "all-solid-state": "#009E73",
+    "liquid": palette.BLUE,
+    "semi-solid": palette.ORANGE,
+    "all-solid-state": palette.GREEN,
 }
-_OTHER_KIND = "#999999"
-#: Line styles of the roadmap stages, earliest first.
-_STAGE_COLOURS = ("#D55E00", "#CC79A7", "#56B4E9", "#F0E442")
+_OTHER_KIND = palette.NEUTRAL
 
 
 # --------------------------------------------------------------------------------------------
@@ -489,12 +488,12 @@ def energy_cost_figures(
                 text = "no price" if col.startswith("cost") else "n/a"
             ax.annotate(text, (xi, 0 if not math.isfinite(v) else v), ha="center", va="bottom",
                         fontsize=8, xytext=(0, 2), textcoords="offset points")
-        for i, line in enumerate(target_lines(targets, col)):
-            ax.axhline(line.value, color=_STAGE_COLOURS[i % len(_STAGE_COLOURS)],
+        for line in target_lines(targets, col):
+            ax.axhline(line.value, color=palette.stage_colour(line.stage),
                        linestyle="--", linewidth=1.3)
             ax.annotate(f"{line.value:g}", (1.0, line.value), xycoords=("axes fraction", "data"),
                         ha="right", va="bottom", fontsize=7,
-                        color=_STAGE_COLOURS[i % len(_STAGE_COLOURS)])
+                        color=palette.stage_colour(line.stage))
             top = max(top, line.value)
         ax.set_ylim(0, top * 1.15)
         ax.set_xticks(x, labels, rotation=35, ha="right", fontsize=8)
@@ -508,14 +507,14 @@ def energy_cost_figures(
 
     handles = [Patch(facecolor=KIND_COLOURS.get(k, _OTHER_KIND), edgecolor="black", label=k)
                for k in dict.fromkeys(kinds)]
-    for i, t in enumerate(targets):
+    for t in targets:
         parts = []
         if t.specific_energy_Wh_kg:
             parts.append(f"{t.specific_energy_Wh_kg:g} Wh/kg")
         if t.energy_density_Wh_L:
             parts.append(f"{t.energy_density_Wh_L:g} Wh/L")
         if parts:
-            handles.append(Line2D([0], [0], color=_STAGE_COLOURS[i % len(_STAGE_COLOURS)],
+            handles.append(Line2D([0], [0], color=palette.stage_colour(str(t.stage)),
                                   linestyle="--", label=f"{_stage_label(t)}: {', '.join(parts)}"))
     fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
                fontsize=8, frameon=False)
@@ -547,8 +546,8 @@ def energy_cost_figures(
                 col=ci,
             )
             shown.add(kind)
-        for i, line in enumerate(target_lines(targets, col)):
-            colour = _STAGE_COLOURS[i % len(_STAGE_COLOURS)]
+        for line in target_lines(targets, col):
+            colour = palette.stage_colour(line.stage)
             pfig.add_hline(y=line.value, line_dash="dash", line_color=colour, row=1, col=ci,
                            annotation_text=f"{line.value:g}", annotation_position="top right",
                            annotation_font_color=colour, annotation_font_size=10)
@@ -580,7 +579,6 @@ def mass_breakdown_figures(
     follows :data:`casip.design.engine.MASS_COMPONENTS` (electrodes, then inactive parts).
     """
     import plotly.graph_objects as go
-    from matplotlib import colormaps
 
     title = title or "Mass breakdown (share of cell mass)"
     labels = list(metrics)
@@ -589,11 +587,9 @@ def mass_breakdown_figures(
     grams = np.array([[metrics[lab].mass_breakdown_g.get(c, 0.0) for c in comps] for lab in labels])
     totals = np.array([metrics[lab].mass_g for lab in labels])
     share = grams / totals[:, None] * 100 if len(labels) else grams
-    cmap = colormaps["tab20"]
-    colours = {c: cmap(i % 20) for i, c in enumerate(comps)}
-
-    def hexcol(rgba) -> str:
-        return "#{:02x}{:02x}{:02x}".format(*(round(255 * v) for v in rgba[:3]))
+    # Okabe-Ito colours in turn; components past the eighth repeat a colour with hatching.
+    colours = {c: palette.colour(i) for i, c in enumerate(comps)}
+    hatched = {c: i >= len(palette.PALETTE) for i, c in enumerate(comps)}
 
     fig = _mpl_figure(11.0, max(3.0, 0.55 * len(labels) + 2.2))
     ax = fig.subplots()
@@ -601,7 +597,7 @@ def mass_breakdown_figures(
     left = np.zeros(len(labels))
     for j, c in enumerate(comps):
         ax.barh(y, share[:, j], left=left, color=colours[c], edgecolor="white", linewidth=0.4,
-                label=c.replace("_", " "))
+                hatch="//" if hatched[c] else None, label=c.replace("_", " "))
         for i in range(len(labels)):
             if share[i, j] >= 6:
                 ax.text(left[i] + share[i, j] / 2, y[i], f"{share[i, j]:.0f}", ha="center",
@@ -624,7 +620,8 @@ def mass_breakdown_figures(
                 x=share[:, j],
                 orientation="h",
                 name=c.replace("_", " "),
-                marker_color=hexcol(colours[c]),
+                marker_color=colours[c],
+                marker_pattern_shape="/" if hatched[c] else "",
                 customdata=grams[:, j],
                 hovertemplate="%{y}: %{x:.1f}% (%{customdata:.1f} g)<extra>"
                 + c.replace("_", " ") + "</extra>",
@@ -715,8 +712,6 @@ def sweep_figures(
         return ", ".join(parts)
 
     numeric_x = pd.api.types.is_numeric_dtype(df[xname])
-    palette = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-               "#F0E442", "#999999", "#882255")
     hover_cols = list(params[1:]) if zipped else []
 
     fig = _mpl_figure(5.2 * len(metrics) + 1.5, 4.6)
@@ -733,10 +728,11 @@ def sweep_figures(
             xs = sub[xname].to_numpy(dtype=float) if numeric_x else sub[xname].astype(str)
             xs = np.asarray(xs)
             label = group_label(key) if others else axis_label(metric).split(" [")[0]
-            colour = palette[gi % len(palette)]
+            colour = palette.colour(gi)
             markers = len(xs) <= 60
-            ax.plot(xs, ys, marker="o" if markers else None, markersize=3, color=colour,
-                    label=label)
+            ax.plot(xs, ys, marker=palette.marker(gi) if markers else None,
+                    markersize=3 if len(xs) > 12 else 5, color=colour, label=label,
+                    linestyle=palette.linestyle(gi))
             hover = None
             if hover_cols:
                 hover = [
@@ -747,7 +743,9 @@ def sweep_figures(
                 go.Scatter(
                     x=list(xs), y=[None if not math.isfinite(v) else v for v in ys],
                     mode="lines+markers" if markers else "lines", name=label, legendgroup=label,
-                    showlegend=mi == 0, line={"color": colour}, text=hover,
+                    showlegend=mi == 0, text=hover,
+                    line={"color": colour, "dash": palette.plotly_dash(gi)},
+                    marker={"symbol": palette.plotly_symbol(gi)},
                 ),
                 row=1, col=mi + 1,
             )
@@ -775,8 +773,11 @@ def figure_png(fig) -> bytes:
 def figure_html(fig, title: str = "CASIP chart") -> str:
     """A self-contained HTML page of a plotly figure: plotly.js is embedded, no CDN, no network.
 
-    The page works offline; ``include_plotlyjs=True`` inlines the library (about 4.7 MB).
+    The page works offline; ``include_plotlyjs=True`` inlines the library (about 4.7 MB). Traces
+    without a colour of their own take :data:`casip.palette.PALETTE` in turn.
     """
+    if fig.layout.colorway is None:
+        fig.update_layout(colorway=list(palette.PALETTE))
     html = fig.to_html(include_plotlyjs=True, full_html=True, include_mathjax=False,
                        config={"displaylogo": False, "responsive": True})
     safe = title.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -4,6 +4,11 @@ PostgreSQL comes from ``CASIP_TEST_POSTGRES_URL`` (``.ci/services.sh`` starts on
 it); each app gets a fresh database created on that server and dropped afterwards. Without the
 variable the PostgreSQL variants are skipped, unless ``CASIP_REQUIRE_POSTGRES=1`` (set by CI),
 where they fail.
+
+The browser tests (``test_browser*.py``) share a live uvicorn server, Playwright's Chromium and
+logged-in pages from here: ``live_url``, ``browser``, ``browser_login``, ``page``, ``shots`` and
+``plot_traces``. Without ``/usr/bin/chromium`` they are skipped, unless
+``CASIP_REQUIRE_CHROMIUM=1``, where they fail.
 """
 
 from __future__ import annotations
@@ -231,3 +236,143 @@ class LiveServer:
 def live_server_factory() -> type[LiveServer]:
     """:class:`LiveServer` for test modules (which cannot import this conftest)."""
     return LiveServer
+
+
+# ------------------------------------------------------------ browser tests (Playwright)
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+SHOTS = Path("/tmp/casip-shots")
+
+
+def need_chromium() -> None:
+    """Skip without Debian's Chromium; fail instead when ``CASIP_REQUIRE_CHROMIUM=1``."""
+    if CHROMIUM.exists():
+        return
+    if os.environ.get("CASIP_REQUIRE_CHROMIUM") == "1":
+        pytest.fail(f"CASIP_REQUIRE_CHROMIUM=1 but {CHROMIUM} is missing (bash .ci/services.sh)")
+    pytest.skip(f"{CHROMIUM} not installed (bash .ci/services.sh installs it)")
+
+
+@pytest.fixture(scope="session")
+def shots() -> Path:
+    """The folder the browser tests write their screenshots to (created)."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return SHOTS
+
+
+@pytest.fixture(scope="module")
+def live_url(request, tmp_path_factory) -> Iterator[str]:
+    """A real uvicorn server in a thread on a free port, serving a freshly seeded SQLite platform.
+
+    The test module may set more :class:`Settings` in a module-level dict ``LIVE_SETTINGS``
+    (``{"demo_jobs": False}``: no background demo charge jobs)."""
+    need_chromium()
+    import threading
+    import time
+    import urllib.request
+
+    import uvicorn
+
+    name = request.module.__name__.rpartition(".")[2]
+    folder = tmp_path_factory.mktemp(name)
+    settings = Settings(
+        data_dir=folder / "data",
+        database_url=f"sqlite:///{(folder / 'casip.db').resolve()}",
+        **getattr(request.module, "LIVE_SETTINGS", {}),
+    )
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url + "/login", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            pytest.fail("the uvicorn server did not start")
+        time.sleep(0.2)
+    yield url
+    server.should_exit = True
+    thread.join(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser(live_url):
+    """Debian's Chromium through Playwright, for the tests of a module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def browser_login(browser, live_url):
+    """``login(slug, role)``: a page in a new browser context, logged in as that demo user.
+
+    The page records JS errors (``pg.js_errors``) and every answer of 400 or more (``pg.bad``).
+    Its context is closed at the end of the module (a test may close it earlier)."""
+    contexts = []
+
+    def login(slug: str, role: str):
+        context = browser.new_context(viewport={"width": 1360, "height": 900})
+        contexts.append(context)
+        pg = context.new_page()
+        errors: list[str] = []
+        bad: list[str] = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.on("response", lambda r: bad.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+        pg.goto(live_url + "/")
+        assert "/login" in pg.url
+        pg.fill("#email", demo_email(slug, role))
+        pg.fill("#password", DEMO_PASSWORD)
+        pg.click("button[type=submit]")
+        pg.wait_for_url(live_url + "/")
+        pg.js_errors = errors
+        pg.bad = bad
+        return pg
+
+    yield login
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="module")
+def page(browser_login):
+    """One logged-in page (the demo engineer of Kestrel), shared by the tests in order."""
+    return browser_login("kestrel", "engineer")
+
+
+def _plot_traces(pg, selector: str) -> int:
+    """Number of data traces Plotly drew into ``selector`` (waits for the plot)."""
+    pg.wait_for_function(
+        "s => { const el = document.querySelector(s); return el && el.data && el.data.length }",
+        arg=selector,
+        timeout=20_000,
+    )
+    return pg.evaluate("s => document.querySelector(s).data.length", selector)
+
+
+@pytest.fixture(scope="session")
+def plot_traces():
+    """``plot_traces(pg, selector)``: the number of data traces Plotly drew (waits for it)."""
+    return _plot_traces

@@ -47,8 +47,9 @@ OWNER = "kestrel"
 SKIP_PREFIXES = ("/static", "/api/openapi.json", "/api/docs")
 SKIP_PATHS = frozenset({"/api/login", "/login", "/logout", "/api/logout"})
 #: public by design (no credentials needed)
-#: (the design file format's JSON Schema is public documentation, like the API description)
-PUBLIC_PATHS = frozenset({"/api/health", "/api/schema/design"})
+#: (the design file format's JSON Schema is public documentation, like the API description;
+#: /favicon.ico is the site's icon)
+PUBLIC_PATHS = frozenset({"/api/health", "/api/schema/design", "/favicon.ico"})
 MISSING_ID = 987_654_321  # an id that exists for no kind
 #: URL segment before a path parameter -> the kind of object it names
 SEGMENT_KIND = {

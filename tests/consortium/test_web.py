@@ -264,3 +264,270 @@ def test_pages_use_the_apis_that_exist_and_say_when_one_is_missing(sqlite_server
             assert "not available" in r.text, path
     finally:
         state.web_route_paths = saved
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12 (items 1, 2, 5, 6, 9, 15): error pages, the compare baseline, job messages and
+# design names, results on a design's page, dashboard counts, the favicon
+
+
+def _reference_id(server, reference_id: str) -> int:
+    h = server.as_role("kestrel")
+    items = server.client.get("/api/designs?limit=200", headers=h).json()["items"]
+    return next(d["id"] for d in items if d["reference_id"] == reference_id)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "text"),
+    [
+        ("/no-such-page", 404, "there is no page at /no-such-page"),
+        ("/designs/abc", 422, "design_id &#39;abc&#39;"),
+        ("/designs/99999999", 404, "no design with id 99999999"),
+        ("/designs/99999999999", 404, "no design with id 99999999999"),
+        ("/tests/abc", 422, "test_id"),
+        ("/designs?page=0", 422, "page"),
+        ("/static/no-such.js", 404, "there is no page at /static/no-such.js"),
+    ],
+)
+def test_browsers_get_an_html_error_page_outside_the_api(sqlite_server, path, status, text):
+    c = login(sqlite_server, "kestrel", "engineer")
+    # the path decides, not the Accept header: a page never answers problem JSON
+    for accept in ("text/html", "application/json"):
+        r = c.get(path, headers={"Accept": accept})
+        assert r.status_code == status, (path, r.text[:300])
+        assert r.headers["content-type"].startswith("text/html"), path
+        assert text in r.text, (path, r.text[:2000])
+        assert 'aria-label="Main"' in r.text  # inside the layout, with the navigation
+        assert 'id="error"' in r.text and "about:blank" not in r.text
+
+
+def test_other_statuses_get_html_pages_too(sqlite_server):
+    c = login(sqlite_server, "kestrel", "engineer")
+    r = c.delete("/designs")
+    assert r.status_code == 405 and r.headers["content-type"].startswith("text/html")
+    assert "DELETE is not accepted at /designs" in r.text and "GET" in r.headers["allow"]
+    r = c.post("/admin/tokens", data={"name": "x"})  # no CSRF token
+    assert r.status_code == 403 and r.headers["content-type"].startswith("text/html")
+    assert "Not allowed" in r.text and "csrf_token" in r.text
+    # logged out: still a page, without the navigation, offering to log in
+    anon = TestClient(sqlite_server.client.app)
+    r = anon.get("/no-such-page")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert 'href="/login"' in r.text and 'aria-label="Main"' not in r.text
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "field"),
+    [("/api/no-such", 404, None), ("/api/designs/abc", 422, "design_id"), ("/api", 404, None)],
+)
+def test_the_api_keeps_problem_json(sqlite_server, path, status, field):
+    c = login(sqlite_server, "kestrel", "engineer")
+    r = c.get(path, headers={"Accept": "text/html"})
+    assert r.status_code == status
+    assert r.headers["content-type"] == "application/problem+json"
+    body = r.json()
+    assert body["status"] == status and body["detail"]
+    if field:
+        assert body["errors"][0]["field"] == field
+
+
+def test_compare_lists_the_lfp_baseline_once(sqlite_server):
+    import json
+
+    c = login(sqlite_server, "kestrel", "engineer")
+    lfp = _reference_id(sqlite_server, "lfp-blade")
+    other = _reference_id(sqlite_server, "assb-sulfide-li")
+    for ids in (f"{lfp},{other}", f"{other},{lfp}", f"{other}"):
+        html = c.get(f"/compare?ids={ids}").text
+        table = html.split('id="compare-table"')[1].split("</table>")[0]
+        assert table.count('class="baseline"') == 1, ids
+        assert table.count(f'href="/designs/{lfp}"') == 1, ids
+        assert table.count(f'href="/designs/{other}"') == 1, ids
+        m = re.search(r'<script type="application/json" id="page-data">(.*?)</script>', html, re.S)
+        data = json.loads(m[1])
+        shown = [d["id"] for d in data["designs"]]
+        if data["baseline"]:
+            shown.append(data["baseline"]["id"])
+        assert sorted(shown) == sorted({lfp, other}), ids
+
+
+def _card_count(html: str) -> int:
+    m = re.search(
+        r'id="card-designs".*?<div class="value"><a href="/designs">(\d+)</a>', html, re.S
+    )
+    assert m, "no designs card"
+    return int(m[1])
+
+
+def _designs_total(html: str) -> int:
+    m = re.search(r"(\d+) designs? you can read", html)
+    assert m, "no total on the designs page"
+    return int(m[1])
+
+
+@pytest.mark.parametrize(
+    ("slug", "role"),
+    [
+        ("kestrel", "engineer"),
+        ("lantern", "viewer"),
+        ("programme-office", "viewer"),
+        ("programme-office", "admin"),
+    ],
+)
+def test_dashboard_counts_what_the_designs_page_lists(sqlite_server, slug, role):
+    c = login(sqlite_server, slug, role)
+    dash = c.get("/").text
+    assert _card_count(dash) == _designs_total(c.get("/designs").text) > 0
+    mine = _designs_total(c.get("/designs?mine=1").text)
+    assert f'<a href="/designs?mine=1">{mine} of your organisation</a>' in dash
+
+
+def test_actions_are_offered_only_to_who_may_do_them(sqlite_server):
+    for slug, role, may in (
+        ("programme-office", "viewer", False),
+        ("programme-office", "admin", False),
+        ("kestrel", "viewer", False),
+        ("basalt", "engineer", True),
+    ):
+        c = login(sqlite_server, slug, role)
+        dash = c.get("/").text
+        if 'id="no-jobs"' in dash:  # an organisation without jobs
+            assert ("run a fast-charge" in dash) is may, (slug, role)
+        assert ("Start new ones" in c.get("/simulations").text) is may, (slug, role)
+        assert ('"can_create": ' + ("true" if may else "false")) in c.get("/simulations").text
+
+
+def _wait_job(server, headers, job_id: int, limit_s: float = 120.0) -> dict:
+    import time
+
+    end = time.monotonic() + limit_s
+    while time.monotonic() < end:
+        job = server.client.get(f"/api/jobs/{job_id}", headers=headers).json()
+        if job["status"] not in ("queued", "running"):
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def test_finished_jobs_say_done_and_name_their_readable_design(sqlite_server):
+    c, h = sqlite_server.client, sqlite_server.as_role("kestrel")
+    design = _reference_id(sqlite_server, "assb-sulfide-li")
+    r = c.post(f"/api/designs/{design}/lifetimes", json={"duty": "ev_daily"}, headers=h)
+    assert r.status_code == 202, r.text
+    job = _wait_job(sqlite_server, h, r.json()["job"]["id"])
+    assert job["status"] == "done", job["error"]
+    assert job["message"].startswith("done: 80 % capacity after "), job["message"]
+    assert "under ev_daily" in job["message"] and "storing" not in job["message"]
+    name = c.get(f"/api/designs/{design}", headers=h).json()["name"]
+    assert job["design_name"] == name
+    listed = {j["id"]: j for j in c.get("/api/jobs", headers=h).json()["items"]}
+    assert listed[job["id"]]["design_name"] == name
+    # a job on another organisation's design: named while shared, not once unshared
+    rival = sqlite_server.as_role("lantern")
+    doc = c.get(f"/api/designs/{design}", headers=rival).json()["document"]
+    doc["name"] = "Lantern design shared for a while"
+    shared = c.post("/api/designs", json={"document": doc}, headers=rival).json()
+    r = c.patch(
+        f"/api/designs/{shared['id']}/visibility", json={"visibility": "consortium"}, headers=rival
+    )
+    assert r.status_code == 200, r.text
+    r = c.post(f"/api/designs/{shared['id']}/lifetimes", json={"duty": "ev_daily"}, headers=h)
+    job2 = _wait_job(sqlite_server, h, r.json()["job"]["id"])
+    assert job2["design_name"] == "Lantern design shared for a while"
+    c.patch(
+        f"/api/designs/{shared['id']}/visibility", json={"visibility": "private"}, headers=rival
+    )
+    listed = {j["id"]: j for j in c.get("/api/jobs", headers=h).json()["items"]}
+    assert listed[job2["id"]]["design_name"] is None
+    assert "Lantern design shared" not in c.get("/api/jobs", headers=h).text
+    assert c.get(f"/api/jobs/{job2['id']}", headers=h).json()["design_name"] is None
+
+
+def test_a_jobs_message_from_before_done_messages_reads_done(sqlite_server):
+    from casip.platform.jobs import finished_message
+    from casip.platform.models import Job
+
+    job = Job(kind="lifetime", status="done", message="storing the result", params={})
+
+    assert finished_message(job) == "done"
+    job.status = "running"
+    assert finished_message(job) == "storing the result"
+
+
+def test_done_messages_say_what_was_found():
+    from casip.platform.runs import charge_done_message, lifetime_done_message
+
+    msg = charge_done_message(
+        {"time_min": 23.44, "soc_start": 0.1, "soc_end": 0.8, "binding_limit": "plating"}
+    )
+    assert msg == "done: 10-80 % in 23.4 min (limited by plating)"
+    msg = charge_done_message({"time_min": 12.0, "binding_limit": "none"})
+    assert msg == "done: 10-80 % in 12.0 min"
+    assert lifetime_done_message(
+        {"years_to_80": None, "cycles_to_80": None}, {"horizon_years": 15}, "ev_daily"
+    ) == ("done: capacity stays above 80 % within 15 years under ev_daily")
+    assert lifetime_done_message(
+        {"years_to_80": 9.24, "cycles_to_80": 1012.4}, {}, "stationary_storage"
+    ) == ("done: 80 % capacity after 9.2 years (1,012 cycles) under stationary_storage")
+
+
+TINY_STUDY = {
+    "schema": "casip.study/1",
+    "name": "tiny loading study",
+    "parameters": {"cathode_loading_mAh_cm2": {"low": 3.0, "high": 5.0, "levels": 2}},
+    "objectives": {"specific_energy_Wh_kg": "max", "cost_usd_kWh": "min"},
+    "method": {"kind": "factorial"},
+}
+
+
+def test_a_designs_page_lists_its_readable_results(sqlite_server):
+    c, h = sqlite_server.client, sqlite_server.as_role("kestrel")
+    design = _reference_id(sqlite_server, "oxide-anode-free")
+    r = c.post(f"/api/designs/{design}/lifetimes", json={"duty": "ev_daily"}, headers=h)
+    life = _wait_job(sqlite_server, h, r.json()["job"]["id"])
+    assert life["status"] == "done", life["error"]
+    r = c.post(
+        "/api/studies",
+        json={"study": {**TINY_STUDY, "design": f"design:{design}"}},
+        headers=h,
+    )
+    assert r.status_code == 202, r.text
+    study = _wait_job(sqlite_server, h, r.json()["job"]["id"])
+    assert study["status"] == "done", study["error"]
+    assert study["message"] == "done: 2 designs evaluated, " + study["message"].split(", ")[1]
+    # Kestrel's page of the design lists both, each linking to its result
+    page = login(sqlite_server, "kestrel", "viewer").get(f"/designs/{design}").text
+    assert 'id="results"' in page
+    assert f'href="/simulations?lifetime={life["result_id"]}"' in page
+    assert f'href="/simulations?job={study["id"]}"' in page and "tiny loading study" in page
+    # another organisation sees neither (private results; jobs are the organisation's own)
+    other = login(sqlite_server, "lantern", "engineer").get(f"/designs/{design}").text
+    assert f"lifetime={life['result_id']}" not in other and "tiny loading study" not in other
+    # a shared demo design's seeded lifetime result is listed to the consortium
+    with sqlite_server.platform.db.session() as s:
+        import sqlalchemy as sa
+
+        from casip.platform.models import Design, LifetimeResult
+
+        lid, did = s.execute(
+            sa.select(LifetimeResult.id, LifetimeResult.design_id)
+            .join(Design, Design.id == LifetimeResult.design_id)
+            .where(Design.visibility == "consortium", LifetimeResult.visibility == "consortium")
+            .limit(1)
+        ).one()
+    seen = login(sqlite_server, "kestrel", "engineer").get(f"/designs/{did}").text
+    assert f'href="/simulations?lifetime={lid}"' in seen
+    assert (
+        login(sqlite_server, "programme-office", "viewer").get(f"/designs/{did}").status_code == 404
+    )
+
+
+def test_the_favicon_is_served(sqlite_server):
+    c = TestClient(sqlite_server.client.app)
+    for path in ("/favicon.ico", "/static/favicon.svg"):
+        r = c.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].startswith("image/svg+xml")
+        assert r.text.lstrip().startswith("<svg")
+    page = login(sqlite_server, "kestrel", "engineer").get("/").text
+    assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page

@@ -43,6 +43,9 @@ class Target:
     specific_energy_Wh_kg: float | None
     energy_density_Wh_L: float | None
     source: str
+    #: Low end when the stage's specific energy is a range (stage 1: 200-300 Wh/kg); the
+    #: target above is then its high end.
+    specific_energy_low_Wh_kg: float | None = None
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.errors import CasipInputError, Problem
 from casip.report import Figures, _mpl_figure, write_figures
 
@@ -41,8 +42,7 @@ MAX_DQDV_GRID_POINTS = 100_000
 #: Branches of a cycle and the counter each is measured with.
 BRANCHES = {"charge": "charging_capacity_ah", "discharge": "discharging_capacity_ah"}
 
-_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-            "#882255", "#999999", "#117733")
+_PALETTE = palette.PALETTE  # one colour per cycle (Okabe-Ito, casip.palette)
 _DASH = {"charge": ("-", "solid"), "discharge": ("--", "dash")}
 
 
@@ -599,9 +599,10 @@ def capacity_efficiency_figures(cycle_table: pd.DataFrame, *, title: str | None 
             return np.full(len(ct), np.nan)
         return 100.0 * ct[col].to_numpy(dtype=float)
 
-    series_cap = (("charge", qc * scale, "#D55E00"), ("discharge", qd * scale, "#0072B2"))
-    series_eff = (("coulombic efficiency", pct("coulombic_efficiency"), "#009E73"),
-                  ("energy efficiency", pct("energy_efficiency"), "#CC79A7"))
+    series_cap = (("charge", qc * scale, palette.VERMILLION),
+                  ("discharge", qd * scale, palette.BLUE))
+    series_eff = (("coulombic efficiency", pct("coulombic_efficiency"), palette.GREEN),
+                  ("energy efficiency", pct("energy_efficiency"), palette.PURPLE))
 
     fig = _mpl_figure(7.5, 6.2)
     ax_q, ax_e = fig.subplots(2, 1, sharex=True)
@@ -619,7 +620,13 @@ def capacity_efficiency_figures(cycle_table: pd.DataFrame, *, title: str | None 
         ax.legend(fontsize=8)
     from matplotlib.ticker import MaxNLocator
 
-    ax_e.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_e.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    # A short test gets half a cycle of room either side: one cycle reads 0.5 to 1.5 with one
+    # tick at 1, not 0.945 to 1.050 with fractional ticks.
+    x_range = ([float(np.min(cyc)) - 0.5, float(np.max(cyc)) + 0.5]
+               if 0 < len(ct) <= 20 else None)
+    if x_range is not None:
+        ax_e.set_xlim(*x_range)
     if len(ct) == 0:
         _no_data(ax_q)
 
@@ -637,7 +644,7 @@ def capacity_efficiency_figures(cycle_table: pd.DataFrame, *, title: str | None 
     pfig.update_yaxes(title_text="efficiency [%]", row=2, col=1)
     pfig.update_xaxes(title_text="cycle number [-]", row=2, col=1)
     if 0 < len(ct) <= 20:  # integer ticks: one per cycle
-        pfig.update_xaxes(tickmode="array", tickvals=cyc.tolist())
+        pfig.update_xaxes(tickmode="array", tickvals=cyc.tolist(), range=x_range)
     pfig.update_layout(title=full_title, template="plotly_white", height=620)
     return Figures(title=full_title, png=fig, html=pfig)
 

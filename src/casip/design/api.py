@@ -18,6 +18,7 @@ import pandas as pd
 
 from casip.design import engine
 from casip.design.compile import EXCLUSIVE, Compiled, compile_design
+from casip.design.ranges import range_warnings, sweep_range_warnings
 from casip.design.schema import SCHEMA_ID, Design, validate_design
 from casip.errors import CasipInputError, Problem
 from casip.materials.library import MaterialLibrary, load_library
@@ -220,6 +221,7 @@ def _metrics(
             f"the anode's N/P ratio is {g['np_ratio']:.3g} < 1: the cell is anode-limited "
             "(capacity scaled by N/P) and would plate lithium on a full charge"
         )
+    warnings += range_warnings(d, g, known=warnings)
     mass = {k: float(out[f"mass_{k}_g"]) for k in engine.MASS_COMPONENTS}
     vol = {k: float(out[f"volume_{k}_cm3"]) for k in engine.VOLUME_COMPONENTS}
     cost = {k: float(out[f"cost_{k}_usd"]) for k in engine.MASS_COMPONENTS}
@@ -453,6 +455,7 @@ def sweep(
         df.attrs["warnings"].append(
             "some points have N/P < 1: those cells are anode-limited and would plate lithium"
         )
+    df.attrs["warnings"] += sweep_range_warnings(base, df)
     return df
 
 

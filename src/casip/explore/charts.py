@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.explore.objectives import CHEAP, canonical, stage_of
 
-_FEASIBLE, _FRONT, _OTHER, _LFP = "#56B4E9", "#D55E00", "#BBBBBB", "#000000"
-_STAGE_COLOURS = ("#E69F00", "#CC79A7", "#009E73")
+_FEASIBLE, _FRONT, _OTHER, _LFP = palette.BLUE, palette.ORANGE, palette.NEUTRAL, palette.REFERENCE
 
 
 def _label(q: str) -> str:
@@ -87,6 +87,7 @@ def pareto_figures(
     pfig = make_subplots(rows=nrow, cols=ncol)
     feas = points[points["feasible"]] if len(points) else points
     infeas = points[~points["feasible"]] if len(points) else points
+    labelled: set[str] = set()  # stages already in the legend (each once, in its own colour)
     for k, (x, y) in enumerate(pairs):
         ax = axes[k // ncol][k % ncol]
         r, c = k // ncol + 1, k % ncol + 1
@@ -128,10 +129,12 @@ def pareto_figures(
                 col=c,
             )
         for axis, q in (("x", x), ("y", y)):
-            for i, (stage, v) in enumerate(target_values(q)):
-                colour = _STAGE_COLOURS[i % len(_STAGE_COLOURS)]
+            for stage, v in target_values(q):
+                colour = palette.stage_colour(stage)
                 line = ax.axvline if axis == "x" else ax.axhline
-                line(v, ls="--", lw=1, c=colour, label=f"target {stage}" if k == 0 else None)
+                label = None if stage in labelled else f"target {stage}"
+                labelled.add(stage)
+                line(v, ls="--", lw=1, c=colour, label=label)
                 if axis == "x":
                     pfig.add_vline(
                         x=v,

@@ -17,13 +17,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.report import Figures, _mpl_figure
 
 #: End-of-life capacity drawn on the capacity chart [-].
 EOL_LINE = 0.8
 
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
-            "#7f7f7f", "#bcbd22", "#17becf")
+_COLOURS = palette.PALETTE  # one colour per projection (Okabe-Ito, casip.palette)
 
 
 def _thin(x: np.ndarray, n: int = 2000) -> np.ndarray:
@@ -71,9 +71,9 @@ def capacity_figures(
                                       hovertext=str(frame.attrs.get("failure") or "fails")))
             continue
         idx = _thin(t)
-        ax.plot(t[idx], q[idx], color=colour, lw=1.6, label=label)
+        ax.plot(t[idx], q[idx], color=colour, lw=1.6, ls=palette.linestyle(i), label=label)
         pfig.add_trace(go.Scatter(x=t[idx], y=q[idx], mode="lines", name=label,
-                                  line={"color": colour},
+                                  line={"color": colour, "dash": palette.plotly_dash(i)},
                                   hovertemplate="%{x:.2f} years: %{y:.1f} %<extra>"
                                   + label + "</extra>"))
         y80 = frame.attrs.get("years_to_80pct")

@@ -12,10 +12,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.physics.charge import ChargeResult
 from casip.report import Figures
-
-_PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000")
 
 
 def _figure(width_in: float, height_in: float):
@@ -78,7 +77,7 @@ def charge_figures(result: ChargeResult | Sequence[ChargeResult], title: str | N
     axes = fig.subplots(1, 3)
     pfig = make_subplots(rows=1, cols=3, subplot_titles=[p[1] for p in panels])
     for i, r in enumerate(results):
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = palette.colour(i)
         h = r.history
         label = _label(r)
         for k, (col, _) in enumerate(panels):
@@ -95,13 +94,14 @@ def charge_figures(result: ChargeResult | Sequence[ChargeResult], title: str | N
     v_lim = r0.limits.get("upper_voltage_V")
     a_lim = r0.limits.get("min_anode_potential_V")
     if v_lim is not None:
-        axes[0].axhline(v_lim, ls="--", color="grey", lw=1)
-        pfig.add_hline(y=v_lim, line_dash="dash", line_color="grey", row=1, col=1)
+        axes[0].axhline(v_lim, ls="--", color=palette.LIMIT, lw=1)
+        pfig.add_hline(y=v_lim, line_dash="dash", line_color=palette.LIMIT, row=1, col=1,
+                       annotation_text="upper voltage limit")
     any_anode = any(np.isfinite(r.history["anode_potential_V"].to_numpy(float)).any()
                     for r in results)
     if a_lim is not None and any_anode:
-        axes[2].axhline(a_lim, ls="--", color="#D55E00", lw=1)
-        pfig.add_hline(y=a_lim, line_dash="dash", line_color="#D55E00", row=1, col=3,
+        axes[2].axhline(a_lim, ls="--", color=palette.LIMIT, lw=1)
+        pfig.add_hline(y=a_lim, line_dash="dash", line_color=palette.LIMIT, row=1, col=3,
                        annotation_text="plating limit")
     if not any_anode:
         axes[2].text(0.5, 0.5, "lithium-metal negative:\nno anode potential;\nsee the "
@@ -148,8 +148,8 @@ def pulse_figures(df: pd.DataFrame, title: str | None = None, name: str | None =
     pfig = make_subplots(rows=1, cols=2, subplot_titles=["resistance [mOhm]",
                                                          "area-specific resistance [Ohm cm2]"])
     series = (
-        ("discharge_resistance_ohm", "discharge pulse", _PALETTE[0]),
-        ("charge_resistance_ohm", "charge pulse", _PALETTE[1]),
+        ("discharge_resistance_ohm", "discharge pulse", palette.colour(0)),
+        ("charge_resistance_ohm", "charge pulse", palette.colour(1)),
     )
     for col, label, colour in series:
         ys = df[col].to_numpy(float) * 1000.0
@@ -157,9 +157,10 @@ def pulse_figures(df: pd.DataFrame, title: str | None = None, name: str | None =
         pfig.add_trace(go.Scatter(x=soc.tolist(), y=_nan_none(ys), mode="lines+markers",
                                   name=label, line={"color": colour}), row=1, col=1)
     asr = df["area_specific_resistance_ohm_cm2"].to_numpy(float)
-    ax2.plot(soc, asr, marker="o", color=_PALETTE[2], label="discharge ASR")
+    ax2.plot(soc, asr, marker="o", color=palette.colour(2), label="discharge ASR")
     pfig.add_trace(go.Scatter(x=soc.tolist(), y=_nan_none(asr), mode="lines+markers",
-                              name="discharge ASR", line={"color": _PALETTE[2]}), row=1, col=2)
+                              name="discharge ASR", line={"color": palette.colour(2)}),
+                   row=1, col=2)
     for ax, yl in ((ax1, "resistance [mOhm]"), (ax2, "area-specific resistance [Ohm cm2]")):
         ax.set_xlabel("state of charge [%]")
         ax.set_ylabel(yl)

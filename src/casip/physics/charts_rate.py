@@ -19,12 +19,12 @@ import math
 import numpy as np
 import pandas as pd
 
+from casip import palette
 from casip.physics.rate import RateResult
 from casip.report import Figures, _mpl_figure
 
-#: Colour-blind-safe palette (Okabe-Ito), one colour per series.
-PALETTE = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
-           "#F0E442", "#999999", "#882255")
+#: The series colours (:data:`casip.palette.PALETTE`, Okabe-Ito), kept for importers.
+PALETTE = palette.PALETTE
 
 #: Points per discharge curve drawn (longer curves are thinned evenly).
 MAX_CURVE_POINTS = 400
@@ -81,15 +81,17 @@ def rate_figures(result: RateResult, title: str | None = None) -> Figures:
     )
     for k, c in enumerate(sorted(result.curves)):
         curve = _thin(result.curves[c])
-        colour = PALETTE[k % len(PALETTE)]
+        colour = palette.colour(k)
         label = _rate_label(c)
         if curve.empty:
             label += " (cut-off at start)"
-        ax_v.plot(curve["capacity_Ah"], curve["voltage_V"], color=colour, label=label)
+        ax_v.plot(curve["capacity_Ah"], curve["voltage_V"], color=colour, label=label,
+                  linestyle=palette.linestyle(k))
         pfig.add_trace(
             go.Scatter(
                 x=_finite(curve["capacity_Ah"]), y=_finite(curve["voltage_V"]), mode="lines",
-                name=label, line={"color": colour}, legendgroup="curves",
+                name=label, line={"color": colour, "dash": palette.plotly_dash(k)},
+                legendgroup="curves",
             ),
             row=1, col=1,
         )
@@ -101,8 +103,8 @@ def rate_figures(result: RateResult, title: str | None = None) -> Figures:
 
     c = table["c_rate"].to_numpy(dtype=float)
     for col, name, colour, marker in (
-        ("capacity_retention", "capacity retention", "#0072B2", "o"),
-        ("energy_retention", "energy retention", "#D55E00", "s"),
+        ("capacity_retention", "capacity retention", palette.colour(0), palette.marker(0)),
+        ("energy_retention", "energy retention", palette.colour(1), palette.marker(1)),
     ):
         y = 100.0 * table[col].to_numpy(dtype=float)
         ax_r.plot(c, y, marker=marker, color=colour, label=name)
@@ -168,13 +170,16 @@ def ragone_figures(df: pd.DataFrame, title: str | None = None) -> Figures:
         e = sub["specific_energy_Wh_kg"].to_numpy(dtype=float)
         p = sub["specific_power_W_kg"].to_numpy(dtype=float)
         ok = np.isfinite(e) & np.isfinite(p) & (e > 0) & (p > 0)
-        colour = PALETTE[k % len(PALETTE)]
+        colour = palette.colour(k)
         rates = sub["c_rate"].to_numpy(dtype=float)[ok]
-        ax.plot(e[ok], p[ok], marker="o", markersize=4, color=colour, label=str(name))
+        ax.plot(e[ok], p[ok], marker=palette.marker(k), markersize=5, color=colour,
+                linestyle=palette.linestyle(k), label=str(name))
         pfig.add_trace(
             go.Scatter(
                 x=list(e[ok]), y=list(p[ok]), mode="lines+markers", name=str(name),
-                line={"color": colour}, text=[_rate_label(r) for r in rates],
+                line={"color": colour, "dash": palette.plotly_dash(k)},
+                marker={"symbol": palette.plotly_symbol(k), "size": 7},
+                text=[_rate_label(r) for r in rates],
                 hovertemplate="%{text}: %{x:.0f} Wh/kg, %{y:.0f} W/kg<extra>" + str(name)
                 + "</extra>",
             )

@@ -35,6 +35,7 @@ ROUTERS = (
     "casip.platform.api.benchmark",
     "casip.platform.api.admin",
     "casip.platform.api.studies",
+    "casip.platform.api.materials",
     "casip.platform.web.pages",
 )
 

@@ -108,7 +108,7 @@ KPIS: dict[str, Kpi] = {
             "specific_energy", "Specific energy", "Wh/kg", "higher", Design, "specific_energy_Wh_kg"
         ),
         Kpi("energy_density", "Energy density", "Wh/L", "higher", Design, "energy_density_Wh_L"),
-        Kpi("cost", "Cell cost", "$/kWh", "lower", Design, "cost_usd_kWh"),
+        Kpi("cost", "Materials cost", "$/kWh", "lower", Design, "cost_usd_kWh"),
         Kpi(
             "charge_time",
             "10-80 % charge time",
@@ -120,15 +120,15 @@ KPIS: dict[str, Kpi] = {
         ),
         Kpi(
             "cycle_life",
-            "Cycle life (projected)",
-            "cycles",
+            "Projected cycle life to 80 % capacity, under each projection's duty cycle",
+            "equivalent full cycles",
             "higher",
             LifetimeResult,
             "cycles_to_80",
         ),
         Kpi(
             "measured_cycle_life",
-            "Measured cycle life",
+            "Measured cycle life to 80 % of the first full cycle's capacity",
             "cycles",
             "higher",
             TestDataset,

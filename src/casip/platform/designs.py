@@ -151,6 +151,7 @@ def stages() -> list[dict]:
             "stage": t.stage,
             "years": t.years,
             "specific_energy_Wh_kg": t.specific_energy_Wh_kg,
+            "specific_energy_low_Wh_kg": t.specific_energy_low_Wh_kg,
             "energy_density_Wh_L": t.energy_density_Wh_L,
             "source": t.source,
         }

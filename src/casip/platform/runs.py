@@ -41,7 +41,13 @@ from casip.life.duty import PRESETS
 from casip.platform import access
 from casip.platform.access import Actor
 from casip.platform.db import Database
-from casip.platform.jobs import JobCancelled, JobContext, JobRunner, register
+from casip.platform.jobs import (
+    JobCancelled,
+    JobContext,
+    JobRunner,
+    finished_message,
+    register,
+)
 from casip.platform.models import (
     Design,
     Job,
@@ -73,7 +79,9 @@ DEFAULT_DUTY = "ev_daily"
 MIN_YEARS, MAX_YEARS = 0.5, 30.0
 MAX_HISTORY_POINTS = 300
 MAX_SERIES_POINTS = 200
-HISTORY_COLUMNS = ("time_min", "soc", "voltage_V", "current_A", "temperature_C")
+HISTORY_COLUMNS = (
+    "time_min", "soc", "voltage_V", "current_A", "anode_potential_V", "temperature_C"
+)
 SERIES_COLUMNS = ("t_years", "efc", "capacity_rel", "resistance_rel")
 #: jobs an organisation may have queued or running at once
 MAX_ACTIVE_JOBS_PER_ORG = 20
@@ -328,6 +336,41 @@ def charge_result(result) -> dict:
     return json_safe(out)
 
 
+def charge_done_message(stored: Mapping) -> str:
+    """What a finished fast-charge job says, e.g. ``done: 10-80 % in 23.4 min (plating)``.
+
+    Parameters
+    ----------
+    stored : Mapping
+        The stored result (:func:`charge_result`): ``time_min``, ``soc_start``, ``soc_end``,
+        ``binding_limit``.
+    """
+    start, end = stored.get("soc_start"), stored.get("soc_end")
+    start = CHARGE_SOC_START if start is None else start
+    end = CHARGE_SOC_END if end is None else end
+    window = f"{100 * start:.0f}-{100 * end:.0f} %"
+    minutes = stored.get("time_min")
+    limit = stored.get("binding_limit")
+    suffix = f" (limited by {limit})" if limit and limit != "none" else ""
+    if minutes is None:
+        return f"done: {window} not reached{suffix}"
+    return f"done: {window} in {minutes:.1f} min{suffix}"
+
+
+def lifetime_done_message(columns: Mapping, result: Mapping, duty_name: str) -> str:
+    """What a finished lifetime job says, e.g. ``done: 80 % after 9.2 years (2,100 cycles)
+    under ev_daily``, or that 80 % is not reached within the horizon."""
+    years, cycles = columns.get("years_to_80"), columns.get("cycles_to_80")
+    if years is None and result.get("failed"):
+        return f"done: the cell fails under {duty_name}: {result.get('failure') or 'see result'}"
+    if years is None:
+        horizon = result.get("horizon_years")
+        within = f" within {horizon:g} years" if isinstance(horizon, int | float) else ""
+        return f"done: capacity stays above 80 %{within} under {duty_name}"
+    cyc = f" ({cycles:,.0f} cycles)" if cycles is not None else ""
+    return f"done: 80 % capacity after {years:.1f} years{cyc} under {duty_name}"
+
+
 @register("fast_charge")
 def run_fast_charge(ctx: JobContext) -> tuple[str, int]:
     """Job: CC-CV charge 10-80 % of a design; stores a ``fast_charge`` Simulation."""
@@ -365,7 +408,9 @@ def run_fast_charge(ctx: JobContext) -> tuple[str, int]:
         charge_time_min=stored["time_min"],
         job_id=ctx.job_id,
     )
-    return "simulation", _store(ctx, row)
+    sim_id = _store(ctx, row)
+    ctx.done_message = charge_done_message(stored)
+    return "simulation", sim_id
 
 
 @register("rate_capability")
@@ -409,7 +454,9 @@ def run_rate_capability(ctx: JobContext) -> tuple[str, int]:
         charge_time_min=None,
         job_id=ctx.job_id,
     )
-    return "simulation", _store(ctx, row)
+    sim_id = _store(ctx, row)
+    ctx.done_message = f"done: discharges at {', '.join(f'{c:g}C' for c in rates)}"
+    return "simulation", sim_id
 
 
 def lifetime_projection(
@@ -508,7 +555,9 @@ def run_lifetime(ctx: JobContext) -> tuple[str, int]:
         result=result,
         **columns,
     )
-    return "lifetime", _store(ctx, row)
+    life_id = _store(ctx, row)
+    ctx.done_message = lifetime_done_message(columns, result, duty_name)
+    return "lifetime", life_id
 
 
 # --------------------------------------------------------------------------- demo content
@@ -642,6 +691,130 @@ def queue_demo_charge_jobs(
 
 
 # --------------------------------------------------------------------------- views
+
+
+#: results of each kind listed on a design's page (the newest; the rest on the Simulations page)
+DESIGN_RESULTS_SHOWN = 50
+
+
+def design_results(
+    session: Session, actor: Actor, design_id: int, limit: int = DESIGN_RESULTS_SHOWN
+) -> dict[str, Any]:
+    """What a design's page lists of the results made from it, newest first.
+
+    Only what ``actor`` may read: simulations and lifetime results through
+    :func:`casip.platform.access.readable` (a result is readable only while its design is),
+    studies through :func:`casip.platform.access.jobs_readable` (the organisation's own study
+    jobs submitted with ``design:<id>``).
+
+    Parameters
+    ----------
+    session : Session
+        An open database session.
+    actor : Actor
+        Who is asking.
+    design_id : int
+        The design (the caller has checked that ``actor`` may read it).
+    limit : int
+        At most this many of each kind.
+
+    Returns
+    -------
+    dict
+        ``simulations``, ``lifetimes``, ``studies``: lists of dicts for the page (SI units
+        with the unit in the key), and ``totals``: how many of each there are.
+    """
+
+    def rows_and_total(stmt: sa.Select, order) -> tuple[list, int]:
+        total = session.execute(
+            sa.select(sa.func.count()).select_from(stmt.order_by(None).subquery())
+        ).scalar_one()
+        return session.execute(stmt.order_by(order).limit(limit)).scalars().all(), total
+
+    sims, n_sims = rows_and_total(
+        access.readable(actor, "simulation").where(Simulation.design_id == design_id),
+        Simulation.id.desc(),
+    )
+    lives, n_lives = rows_and_total(
+        access.readable(actor, "lifetime").where(LifetimeResult.design_id == design_id),
+        LifetimeResult.id.desc(),
+    )
+    studies, n_studies = rows_and_total(
+        access.jobs_readable(actor).where(
+            Job.kind == "study", Job.params["design_id"].as_integer() == design_id
+        ),
+        Job.id.desc(),
+    )
+
+    def when(row) -> str:
+        return row.created_at.strftime("%Y-%m-%d %H:%M")
+
+    return {
+        "simulations": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "kind": r.kind,
+                "c_rate": (r.parameters or {}).get("c_rate"),
+                "charge_time_min": json_safe(r.charge_time_min),
+                "own": r.owner_org_id == actor.org_id,
+                "visibility": r.visibility,
+                "created_at": when(r),
+            }
+            for r in sims
+        ],
+        "lifetimes": [
+            {
+                "id": r.id,
+                "name": r.name,
+                "duty": (r.duty or {}).get("preset"),
+                "years_to_80": json_safe(r.years_to_80),
+                "cycles_to_80": json_safe(r.cycles_to_80),
+                "model": r.model,
+                "own": r.owner_org_id == actor.org_id,
+                "visibility": r.visibility,
+                "created_at": when(r),
+            }
+            for r in lives
+        ],
+        "studies": [
+            {
+                "id": j.id,
+                "name": ((j.params or {}).get("study") or {}).get("name") or f"study {j.id}",
+                "status": j.status,
+                "message": finished_message(j),
+                "created_at": when(j),
+            }
+            for j in studies
+        ],
+        "totals": {"simulations": n_sims, "lifetimes": n_lives, "studies": n_studies},
+    }
+
+
+def add_design_names(session: Session, actor: Actor, jobs: list[dict]) -> list[dict]:
+    """Add ``design_name`` to job dicts (:func:`casip.platform.jobs.job_dict`) whose
+    ``params`` name a ``design_id``: the design's name where ``actor`` may read the design
+    (:func:`casip.platform.access.readable`), ``None`` otherwise (deleted, or unshared since
+    the job ran). Changes ``jobs`` in place and returns it."""
+    ids = {
+        j["params"]["design_id"]
+        for j in jobs
+        if isinstance(j.get("params"), dict) and isinstance(j["params"].get("design_id"), int)
+    }
+    names: dict[int, str] = {}
+    if ids:
+        stmt = (
+            access.readable(actor, "design")
+            .where(Design.id.in_(ids))
+            .with_only_columns(Design.id, Design.name)
+        )
+        names = {row.id: row.name for row in session.execute(stmt)}
+    for j in jobs:
+        params = j.get("params")
+        design_id = params.get("design_id") if isinstance(params, dict) else None
+        if design_id is not None:
+            j["design_name"] = names.get(design_id)
+    return jobs
 
 
 def _owned(row) -> dict:

@@ -52,6 +52,7 @@ def prepare(session: Session, actor: Actor, document: Any, executor: str) -> dic
         )
     doc = dict(document)
     design = doc.get("design")
+    design_id = None
     if isinstance(design, str):
         if design.startswith("design:"):
             try:
@@ -71,7 +72,10 @@ def prepare(session: Session, actor: Actor, document: Any, executor: str) -> dic
                 )
             )
     study = study_from_data(doc, source="study")  # every check of `casip explore run`
-    return {"study": study.to_dict(), "executor": executor}
+    params = {"study": study.to_dict(), "executor": executor}
+    if design_id is not None:  # the design's page lists the studies made from it
+        params["design_id"] = design_id
+    return params
 
 
 def _executor(kind: str):
@@ -126,6 +130,9 @@ def run_study_job(ctx: JobContext) -> tuple[str, int]:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(summary, default=str), encoding="utf-8")
     tmp.replace(path)
+    ctx.done_message = (
+        f"done: {summary['points']} designs evaluated, {len(result.pareto)} on the Pareto front"
+    )
     return "study", ctx.job_id
 
 

@@ -378,17 +378,18 @@ def _archive_kind(head: bytes) -> str | None:
 
 
 def expected_formats() -> str:
+    """What an upload may be, for error messages (one clause, no final full stop)."""
     return (
-        "a cycler file in one of the formats: "
+        "a cycler file in one of the formats "
         + ", ".join(sorted(adapters()))
-        + "; or a .zip holding exactly one such file"
+        + ", or a .zip holding exactly one such file"
     )
 
 
 def _unsupported(filename: str, message: str, status: int = 415) -> ApiProblem:
     return ApiProblem(
         status,
-        f"{filename}: {message}. Expected {expected_formats()}",
+        f"{filename}: {message}; expected {expected_formats()}.",
         [{"field": "file", "message": message, "value": filename, "expected": expected_formats()}],
     )
 
@@ -402,15 +403,24 @@ def _scrub(text: str, paths: list[Path], label: str) -> str:
 
 def _input_problem(exc: CasipInputError, paths: list[Path], label: str, status: int) -> ApiProblem:
     errors = input_errors(exc)
-    cli_hint = " (or pass --format)"  # the data hub's command-line wording
-    zip_hint = "; or a .zip holding exactly one such file"
     for e in errors:
         if e["field"] in ("", "format"):  # the upload's only input is the file itself
             e["field"] = "file"
+            if e.get("expected") and " (or pass --format)" in str(e["expected"]):
+                e["expected"] = expected_formats()  # the data hub's wording is for the CLI
+                e["value"] = label  # not the file-name ending the data hub reports
         for k in ("message", "value", "expected"):
             if isinstance(e.get(k), str):
-                e[k] = _scrub(e[k], paths, label).replace(cli_hint, zip_hint)
-    detail = _scrub(str(exc), paths, label).replace(cli_hint, zip_hint)
+                e[k] = _scrub(e[k], paths, label)
+    if errors and all(e["field"] == "file" for e in errors):
+        # one sentence naming the file and what was expected (the errors repeat it per item)
+        clauses = [
+            e["message"] + (f"; expected {e['expected']}" if e.get("expected") else "")
+            for e in errors
+        ]
+        detail = f"{label}: " + "; ".join(clauses).rstrip(".") + "."
+    else:
+        detail = _scrub(str(exc), paths, label)
     return ApiProblem(status, detail, errors)
 
 

@@ -100,7 +100,12 @@ def submit_lifetime(
 # --------------------------------------------------------------------------- jobs
 
 
-@router.get("/jobs", summary="Your organisation's jobs, newest first")
+@router.get(
+    "/jobs",
+    summary="Your organisation's jobs, newest first",
+    description="Each job naming a design carries `design_name`: the design's name if you may "
+    "read the design, else null.",
+)
 def list_jobs(
     actor: CurrentActor,
     s: DbSession,
@@ -113,12 +118,14 @@ def list_jobs(
         stmt = stmt.where(Job.status == status)
     if kind:
         stmt = stmt.where(Job.kind == kind)
-    return paginate(s, stmt.order_by(Job.id.desc()), page, job_dict)
+    out = paginate(s, stmt.order_by(Job.id.desc()), page, job_dict)
+    runs.add_design_names(s, actor, out["items"])  # only of designs the caller may read
+    return out
 
 
 @router.get("/jobs/{job_id}", summary="One job: status, progress, error, result")
 def get_job(job_id: int, actor: CurrentActor, s: DbSession) -> dict:
-    return job_dict(access.get_job(s, actor, job_id))
+    return runs.add_design_names(s, actor, [job_dict(access.get_job(s, actor, job_id))])[0]
 
 
 @router.post("/jobs/{job_id}/cancel", summary="Cancel a queued or running job")

@@ -2,7 +2,9 @@
 
 Upload: ``POST /api/tests?filename=<URL-encoded name>`` with the file's bytes as the raw
 request body (``Content-Type: application/octet-stream``, no multipart); optional query
-parameters ``name``, ``visibility`` (default ``private``) and ``benchmark_opt_in``. A browser
+parameters ``name``, ``visibility`` (default ``private``), ``benchmark_opt_in`` and, for lab
+cells judged per gram and per area, ``active_mass_g`` and ``electrode_area_cm2`` (stored in the
+dataset's ``details["cell"]``; they override what the file itself records). A browser
 sends it with ``XMLHttpRequest`` to show progress::
 
     const xhr = new XMLHttpRequest();
@@ -44,6 +46,15 @@ VisibilityName = Literal["private", "consortium", "public"]
 MAX_CURVE_POINTS = 500
 #: Most cycles in one curves request.
 MAX_CURVE_CYCLES = 20
+#: A cycle lasting, or moving charge, less than this fraction of the median cycle is a stub.
+STUB_FRACTION = 0.02
+#: A cycle moving less than this fraction of the median cycle's charge is incomplete.
+INCOMPLETE_FRACTION = 0.25
+#: Below this fraction of the median, a cycle has no charge (or no discharge) at all.
+NONE_FRACTION = 1e-3
+#: Largest accepted active mass [g] and electrode area [cm2] (a large pouch cell's stack).
+MAX_ACTIVE_MASS_G = 10_000.0
+MAX_ELECTRODE_AREA_CM2 = 1_000_000.0
 _CURVE_COLUMNS = (
     "cycle_count",
     "current_ampere",
@@ -90,6 +101,18 @@ async def upload_test(
     name: str | None = Query(None, description="dataset name (default: the file name)"),
     visibility: VisibilityName = Query("private"),
     benchmark_opt_in: bool = Query(False),
+    active_mass_g: float | None = Query(
+        None,
+        gt=0,
+        le=MAX_ACTIVE_MASS_G,
+        description="active material mass of the cell's working electrode [g] (optional)",
+    ),
+    electrode_area_cm2: float | None = Query(
+        None,
+        gt=0,
+        le=MAX_ELECTRODE_AREA_CM2,
+        description="electrode area of the cell [cm2] (optional)",
+    ),
 ) -> dict:
     access.require_create(actor)
     uploads.check_filename(filename)
@@ -118,9 +141,130 @@ async def upload_test(
         )
     finally:
         received.discard()
+    if created and (active_mass_g is not None or electrode_area_cm2 is not None):
+        await run_in_threadpool(_store_cell, s, row, active_mass_g, electrode_area_cm2)
     if not created:
         response.status_code = 200
     return {**uploads.full(row), "duplicate": not created}
+
+
+def _store_cell(
+    s, row: TestDataset, active_mass_g: float | None, electrode_area_cm2: float | None
+) -> None:
+    """Record the cell's active mass and electrode area given at upload in ``details``."""
+    cell = {"active_mass_g": active_mass_g, "electrode_area_cm2": electrode_area_cm2}
+    row.details = {**(row.details or {}), "cell": cell}  # a new dict: the change is tracked
+    s.commit()
+
+
+def cell_basis(row: TestDataset) -> dict:
+    """The active mass [g] and electrode area [cm2] of a dataset's cell, where known.
+
+    What was given at upload (``details["cell"]``) wins over what the cycler file records
+    (``details["metadata"]``).
+
+    Returns
+    -------
+    dict
+        ``active_mass_g``, ``electrode_area_cm2`` (float or None) and ``active_mass_source``,
+        ``electrode_area_source`` (``"upload"``, ``"file"`` or None).
+    """
+    details = row.details or {}
+    out: dict = {}
+    for key, source_key in (
+        ("active_mass_g", "active_mass_source"),
+        ("electrode_area_cm2", "electrode_area_source"),
+    ):
+        out[key], out[source_key] = None, None
+        for where, part in (("upload", details.get("cell")), ("file", details.get("metadata"))):
+            v = (part or {}).get(key)
+            if isinstance(v, (int, float)) and np.isfinite(v) and v > 0:
+                out[key], out[source_key] = float(v), where
+                break
+    return out
+
+
+def classify_cycles(df) -> list[tuple[str | None, str | None]]:
+    """Mark stub and incomplete cycles of a cycle table: one ``(flag, reason)`` per row.
+
+    The median cycle (over the cycles that move charge) is the yardstick:
+
+    - ``"stub"``: lasts less than :data:`STUB_FRACTION` of the median cycle's duration or moves
+      less than that fraction of its charge (charge plus discharge capacity), e.g. a 15 ms
+      cycle left by a step change;
+    - ``"incomplete"``: no discharge, no charge while the median cycle has some (a half
+      cycle), or less than :data:`INCOMPLETE_FRACTION` of the median cycle's charge throughput
+      (an interrupted cycle).
+
+    Full cycles get ``(None, None)``. Duration alone never makes a cycle incomplete (rate
+    tests have short fast cycles); capacity fade down to a quarter of the median is not
+    flagged.
+
+    Parameters
+    ----------
+    df : pandas.DataFrame
+        The store's cycle table (``duration_second``, ``charge_capacity_ah``,
+        ``discharge_capacity_ah``).
+
+    Returns
+    -------
+    list of (str or None, str or None)
+        The flag and a human-readable reason, in the table's row order.
+    """
+
+    def col(name: str) -> np.ndarray:
+        if name not in df:
+            return np.full(len(df), np.nan)
+        return np.abs(df[name].to_numpy(dtype=float))
+
+    dur, qc, qd = col("duration_second"), col("charge_capacity_ah"), col("discharge_capacity_ah")
+    through = np.nan_to_num(qc) + np.nan_to_num(qd)
+    moving = through > 0
+
+    def median(a: np.ndarray) -> float:
+        a = a[moving & np.isfinite(a)]
+        return float(np.median(a)) if len(a) else float("nan")
+
+    m_dur, m_thr, m_qc, m_qd = median(dur), median(through), median(qc), median(qd)
+    out: list[tuple[str | None, str | None]] = []
+    for i in range(len(df)):
+        if len(df) > 1 and m_dur > 0 and np.isfinite(dur[i]) and dur[i] < STUB_FRACTION * m_dur:
+            out.append(
+                (
+                    "stub",
+                    f"lasts {_duration_text(dur[i])}, the median cycle {_duration_text(m_dur)}",
+                )
+            )
+        elif len(df) > 1 and m_thr > 0 and through[i] < STUB_FRACTION * m_thr:
+            if through[i] > 0:
+                reason = f"moves {100 * through[i] / m_thr:.1f} % of the median cycle's charge"
+            else:
+                reason = "moves no charge"
+            out.append(("stub", reason))
+        elif not np.isfinite(qd[i]) or qd[i] <= NONE_FRACTION * (m_qd if m_qd > 0 else 0):
+            out.append(("incomplete", "no discharge"))
+        elif m_qc > 0 and not (qc[i] > NONE_FRACTION * m_qc):
+            out.append(("incomplete", "no charge (a discharge only)"))
+        elif len(df) > 1 and m_thr > 0 and through[i] < INCOMPLETE_FRACTION * m_thr:
+            out.append(
+                (
+                    "incomplete",
+                    f"moves {100 * through[i] / m_thr:.0f} % of the median cycle's charge",
+                )
+            )
+        else:
+            out.append((None, None))
+    return out
+
+
+def _duration_text(seconds: float) -> str:
+    if seconds < 1:
+        return f"{seconds * 1000:.3g} ms"
+    if seconds < 120:
+        return f"{seconds:.3g} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.3g} min"
+    return f"{seconds / 3600:.3g} h"
 
 
 @router.get("/tests", summary="Test datasets you may read")
@@ -163,7 +307,16 @@ def test_cycles(test_id: int, request: Request, actor: CurrentActor, s: DbSessio
     row = access.get_for_read(s, actor, "test", test_id)
     _stored(request, row)
     df = _store(request).table(row.store_test_id, "cycles")
-    return {"test_id": row.id, "columns": list(df.columns), "cycles": uploads.records(df)}
+    records = uploads.records(df)
+    for rec, (flag, reason) in zip(records, classify_cycles(df), strict=True):
+        rec["flag"] = flag
+        rec["flag_reason"] = reason
+    return {
+        "test_id": row.id,
+        "columns": list(df.columns),
+        "cycles": records,
+        **cell_basis(row),
+    }
 
 
 def _parse_cycles(spec: str) -> list[int]:
@@ -191,7 +344,7 @@ def test_curves(
     cycles: str | None = Query(
         None,
         max_length=200,
-        description="e.g. 1,10,50 or 1-5; default: the 1st, 2nd, 10th, 100th and last",
+        description="e.g. 1,10,50 or 1-5; default: the 1st, 2nd, 10th, 100th and last full cycle",
     ),
 ) -> dict:
     row = access.get_for_read(s, actor, "test", test_id)
@@ -201,7 +354,17 @@ def test_curves(
     present = pq.read_table(path, columns=["cycle_count"]).column(0).to_numpy()
     import pandas as pd
 
-    chosen = plots.select_cycles(pd.DataFrame({"cycle_count": np.unique(present)}), wanted)
+    candidates = np.unique(present)
+    if wanted is None:  # the default picks leave out stub and incomplete cycles
+        table = _store(request).table(row.store_test_id, "cycles")
+        full = [
+            int(c)
+            for c, (flag, _) in zip(table["cycle_count"], classify_cycles(table), strict=True)
+            if flag is None
+        ]
+        if full and set(full) & set(candidates.tolist()):
+            candidates = np.array([c for c in candidates if int(c) in set(full)])
+    chosen = plots.select_cycles(pd.DataFrame({"cycle_count": candidates}), wanted)
     ts = pq.read_table(
         path,
         columns=list(_CURVE_COLUMNS),

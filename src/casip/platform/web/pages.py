@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy.orm import Session
 
-from casip.platform import access
+from casip.platform import access, runs
 from casip.platform import designs as design_svc
 from casip.platform.access import AccessDenied, NotFound
 from casip.platform.api.auth import (
@@ -43,6 +43,7 @@ from casip.platform.deps import (
     web_auth,
 )
 from casip.platform.designs import stages
+from casip.platform.jobs import finished_message
 from casip.platform.models import ApiToken, Design, Job, Organisation, WebSession
 from casip.platform.problems import ApiProblem
 from casip.platform.throttle import LoginThrottled, login_attempt
@@ -80,7 +81,7 @@ DEFAULT_COMPARE = (
 KPIS = (
     ("specific_energy_Wh_kg", "Specific energy", "Wh/kg"),
     ("energy_density_Wh_L", "Energy density", "Wh/L"),
-    ("cost_usd_kWh", "Cost", "$/kWh"),
+    ("cost_usd_kWh", "Materials cost", "$/kWh"),
     ("capacity_Ah", "Capacity", "Ah"),
 )
 
@@ -138,6 +139,20 @@ def safe_next(url: str | None) -> str:
     if any(ord(c) < 32 for c in url):
         return "/"
     return url
+
+
+# ---------------------------------------------------------------------------------------------
+# favicon: browsers ask for /favicon.ico whatever the page links; answer it with the SVG icon
+
+
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """The site icon (``static/favicon.svg``), also linked from the base template."""
+    return Response(
+        (HERE / "static" / "favicon.svg").read_bytes(),
+        media_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -249,13 +264,16 @@ def _dashboard_designs(s: Session, actor) -> dict:
         .order_by(Design.specific_energy_Wh_kg.desc(), Design.id)
         .limit(DASHBOARD_LIMIT)
     ).all()
-    count, own, top_kg, top_l = s.execute(
+    # the cards count exactly what the Designs page lists (the same query, unfiltered)
+    listed = designs_query(actor).order_by(None).subquery()
+    count, own, refs_n, top_kg, top_l = s.execute(
         sa.select(
             sa.func.count(),
-            sa.func.count().filter(Design.owner_org_id == actor.org_id),
-            sa.func.max(Design.specific_energy_Wh_kg),
-            sa.func.max(Design.energy_density_Wh_L),
-        ).where(clause, Design.reference_id.is_(None))
+            sa.func.count().filter(listed.c.owner_org_id == actor.org_id),
+            sa.func.count().filter(listed.c.reference_id.is_not(None)),
+            sa.func.max(listed.c.specific_energy_Wh_kg),
+            sa.func.max(listed.c.energy_density_Wh_L),
+        ).select_from(listed)
     ).one()
     points = [_point(r, actor) for r in (*refs, *best)]
     return {
@@ -266,6 +284,7 @@ def _dashboard_designs(s: Session, actor) -> dict:
         "cards": {
             "designs": count,
             "own": own,
+            "references": refs_n,
             "best_wh_kg": top_kg,
             "best_wh_l": top_l,
             "shown": len(best),
@@ -304,7 +323,7 @@ def dashboard(
                 "kind": j.kind,
                 "status": j.status,
                 "progress": j.progress,
-                "message": j.message,
+                "message": finished_message(j),
                 "created_at": j.created_at.strftime("%Y-%m-%d %H:%M"),
             }
             for j in jobs
@@ -315,6 +334,44 @@ def dashboard(
 
 # ---------------------------------------------------------------------------------------------
 # designs
+
+
+def designs_query(actor, q: str = "", kind: str = "", mine: bool = False) -> sa.Select:
+    """The designs the Designs page lists for ``actor`` (readable ones, filtered).
+
+    Parameters
+    ----------
+    actor : casip.platform.access.Actor
+        Who is asking (readability through :func:`casip.platform.access.readable`).
+    q, kind, mine
+        The page's filters: part of the name, design kind, only the actor's organisation.
+
+    Returns
+    -------
+    sqlalchemy.Select
+        The listed columns; the dashboard's cards count the unfiltered query, so both pages
+        always agree.
+    """
+    stmt = access.readable(actor, "design")
+    if q:
+        stmt = stmt.where(Design.name.ilike(f"%{q}%"))
+    if kind:
+        stmt = stmt.where(Design.kind == kind)
+    if mine:
+        stmt = stmt.where(Design.owner_org_id == actor.org_id)
+    return stmt.with_only_columns(
+        Design.id,
+        Design.name,
+        Design.kind,
+        Design.owner_org_id,
+        Design.visibility,
+        Design.reference_id,
+        Design.specific_energy_Wh_kg,
+        Design.energy_density_Wh_L,
+        Design.cost_usd_kWh,
+        Design.capacity_Ah,
+        Design.updated_at,
+    )
 
 
 @router.get("/designs")
@@ -328,26 +385,7 @@ def designs_page(
     s: Session = Depends(db_session, scope="function"),
 ) -> HTMLResponse:
     actor = auth.actor
-    stmt = access.readable(actor, "design")
-    if q:
-        stmt = stmt.where(Design.name.ilike(f"%{q}%"))
-    if kind:
-        stmt = stmt.where(Design.kind == kind)
-    if mine:
-        stmt = stmt.where(Design.owner_org_id == actor.org_id)
-    columns = stmt.with_only_columns(
-        Design.id,
-        Design.name,
-        Design.kind,
-        Design.owner_org_id,
-        Design.visibility,
-        Design.reference_id,
-        Design.specific_energy_Wh_kg,
-        Design.energy_density_Wh_L,
-        Design.cost_usd_kWh,
-        Design.capacity_Ah,
-        Design.updated_at,
-    )
+    columns = designs_query(actor, q, kind, mine)
     total = s.execute(
         sa.select(sa.func.count()).select_from(columns.order_by(None).subquery())
     ).scalar_one()
@@ -471,6 +509,7 @@ def design_detail(
         "mass": m.get("mass_breakdown_g") or {},
         "cost": m.get("cost_breakdown_usd") or {},
         "volume": m.get("volume_breakdown_cm3") or {},
+        "elements": m.get("element_demand_kg_GWh") or {},
         "jobs_api": _has_api(request, "/api/jobs/{job_id}") or _has_api(request, "/api/jobs/{id}"),
     }
     return render(
@@ -483,6 +522,7 @@ def design_detail(
         owner=owner,
         writable=access.can_write(auth.actor, row),
         can_run=auth.actor.can_create and access.can_read(auth.actor, row),
+        results=runs.design_results(s, auth.actor, row.id),
         data=data,
         kpis=KPIS,
         targets=stages(),
@@ -552,8 +592,9 @@ def compare_page(
             ).scalars()
         }
         rows = [refs[k] for k in DEFAULT_COMPARE if k in refs]
-    baseline = next((r for r in rows if r.reference_id == "lfp-blade"), None)
-    if baseline is None:
+    # the LFP baseline row is added only when it is not among the compared designs already
+    baseline = None
+    if not any(r.reference_id == "lfp-blade" for r in rows):
         baseline = s.execute(
             access.readable(actor, "design").where(Design.reference_id == "lfp-blade").limit(1)
         ).scalar_one_or_none()
@@ -595,7 +636,7 @@ def simulations_page(
         auth,
         s,
         "simulations.html",
-        data={"available": _has_api(request, "/api/jobs")},
+        data={"available": _has_api(request, "/api/jobs"), "can_create": auth.actor.can_create},
     )
 
 

@@ -72,6 +72,7 @@ window.casip = (function () {
       font: { family: "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", size: 13, color: "#1d2733" },
       legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       hoverlabel: { namelength: -1 },
+      colorway: palette.series,
     };
     const merged = Object.assign(base, layout || {});
     return Plotly.newPlot(el, traces, merged,
@@ -94,6 +95,29 @@ window.casip = (function () {
     if (window.Plotly) fn();
     else window.addEventListener("load", fn);
   }
-  const COLORS = ["#1f6feb", "#d9480f", "#2b8a3e", "#862e9c", "#0b7285", "#c2255c", "#5c940d", "#495057"];
-  return { csrf, api, h, pageData, fmt, notice, problemText, plot, pollJob, whenPlotly, COLORS };
+  /** the one chart palette, twin of casip/palette.py (a test keeps the two equal):
+   *  Okabe & Ito (2008), "Color Universal Design", colour-blind safe. series: in order;
+   *  reference: the LFP baseline; neutral: de-emphasised; limit: cut-offs; stages: stage 1-3 */
+  const palette = {
+    series: ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#D55E00", "#56B4E9", "#000000", "#F0E442"],
+    reference: "#000000", neutral: "#999999", limit: "#444444",
+    stages: ["#D55E00", "#CC79A7", "#56B4E9"],
+    symbols: ["circle", "square", "triangle-up", "diamond", "triangle-down", "cross", "x", "star"],
+    dashes: ["solid", "dash", "dot", "dashdot"],
+    /** colour of the i-th series, skipping colours given in `exclude` (fixed roles) */
+    color: function (i, exclude) {
+      const free = palette.series.filter(function (c) { return (exclude || []).indexOf(c) < 0; });
+      return free[i % free.length];
+    },
+    /** dash of the i-th line: 0-3 solid, 4-7 dashed, ... (as casip.palette.plotly_dash) */
+    dash: function (i) { return palette.dashes[Math.floor(i / 4) % palette.dashes.length]; },
+    /** colour of a roadmap stage by its number ("CASIP stage 2" -> stages[1]) */
+    stage: function (label) {
+      const m = /stage\s*(\d+)/i.exec(String(label || ""));
+      const n = m ? parseInt(m[1], 10) : 0;
+      return n >= 1 && n <= palette.stages.length ? palette.stages[n - 1] : palette.neutral;
+    },
+  };
+  const COLORS = palette.series;
+  return { csrf, api, h, pageData, fmt, notice, problemText, plot, pollJob, whenPlotly, COLORS, palette };
 })();

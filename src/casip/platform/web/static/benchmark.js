@@ -37,7 +37,7 @@
       const e = kpi.histogram.edges, counts = kpi.histogram.counts;
       const xs = [], ys = [], ws = [];
       for (let i = 0; i < counts.length; i++) { xs.push((e[i] + e[i + 1]) / 2); ys.push(counts[i]); ws.push(e[i + 1] - e[i]); }
-      traces.push({ type: "bar", name: "organisations per bin (noisy)", x: xs, y: ys, width: ws, marker: { color: "rgba(31,111,235,.55)", line: { color: "#1f6feb", width: 1 } },
+      traces.push({ type: "bar", name: "organisations per bin (noisy)", x: xs, y: ys, width: ws, marker: { color: casip.palette.series[0], opacity: 0.55, line: { color: casip.palette.series[0], width: 1 } },
         hovertemplate: "%{x}: about %{y:.1f} organisations<extra></extra>", yaxis: "y" });
     }
     if (kpi.shown && q && q.p50 != null) {
@@ -52,11 +52,11 @@
     const own = (kpi.own || []).filter(function (o) { return o.value != null; });
     if (own.length) traces.push({ type: "scatter", mode: "markers", name: "your items", x: own.map(function (o) { return o.value; }),
       y: own.map(function () { return "yours"; }), yaxis: "y2", text: own.map(function (o) { return o.name; }),
-      marker: { color: "#d9480f", size: 11, symbol: "diamond", line: { color: "#fff", width: 1 } }, hovertemplate: "%{text}: %{x:.3g}<extra></extra>" });
+      marker: { color: casip.palette.series[1], size: 11, symbol: "diamond", line: { color: "#fff", width: 1 } }, hovertemplate: "%{text}: %{x:.3g}<extra></extra>" });
     const refs = (kpi.references || []).filter(function (o) { return o.value != null; });
     if (refs.length) traces.push({ type: "scatter", mode: "markers", name: "reference cells", x: refs.map(function (o) { return o.value; }),
       y: refs.map(function () { return "reference"; }), yaxis: "y2", text: refs.map(function (o) { return o.name; }),
-      marker: { color: refs.map(function (o) { return o.reference_id === "lfp-blade" ? "#e67700" : "#868e96"; }), size: 9, symbol: "line-ns-open", line: { width: 2 } },
+      marker: { color: refs.map(function (o) { return o.reference_id === "lfp-blade" ? casip.palette.reference : casip.palette.neutral; }), size: 9, symbol: "line-ns-open", line: { width: 2 } },
       hovertemplate: "%{text}: %{x:.3g}<extra></extra>" });
     if (!traces.length) { casip.notice(el, "No data yet."); return; }
     const hasHist = kpi.shown && kpi.histogram;

@@ -10,13 +10,13 @@
       const lfp = d.reference_id === "lfp-blade";
       return { type: "bar", name: d.name + (lfp ? " (LFP baseline)" : ""), x: x,
         y: [d.specific_energy_Wh_kg, d.energy_density_Wh_L],
-        marker: { color: lfp ? "#e67700" : casip.COLORS[i % casip.COLORS.length] },
+        marker: { color: lfp ? casip.palette.reference : casip.palette.color(rows.slice(0, i).filter(function (o) { return o.reference_id !== "lfp-blade"; }).length, [casip.palette.reference]) },
         text: [casip.fmt(d.specific_energy_Wh_kg), casip.fmt(d.energy_density_Wh_L)], textposition: "outside",
         hovertemplate: "%{fullData.name}<br>%{x}: %{y:.0f}<extra></extra>" };
     });
     data.targets.forEach(function (t, i) {
       traces.push({ type: "bar", name: t.stage + " target", x: x, y: [t.specific_energy_Wh_kg, t.energy_density_Wh_L],
-        marker: { color: "rgba(43,138,62," + (0.3 + 0.25 * i) + ")", line: { color: "#2b8a3e", width: 1 }, pattern: { shape: "/" } },
+        marker: { color: casip.palette.stage(t.stage), opacity: 0.55, line: { color: casip.palette.stage(t.stage), width: 1 }, pattern: { shape: "/" } },
         hovertemplate: t.stage + " (" + t.years + ")<br>%{x}: %{y}<extra></extra>" });
     });
     casip.plot(document.getElementById("compare-plot"), traces, {

@@ -2,21 +2,45 @@
 (function () {
   const data = casip.pageData();
   const h = casip.h;
-  function bars(el, obj, unit) {
+  /** horizontal bars of a breakdown, largest on top, each labelled in full with its value and
+   *  share (labels outside the bars: the axis leaves room and does not clip them) */
+  function bars(el, obj, unit, opts) {
+    opts = opts || {};
     const items = Object.keys(obj).map(function (k) { return [k.replace(/_/g, " "), obj[k]]; })
       .filter(function (kv) { return typeof kv[1] === "number" && kv[1] > 0; })
       .sort(function (a, b) { return a[1] - b[1]; });
-    if (!items.length) { casip.notice(el, "No breakdown in this design's results."); return; }
+    if (!items.length) { casip.notice(el, opts.empty || "No breakdown in this design's results."); return; }
     const total = items.reduce(function (s, kv) { return s + kv[1]; }, 0);
+    const max = items[items.length - 1][1];
+    function value(v) { return v >= 100 ? casip.fmt(v) : casip.fmt(v, v >= 10 ? 1 : 2); }
+    const labels = items.map(function (kv) {
+      const share = (100 * kv[1] / total).toFixed(1) + " %";
+      const shown = unit === "$" ? "$" + value(kv[1]) : value(kv[1]) + " " + unit;
+      return opts.share === false ? shown : shown + " · " + share;
+    });
+    const height = Math.max(260, 26 * items.length + 90);
+    el.style.height = height + "px";
     casip.plot(el, [{ type: "bar", orientation: "h", y: items.map(function (kv) { return kv[0]; }),
-      x: items.map(function (kv) { return kv[1]; }), marker: { color: "#1f6feb" },
-      text: items.map(function (kv) { return (100 * kv[1] / total).toFixed(1) + " %"; }), textposition: "outside",
-      hovertemplate: "%{y}: %{x:.3g} " + unit + "<extra></extra>" }],
-      { xaxis: { title: { text: unit }, gridcolor: "#eef1f4" }, margin: { l: 140, r: 50, t: 10, b: 45 }, showlegend: false });
+      x: items.map(function (kv) { return kv[1]; }), marker: { color: opts.color || casip.palette.series[0] },
+      text: labels, texttemplate: "%{text}", textposition: "outside", cliponaxis: false,
+      textfont: { size: 12 },
+      hovertemplate: "%{y}: %{text}<extra></extra>" }],
+      { height: height, xaxis: { title: { text: opts.title || unit }, gridcolor: "#eef1f4", range: [0, max * 1.45],
+        automargin: true }, yaxis: { automargin: true },
+        margin: { l: 10, r: 20, t: 10, b: 45 }, showlegend: false });
   }
   casip.whenPlotly(function () {
-    bars(document.getElementById("mass-plot"), data.mass, "g");
-    bars(document.getElementById("cost-plot"), data.cost, "USD");
+    bars(document.getElementById("mass-plot"), data.mass, "g", { title: "mass [g]" });
+    bars(document.getElementById("volume-plot"), data.volume || {}, "cm³",
+      { title: "volume [cm³]", color: casip.palette.series[2] });
+    bars(document.getElementById("cost-plot"), data.cost, "$",
+      { title: "materials cost [$]", color: casip.palette.series[1] });
+    // the API keeps kg/GWh; tonnes per GWh (= kg/MWh) read better at cell scale
+    const tonnes = {};
+    Object.keys(data.elements || {}).forEach(function (k) { tonnes[k] = data.elements[k] / 1000; });
+    bars(document.getElementById("element-plot"), tonnes, "t/GWh",
+      { title: "element demand [t/GWh]", share: false, color: casip.palette.series[3],
+        empty: "No element demand in this design's results." });
   });
   const status = document.getElementById("job-status");
   function watch(job) {

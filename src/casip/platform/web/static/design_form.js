@@ -1,8 +1,10 @@
 "use strict";
 /* A form generated from the design JSON Schema (casip.design/1): objects become fieldsets,
    numbers get their min/max, enums become selects, discriminated unions (format) a select that
-   switches sub-forms, nullable objects an "include" checkbox, free maps a JSON text box.
-   Errors (problem+json "errors": [{field, message}]) are shown next to the named fields. */
+   switches sub-forms, nullable objects an "include" checkbox. Material fields are selects of the
+   library's materials of the right category (GET /api/materials), the anode's active blend and
+   the notes are rows (add/remove); other free maps a JSON text box. Errors (problem+json
+   "errors": [{field, message, value, expected}]) are shown once per field, next to it. */
 (function () {
   const h = casip.h;
   const cfg = casip.pageData();
@@ -16,6 +18,33 @@
     lithium_metal: ["type", "lithium_thickness_um", "np_ratio"],
     anode_free: ["type"],
   };
+  /** the library categories each material field takes (as the design engine checks them) */
+  const MATERIAL_FIELDS = {
+    "cathode.active": ["cathode_active"],
+    "cathode.catholyte": ["solid_electrolyte"],
+    "cathode.carbon": ["conductive_carbon"],
+    "cathode.binder": ["binder"],
+    "anode.electrolyte": ["solid_electrolyte"],
+    "anode.carbon": ["conductive_carbon"],
+    "anode.binder": ["binder"],
+    "separator.material": ["separator", "solid_electrolyte"],
+    "current_collectors.positive.material": ["current_collector"],
+    "current_collectors.negative.material": ["current_collector"],
+    "electrolyte.material": ["liquid_electrolyte"],
+    "format.laminate": ["packaging"],
+    "format.can": ["packaging"],
+    "format.terminals.positive.material": ["terminal"],
+    "format.terminals.negative.material": ["terminal"],
+    "pressure_hardware.material": ["hardware"],
+  };
+  const BLEND_FIELDS = { "anode.active": "anode_active" };
+  const CATEGORY_LABELS = { cathode_active: "cathode actives", anode_active: "anode actives",
+    solid_electrolyte: "solid electrolytes", liquid_electrolyte: "liquid electrolytes", binder: "binders",
+    conductive_carbon: "conductive carbons", current_collector: "current collectors", separator: "separators",
+    packaging: "packaging", terminal: "terminals", hardware: "hardware" };
+  /** the materials library by category, filled from GET /api/materials before the form is built */
+  const library = {};
+  let libraryLoaded = false;
   const UNITS = [["_mAh_cm2", "mAh/cm²"], ["_mg_cm2", "mg/cm²"], ["_mAh_g", "mAh/g"], ["_g_per_Ah", "g/Ah"],
     ["_um", "µm"], ["_mm", "mm"], ["_MPa", "MPa"], ["_cm3", "cm³"], ["_g", "g"], ["_C", "°C"]];
 
@@ -62,7 +91,10 @@
     }
     if (s.oneOf && s.discriminator) return union(s, value, path, key);
     if (isObject(s) && s.properties) return object(s, value, path, key, required);
+    if (isObject(s) && BLEND_FIELDS[path] && libraryLoaded) return blendField(s, value, path, key, required, BLEND_FIELDS[path]);
+    if (isObject(s) && path === "notes") return notesField(s, value, path, key);
     if (isObject(s)) return mapField(s, value, path, key, required);
+    if (MATERIAL_FIELDS[path] && libraryLoaded && s.type === "string") return materialField(s, value, path, key, required, MATERIAL_FIELDS[path]);
     return scalar(s, value, path, key, required);
   }
 
@@ -117,6 +149,106 @@
     const box = fieldBox(path, key, s, control, required);
     if (s.const !== undefined) box.classList.add("const-field"); // fixed (schema id, union tag)
     return { el: box, get: get };
+  }
+
+  function newId(path, tag) { return "f-" + path.replace(/[^a-zA-Z0-9]+/g, "-") + "-" + tag + (++uid); }
+  /** a select of the library's materials of `cats` (grouped when several), keeping a value the
+   *  library lacks (a user's own material) as an extra option */
+  function materialSelect(id, name, cats, value, required) {
+    const control = h("select", { id: id, name: name });
+    if (!required) control.append(h("option", { value: "" }, "(none)"));
+    let known = false;
+    cats.forEach(function (cat) {
+      const parent = cats.length > 1 ? h("optgroup", { label: CATEGORY_LABELS[cat] || cat }) : control;
+      (library[cat] || []).forEach(function (m) {
+        if (m.id === value) known = true;
+        const text = m.name.indexOf(m.id) >= 0 ? m.name : m.name + " (" + m.id + ")";
+        parent.append(h("option", { value: m.id, title: text }, text));
+      });
+      if (parent !== control) control.append(parent);
+    });
+    if (value && !known) control.append(h("option", { value: value }, value + " (not in the library)"));
+    control.value = value || "";
+    return control;
+  }
+  function materialField(s, value, path, key, required, cats) {
+    if (value === undefined || value === null) value = s.default !== undefined ? s.default : undefined;
+    const control = materialSelect(newId(path, ""), path, cats, value, required);
+    const own = (s.description || "").trim().replace(/\s*\(category \w+\)/, "");
+    const desc = (own ? own.charAt(0).toUpperCase() + own.slice(1) + (/[.)]$/.test(own) ? " " : ". ") : "") +
+      "From the library's " + cats.map(function (c) { return CATEGORY_LABELS[c] || c; }).join(" or ") + ".";
+    const box = fieldBox(path, key, Object.assign({}, s, { description: desc }), control, required);
+    return { el: box, get: function () { return control.value === "" ? undefined : control.value; } };
+  }
+  /** editable rows in a fieldset: makeRow(values) -> {el, get, focus}; get() of the whole is
+   *  rows' values folded by `fold` */
+  function rowsField(path, key, s, rows0, makeRow, fold, addLabel, blank) {
+    const list = h("div", { class: "rows" });
+    const err = h("div", { class: "err", role: "alert" });
+    const rows = [];
+    function add(values, focus) {
+      const row = makeRow(values);
+      const remove = h("button", { type: "button", class: "small remove-row",
+        "aria-label": "remove this row of " + label(key).toLowerCase() }, "Remove");
+      const line = h("div", { class: "row" }, row.el, remove);
+      const entry = { line: line, get: row.get };
+      remove.addEventListener("click", function () {
+        rows.splice(rows.indexOf(entry), 1);
+        line.remove();
+      });
+      rows.push(entry);
+      list.append(line);
+      if (focus && row.focus) row.focus();
+    }
+    rows0.forEach(function (v) { add(v); });
+    const addBtn = h("button", { type: "button", class: "small add-row" }, addLabel);
+    addBtn.addEventListener("click", function () { add(blank(), true); });
+    const box = h("fieldset", { class: "rows-field", "data-path": path }, h("legend", {}, label(key)),
+      s.description ? h("p", { class: "help muted small" }, s.description) : null, list, addBtn, err);
+    register(path, { input: null, err: err, box: box });
+    return { el: box, get: function () { return fold(rows.map(function (r) { return r.get(); })); } };
+  }
+  /** a blend by mass: rows of (material, mass fraction) */
+  function blendField(s, value, path, key, required, cat) {
+    const start = value && Object.keys(value).length ? Object.keys(value).map(function (k) { return [k, value[k]]; })
+      : [[(library[cat] || [{}])[0].id, 1]];
+    return rowsField(path, key, Object.assign({}, s, { description:
+        "A blend of the library's anode actives: one row per material, mass fractions adding up to 1." }), start,
+      function (kv) {
+        const sel = materialSelect(newId(path, "m"), path + ".material", [cat], kv[0], true);
+        const frac = h("input", { id: newId(path, "x"), name: path + ".fraction", type: "number", step: "any",
+          min: "0", max: "1", inputmode: "decimal", value: kv[1] === undefined ? "" : kv[1] });
+        return { el: h("span", { class: "row-cells" },
+          h("label", { for: sel.id }, "Material"), sel,
+          h("label", { for: frac.id }, "Mass fraction"), frac),
+          get: function () { return [sel.value, frac.value === "" ? undefined : Number(frac.value)]; },
+          focus: function () { sel.focus(); } };
+      },
+      function (pairs) {
+        if (!pairs.length) return undefined;
+        const out = {};
+        pairs.forEach(function (p) { if (p[0]) out[p[0]] = (out[p[0]] || 0) + (p[1] === undefined ? NaN : p[1]); });
+        return out;
+      }, "Add a material", function () { return ["", ""]; });
+  }
+  /** free-text notes: rows of (field path, source or "assumed: why") */
+  function notesField(s, value, path, key) {
+    const start = value ? Object.keys(value).map(function (k) { return [k, value[k]]; }) : [];
+    return rowsField(path, key, s, start,
+      function (kv) {
+        const k = h("input", { id: newId(path, "k"), name: path + ".key", type: "text", maxlength: "200",
+          value: kv[0] || "", placeholder: "e.g. cathode.porosity" });
+        const v = h("input", { id: newId(path, "v"), name: path + ".value", type: "text", maxlength: "1000",
+          value: kv[1] || "", placeholder: "source, or assumed: why" });
+        return { el: h("span", { class: "row-cells" },
+          h("label", { for: k.id }, "Field"), k, h("label", { for: v.id }, "Note"), v),
+          get: function () { return [k.value.trim(), v.value]; }, focus: function () { k.focus(); } };
+      },
+      function (pairs) {
+        const out = {};
+        pairs.forEach(function (p) { if (p[0] || p[1]) out[p[0]] = p[1]; });
+        return Object.keys(out).length ? out : undefined;
+      }, "Add a note", function () { return ["", ""]; });
   }
 
   function mapField(s, value, path, key, required) {
@@ -221,9 +353,21 @@
     root = object(schema, doc || {}, "", "", true);
     mount.replaceChildren(root.el);
   }
-  build(cfg.document);
+  /** the library first (selects of materials); without it, material fields stay text boxes */
+  async function start() {
+    const r = await casip.api("GET", "/api/materials");
+    if (r.ok && r.data && Array.isArray(r.data.items)) {
+      r.data.items.forEach(function (m) { (library[m.category] = library[m.category] || []).push(m); });
+      libraryLoaded = true;
+    } else {
+      errorsBox.replaceChildren(h("p", { class: "notice" },
+        "The materials library could not be loaded (" + casip.problemText(r) + "): type material ids."));
+    }
+    build(cfg.document);
+  }
 
   const startFrom = document.getElementById("start-from");
+  start();
   if (startFrom) {
     (cfg.references || []).forEach(function (r, i) {
       startFrom.append(h("option", { value: String(i) }, r.name));
@@ -245,18 +389,37 @@
       });
     });
   }
+  /** one message from a problem's error: "message; got value; expected ..." (each part once) */
+  function errorText(e) {
+    let text = String(e.message || "invalid");
+    const shown = e.value === undefined || e.value === null ? null : JSON.stringify(e.value);
+    if (shown !== null && text.indexOf(shown) < 0 && text.indexOf(String(e.value)) < 0) text += "; got " + shown;
+    if (e.expected && text.indexOf(e.expected) < 0) text += "; expected " + e.expected;
+    return text;
+  }
   function showErrors(problem) {
-    const list = h("ul");
     const errors = (problem && problem.errors) || [];
-    let firstInput = null;
+    // one message per field (several errors for one field are joined, duplicates dropped)
+    const byField = {};
+    const order = [];
     errors.forEach(function (e) {
-      let field = String(e.field || "").replace(/^document\.?/, "");
-      let text = e.message + (e.expected ? " (expected " + e.expected + ")" : "");
+      const field = String(e.field || "").replace(/^document\.?/, "");
+      if (!byField[field]) { byField[field] = []; order.push(field); }
+      const text = errorText(e);
+      if (byField[field].indexOf(text) < 0) byField[field].push(text);
+    });
+    const list = h("ul");
+    let firstInput = null;
+    const inline = {};
+    order.forEach(function (field) {
+      const text = byField[field].join("; ");
       let path = field;
       while (path && !registry[path]) path = path.includes(".") ? path.slice(0, path.lastIndexOf(".")) : "";
       if (path) {
+        const line = (path !== field ? field.slice(path.length + 1) + ": " : "") + text;
+        (inline[path] = inline[path] || []).push(line);
         registry[path].forEach(function (en) {
-          en.err.textContent = (path !== field ? field + ": " : "") + text;
+          en.err.textContent = inline[path].join(" · ");
           if (en.input) {
             en.input.setAttribute("aria-invalid", "true");
             if (!firstInput && en.box.offsetParent !== null) firstInput = en.input;
@@ -265,8 +428,10 @@
       }
       list.append(h("li", {}, h("strong", {}, field || "document"), ": " + text));
     });
-    errorsBox.replaceChildren(h("div", { class: "notice error" },
-      h("p", {}, (problem && problem.detail) || "The design was not accepted."), errors.length ? list : null));
+    const n = order.length;
+    const head = n ? "The design was not accepted: " + n + " field" + (n === 1 ? "" : "s") + " to correct."
+      : (problem && problem.detail) || "The design was not accepted.";
+    errorsBox.replaceChildren(h("div", { class: "notice error" }, h("p", {}, head), n ? list : null));
     (firstInput || errorsBox).scrollIntoView({ block: "center" });
     if (firstInput) firstInput.focus();
   }
