@@ -531,3 +531,9 @@ def test_the_favicon_is_served(sqlite_server):
         assert r.text.lstrip().startswith("<svg")
     page = login(sqlite_server, "kestrel", "engineer").get("/").text
     assert '<link rel="icon" href="/static/favicon.svg" type="image/svg+xml">' in page
+
+
+def test_dashboard_shows_stage_one_as_a_range(sqlite_server):
+    dash = login(sqlite_server, "kestrel", "engineer").get("/").text
+    assert "200–300 <small>Wh/kg</small>" in dash  # CASIP stage 1 is 200-300 Wh/kg
+    assert "400 <small>Wh/kg</small>" in dash and "–400" not in dash
