@@ -78,7 +78,12 @@ def test_streaming_equals_whole_file_on_every_shared_file(
             continue
         out = tmp_path / f"stream{k}"
         out.mkdir()
-        facts = ingest_mod.ingest_stream(path, out, batch_rows=batch_rows)
+        try:
+            facts = ingest_mod.ingest_stream(path, out, batch_rows=batch_rows)
+        except ingest_mod.StreamFallback:
+            # cycles derived from the steps (a constant counter) need the whole file
+            assert path.name == "maccor_001.txt", path.name
+            continue
         assert not (out / "_first_pass.arrows").exists()
         assert_same_test(whole, out, facts, path.name)
         mod = adapters()[facts["provenance"].format]

@@ -257,6 +257,10 @@ def ingest(
     solid_electrolyte: Annotated[
         str | None, typer.Option(help="Solid electrolyte, e.g. 'Li6PS5Cl (argyrodite)'.")
     ] = None,
+    cells_in_series: Annotated[
+        int | None, typer.Option(help="Cells in series in the tested unit (default 1): the "
+                                 "plausible voltage is up to 5 V per cell.")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Read cycler files into the store: one test per file, skipped if already stored.
@@ -278,7 +282,7 @@ def ingest(
         cell_id=cell_id, chemistry=chemistry, nominal_capacity_ah=nominal_capacity_ah,
         active_mass_g=active_mass_g, electrode_area_cm2=area_cm2,
         temperature_celsius=temperature_c, stack_pressure_mpa=stack_pressure_mpa,
-        solid_electrolyte=solid_electrolyte,
+        solid_electrolyte=solid_electrolyte, cells_in_series=cells_in_series,
     )
     st = open_store(store)
     console = make_console(stderr=json_)
@@ -298,6 +302,8 @@ def ingest(
                 progress.console.print(_result_line(res))
                 for w in res.warnings:
                     progress.console.print(Text(f"          warning: {w}", style="yellow"))
+                for f in res.flags:
+                    progress.console.print(Text(f"          flagged: {f}", style="yellow"))
             progress.advance(task)
     counts = {s: sum(r.status == s for r in results) for s in ("ingested", "duplicate", "failed")}
     if json_:
@@ -306,7 +312,7 @@ def ingest(
             "counts": counts,
             "results": [
                 {"path": r.path, "status": r.status, "test_id": r.test_id, "rows": r.rows,
-                 "error": r.error, "warnings": list(r.warnings)}
+                 "error": r.error, "warnings": list(r.warnings), "flags": list(r.flags)}
                 for r in results
             ],
         })
@@ -468,6 +474,8 @@ def show(
                                                        "ingest --cell-id ... --chemistry ...")])
     for w in info.get("warnings", []):
         console.print(Text(f"warning: {w}", style="yellow"))
+    for f in info.get("flags", []):
+        console.print(Text(f"flagged ({f['kind']}): {f['reason']}", style="yellow"))
     if not cycles.empty:
         cols = [c for c in _SHOW_COLUMNS if c in cycles.columns]
         head = cycles[cols].head(SHOW_CYCLES)

@@ -27,7 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import casip
-from casip.data import schema, summary
+from casip.data import schema, segmentation, summary
 from casip.data.readers import adapters
 from casip.data.readers._base import HEAD_BYTES, RawReading, StreamFallback, library_version
 from casip.errors import CasipInputError, Problem
@@ -163,8 +163,110 @@ def read_raw(path: str | os.PathLike, format: str | None = None) -> tuple[RawRea
     return reading, mod, facts
 
 
-def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]]:
-    """Check and complete a reading: dtypes, required columns, step count, counters, step type."""
+# --------------------------------------------------------------------------------------------
+# Plausibility gate: a header is a claim, the values are checked against physics
+# --------------------------------------------------------------------------------------------
+
+#: Highest plausible voltage of one cell [V] (any chemistry, full or half cell).
+CELL_VOLTAGE_MAX = 5.0
+#: Margin on the voltage window [V]: tester overshoot and open-channel readings.
+VOLTAGE_MARGIN = 0.5
+#: Lowest plausible voltage [V] (a reversed or shorted cell reads slightly negative).
+VOLTAGE_MIN = -0.5
+#: Median voltage per cell [V] in this range: the column holds millivolts.
+MILLIVOLT_MEDIAN = (1000.0, 5000.0)
+
+
+def _cells(metadata: Mapping[str, Any] | None) -> int:
+    n = (metadata or {}).get("cells_in_series")
+    return int(n) if n else 1
+
+
+def voltage_window(cells_in_series: int = 1) -> tuple[float, float]:
+    """The plausible voltage range [V] of ``cells_in_series`` cells (margin included)."""
+    return VOLTAGE_MIN, CELL_VOLTAGE_MAX * cells_in_series + VOLTAGE_MARGIN
+
+
+def voltage_scale(v: np.ndarray, cells_in_series: int = 1) -> tuple[float, str | None]:
+    """(factor to volts, warning): 1e-3 where the median per cell is 1000-5000 "V"."""
+    v = v[np.isfinite(v)]
+    if len(v) == 0:
+        return 1.0, None
+    med = float(np.median(v))
+    lo, hi = MILLIVOLT_MEDIAN
+    if lo * cells_in_series <= med <= hi * cells_in_series:
+        who = "a single cell" if cells_in_series == 1 else f"{cells_in_series} cells in series"
+        return 1e-3, (f"voltage looks like millivolts: median {med:.0f} 'V' for {who}; "
+                      "converted")
+    return 1.0, None
+
+
+def check_voltage(v: np.ndarray, source: str, cells_in_series: int = 1) -> None:
+    """Refuse voltages no cell configuration can have (after any unit conversion)."""
+    lo, hi = voltage_window(cells_in_series)
+    bad = np.flatnonzero(np.isfinite(v) & ((v < lo) | (v > hi)))
+    if len(bad):
+        worst = float(v[bad[np.argmax(np.abs(v[bad]))]])
+        who = "a single cell" if cells_in_series == 1 else f"{cells_in_series} cells in series"
+        raise CasipInputError(
+            Problem(
+                "voltage_volt",
+                f"physically impossible voltage for {who} ({len(bad)} rows; "
+                "declare cells_in_series for a module)",
+                worst,
+                f"{lo:g} to {hi:g} V",
+            ),
+            source=source,
+        )
+
+
+#: Unit mistakes a capacity counter can show against the integral of current:
+#: ratio counter / integral -> (convert the counter by, or None to refuse; the evidence).
+_CAPACITY_RATIOS = (
+    (1000.0, 1e-3, "the counter looks like mAh"),
+    (1e-3, None, "the current looks like mA, or the counter like kAh"),
+    (3600.0, None, "the counter looks like A·s, or the time like hours"),
+    (1 / 3600.0, None, "the time looks like hours, or the counter like A·h/3600"),
+)
+
+
+def capacity_units(reported: float, integrated: float, name: str,
+                   source: str) -> tuple[float, str | None]:
+    """(factor for the counter, warning) from a counter's total against the integral of current.
+
+    A ratio within 20 % of 1000 is a counter in mAh (converted); of 1/1000, 3600 or 1/3600 a unit
+    error that the data cannot resolve (refused). Other disagreements are left to the per-cycle
+    capacity check (flagged, not refused). Totals below 1 µAh are not judged.
+    """
+    if not (np.isfinite(reported) and np.isfinite(integrated)):
+        return 1.0, None
+    if reported <= 1e-6 or integrated <= 1e-6:
+        return 1.0, None
+    ratio = reported / integrated
+    for factor, convert, why in _CAPACITY_RATIOS:
+        if 0.8 < ratio / factor < 1.25:
+            evidence = (f"{name} totals {reported:.6g} 'Ah' but the integral of current over "
+                        f"time is {integrated:.6g} Ah (ratio {ratio:.4g}): {why}")
+            if convert is None:
+                raise CasipInputError(
+                    Problem(name, "inconsistent with the current and time columns: " + evidence,
+                            reported, f"about {integrated:.6g} Ah"),
+                    source=source,
+                )
+            return convert, evidence + "; converted"
+    return 1.0, None
+
+
+def normalise(
+    reading: RawReading, source: str, cells_in_series: int = 1
+) -> tuple[pd.DataFrame, list[str]]:
+    """Check and complete a reading: dtypes, required columns, step count, counters, step type.
+
+    The plausibility gate: a voltage column in millivolts is converted and an impossible
+    voltage refused (:func:`voltage_scale`, :func:`check_voltage`); a capacity counter a
+    factor of 1000 or 3600 away from the integral of current is converted or refused
+    (:func:`capacity_units`).
+    """
     df = reading.data
     warnings = list(reading.warnings)
     missing = [c for c in schema.REQUIRED if c not in df.columns]
@@ -192,6 +294,11 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
         raise CasipInputError(
             Problem("", "the file holds no data rows with time and voltage"), source=source
         )
+    scale, note = voltage_scale(df["voltage_volt"].to_numpy(), cells_in_series)
+    if note:
+        df["voltage_volt"] *= scale
+        warnings.append(note)
+    check_voltage(df["voltage_volt"].to_numpy(), source, cells_in_series)
     df["current_ampere"] = df["current_ampere"].fillna(0.0)
     t = df["test_time_second"].to_numpy()
     if np.any(np.diff(t) < 0):
@@ -202,9 +309,14 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
             f"the test time spans {span_years:.0f} years: check the file's time unit "
             "(the counters integrated from current depend on it)"
         )
+    has_counter = "cycle_count" in df.columns and not df["cycle_count"].isna().all()
     if "cycle_count" not in df.columns:
         df["cycle_count"] = 1.0
     df["cycle_count"] = df["cycle_count"].ffill().fillna(1.0)
+    whole, note = segmentation.integer_cycles(df["cycle_count"].to_numpy())
+    if note:
+        df["cycle_count"] = whole
+        warnings.append(note)
     first = float(df["cycle_count"].min())
     if first < 1:
         df["cycle_count"] += 1 - first
@@ -218,6 +330,9 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
             df["cycle_count"].diff().fillna(0) != 0
         )
         df["step_count"] = change.cumsum().astype("float64") + 1.0
+    cycle_rule = _derive_cycles(df, has_counter)
+    if cycle_rule:
+        warnings.append(cycle_rule)
     counters = ("charging_capacity_ah", "discharging_capacity_ah", "charging_energy_wh",
                 "discharging_energy_wh")
     reported = [c for c in counters if c in df.columns and not df[c].isna().all()]
@@ -227,8 +342,16 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
             warnings.append(
                 f"{c} resets {resets} times in the file; made cumulative from the test start"
             )
+    integrated = schema.integrate_counters(df)
+    for c in ("charging_capacity_ah", "discharging_capacity_ah"):
+        if c in reported:
+            factor, note = capacity_units(
+                float(np.nanmax(df[c].to_numpy())), float(integrated[c][-1]), c, source
+            )
+            if note:
+                df[c] *= factor
+                warnings.append(note)
     if len(reported) < len(counters):
-        integrated = schema.integrate_counters(df)
         for c in counters:
             if c not in reported:
                 df[c] = integrated[c]
@@ -239,7 +362,28 @@ def normalise(reading: RawReading, source: str) -> tuple[pd.DataFrame, list[str]
     order = [c for c in schema.COLUMNS if c in df.columns]
     out = df[order]
     out.attrs["reported_counters"] = reported
+    if cycle_rule:
+        out.attrs["cycle_numbering"] = cycle_rule
     return out, warnings
+
+
+def _derive_cycles(df: pd.DataFrame, has_counter: bool) -> str | None:
+    """Replace a degenerate cycle counter by cycles derived from the steps (in place).
+
+    See :mod:`casip.data.segmentation`; returns the warning, or None if the counter is kept.
+    """
+    steps = df["step_count"].to_numpy()
+    ends = segmentation.step_ends(steps)
+    integ = schema.integrate_counters(df)
+    qc = np.diff(np.r_[0.0, integ["charging_capacity_ah"][ends]])
+    qd = np.diff(np.r_[0.0, integ["discharging_capacity_ah"][ends]])
+    per_step, pairs, limit = segmentation.cycles_from_steps(qc, qd)
+    counter = df["cycle_count"].to_numpy() if has_counter else None
+    reason = segmentation.degenerate_reason(counter, steps, pairs)
+    if reason is None:
+        return None
+    df["cycle_count"] = np.repeat(per_step, np.diff(np.r_[-1, ends]))
+    return segmentation.describe(reason, int(per_step[-1]), limit)
 
 
 def read(
@@ -265,10 +409,14 @@ def read(
         ``data`` (a DataFrame with BDF columns), ``metadata`` and ``provenance``.
     """
     reading, mod, facts = read_raw(path, format)
-    data, warnings = normalise(reading, str(path))
+    data, warnings = normalise(reading, str(path), _cells(metadata))
+    from_file = dict(reading.metadata)
+    if data.attrs.get("cycle_numbering"):  # cycles derived from the steps: say so
+        from_file["extra"] = {**from_file.get("extra", {}),
+                              "cycle_numbering": data.attrs["cycle_numbering"]}
     return schema.CyclerTest(
         data=data,
-        metadata=_metadata_model(reading.metadata, metadata, path),
+        metadata=_metadata_model(from_file, metadata, path),
         provenance=_provenance(mod, facts),
         warnings=warnings,
         reported_counters=list(data.attrs.get("reported_counters", [])),
@@ -416,7 +564,7 @@ class _Steps:
     """Per-step parts and classification statistics; the rows of the open step are held back."""
 
     COLS = ("test_time_second", "voltage_volt", "current_ampere", "step_count", "cycle_count",
-            "step_index")
+            "step_index", "_int_charging_capacity_ah", "_int_discharging_capacity_ah")
 
     def __init__(self):
         self.held: pd.DataFrame | None = None
@@ -445,6 +593,8 @@ class _Steps:
         part["_start_row"] = starts + offset
         part["_end_row"] = ends + offset
         part["_cycle"] = df["cycle_count"].to_numpy()[ends]
+        for name in ("charging_capacity_ah", "discharging_capacity_ah"):  # cycle segmentation
+            part[f"_int_{name}"] = df[f"_int_{name}"].to_numpy()[ends]
         self.parts.append(part)
         self.stats.append(
             schema.step_stats(
@@ -474,8 +624,11 @@ class _StreamNormaliser:
     is judged against the test's largest current).
     """
 
-    def __init__(self, source: str):
+    def __init__(self, source: str, cells_in_series: int = 1):
         self.source = source
+        self.cells = cells_in_series
+        self.vscale: float | None = None  # the voltage unit, decided on the first batch
+        self.vnote: str | None = None
         self.columns: list[str] | None = None
         self.rows = 0
         self.c: dict[str, Any] = {}  # carries from the previous batch
@@ -491,6 +644,7 @@ class _StreamNormaliser:
         self.isum = {k: 0.0 for k in _COUNTERS}
         self.cycles: _Cycles | None = None
         self.steps = _Steps()
+        self.cycle_seen = False
 
     def _first(self, df: pd.DataFrame) -> None:
         missing = [c for c in schema.REQUIRED if c not in df.columns]
@@ -525,6 +679,14 @@ class _StreamNormaliser:
         n = len(df)
         if n == 0:
             return None
+        scale, note = voltage_scale(df["voltage_volt"].to_numpy(), self.cells)
+        if self.vscale is None:
+            self.vscale, self.vnote = scale, note
+        elif scale != self.vscale:
+            raise StreamFallback("the voltage unit looks different in a later batch")
+        if self.vscale != 1.0:
+            df["voltage_volt"] *= self.vscale
+        check_voltage(df["voltage_volt"].to_numpy(), self.source, self.cells)
         c = self.c
         df["current_ampere"] = df["current_ampere"].fillna(0.0)
         t = df["test_time_second"].to_numpy()
@@ -537,6 +699,8 @@ class _StreamNormaliser:
         self.imax = max(self.imax, float(np.max(np.abs(np.nan_to_num(i)))))
 
         # cycle numbers: filled forward across batches; shifted at the end
+        if "cycle_count" in df.columns and df["cycle_count"].notna().any():
+            self.cycle_seen = True
         x = df["cycle_count"] if "cycle_count" in df.columns else pd.Series(np.ones(n))
         x = x.ffill().fillna(c.get("cycle", 1.0)).to_numpy()
         if np.any(x != np.round(x)):
@@ -605,6 +769,16 @@ class _StreamNormaliser:
         self.rows += n
         return df
 
+    def _check_cycles(self, step_parts: pd.DataFrame) -> None:
+        """Read the file whole where cycles must be derived from the steps (see normalise)."""
+        qc = np.diff(np.r_[0.0, step_parts["_int_charging_capacity_ah"].to_numpy()])
+        qd = np.diff(np.r_[0.0, step_parts["_int_discharging_capacity_ah"].to_numpy()])
+        _, pairs, _ = segmentation.cycles_from_steps(qc, qd)
+        counter = step_parts["_cycle"].to_numpy() if self.cycle_seen else None
+        # the counter at step ends: constant, or changing at every step, as on every row
+        if segmentation.degenerate_reason(counter, step_parts["step_count"].to_numpy(), pairs):
+            raise StreamFallback("the cycle counter is degenerate: cycles derived from the steps")
+
     def finish(self) -> dict[str, Any]:
         """The whole-file decisions and the normalisation warnings."""
         if self.rows == 0:
@@ -612,7 +786,7 @@ class _StreamNormaliser:
                 Problem("", "the file holds no data rows with time and voltage"),
                 source=self.source,
             )
-        warnings = []
+        warnings = [self.vnote] if self.vnote else []
         if self.backwards:
             warnings.append("test time goes backwards in places (kept in file order)")
         span_years = (self.tmax - self.tmin) / (365.25 * 86400)
@@ -635,12 +809,18 @@ class _StreamNormaliser:
             scale = max(self.scale[name], 1e-12)
             final = cand[:, cand[1] < -_DROP_NOISE * scale]
             offsets[name] = (final[0].astype(np.int64), np.cumsum(final[2]))
+            if name in ("charging_capacity_ah", "discharging_capacity_ah"):
+                total = float(self.c[f"last_{name}"]) + float(np.sum(final[2]))
+                factor, _ = capacity_units(total, self.isum[name] / 3600.0, name, self.source)
+                if factor != 1.0:
+                    raise StreamFallback(f"{name} needs a unit conversion")
             if final.shape[1]:
                 warnings.append(
                     f"{name} resets {final.shape[1]} times in the file; made cumulative from "
                     "the test start"
                 )
         step_parts, stats = self.steps.finish()
+        self._check_cycles(step_parts)
         codes = schema.step_codes(stats, schema.rest_threshold(self.imax))
         columns = set(self.columns) | {"cycle_count", "step_index", "step_count", "step_type",
                                        *_COUNTERS}
@@ -732,7 +912,7 @@ def ingest_stream(
         if not hasattr(mod, "iter_batches") or getattr(mod, "PRIVATE_COPY", False):
             raise StreamFallback(f"the {mod.FORMAT} adapter reads whole files")
     batches, mod, facts, check = iter_raw(path, format, batch_rows)
-    norm = _StreamNormaliser(str(path))
+    norm = _StreamNormaliser(str(path), _cells(metadata))
     meta: dict[str, Any] = {}
     read_warnings: list[str] = []
     first_pass = folder / "_first_pass.arrows"
@@ -830,7 +1010,9 @@ def ingest_stream(
         {"charging_capacity_ah": first["_i_qc"], "discharging_capacity_ah": first["_i_qd"]},
         fin["reported"],
     )
-    steps = steps_parts.drop(columns=["_start_row", "_end_row", "_cycle"])
+    steps = steps_parts.drop(columns=["_start_row", "_end_row", "_cycle",
+                                      "_int_charging_capacity_ah",
+                                      "_int_discharging_capacity_ah"])
     steps["cycle_count"] = np.round(steps_parts["_cycle"].to_numpy() + shift).astype("int64")
     names = np.array(schema.STEP_TYPES, dtype=object)
     steps.insert(3, "step_type", names[fin["codes"]])

@@ -62,6 +62,10 @@ class TestMetadata(BaseModel):
     cell_id: str | None = None
     chemistry: str | None = Field(default=None, description="e.g. NMC811/graphite, LFP/graphite")
     nominal_capacity_ah: float | None = Field(default=None, gt=0)
+    cells_in_series: int | None = Field(
+        default=None, ge=1, description="cells in series in the tested unit (default 1): "
+        "sets the plausible voltage window, 5 V per cell"
+    )
     active_mass_g: float | None = Field(default=None, gt=0)
     electrode_area_cm2: float | None = Field(default=None, gt=0)
     temperature_celsius: float | None = None

@@ -52,6 +52,35 @@ class IngestResult:
     rows: int = 0
     error: str | None = None
     warnings: tuple[str, ...] = ()
+    #: the reasons the test was stored flagged (unusual but real, e.g. a failed capacity check)
+    flags: tuple[str, ...] = ()
+
+
+def flags(cycles: pd.DataFrame) -> list[dict[str, str]]:
+    """Why a test is unusual but real: stored with it (``test.json`` ``flags``), never refused.
+
+    Today one kind: ``capacity_check``, where the tester's capacity counters and the integral
+    of current disagree by more than :data:`casip.data.summary.CHECK_TOLERANCE` in some cycles.
+    """
+    if cycles.empty or "capacity_check_ok" not in cycles.columns:
+        return []
+    ok = cycles["capacity_check_ok"].astype("boolean")
+    failed = ok.eq(False).fillna(False).to_numpy(dtype=bool)
+    if not failed.any():
+        return []
+    cols = [c for c in ("charge_integral_deviation", "discharge_integral_deviation")
+            if c in cycles.columns]
+    worst = float(cycles.loc[failed, cols].abs().max(axis=1).max())
+    shown = ", ".join(str(int(c)) for c in cycles.loc[failed, "cycle_count"].head(10))
+    more = "..." if failed.sum() > 10 else ""
+    return [{
+        "kind": "capacity_check",
+        "reason": (
+            f"capacity check failed in {int(failed.sum())} of {int(ok.notna().sum())} checked "
+            f"cycles ({shown}{more}): the tester's capacity counters and the integral of current "
+            f"differ by up to {worst:.1%} (tolerance {summary.CHECK_TOLERANCE:.0%})"
+        ),
+    }]
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -104,6 +133,7 @@ class Store:
         staging.mkdir(parents=True, exist_ok=False)
         try:
             facts = write(staging)
+            facts["flags"] = flags(pd.read_parquet(staging / "cycles.parquet"))
             prov = facts["provenance"].model_copy(
                 update={"ingested_at": dt.datetime.now(dt.UTC).replace(microsecond=0)}
             )
@@ -114,6 +144,7 @@ class Store:
                 "provenance": prov.model_dump(mode="json"),
                 "warnings": facts["warnings"],
                 "reported_counters": facts["reported_counters"],
+                "flags": facts["flags"],
             }
             (staging / "test.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
             self.tests_dir.mkdir(parents=True, exist_ok=True)
@@ -164,14 +195,16 @@ class Store:
                     rows = facts["rows"] if facts else self.info(tid)["rows"]
                     return IngestResult(str(path), "duplicate", tid, rows)
                 return IngestResult(
-                    str(path), "ingested", tid, facts["rows"], warnings=tuple(facts["warnings"])
+                    str(path), "ingested", tid, facts["rows"], warnings=tuple(facts["warnings"]),
+                    flags=tuple(f["reason"] for f in facts["flags"]),
                 )
         test = read(path, format=format, metadata=metadata)
         if test.test_id in self:
             return IngestResult(str(path), "duplicate", test.test_id, len(test.data))
         tid, _ = self.add(test)
         return IngestResult(
-            str(path), "ingested", tid, len(test.data), warnings=tuple(test.warnings)
+            str(path), "ingested", tid, len(test.data), warnings=tuple(test.warnings),
+            flags=tuple(f["reason"] for f in self.info(tid).get("flags", [])),
         )
 
     def ingest(
