@@ -431,24 +431,20 @@ def test_access_database_without_arbin_tables(
 
 
 @pytest.mark.parametrize("name", CSV)
-def test_csv_truncations_give_fewer_rows(
-    cycler: Path, readings: dict, tmp_path: Path, name: str
-) -> None:
-    """A file cut inside a line keeps its whole lines, with a warning; values are the same."""
+def test_csv_truncations_are_refused(cycler: Path, tmp_path: Path, name: str) -> None:
+    """A file cut inside a line is refused, naming the line (issue 13: one policy)."""
     data = (cycler / name).read_bytes()
-    want = readings[name].data
     for frac in (0.1, 0.5, 0.9, 0.999):
         cut = int(len(data) * frac)
         if data[cut - 1 : cut] == b"\n":
             cut -= 3
         path = tmp_path / f"cut-{frac}.csv"
         path.write_bytes(data[:cut])
-        got = casip.data.read(path)
-        whole_lines = data[:cut].count(b"\n") - 1
-        assert len(got.data) == whole_lines < len(want)
-        assert any("incomplete" in w for w in got.warnings)
-        for col in ("test_time_second", "voltage_volt", "current_ampere", *COUNTERS):
-            np.testing.assert_array_equal(got.data[col], want[col].iloc[: len(got.data)])
+        with pytest.raises(CasipInputError) as info:
+            casip.data.read(path)
+        line = data[:cut].count(b"\n") + 1
+        assert f"the file ends mid-record at line {line}: it looks truncated" in str(info.value)
+        assert str(path) in str(info.value)
 
 
 @pytest.mark.parametrize("name", CSV)

@@ -368,20 +368,17 @@ def test_mpr_without_header_empty_and_mislabelled(tmp_path, cycler) -> None:
 
 
 def test_truncated_landt(tmp_path, cycler) -> None:
-    """A cut in the metadata block or header is an error; a cut in the table keeps the
-    complete rows (an incomplete last line is left out, with a warning)."""
+    """A cut in the metadata block or header is an error; so is a cut in the table (issue 13:
+    a file ending mid-record is refused, naming the line)."""
     raw = (cycler / LANDT).read_bytes()
     _raises(_write(tmp_path, "cut_meta.csv", raw[:50]), "no supported cycler format")
     _raises(_write(tmp_path, "cut_meta2.csv", raw[:50]), "no header line", format="landt-csv")
     header_end = raw.index(b"step_name\n") + len(b"step_name\n")
     _raises(_write(tmp_path, "cut_header.csv", raw[: header_end - 1]), "no data rows")
-    full = _landt_rows(cycler / LANDT)
     for cut in (header_end + 300, len(raw) // 2, len(raw) - 10):
         p = _write(tmp_path, f"cut_{cut}.csv", raw[:cut])
-        complete = raw[:cut].count(b"\n") - raw[:header_end].count(b"\n")
-        test = cdata.read(p)
-        assert len(test.data) == complete < full
-        assert any("incomplete" in w for w in test.warnings)
+        line = raw[:cut].count(b"\n") + 1
+        _raises(p, f"the file ends mid-record at line {line}: it looks truncated")
     at_newline = raw.rindex(b"\n", 0, len(raw) // 2) + 1
     test = cdata.read(_write(tmp_path, "cut_at_newline.csv", raw[:at_newline]))
     assert len(test.data) == raw[:at_newline].count(b"\n") - raw[:header_end].count(b"\n")

@@ -122,7 +122,7 @@ def test_ingest_batch_with_bad_files_end_to_end(bdf_files: list[Path], shared_da
         assert any(ln.startswith("ingested") and good.name in ln for ln in lines), r.stdout
     for bad, reason in ((manifest, "matches no supported cycler format"),
                         (garbage, "matches no supported cycler format"),
-                        (truncated, "not a readable BDF CSV"),
+                        (truncated, "the file ends mid-record at line"),
                         (tmp_path / "missing.csv", "file not found")):
         line = next(ln for ln in lines if ln.startswith("failed") and bad.name in ln)
         assert reason in line, line

@@ -410,19 +410,15 @@ def _expect_error(path: Path, fmt: str | None = None, match: str | None = None) 
 
 @pytest.mark.parametrize("name", ["neware_uio.csv", "pec.csv"])
 @pytest.mark.parametrize("frac", [0.01, 0.5, 0.9, 0.999])
-def test_truncated_csv_reads_fewer_rows_with_a_warning(cycler, name, frac, tmp_path):
-    """A CSV cut mid-line: the whole lines before the cut are read, the cut line is dropped."""
+def test_truncated_csv_is_refused(cycler, name, frac, tmp_path):
+    """A CSV cut mid-line is refused, naming the line (issue 13: one policy for all formats)."""
     data = (cycler / name).read_bytes()
     cut = data[: int(len(data) * frac)]
     assert not cut.endswith(b"\n")
     path = tmp_path / name
     path.write_bytes(cut)
-    test = read(path)
-    assert test.provenance.format == FILES[name]
-    assert any("truncated" in w for w in test.warnings)
-    header_line = next(i for i, ln in enumerate(data.split(b"\n")) if b"Voltage" in ln)
-    assert len(test.data) == cut.count(b"\n") - (header_line + 1)
-    assert 0 < len(test.data) < len(read(cycler / name).data)
+    line = cut.count(b"\n") + 1
+    _expect_error(path, match=f"the file ends mid-record at line {line}: it looks truncated")
 
 
 @pytest.mark.parametrize("name", ["neware_uio.csv", "pec.csv"])

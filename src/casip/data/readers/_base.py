@@ -40,6 +40,8 @@ from typing import Any
 
 import pandas as pd
 
+from casip.errors import CasipInputError, Problem
+
 HEAD_BYTES = 65536
 
 
@@ -107,6 +109,35 @@ def offset_after_lines(path: Path | str, lines: int) -> int:
         for _ in range(lines):
             fh.readline()
         return fh.tell()
+
+
+def truncated_error(
+    path: Path | str | None = None, *, line: int | None = None, offset: int | None = None
+) -> CasipInputError:
+    """The one refusal, shared by every reader, of a file that ends in the middle of a record.
+
+    A copy or download cut short ends inside its last record (fewer fields than the header, a
+    number cut off); no format reads such a file, even up to its last whole record. The
+    message names where the file ends: ``line`` (1-based, text formats; by default that of the
+    file's last non-empty line, counted in ``path``) or ``offset`` (bytes, binary formats); the
+    error names ``path`` (else the dispatcher adds the file's name).
+    """
+    if line is None and offset is None and path is not None:
+        breaks, tail = 0, b""
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                breaks += block.count(b"\n")
+                tail = (tail + block)[-HEAD_BYTES:]
+        trailing = tail[len(tail.rstrip(b"\r\n\t ")) :].count(b"\n")
+        line = breaks - trailing + 1
+    where = f"line {line}" if line is not None else f"byte {offset}"
+    return CasipInputError(
+        Problem(
+            "",
+            f"the file ends mid-record at {where}: it looks truncated; copy or export it again",
+        ),
+        source=None if path is None else str(path),
+    )
 
 
 def library_version(dist: str) -> str:

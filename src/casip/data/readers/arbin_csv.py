@@ -22,8 +22,8 @@ Tester conventions
   at zero (the export of a test that had already run) keeps its first values as the offset.
 - Unix ``DateTime`` values are read as UTC; date strings and Excel dates have no time zone and
   are read as UTC too (``metadata.extra["clock"]`` says so).
-- A last line cut short (a truncated file) is dropped with a warning; a bad line elsewhere is an
-  error.
+- A last line cut short (a truncated file) is refused
+  (:func:`casip.data.readers._base.truncated_error`); a bad line elsewhere is an error.
 
 Metadata: when ``<name>_Metadata.csv`` sits beside the data file (as in Arbin's database
 exports), its channel (``iv_ch_id``), schedule, start time (``first_start_datetime``, unix s),
@@ -59,6 +59,7 @@ from casip.data.readers._base import (
     line_chunks,
     looks_binary,
     offset_after_lines,
+    truncated_error,
 )
 from casip.data.readers.arbin_res import cumulative_counter
 from casip.errors import CasipInputError, Problem
@@ -371,7 +372,7 @@ def read(path: Path) -> RawReading:
     warnings: list[str] = []
     cut = _incomplete_last_line(path, sep, len(tokens))
     if cut is not None:
-        warnings.append("the last line is incomplete (truncated file?) and was left out")
+        raise truncated_error(path)
     try:
         with contextlib.nullcontext(path) if cut is None else _Prefix(path, cut) as source:
             table = pacsv.read_csv(
@@ -521,6 +522,8 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     if b"\n" not in lay.head:
         raise StreamFallback("no line break in the file's head")
     cut = _incomplete_last_line(path, lay.sep, len(lay.tokens))
+    if cut is not None:
+        raise truncated_error(path)
     parse = pacsv.ParseOptions(delimiter=lay.sep)
     numeric = {c: pa.float64() for c in lay.numeric}
     try:
@@ -603,8 +606,6 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
         keep_ir = any_ir
 
     warnings: list[str] = []
-    if cut is not None:
-        warnings.append("the last line is incomplete (truncated file?) and was left out")
     if lay.dropped:
         warnings.append(f"columns outside the schema were left out: {', '.join(lay.dropped)}")
     metadata: dict[str, Any] = {"tester": VENDOR}

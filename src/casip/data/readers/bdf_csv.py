@@ -25,6 +25,7 @@ from casip.data.readers._base import (
     line_chunks,
     offset_after_lines,
 )
+from casip.data.readers.bitrode_csv import check_last_row
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "bdf-csv"
@@ -96,7 +97,15 @@ def _warnings(dropped: list[str]) -> list[str]:
     return []
 
 
+def _check_tail(path: Path) -> None:
+    """Refuse a file whose last row is cut short (fewer fields than the header line)."""
+    with Path(path).open("rb") as fh:
+        header = fh.readline()
+    check_last_row(Path(path), header.count(b",") + 1, what="BDF CSV")
+
+
 def read(path: Path) -> RawReading:
+    _check_tail(path)
     try:
         table = pacsv.read_csv(path)
     except Exception as exc:
@@ -114,6 +123,7 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     them to float64, so the values are the same); a column that is not numeric throughout
     makes pyarrow fail, and the file is then read whole.
     """
+    _check_tail(path)
     with Path(path).open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     header = pacsv.read_csv(pa.py_buffer(head[: head.find(b"\n") + 1] or head))

@@ -25,8 +25,9 @@ date (``mm/dd/yy``) sits. ``length`` bytes of module data follow.
 
 The data module holds ``n_points u4``, ``n_columns u1``, the column ids (``u1`` for module
 version 0, ``u2`` for versions 2 and 3), zero padding, then ``n_points`` packed little-endian
-records starting at byte 100 (version 0), 405 (version 2) or 406 (version 3). Column ids 1, 2,
-3, 21, 31 and 65 are bit flags packed together in one byte (mode, ox/red, error, control
+records starting at byte 100 (version 0), 405 (version 2) or 406 (version 3); another version
+is refused as unsupported (its layout is not known), damage to the layout as corrupted. Column
+ids 1, 2, 3, 21, 31 and 65 are bit flags packed together in one byte (mode, ox/red, error, control
 changes, Ns changes, counter inc.). The record size is checked against the module length, so
 a column of unknown width is reported, never read misaligned.
 
@@ -471,6 +472,9 @@ def _layout(mm: np.memmap, size: int) -> _Layout:
     version, start, length = mods["VMP data"]
     if length < 5:
         raise _bad("truncated: the data module is too short", length)
+    if version not in DATA_OFFSETS:
+        supported = ", ".join(str(v) for v in sorted(DATA_OFFSETS))
+        raise _bad(f"unsupported version {version} of the data module (supported: {supported})")
     n_points, n_cols = struct.unpack_from("<IB", buf, start)
     if n_points == 0:
         raise _bad("the data module holds no data points")
@@ -479,23 +483,16 @@ def _layout(mm: np.memmap, size: int) -> _Layout:
     if 5 + id_bytes > length:
         raise _bad("corrupted: the data module's column list runs past its end", n_cols)
     ids = np.frombuffer(mm, dtype=id_dtype, count=n_cols, offset=start + 5).astype(int).tolist()
-    if version in DATA_OFFSETS:
-        offset = DATA_OFFSETS[version]
-        payload = length - offset
-        if payload <= 0 or payload % n_points:
-            raise _bad(
-                "corrupted: the data module's size does not fit its point count",
-                f"{length} bytes for {n_points} points",
-            )
-        row_bytes = payload // n_points
-    else:
-        offset, row_bytes = None, None
+    offset = DATA_OFFSETS[version]
+    payload = length - offset
+    if payload <= 0 or payload % n_points:
+        raise _bad(
+            "corrupted: the data module's size does not fit its point count",
+            f"{length} bytes for {n_points} points",
+        )
+    row_bytes = payload // n_points
     dtype, names = _record_dtype(ids, row_bytes)
-    if offset is None:  # a data module version not seen yet: records end the module
-        offset = length - n_points * dtype.itemsize
-        if offset < 5 + id_bytes:
-            raise _bad("unsupported data module version", version, "0, 2 or 3")
-    elif dtype.itemsize != row_bytes:
+    if dtype.itemsize != row_bytes:
         raise _bad(
             "corrupted or unsupported: the data records do not match their column list",
             f"{row_bytes} bytes per record for columns {ids}",

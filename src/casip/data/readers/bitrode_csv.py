@@ -57,6 +57,7 @@ from casip.data.readers._base import (
     line_chunks,
     looks_binary,
     offset_after_lines,
+    truncated_error,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -111,13 +112,7 @@ def check_last_row(path: Path, n_fields: int, delimiter: str = ",", what: str = 
         return
     got = lines[-1].count(delimiter.encode()) + 1
     if got < n_fields:
-        raise CasipInputError(
-            Problem(
-                "",
-                f"the last row of the {what} is incomplete ({got} of {n_fields} fields): "
-                "the file appears truncated",
-            )
-        )
+        raise truncated_error(path)
 
 
 def read_csv_table(

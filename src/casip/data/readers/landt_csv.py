@@ -42,8 +42,8 @@ Conventions of the tester, as found in the file
 - The metadata block (cell id, cell model, test, nominal capacity...) fills the metadata where
   it holds values; empty fields are left empty.
 
-A truncated file whose last line is cut off is read up to the last complete row, with a
-warning; a malformed row anywhere else is an error.
+A truncated file whose last line is cut off is refused
+(:func:`casip.data.readers._base.truncated_error`); so is a malformed row anywhere else.
 """
 
 from __future__ import annotations
@@ -68,6 +68,7 @@ from casip.data.readers._base import (
     decode_head,
     line_chunks,
     looks_binary,
+    truncated_error,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -401,6 +402,8 @@ def read(path: Path) -> RawReading:
     types = ctx["types"]
 
     end, cut_short = _data_end(path, size, len(names))
+    if cut_short:
+        raise truncated_error(path)
     if end <= data_start:
         raise _bad("the file holds no data rows")
     try:
@@ -422,8 +425,6 @@ def read(path: Path) -> RawReading:
         raise _bad("the file holds no data rows")
 
     warnings: list[str] = []
-    if cut_short:
-        warnings.append("the last line is incomplete (file truncated?): it was left out")
 
     def col(name: str) -> np.ndarray:
         return table.column(name).to_numpy(zero_copy_only=False).astype("float64", copy=False)
@@ -539,7 +540,7 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     name_col, chan_col = ctx["name_col"], ctx["chan_col"]
     end, cut_short = _data_end(path, ctx["size"], len(names))
     if cut_short:
-        raise StreamFallback("the last line is incomplete")
+        raise truncated_error(path)
     if end <= ctx["data_start"]:
         raise StreamFallback("no data rows")
     current_cols = [c for c, (q, _) in columns.items() if q == "current"]

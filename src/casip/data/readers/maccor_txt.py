@@ -79,6 +79,7 @@ from casip.data.readers._base import (
     block_size_for,
     line_chunks,
     looks_binary,
+    truncated_error,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -436,11 +437,7 @@ def _check_tail(path: Path, layout: Layout) -> bool:
         return False
     fields = last.decode("latin-1").rstrip("\t").split("\t")
     if len(fields) < len(layout.names):
-        raise _bad(
-            "the last record is cut short (the file looks truncated)",
-            f"{len(fields)} of {len(layout.names)} fields",
-            "a complete Maccor export",
-        )
+        raise truncated_error(path)
     return True
 
 

@@ -59,6 +59,7 @@ from casip.data.readers._base import (
     line_chunks,
     looks_binary,
     offset_after_lines,
+    truncated_error,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -366,18 +367,20 @@ def read_csv_columns(
     table : pyarrow.Table
         The named columns.
     warnings : list of str
-        A note if the last line was cut (a truncated file) and left out.
+        Always empty (kept for the callers).
 
     Raises
     ------
     CasipInputError
-        A line with a wrong number of fields (other than a cut last line), or a value that
-        does not convert to its column's type.
+        A line with a wrong number of fields, a last line cut short (a truncated file:
+        :func:`casip.data.readers._base.truncated_error`), or a value that does not convert
+        to its column's type.
     """
     names = [f"_c{j}" for j in range(n_fields)]
     enc = "utf8" if encoding in ("utf-8", "utf-8-sig", "utf8") else encoding
     warnings = []
-    limit = complete_length(path, sep, n_fields)
+    if complete_length(path, sep, n_fields) is not None:
+        raise truncated_error(path)
     options = {
         "read_options": pacsv.ReadOptions(
             skip_rows=header_line + 1, column_names=names, encoding=enc
@@ -390,14 +393,7 @@ def read_csv_columns(
         ),
     }
     try:
-        if limit is None:
-            table = pacsv.read_csv(path, **options)
-        else:
-            warnings.append(
-                "the file's last line is incomplete (the file looks truncated); it was left out"
-            )
-            with pa.memory_map(str(path), "r") as mm:
-                table = pacsv.read_csv(pa.BufferReader(mm.read_buffer(limit)), **options)
+        table = pacsv.read_csv(path, **options)
     except pa.ArrowInvalid as exc:
         msg = re.sub(r"_c(\d+)", lambda m: f"column {int(m.group(1)) + 1}", str(exc))
         raise CasipInputError(Problem("", f"unreadable data: {_printable(msg)}")) from None
@@ -865,13 +861,13 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
 
     Whole-file decisions are taken on the first batch and checked at the end (the current sign
     convention, a cycle count from 0, the wall-clock format); where a later batch contradicts
-    them, or the file's last line is cut, :class:`StreamFallback` has the file read whole.
+    them, :class:`StreamFallback` has the file read whole; a cut last line is refused.
     """
     path = Path(path)
     ctx = _setup(path)
     n_fields = len(ctx["tokens"])
     if complete_length(path, ctx["sep"], n_fields) is not None:
-        raise StreamFallback("the last line is incomplete")
+        raise truncated_error(path)
     names = [f"_c{j}" for j in range(n_fields)]
     enc = ctx["encoding"]
     enc = "utf8" if enc in ("utf-8", "utf-8-sig", "utf8") else enc

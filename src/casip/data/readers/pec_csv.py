@@ -57,6 +57,7 @@ from casip.data.readers._base import (
     line_chunks,
     looks_binary,
     offset_after_lines,
+    truncated_error,
 )
 from casip.data.readers.neware_csv import (
     CAPACITY_UNITS,
@@ -439,13 +440,14 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     whole-file decisions (the current sign convention, a cycle count from 0, which resistance
     column holds values); the second yields the batches, carrying the counters' offsets over.
     Whether the wall-clock times are kept is taken from the first batch; a later batch that
-    contradicts it, or a cut last line, has the file read whole (:class:`StreamFallback`).
+    contradicts it has the file read whole (:class:`StreamFallback`); a cut last line is
+    refused.
     """
     path = Path(path)
     ctx = _setup(path)
     tokens, cols, units = ctx["tokens"], ctx["cols"], ctx["units"]
     if complete_length(path, ",", len(tokens)) is not None:
-        raise StreamFallback("the last line is incomplete")
+        raise truncated_error(path)
     has_q = "qc" in cols and "qd" in cols
 
     # first pass: whole-file decisions
