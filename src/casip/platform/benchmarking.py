@@ -412,7 +412,8 @@ def benchmark(
 
 
 def quarter_of(t: dt.datetime) -> str:
-    return f"{t.year}-Q{(t.month - 1) // 3 + 1}"
+    """The calendar quarter of ``t`` (``2026-Q4``), as the release schedule labels it."""
+    return releases.period_key(t, "quarter")
 
 
 def roadmap(session: Session, actor: Actor, settings) -> dict:

@@ -203,63 +203,64 @@ def _range(kpi: str) -> KpiRange:
         ) from None
 
 
-@functools.lru_cache(maxsize=256)
-def _histogram_measurement(kpi: str, epsilon: float):
+def _vector_input():
+    """OpenDP's input domain and metric of every measurement: a vector of floats, neighbours
+    at symmetric distance (records added or removed)."""
     import opendp.prelude as dp
 
     enable()
-    rng = _range(kpi)
-    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
-    metric = dp.symmetric_distance()
-    inner = list(rng.edges[1:-1])
-    bins = list(range(len(inner) + 1))
+    return dp.vector_domain(dp.atom_domain(T=float, nan=False)), dp.symmetric_distance()
 
-    def make(scale: float):
-        return (
-            dp.t.make_find_bin(domain, metric, edges=inner)
-            >> dp.t.then_count_by_categories(categories=bins, null_category=False)
-            >> dp.m.then_laplace(scale)
-        )
+
+def _calibrated(make, epsilon: float):
+    """``make(scale)`` at the noise scale whose privacy loss for one organisation
+    (``d_in = CONTRIBUTIONS``) is ``epsilon``: (measurement, its epsilon, the scale)."""
+    import opendp.prelude as dp
 
     scale = dp.binary_search_param(make, d_in=CONTRIBUTIONS, d_out=epsilon, T=float)
     meas = make(scale)
     return meas, float(meas.map(CONTRIBUTIONS)), scale
+
+
+@functools.lru_cache(maxsize=256)
+def _histogram_measurement(kpi: str, epsilon: float):
+    import opendp.prelude as dp
+
+    domain, metric = _vector_input()
+    inner = list(_range(kpi).edges[1:-1])
+    bins = list(range(len(inner) + 1))
+    return _calibrated(
+        lambda scale: (
+            dp.t.make_find_bin(domain, metric, edges=inner)
+            >> dp.t.then_count_by_categories(categories=bins, null_category=False)
+            >> dp.m.then_laplace(scale)
+        ),
+        epsilon,
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _count_measurement(epsilon: float):
     import opendp.prelude as dp
 
-    enable()
-    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
-    metric = dp.symmetric_distance()
-
-    def make(scale: float):
-        return dp.t.make_count(domain, metric) >> dp.m.then_laplace(scale)
-
-    scale = dp.binary_search_param(make, d_in=CONTRIBUTIONS, d_out=epsilon, T=float)
-    meas = make(scale)
-    return meas, float(meas.map(CONTRIBUTIONS)), scale
+    domain, metric = _vector_input()
+    return _calibrated(
+        lambda scale: dp.t.make_count(domain, metric) >> dp.m.then_laplace(scale), epsilon
+    )
 
 
 @functools.lru_cache(maxsize=256)
 def _quantile_measurement(kpi: str, alpha: float, epsilon: float):
     import opendp.prelude as dp
 
-    enable()
-    rng = _range(kpi)
-    domain = dp.vector_domain(dp.atom_domain(T=float, nan=False))
-    metric = dp.symmetric_distance()
-    cands = rng.candidates()
-
-    def make(scale: float):
-        return dp.m.make_private_quantile(
+    domain, metric = _vector_input()
+    cands = _range(kpi).candidates()
+    return _calibrated(
+        lambda scale: dp.m.make_private_quantile(
             domain, metric, dp.max_divergence(), candidates=cands, alpha=alpha, scale=scale
-        )
-
-    scale = dp.binary_search_param(make, d_in=CONTRIBUTIONS, d_out=epsilon, T=float)
-    meas = make(scale)
-    return meas, float(meas.map(CONTRIBUTIONS)), scale
+        ),
+        epsilon,
+    )
 
 
 def release(rows: list[tuple], kpi: str, epsilon: float, k: int = 3) -> dict:

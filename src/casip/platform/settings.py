@@ -9,24 +9,23 @@ from pathlib import Path
 DEFAULT_DATA_DIR = Path("casip-platform")
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_number(name: str, default, kind: type = int, expected: str = "an integer"):
+    """The environment variable ``name`` as ``kind``, ``default`` when unset or empty."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r}: expected an integer") from None
+        raise ValueError(f"environment variable {name}={raw!r}: expected {expected}") from None
+
+
+def _env_int(name: str, default: int) -> int:
+    return _env_number(name, default, int, "an integer")
 
 
 def _env_float(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r}: expected a number") from None
+    return _env_number(name, default, float, "a number")
 
 
 @dataclass
