@@ -133,6 +133,58 @@ def cumulative_from_resetting(values: np.ndarray, segment: np.ndarray) -> np.nda
     return v + offsets[run]
 
 
+def counter_resets(
+    values: np.ndarray,
+    previous: np.ndarray,
+    boundary: np.ndarray,
+    expected: np.ndarray | None = None,
+    restart: np.ndarray | None = None,
+) -> np.ndarray:
+    """Where a tester's counter restarted: the one reset rule of the readers.
+
+    Only a step boundary can be a reset. From the counter alone, a reset is a boundary where
+    the counter falls below its previous value; a counter that continues from (or holds) its
+    previous value across a boundary is not reset, so a tester that runs a counter on from one
+    step into the next (CC then CV charge) is not counted twice. Where the current tells what
+    to expect, the two readings are weighed instead: continuing predicts ``prev + e`` (``e``,
+    the charge or energy since the previous record), restarting predicts ``r`` (the charge or
+    energy since the step started, ``e`` where not known); the boundary is a reset if
+    ``|v - r| <= |v - prev - e|``. A fall to about zero is then a reset, a small dip (rounding,
+    a counter that decreases on discharge) is not, and a restart whose first value happens to
+    equal the previous step's last (sparsely sampled steps) is found too.
+
+    Parameters
+    ----------
+    values : array of float
+        The counter at each record (no NaN: hold the previous value over gaps first).
+    previous : array of float
+        The counter at the record before each one.
+    boundary : array of bool
+        True where a record is the first of a step (a change of step, cycle or mode).
+    expected : array of float, optional
+        The increment the current implies since the previous record (NaN where unknown), in
+        the counter's unit.
+    restart : array of float, optional
+        The value the current implies if the counter restarted at the step's start (NaN where
+        unknown; ``expected`` is used there).
+
+    Returns
+    -------
+    array of bool
+        True where the counter restarted at that record.
+    """
+    v = np.asarray(values, dtype=float)
+    p = np.asarray(previous, dtype=float)
+    b = np.asarray(boundary, dtype=bool)
+    fall = v < p - (1e-12 + 1e-7 * np.abs(p))
+    if expected is None:
+        return fall & b
+    e = np.asarray(expected, dtype=float)
+    r = e if restart is None else np.where(np.isfinite(restart), restart, e)
+    weighed = np.abs(v - r) <= np.abs(v - p - e)
+    return b & np.where(np.isfinite(e) & np.isfinite(r), weighed, fall)
+
+
 def cumulative_from_drops(values: np.ndarray, noise: float = 1e-3) -> tuple[np.ndarray, int]:
     """Make a counter cumulative where it drops back (a reset the tester did not mark).
 

@@ -24,11 +24,14 @@ Tester conventions, converted here:
   ``O``/``S`` other); some exports write current unsigned, others negative on discharge. CASIP
   current is ``+|I|`` on ``C`` records, ``-|I|`` on ``D`` records and as written on the others
   (rest records hold 0).
-- **counters**: ``Amp-hr`` and ``Watt-hr`` are unsigned and restart from 0 at every step (and
-  wherever the tester restarts them). The reader splits them by state into charge and
-  discharge counters and makes them cumulative from the start of the test
-  (:func:`casip.data.schema.cumulative_from_resetting`, a new run at each step and wherever the
-  counter falls).
+- **counters**: ``Amp-hr`` and ``Watt-hr`` (or ``mAmp-hr``...) are unsigned. Most exports
+  restart them from 0 at every step, but a counter can also run on from one step into the next
+  (CC then CV charge) or never restart at all; which one is decided from the data, record by
+  record (:func:`casip.data.schema.counter_resets`): only a step boundary can be a restart,
+  and it is one where the counter's value is closer to the charge the current implies since
+  the step began than to its previous value plus the charge since the previous record (a fall
+  to about zero); anything else continues the counter. The increments are split by state into
+  charge and discharge counters, cumulative from the start of the test.
 - **cycle**: Maccor counts cycles from 0 (``Cyc#``); when the first record's cycle is 0 the
   reader adds 1, so that cycles count from 1 as in BDF. Exports with ``Cycle P``/``Cycle C``
   columns (procedure and charge cycles) use ``Cycle C``, which already counts from 1.
@@ -619,15 +622,107 @@ def _time_factor(t: np.ndarray, clock: np.ndarray | None) -> float | None:
     return min(_UNIT_FACTORS, key=lambda f: abs(np.log(ratio / f)))
 
 
-def _cumulative(values: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """A per-step (or otherwise restarting) counter, for ``mask`` rows, made cumulative."""
-    v = np.where(mask, np.abs(np.nan_to_num(values)), 0.0)
-    if len(v) == 0:
-        return v
-    new = np.empty(len(v), dtype=bool)
-    new[0] = True
-    new[1:] = (steps[1:] != steps[:-1]) | (v[1:] < v[:-1])
-    return schema.cumulative_from_resetting(v, np.cumsum(new))
+class _SplitCounter:
+    """A Maccor counter (``Amp-hr`` or ``Watt-hr``) as cumulative BDF charge and discharge
+    counters, batch by batch (the whole file is one batch).
+
+    The counter's increment at a record is its rise since the previous record, or its value
+    where it restarted; a restart is decided from the data by
+    :func:`casip.data.schema.counter_resets` at step boundaries, weighing the two readings
+    against the charge (energy) the current implies since the previous record and since the
+    step began, so a counter that runs on from one step into the next (CC then CV charge) is
+    not counted twice, and one that never restarts reads right too. The increments of charge
+    (``C``) and discharge (``D``) records are summed from the start of the test. The last
+    record's value, step, mode, time and rate carry over from batch to batch.
+    """
+
+    def __init__(self) -> None:
+        self.last: tuple[float, float, float, float, float] | None = None
+        self.totals = (0.0, 0.0)
+
+    def push(
+        self,
+        values: np.ndarray,
+        rate: np.ndarray,
+        t: np.ndarray,
+        step_time: np.ndarray | None,
+        steps: np.ndarray,
+        mode: np.ndarray,
+        every_row: bool = False,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(charge, discharge) counters of one batch.
+
+        ``values``: the counter as written (SI); ``rate``: current (A) or power (W) per record;
+        ``t``, ``step_time``: test and step time (s; step time None if not written);
+        ``steps``: step label; ``mode``: +1 charge, -1 discharge, 0 other; ``every_row``: every
+        record may start a step (the file has no step columns).
+        """
+        n = len(values)
+        if n == 0:
+            return np.empty(0), np.empty(0)
+        v = np.abs(np.asarray(values, dtype=float))
+        ok = np.isfinite(v)
+        if not ok.all():  # hold the last value over gaps
+            idx = np.maximum.accumulate(np.where(ok, np.arange(n), -1))
+            held = 0.0 if self.last is None else self.last[0]
+            v = np.where(idx >= 0, v[np.maximum(idx, 0)], held)
+        r = np.nan_to_num(np.abs(np.asarray(rate, dtype=float)))
+        if self.last is None:
+            p0, s0, m0, t0, r0 = 0.0, steps[0], mode[0], t[0], r[0]
+        else:
+            p0, s0, m0, t0, r0 = self.last
+        prev = np.r_[p0, v[:-1]]
+        if every_row:
+            boundary = np.ones(n, dtype=bool)
+        else:
+            boundary = (steps != np.r_[s0, steps[:-1]]) | (mode != np.r_[m0, mode[:-1]])
+        dt = np.clip(np.nan_to_num(np.diff(np.r_[t0, t])), 0.0, None)
+        expected = 0.5 * (r + np.r_[r0, r[:-1]]) * dt / 3600.0
+        restart = None if step_time is None else r * np.clip(step_time, 0.0, None) / 3600.0
+        reset = schema.counter_resets(v, prev, boundary, expected, restart)
+        inc = np.abs(np.where(reset, v, v - prev))
+        charge = np.cumsum(np.r_[self.totals[0], np.where(mode > 0, inc, 0.0)])[1:]
+        dis = np.cumsum(np.r_[self.totals[1], np.where(mode < 0, inc, 0.0)])[1:]
+        self.totals = (float(charge[-1]), float(dis[-1]))
+        self.last = (float(v[-1]), float(steps[-1]), float(mode[-1]), float(t[-1]), float(r[-1]))
+        return charge, dis
+
+
+def _split_counters(
+    cols: dict[str, Any],
+    layout: Layout,
+    counters: dict[str, _SplitCounter],
+    t: np.ndarray,
+    step_time: np.ndarray | None,
+    v: np.ndarray,
+    current: np.ndarray,
+    steps: np.ndarray,
+    charge: np.ndarray,
+    dis: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """The BDF charge/discharge capacity and energy counters of a batch (see
+    :class:`_SplitCounter`)."""
+    out: dict[str, np.ndarray] = {}
+    mode = charge.astype(float) - dis.astype(float)
+    every_row = "step" not in layout.roles and "step_time" not in layout.roles
+    for role, names, rate in (
+        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah"), current),
+        ("energy", ("charging_energy_wh", "discharging_energy_wh"), current * v),
+    ):
+        if role in cols:
+            x = _to_numpy(cols[role]) * layout.roles[role][1]
+            out[names[0]], out[names[1]] = counters[role].push(
+                x, rate, t, step_time, steps, mode, every_row
+            )
+    return out
+
+
+def _step_seconds(st: np.ndarray, had_unit: bool, layout: Layout, t_factor: float) -> np.ndarray:
+    """Step time in seconds: its own unit, else that of the test time (``t_factor``)."""
+    if had_unit:
+        return st
+    f = layout.roles["step_time"][1]
+    return st * (f if np.isfinite(f) else t_factor)
 
 
 def read_export(path: Path) -> RawReading:
@@ -702,9 +797,11 @@ def _convert(
         clock, clock_failed = _wall_clock(
             cols["wall_clock"], t if has_unit else (t * factor if np.isfinite(factor) else None)
         )
+    t_factor = 1.0
     if not has_unit:
         if np.isfinite(factor):
             t = t * factor
+            t_factor = factor
         else:
             f = _time_factor(t, clock)
             if f is None:
@@ -719,6 +816,7 @@ def _convert(
                     "(from the wall clock) and was converted to seconds"
                 )
             t = t * f
+            t_factor = f
             if clock is not None:
                 clock, clock_failed = _wall_clock(cols["wall_clock"], t)
     if "wall_clock" in cols and clock is None:
@@ -767,19 +865,17 @@ def _convert(
     new = np.zeros(len(t), dtype=bool)
     new[0] = True
     new[1:] = (step[1:] != step[:-1]) | (cyc[1:] != cyc[:-1])
+    st_s = None
     if "step_time" in cols:
-        st, _ = _durations(cols["step_time"], "step time", layout.decimal_point)
+        st, st_unit = _durations(cols["step_time"], "step time", layout.decimal_point)
         new[1:] |= np.nan_to_num(st[1:]) < np.nan_to_num(st[:-1])
+        st_s = _step_seconds(st, st_unit, layout, t_factor)
     steps = np.cumsum(new).astype(float)
     data["step_count"] = steps
-    for role, names in (
-        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-    ):
-        if role in cols:
-            x = _to_numpy(cols[role]) * layout.roles[role][1]
-            data[names[0]] = _cumulative(x, charge, steps)
-            data[names[1]] = _cumulative(x, dis, steps)
+    counters = {"capacity": _SplitCounter(), "energy": _SplitCounter()}
+    data.update(
+        _split_counters(cols, layout, counters, t, st_s, v, current, steps, charge, dis)
+    )
     if "dcir" in cols:
         r = _to_numpy(cols["dcir"])
         if np.nan_to_num(r).any():
@@ -912,26 +1008,6 @@ class _ClockScan:
         return best[1], best[0][0]
 
 
-class _RunCounter:
-    """:func:`_cumulative` batch by batch (the last value, run and offset carry over)."""
-
-    def __init__(self) -> None:
-        self.last_v: float | None = None
-        self.last_s = 0.0
-        self.offset = 0.0
-
-    def push(self, values: np.ndarray, mask: np.ndarray, steps: np.ndarray) -> np.ndarray:
-        v = np.where(mask, np.abs(np.nan_to_num(values)), 0.0)
-        new = np.empty(len(v), dtype=bool)
-        new[1:] = (steps[1:] != steps[:-1]) | (v[1:] < v[:-1])
-        prev = np.r_[0.0 if self.last_v is None else self.last_v, v[:-1]]
-        new[0] = self.last_v is not None and (steps[0] != self.last_s or v[0] < self.last_v)
-        offsets = np.cumsum(np.r_[self.offset, np.where(new, prev, 0.0)])[1:]
-        self.offset = float(offsets[-1])
-        self.last_v, self.last_s = float(v[-1]), float(steps[-1])
-        return v + offsets
-
-
 def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
     """:func:`read_export` in batches of about ``batch_rows`` records.
 
@@ -1019,7 +1095,7 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
     shift = False
     last_keys: tuple[float, float, float] | None = None
     steps_so_far = 0.0
-    counters = {(role, k): _RunCounter() for role in ("capacity", "energy") for k in range(2)}
+    counters = {"capacity": _SplitCounter(), "energy": _SplitCounter()}
     other_n = 0
     odd: set[str] = set()
     meta = _metadata(header_fields(layout.header_lines))
@@ -1076,9 +1152,10 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
         step = _to_numpy(cols["step"]) if "step" in cols else np.zeros(n)
         if "step" in cols:
             data["step_index"] = step
-        st = None
+        st = st_s = None
         if "step_time" in cols:
-            st, _ = _durations(cols["step_time"], "step time", dp)
+            st, st_unit = _durations(cols["step_time"], "step time", dp)
+            st_s = _step_seconds(st, st_unit, layout, factor if np.isfinite(factor) else 1.0)
         new = np.zeros(n, dtype=bool)
         new[1:] = (step[1:] != step[:-1]) | (cyc[1:] != cyc[:-1])
         if st is not None:
@@ -1093,14 +1170,9 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
         steps = steps_so_far + np.cumsum(new).astype(float)
         steps_so_far = float(steps[-1])
         data["step_count"] = steps
-        for role, names in (
-            ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-            ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-        ):
-            if role in cols:
-                x = _to_numpy(cols[role]) * layout.roles[role][1]
-                data[names[0]] = counters[(role, 0)].push(x, charge, steps)
-                data[names[1]] = counters[(role, 1)].push(x, dis, steps)
+        data.update(
+            _split_counters(cols, layout, counters, t, st_s, v, current, steps, charge, dis)
+        )
         if any_dcir:
             r = _to_numpy(cols["dcir"])
             data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
