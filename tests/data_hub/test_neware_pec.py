@@ -488,15 +488,13 @@ def test_other_format_renamed_to_our_extension(cycler, name, other, tmp_path):
 
 
 @pytest.mark.parametrize("frac", [0.9, 0.999])
-def test_truncated_nda_reads_its_whole_records(cycler, frac, tmp_path):
+def test_truncated_nda_is_refused_not_read_partly(cycler, frac, tmp_path):
+    """Issue 13: one truncation policy; a cut .nda is refused (NewareNDA alone reads it up to
+    its last whole record)."""
     data = (cycler / "test.nda").read_bytes()
     path = tmp_path / "test.nda"
     path.write_bytes(data[: int(len(data) * frac)])
-    test = read(path)
-    assert 0 < len(test.data) < 439
-    full = read(cycler / "test.nda").data
-    n = len(test.data)
-    np.testing.assert_allclose(test.data["voltage_volt"], full["voltage_volt"].iloc[:n])
+    _expect_error(path, match=f"the file ends mid-record at byte {path.stat().st_size}")
 
 
 def test_nda_cut_before_its_records_is_an_error(cycler, tmp_path):
@@ -539,7 +537,7 @@ def test_truncated_ndax_is_an_error(cycler, frac, tmp_path):
     data = (cycler / "20260302_IFE_BTS85_2_9_8_1.ndax").read_bytes()
     path = tmp_path / "cut.ndax"
     path.write_bytes(data[: int(len(data) * frac)])
-    _expect_error(path, match="damaged .ndax")
+    _expect_error(path, match=f"the file ends mid-record at byte {path.stat().st_size}")
 
 
 @pytest.mark.parametrize("at", [0.3, 0.6])

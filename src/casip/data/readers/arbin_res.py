@@ -15,9 +15,19 @@ databases, which Arbin does not write, fall back to access-parser's row decoder.
 ``mdb-export`` from mdbtools (a system package) on Linux; galvani is GPL; neither is used.
 
 The file is memory-mapped read-only: nothing is written and no copy is made
-(``PRIVATE_COPY = False``). Corruption is detected, not guessed around: the file must be a whole
-number of pages, every row must have the table's column count and room for its columns, and
-the rows found must match the count kept in the table definition.
+(``PRIVATE_COPY = False``). Corruption is detected, not guessed around: every row must have the
+table's column count and room for its columns, and the rows found must match the count kept in
+the table definition.
+
+Cut files are refused with the shared truncation message
+(:func:`casip.data.readers._base.truncated_error`, naming the byte where the file ends), never
+read up to the cut. access-parser has no such check (it reads what pages it finds), so it is
+made here: a file that is not a whole number of pages was cut inside a page; a file cut on a
+page boundary still refers to pages it no longer has, which are looked for in the catalogue's
+table definitions, each table's usage map of owned pages (map type 0, a start page and a
+bitmap, or type 1, a list of bitmap pages), the root page of each index and the sibling links
+of the index pages. Limit: a cut that removes only trailing long-value (``LVAL``) pages, which
+are referred to from inside rows only, is not seen (Arbin's data tables hold no long values).
 
 Tester conventions
 ------------------
@@ -59,7 +69,7 @@ from access_parser.parsing_primitives import TDEF_HEADER
 from numpy.lib.stride_tricks import sliding_window_view
 
 from casip.data import schema
-from casip.data.readers._base import RawReading, StreamFallback
+from casip.data.readers._base import RawReading, StreamFallback, truncated_error
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "arbin-res"
@@ -240,10 +250,7 @@ class _Jet:
             self.version = _JET_VERSIONS[head[0x14]]
             self.page_size = 2048 if self.version == 3 else 4096
             if size % self.page_size or size < 4 * self.page_size:
-                raise _bad(
-                    f"the database is truncated: {size} bytes is not a whole number of "
-                    f"{self.page_size}-byte pages"
-                )
+                raise truncated_error(path, offset=size)
             self._mm = mmap.mmap(self._fh.fileno(), 0, access=mmap.ACCESS_READ)
             self.flat = np.frombuffer(self._mm, dtype=np.uint8)
             self.pages = self.flat.reshape(-1, self.page_size)
@@ -254,6 +261,7 @@ class _Jet:
             self.data_pages = _Pages(self, self.is_data)
             self.table_defs = _Pages(self, self.is_tdef)
             self.catalog = self._read_catalog()
+            self._refuse_cut(path, size)
         except BaseException:
             self.close()
             raise
@@ -275,6 +283,73 @@ class _Jet:
     def page(self, number: int) -> bytes:
         ps = self.page_size
         return self._mm[number * ps : (number + 1) * ps]
+
+    def _refuse_cut(self, path: Path, size: int) -> None:
+        """Raise :func:`truncated_error` if a page the database refers to lies past its end.
+
+        A file cut on a page boundary is a whole number of pages; what betrays it is a
+        reference to a missing page: a table definition of the catalogue, the pages a table
+        owns (its usage map), the root page of each of its indexes, or the sibling links of
+        the index pages.
+        """
+        n = len(self.pages)
+        refs: list[int] = []
+        for name, tdef in self.catalog.items():
+            if not 0 < tdef < n:
+                raise truncated_error(path, offset=size)
+            try:
+                header = self.table(name).table_header
+            except CasipInputError:
+                continue  # an unreadable definition is reported if the table is read
+            refs += [int(ri.first_index_page) for ri in header.real_index_2]
+            refs += [int(header.row_page_map) >> 8, int(header.free_space_page_map) >> 8]
+            if max(refs) >= n:
+                raise truncated_error(path, offset=size)
+            refs.append(self._usage_map_last(int(header.row_page_map)))
+        index = np.flatnonzero((self.pages[:, 0] == 3) | (self.pages[:, 0] == 4))
+        if len(index):
+            links = np.ascontiguousarray(self.pages[index, 8:20]).view("<u4")
+            refs.append(int(links.max()))
+        if refs and max(refs) >= n:
+            raise truncated_error(path, offset=size)
+
+    def _usage_map_last(self, pointer: int) -> int:
+        """The highest page number in a usage map (row ``pointer & 0xFF`` of page
+        ``pointer >> 8``): map type 0 is a start page and a bitmap, type 1 a list of bitmap
+        pages; -1 for an empty or unrecognised map."""
+        page, row = pointer >> 8, pointer & 0xFF
+        ps = self.page_size
+        base = page * ps
+        count = int.from_bytes(self._mm[base + 12 : base + 14], "little")
+        if row >= count:
+            return -1
+
+        def entry(i: int) -> int:
+            return int.from_bytes(self._mm[base + 14 + 2 * i : base + 16 + 2 * i], "little")
+
+        start = entry(row) & 0x1FFF
+        end = entry(row - 1) & 0x1FFF if row else ps
+        if not 14 + 2 * count <= start < end <= ps:
+            return -1
+        body = self._mm[base + start : base + end]
+        if body[0] == 0 and len(body) >= 5:
+            bitmap = np.frombuffer(body[5:], np.uint8)
+            bits = np.flatnonzero(np.unpackbits(bitmap, bitorder="little"))
+            return int.from_bytes(body[1:5], "little") + int(bits[-1]) if len(bits) else -1
+        if body[0] == 1:
+            per = (ps - 4) * 8
+            maps = np.frombuffer(body[1 : 1 + (len(body) - 1) // 4 * 4], "<u4")
+            last = -1
+            for j, mp in enumerate(maps.tolist()):
+                if mp == 0:
+                    continue
+                if mp >= len(self.pages):
+                    return int(mp)
+                bits = np.flatnonzero(np.unpackbits(self.pages[mp, 4:], bitorder="little"))
+                if len(bits):
+                    last = j * per + int(bits[-1])
+            return last
+        return -1
 
     def _table_at(self, tdef: int, name: str, with_rows: bool) -> _Table:
         if not 0 < tdef < len(self.is_tdef) or not self.is_tdef[tdef]:

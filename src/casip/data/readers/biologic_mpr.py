@@ -16,6 +16,8 @@ Hand-written, for three reasons (checked in November 2026):
 
 File layout, as read here (EC-Lab versions 10 and 11 write it this way)
 -------------------------------------------------------------------------
+BioLogic does not publish it; this is the layout reported by public reverse-engineering (issue
+threads of galvani and eclabfiles, cellpy's loader), checked on the shared files.
 The file starts with ``BIO-LOGIC MODULAR FILE\\x1a``, padded with spaces and 4 NUL bytes to
 52 bytes, then a sequence of modules. Each module is ``MODULE``, a 10-byte short name
 (``VMP Set``, ``VMP data``, ``VMP LOG``...), a 25-byte long name, then either
@@ -23,13 +25,28 @@ The file starts with ``BIO-LOGIC MODULAR FILE\\x1a``, padded with spaces and 4 N
 unknown u4, date 8s`` (EC-Lab 11.50 and later); the header kind is recognised by where the
 date (``mm/dd/yy``) sits. ``length`` bytes of module data follow.
 
-The data module holds ``n_points u4``, ``n_columns u1``, the column ids (``u1`` for module
-version 0, ``u2`` for versions 2 and 3), zero padding, then ``n_points`` packed little-endian
-records starting at byte 100 (version 0), 405 (version 2) or 406 (version 3); another version
-is refused as unsupported (its layout is not known), damage to the layout as corrupted. Column
-ids 1, 2, 3, 21, 31 and 65 are bit flags packed together in one byte (mode, ox/red, error, control
-changes, Ns changes, counter inc.). The record size is checked against the module length, so
-a column of unknown width is reported, never read misaligned.
+The data module holds ``n_points u4``, ``n_columns u1``, the column table, padding, then
+``n_points`` packed little-endian records whose layout is computed from the column table:
+
+- version 0 as written before EC-Lab 11.50: one byte per column id, records at byte 100
+  (cellpy's MIT-licensed loader reads it so);
+- version 0 as written by EC-Lab 11.50 and later: two bytes per column id, a zero then the id
+  (so the byte where the first id of the older layout sits is zero), then a padded header;
+  the records fill the end of the module, so their start is the module length
+  minus ``n_points`` times the record size, accepted only if what lies between the column
+  table and it is padding (zero bytes, or the marker byte 1);
+- version 2: ``u2`` ids, records at byte 405; version 3: ``u2`` ids, a byte ``01``, records at
+  byte 406 (galvani pull request #36 reports the extra byte; the shared file has it).
+
+Another version is refused as unsupported (its layout is not known), damage to the layout as
+corrupted. Column ids 1, 2, 3, 21, 31 and 65 are bit flags packed together in one byte (mode,
+ox/red, error, control changes, Ns changes, counter inc.). The record size is checked against
+the module length, so a column of unknown width is reported, never read misaligned.
+``metadata.extra["ec_lab_data_module"]`` names the layout read.
+
+A file cut short has a module that runs past its end (every module states its length): it is
+refused with the shared truncation message (:func:`casip.data.readers._base.truncated_error`,
+naming the byte where the file ends), never read up to the cut.
 
 Conversions
 -----------
@@ -74,7 +91,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from casip.data.readers._base import RawReading
+from casip.data.readers._base import RawReading, truncated_error
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "biologic-mpr"
@@ -170,8 +187,11 @@ COLUMN_TYPES: dict[int, tuple[str, str]] = {
     471: ("<Ece>/V", _F4),
 }
 
-#: Byte offset of the first record in the data module, by module version.
+#: Byte offset of the first record in the data module, by module version (version 0 as
+#: written before EC-Lab 11.50; see the module docstring for the later version-0 layout).
 DATA_OFFSETS = {0: 100, 2: 405, 3: 406}
+#: Largest header before the records of a version-0 module with two-byte column ids.
+_V0_WIDE_MAX_HEADER = 2048
 
 #: EC-Lab technique ids confirmed on the shared files (others are reported by number).
 TECHNIQUES = {0x04: "GCPL"}
@@ -191,13 +211,17 @@ def _bad(message: str, value: object = None, expected: str | None = None) -> Cas
     return CasipInputError(Problem("", message, value, expected))
 
 
-def _module_header(buf: memoryview | bytes, pos: int, size: int) -> tuple[str, int, int, int]:
+def _module_header(
+    buf: memoryview | bytes, pos: int, size: int, path: Path | None = None
+) -> tuple[str, int, int, int]:
     """(short name, version, data start, data length) of the module at ``pos``."""
+    if size - pos < len(_MODULE_TAG) and bytes(buf[pos:size]) == _MODULE_TAG[: size - pos]:
+        raise truncated_error(path, offset=size)
     if bytes(buf[pos : pos + 6]) != _MODULE_TAG:
         raise _bad(f"corrupted: no module tag at byte {pos}", expected="'MODULE'")
     h = pos + 6
     if h + 59 > size:
-        raise _bad(f"truncated: the module header at byte {pos} is cut off")
+        raise truncated_error(path, offset=size)
     name = bytes(buf[h : h + 10]).decode("latin-1").strip()
     old_date = bytes(buf[h + 43 : h + 51])
     new_date = bytes(buf[h + 51 : h + 59])
@@ -212,17 +236,20 @@ def _module_header(buf: memoryview | bytes, pos: int, size: int) -> tuple[str, i
     return name, version, start, length
 
 
-def _modules(buf: memoryview | bytes, size: int) -> dict[str, tuple[int, int, int]]:
-    """Short name -> (version, start, length) of every module; checks they fit in the file."""
+def _modules(
+    buf: memoryview | bytes, size: int, path: Path | None = None
+) -> dict[str, tuple[int, int, int]]:
+    """Short name -> (version, start, length) of every module; checks they fit in the file
+    (a module that runs past the end of the file is a cut file: :func:`truncated_error`)."""
     if bytes(buf[: len(MAGIC)]) != MAGIC:
         raise _bad("not a BioLogic .mpr file", expected="a file starting 'BIO-LOGIC MODULAR FILE'")
     pos = _FILE_HEADER_BYTES
     found: dict[str, tuple[int, int, int]] = {}
     while pos < size:
-        name, version, start, length = _module_header(buf, pos, size)
+        name, version, start, length = _module_header(buf, pos, size, path)
         end = start + length
         if end > size:
-            raise _bad(f"truncated: the {name!r} module needs {end} bytes but the file has {size}")
+            raise truncated_error(path, offset=size)
         found.setdefault(name, (version, start, length))
         pos = end
     return found
@@ -439,11 +466,11 @@ def read(path: Path) -> RawReading:
     path = Path(path)
     size = path.stat().st_size
     if size < _FILE_HEADER_BYTES:
-        raise _bad("truncated: shorter than the 52-byte file header", size)
+        raise truncated_error(path, offset=size)
     mm = np.memmap(path, dtype="u1", mode="r")
     try:
         with np.errstate(all="ignore"):  # garbage records are reported, not warned about
-            return _read_mapped(mm, size)
+            return _read_mapped(mm, size, path)
     finally:
         del mm
 
@@ -458,30 +485,67 @@ class _Layout:
     names: list[str]
     ids: list[int]
     has_flags: bool
+    layout: str = ""
 
     @property
     def n_points(self) -> int:
         return len(self.rec)
 
 
-def _layout(mm: np.memmap, size: int) -> _Layout:
+def _layout(mm: np.memmap, size: int, path: Path | None = None) -> _Layout:
     buf = memoryview(mm)
-    mods = _modules(buf, size)
+    mods = _modules(buf, size, path)
     if "VMP data" not in mods:
         raise _bad("the file has no data module", expected="a 'VMP data' module")
     version, start, length = mods["VMP data"]
     if length < 5:
-        raise _bad("truncated: the data module is too short", length)
+        raise _bad("corrupted: the data module is too short", length)
     if version not in DATA_OFFSETS:
         supported = ", ".join(str(v) for v in sorted(DATA_OFFSETS))
         raise _bad(f"unsupported version {version} of the data module (supported: {supported})")
-    n_points, n_cols = struct.unpack_from("<IB", buf, start)
+    n_points, ids, offset, dtype, names, layout = _data_table(mm, start, length, version)
+    rec = np.frombuffer(mm, dtype=dtype, count=n_points, offset=start + offset)
+    if _field(rec[:1], names, 4) is None or _field(rec[:1], names, 6, 77, 174, 27) is None:
+        raise _bad("the data module has no time or voltage column", ids)
+    return _Layout(buf, mods, rec, names, ids, "flags" in dtype.names, layout)
+
+
+def _data_table(
+    mm: np.memmap, start: int, length: int, version: int
+) -> tuple[int, list[int], int, np.dtype, list[str], str]:
+    """The record layout of the data module at ``start`` (``length`` bytes, ``version``).
+
+    Returns (point count, column ids, byte offset of the first record in the module, record
+    dtype, column keys, name of the layout). See the module docstring for the layouts; the
+    record size follows from the column table and must account for the module's bytes
+    exactly, else the file is refused (corrupted, or a column of unknown width).
+    """
+    n_points, n_cols = struct.unpack_from("<IB", mm, start)
     if n_points == 0:
         raise _bad("the data module holds no data points")
-    id_dtype = "u1" if version == 0 else _U2
-    id_bytes = n_cols * np.dtype(id_dtype).itemsize
+    wide_v0 = version == 0 and length > 5 and mm[start + 5] == 0
+    id_bytes = n_cols * (1 if version == 0 and not wide_v0 else 2)
     if 5 + id_bytes > length:
         raise _bad("corrupted: the data module's column list runs past its end", n_cols)
+    if wide_v0:
+        # EC-Lab 11.50 and later in a version-0 module: each column id takes two bytes, a
+        # zero byte then the id (ids are below 256 in this layout)
+        pairs = np.frombuffer(mm, dtype="u1", count=id_bytes, offset=start + 5)
+        if pairs[0::2].any():
+            raise _bad("corrupted: the data module's two-byte column list has non-zero fillers")
+        ids = pairs[1::2].astype(int).tolist()
+        dtype, names = _record_dtype(ids, None)
+        offset = length - n_points * dtype.itemsize
+        gap = np.frombuffer(mm, dtype="u1", count=max(offset - 5 - id_bytes, 0),
+                            offset=start + 5 + id_bytes)  # fmt: skip
+        if not 5 + id_bytes <= offset <= _V0_WIDE_MAX_HEADER or np.any(gap > 1):
+            raise _bad(
+                "corrupted or unsupported: the data records do not match their column list",
+                f"{length} bytes for {n_points} points of columns {ids}",
+                f"{dtype.itemsize} bytes per record after a header of padding",
+            )
+        return n_points, ids, offset, dtype, names, "version 0, EC-Lab 11.50+ column list"
+    id_dtype = "u1" if version == 0 else _U2
     ids = np.frombuffer(mm, dtype=id_dtype, count=n_cols, offset=start + 5).astype(int).tolist()
     offset = DATA_OFFSETS[version]
     payload = length - offset
@@ -498,17 +562,17 @@ def _layout(mm: np.memmap, size: int) -> _Layout:
             f"{row_bytes} bytes per record for columns {ids}",
             f"{dtype.itemsize} bytes",
         )
-    rec = np.frombuffer(mm, dtype=dtype, count=n_points, offset=start + offset)
-    if _field(rec[:1], names, 4) is None or _field(rec[:1], names, 6, 77, 174, 27) is None:
-        raise _bad("the data module has no time or voltage column", ids)
-    return _Layout(buf, mods, rec, names, ids, "flags" in dtype.names)
+    return n_points, ids, offset, dtype, names, f"version {version}"
 
 
 def _file_metadata(lay: _Layout) -> tuple[dict[str, Any], float | None, list[str]]:
     """(metadata, acquisition start as an OLE date, warnings) from the settings and log."""
     metadata: dict[str, Any] = {"tester": VENDOR}
     extra: dict[str, Any] = {
-        "ec_lab_columns": [COLUMN_TYPES.get(c, (str(c),))[0] for c in lay.ids if c not in FLAG_BITS]
+        "ec_lab_columns": [
+            COLUMN_TYPES.get(c, (str(c),))[0] for c in lay.ids if c not in FLAG_BITS
+        ],
+        "ec_lab_data_module": lay.layout,
     }
     warnings: list[str] = []
     buf, mods = lay.buf, lay.mods
@@ -635,8 +699,8 @@ def _cycle_shift(cycle_min: float) -> float:
     return 1.0 if cycle_min == 0 else 0.0
 
 
-def _read_mapped(mm: np.memmap, size: int) -> RawReading:
-    lay = _layout(mm, size)
+def _read_mapped(mm: np.memmap, size: int, path: Path | None = None) -> RawReading:
+    lay = _layout(mm, size, path)
     rec, names = lay.rec, lay.names
     warnings: list[str] = []
     t = _field(rec, names, 4)
@@ -667,11 +731,11 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     path = Path(path)
     size = path.stat().st_size
     if size < _FILE_HEADER_BYTES:
-        raise _bad("truncated: shorter than the 52-byte file header", size)
+        raise truncated_error(path, offset=size)
     mm = np.memmap(path, dtype="u1", mode="r")
     try:
         with np.errstate(all="ignore"):
-            lay = _layout(mm, size)
+            lay = _layout(mm, size, path)
             rec, names, n = lay.rec, lay.names, lay.n_points
             step = max(1, int(batch_rows))
             bounds = [(a, min(a + step, n)) for a in range(0, n, step)]

@@ -35,8 +35,19 @@ a BTS 7 .nda in which no valid record follows the record marker is refused befor
 sees it (NewareNDA 2026.6.11 searches such a file forever);
 records with impossible values (non-finite or beyond +-1000 V, negative times), an unknown
 status or range code, or holes in the record index of a BTS 7 .nda (version 29, whose records
-are numbered without gaps) raise :class:`casip.errors.CasipInputError`; a truncated .nda reads
-as far as its last whole record (a truncated .ndax has lost its ZIP directory: an error).
+are numbered without gaps) raise :class:`casip.errors.CasipInputError`.
+
+Cut files (a copy or download that stopped early) are refused with the shared truncation
+message (:func:`casip.data.readers._base.truncated_error`, naming the byte where the file
+ends), never read up to the cut: NewareNDA itself reads a cut .nda silently as far as its last
+whole record, so the cut is detected here. A BTS 7 .nda (version 29) holds fixed 86-byte
+records from its first record to the end of the file: a remainder is a cut record. An .ndax
+is a ZIP archive whose central directory is written last: a cut archive has no whole
+end-of-central-directory record (damage inside a member is caught by the ZIP CRC, as
+"damaged"). Limits: a version-29 .nda cut exactly between two records cannot be told from
+a shorter test (the file states no record count), nor one cut before its first record from a
+file without records ("no valid data record"); BTS 9 .nda files (version 130) are not checked
+for cuts (no sample file to confirm their trailer on).
 """
 
 from __future__ import annotations
@@ -46,6 +57,7 @@ import datetime as _dt
 import logging
 import mmap
 import re
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -53,7 +65,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from casip.data.readers._base import RawReading
+from casip.data.readers._base import RawReading, truncated_error
 from casip.data.readers.neware_csv import counter_cumulative, cycles_from_one, step_runs
 from casip.errors import CasipInputError, Problem
 
@@ -128,10 +140,13 @@ def _kind(path: Path) -> tuple[str, int]:
 
 _V29_MARK = b"\x00\x00\x00\x00\x55\x00"  # what precedes a BTS 7 (version 29) data record
 _V29_RECORD = 86
+_EOCD = b"PK\x05\x06"  # ZIP end-of-central-directory signature
+_EOCD_SEARCH = 65536 + 22  # the record (22 bytes) plus the longest archive comment
 
 
-def _nda29_has_a_record(path: Path) -> bool:
-    """Whether a version-29 .nda holds a data record where NewareNDA's search will stop.
+def _nda29_first_record(path: Path) -> int | None:
+    """Offset of the first data record of a version-29 .nda where NewareNDA's search will stop
+    (None if there is none).
 
     NewareNDA looks for the first record by cycling through the occurrences of a marker; when
     no occurrence is followed by a valid record it cycles forever (seen with NewareNDA
@@ -144,10 +159,39 @@ def _nda29_has_a_record(path: Path) -> bool:
         while h != -1:
             nxt = h + 4 + _V29_RECORD
             if nxt >= size or (mm[nxt] == 0x55 and mm[h + 4 + 12] != 0):
-                return True
+                return h + 4
             h = mm.find(_V29_MARK, h + 4)
         # NewareNDA's search then restarts from offset -1 and accepts it in this case only
-        return size > 4 + _V29_RECORD and mm[3 + _V29_RECORD] == 0x55 and mm[3 + 12] != 0
+        if size > 4 + _V29_RECORD and mm[3 + _V29_RECORD] == 0x55 and mm[3 + 12] != 0:
+            return 3
+        return None
+
+
+def _refuse_cut(path: Path, kind: str, version: int) -> None:
+    """Raise :func:`truncated_error` for a file cut short (see the module docstring).
+
+    A BTS 7 .nda (version 29) is a header then fixed-size records up to the end of the file:
+    bytes after the last whole record are a cut record. An .ndax is a ZIP archive whose
+    directory is written last: without the end-of-central-directory record (``PK\x05\x06``,
+    in the last 64 KiB + 22 bytes) the archive was cut.
+    """
+    size = path.stat().st_size
+    if kind == "nda" and version == 29:
+        first = _nda29_first_record(path)
+        if first is None:
+            raise CasipInputError(Problem("", "no valid data record in the .nda file"))
+        if (size - first) % _V29_RECORD:
+            raise truncated_error(path, offset=size)
+    elif kind == "ndax":
+        with path.open("rb") as fh:
+            fh.seek(max(0, size - _EOCD_SEARCH))
+            tail = fh.read()
+        at = tail.rfind(_EOCD)
+        if at < 0 or len(tail) - at < 22:
+            raise truncated_error(path, offset=size)
+        (comment,) = struct.unpack_from("<H", tail, at + 20)
+        if at + 22 + comment > len(tail):  # the archive comment is cut
+            raise truncated_error(path, offset=size)
 
 
 def _raw_frame(path: Path, kind: str, software_cycles: bool) -> pd.DataFrame:
@@ -274,8 +318,7 @@ def read(path: Path) -> RawReading:
     """
     path = Path(path)
     kind, version = _kind(path)
-    if kind == "nda" and version == 29 and not _nda29_has_a_record(path):
-        raise CasipInputError(Problem("", "no valid data record in the .nda file"))
+    _refuse_cut(path, kind, version)
     df = _raw_frame(path, kind, software_cycles=False)
     if len(df) == 0:
         raise CasipInputError(Problem("", "no data records in the file"))
