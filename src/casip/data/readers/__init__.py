@@ -7,7 +7,7 @@ content and calls the adapter behind the safeguards of :mod:`casip.data.ingest`.
 from __future__ import annotations
 
 import importlib
-from types import ModuleType
+from typing import Any
 
 #: Module names of the adapters, in the order their sniffers are tried (specific first).
 ADAPTERS: tuple[str, ...] = (
@@ -17,6 +17,7 @@ ADAPTERS: tuple[str, ...] = (
     "maccor_txt",
     "maccor_raw",
     "neware_nda",
+    "neware_layered",
     "neware_csv",
     "biologic_mpr",
     "landt_csv",
@@ -24,6 +25,7 @@ ADAPTERS: tuple[str, ...] = (
     "pec_csv",
     "bitrode_csv",
     "batterydata_csv",
+    "table_formats",
 )
 
 
@@ -31,7 +33,7 @@ ADAPTERS: tuple[str, ...] = (
 _UNAVAILABLE: dict[str, str] = {}
 
 
-def adapters() -> dict[str, ModuleType]:
+def adapters() -> dict[str, Any]:
     """Format id -> adapter module, for the adapters that import on this installation.
 
     An adapter whose library is missing is left out (see :func:`unavailable`) rather than
@@ -44,7 +46,9 @@ def adapters() -> dict[str, ModuleType]:
         except ModuleNotFoundError as exc:
             _UNAVAILABLE[name] = exc.name or "?"
             continue
-        out[mod.FORMAT] = mod
+        # a module of declarative layouts gives several adapters (SPEC_ADAPTERS)
+        for adapter in getattr(mod, "SPEC_ADAPTERS", (mod,)):
+            out[adapter.FORMAT] = adapter
     return out
 
 

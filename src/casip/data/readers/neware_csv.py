@@ -113,11 +113,12 @@ def unit_factor(unit: str, table: dict[str, float], column: str) -> float:
 def counter_cumulative(values: np.ndarray, step_run: np.ndarray) -> tuple[np.ndarray, int]:
     """Make a counter that restarts at some step boundaries cumulative from the test start.
 
-    A reset is a step boundary (a change of ``step_run``) where the counter falls; the value
-    before it is carried over (:func:`casip.data.schema.cumulative_from_resetting` on the runs
-    between resets). Counters that restart per step (Neware) and per cycle (PEC), and counters
-    already cumulative, are all handled, and a counter that merely holds its value across steps
-    is never double counted. Missing values (NaN) hold the previous value.
+    A reset is a step boundary (a change of ``step_run``) where the counter falls
+    (:func:`casip.data.schema.counter_resets`); the value before it is carried over
+    (:func:`casip.data.schema.cumulative_from_resetting` on the runs between resets). Counters
+    that restart per step (Neware) and per cycle (PEC), and counters already cumulative, are
+    all handled, and a counter that merely holds its value across steps is never double
+    counted. Missing values (NaN) hold the previous value.
 
     Parameters
     ----------
@@ -140,10 +141,8 @@ def counter_cumulative(values: np.ndarray, step_run: np.ndarray) -> tuple[np.nda
     if not ok.all():  # hold the last value over gaps (vectorised forward fill)
         last = np.maximum.accumulate(np.where(ok, np.arange(len(v)), 0))
         v = np.where(ok[last], v[last], 0.0)
-    prev = v[:-1]
-    fall = v[1:] < prev - (1e-12 + 1e-7 * np.abs(prev))
     boundary = np.asarray(step_run)[1:] != np.asarray(step_run)[:-1]
-    reset = np.r_[False, fall & boundary]
+    reset = np.r_[False, schema.counter_resets(v[1:], v[:-1], boundary)]
     n = int(reset.sum())
     if n == 0:
         return v, 0
@@ -577,7 +576,7 @@ class CounterStream:
             held = 0.0 if self.last is None else self.last
             v = np.where(last >= 0, v[np.maximum(last, 0)], held)
         prev = np.r_[self.last if self.last is not None else v[0], v[:-1]]
-        reset = (v < prev - (1e-12 + 1e-7 * np.abs(prev))) & boundary
+        reset = schema.counter_resets(v, prev, boundary)
         if self.last is None:
             reset[0] = False
         self.last = float(v[-1])
