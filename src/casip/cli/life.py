@@ -534,6 +534,9 @@ def predict(
         help="The store of --test (default ./casip-data; CASIP_STORE also sets it).",
         show_default=False)] = None,
     coverage: Annotated[float, typer.Option("--coverage", help="Interval coverage.")] = 0.9,
+    include_flagged: Annotated[bool, typer.Option(
+        "--include-flagged", help="Predict a --test flagged at ingestion too (e.g. a failed "
+        "capacity check); flagged tests are refused by default.")] = False,
     data: DataOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -549,7 +552,7 @@ def predict(
         raise CasipInputError(Problem("--coverage", "out of range", coverage,
                                       "a value in (0, 1)"))
     if test is not None:
-        _predict_test(model, test, store, coverage, json_)
+        _predict_test(model, test, store, coverage, json_, include_flagged)
         return
     m = load_early_model(model)
     notes: list[str] = []
@@ -597,25 +600,26 @@ def predict(
 
 
 def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
-                  json_: bool) -> None:
-    """``casip life predict --test``: the cycle life of a stored test."""
-    from casip.life.from_hub import predict_test
+                  json_: bool, include_flagged: bool = False) -> None:
+    """``casip life predict --test``: the cycle life of a stored test (refused when flagged,
+    unless ``--include-flagged``)."""
+    from casip.life.from_hub import predict_stored
 
     st = open_store(store if store is not None else DEFAULT_STORE)
-    with spinner("reading the test"):
-        meta = st.info(test)
-        test_id = meta.get("test_id", test)
-        series = st.table(test_id, "timeseries")
     m = load_early_model(model)
-    source = f"test {test_id}"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        r = predict_test(series, m, coverage=coverage, source=source)
-    _warn([str(w.message) for w in caught])
+        with spinner("reading the test"):
+            r = predict_stored(st, test, m, coverage=coverage, include_flagged=include_flagged)
+    test_id = r["test_id"]
+    _warn([str(w.message) for w in caught]
+          + [f"test {test_id} is flagged (included by --include-flagged): {f}"
+             for f in r["flags"]])
     if json_:
         echo_json({"test": test_id, "store": str(st.root), "model": r["model"],
                     "coverage": coverage, "predicted_cycle_life": r["cycle_life"],
-                    "low": r["low"], "high": r["high"], "features": r["features"]})
+                    "low": r["low"], "high": r["high"], "features": r["features"],
+                    "flags": r["flags"]})
         return
     df = pd.DataFrame([{"test": test_id, "predicted [cycles]": r["cycle_life"],
                         f"low ({coverage:.0%})": r["low"], f"high ({coverage:.0%})": r["high"]}])

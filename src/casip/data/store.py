@@ -256,6 +256,45 @@ class Store:
         """The stored metadata, provenance and warnings of a test."""
         return json.loads((self._resolve(test_id) / "test.json").read_text(encoding="utf-8"))
 
+    def flags_of(self, test_id: str) -> list[str]:
+        """The reasons a stored test was flagged at ingestion (``[]`` when it was not)."""
+        return [str(f.get("reason", f)) for f in self.info(test_id).get("flags") or []]
+
+    def usable(
+        self, test_ids: Iterable[str] | None = None, include_flagged: bool = False
+    ) -> tuple[list[str], dict[str, list[str]]]:
+        """The tests a model may use: flagged tests are left out unless ``include_flagged``.
+
+        Life prediction (and any calibration fed from a store) takes its tests through here,
+        so that a test stored flagged (unusual but real, e.g. a failed capacity check) is used
+        only when asked for explicitly; the platform's benchmark applies the same rule to its
+        datasets (:func:`casip.platform.benchmarking.rows_of`).
+
+        Parameters
+        ----------
+        test_ids : iterable of str, optional
+            Ids (or unique prefixes); default every stored test.
+        include_flagged : bool
+            Keep flagged tests too.
+
+        Returns
+        -------
+        (list of str, dict)
+            The full ids kept, and the flagged tests left out (id -> reasons; empty when
+            ``include_flagged``).
+        """
+        ids = list(self.list()["test_id"]) if test_ids is None else list(test_ids)
+        kept: list[str] = []
+        left_out: dict[str, list[str]] = {}
+        for t in ids:
+            info = self.info(t)
+            reasons = [str(f.get("reason", f)) for f in info.get("flags") or []]
+            if reasons and not include_flagged:
+                left_out[info["test_id"]] = reasons
+            else:
+                kept.append(info["test_id"])
+        return kept, left_out
+
     def list(self) -> pd.DataFrame:
         """One row per stored test: id, source file, format, rows, cell and ingestion time."""
         rows = []

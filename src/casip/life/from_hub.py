@@ -207,3 +207,54 @@ def predict_test(data, model, coverage: float = 0.9, source: str | None = None) 
         "model": type(model).__name__,
         "features": feats,
     }
+
+
+def predict_stored(
+    store, test_id: str, model, coverage: float = 0.9, include_flagged: bool = False
+) -> dict:
+    """Cycle life of a test in a data-hub store (:func:`predict_test` on its time series).
+
+    A test stored flagged at ingestion (unusual but real, e.g. a failed capacity check; see
+    :meth:`casip.data.store.Store.usable`) is refused unless ``include_flagged``.
+
+    Parameters
+    ----------
+    store : casip.data.store.Store
+        The store holding the test.
+    test_id : str
+        Its id or a unique prefix.
+    model : VarianceModel, DischargeModel or FullModel
+        A fitted early-life model.
+    coverage : float
+        Coverage of the prediction interval.
+    include_flagged : bool
+        Predict a flagged test too (its reasons are returned in ``flags``).
+
+    Returns
+    -------
+    dict
+        :func:`predict_test`'s answer plus ``test_id`` (the full id) and ``flags`` (the
+        reasons the test was flagged; empty when it was not).
+
+    Raises
+    ------
+    CasipInputError
+        The test is flagged and ``include_flagged`` is false; or :func:`predict_test`'s errors.
+    """
+    kept, left_out = store.usable([test_id], include_flagged=include_flagged)
+    if left_out:
+        tid, reasons = next(iter(left_out.items()))
+        raise CasipInputError(
+            Problem(
+                "test",
+                "flagged at ingestion, so left out of life prediction: " + "; ".join(reasons),
+                tid,
+                "an unflagged test, or include_flagged=True (--include-flagged) to predict it "
+                "anyway",
+            ),
+            source=str(store.root),
+        )
+    tid = kept[0]
+    series = store.table(tid, "timeseries")
+    out = predict_test(series, model, coverage=coverage, source=f"test {tid}")
+    return {**out, "test_id": tid, "flags": store.flags_of(tid)}

@@ -42,7 +42,12 @@ Rules
    linear between the released levels and ``band`` names the interval (``"below p25"``,
    ``"p25-p50"``, ...). This is post-processing of a public release with the caller's own
    data: it costs no privacy and reveals nothing about anyone else. Sponsors get ``own: []``.
-4. **Roadmap.** For every quarter with a release of Wh/kg or Wh/L, the quarter's last release:
+4. **Flagged tests.** A test dataset stored flagged by its ingestion (an unusual but real
+   finding, e.g. a failed capacity check; ``details["flags"]``) does not count in
+   ``measured_cycle_life`` unless included explicitly (``rows_of(..., include_flagged=True)``).
+   The caller's own flagged tests are left out of ``own`` too, and ``flagged_left_out`` says
+   how many; ``include_flagged`` lists them (``flagged: true``, ``counted: false``).
+5. **Roadmap.** For every quarter with a release of Wh/kg or Wh/L, the quarter's last release:
    its median and upper quartile (the level reached by the best quarter of the consortium,
    equal weight per organisation) and its noisy organisation count; drawn against the three
    CASIP stages and the reference cells. It is built from the benchmark's releases and costs
@@ -191,11 +196,34 @@ def counted_rows(kpi: Kpi, extra: tuple = ()) -> sa.Select:
     )
 
 
-def rows_of(session: Session, kpi: str) -> list[tuple]:
-    """``(value, owner organisation id)`` of the items of ``kpi`` that count (rule 1)."""
+def is_flagged(details: dict | None) -> bool:
+    """Whether a test dataset's ``details`` hold ingestion flags (rule 4)."""
+    return bool((details or {}).get("flags"))
+
+
+def rows_of(session: Session, kpi: str, include_flagged: bool = False) -> list[tuple]:
+    """``(value, owner organisation id)`` of the items of ``kpi`` that count (rules 1 and 4).
+
+    Parameters
+    ----------
+    session : Session
+        Database session.
+    kpi : str
+        A KPI name (key of :data:`KPIS`).
+    include_flagged : bool
+        Count test datasets stored flagged by their ingestion too (left out by default).
+    """
+    spec = check_kpi(kpi)
+    if spec.model is TestDataset and not include_flagged:
+        stmt = counted_rows(spec).add_columns(TestDataset.details)
+        return [
+            (float(v), org)
+            for v, org, _at, details in session.execute(stmt).all()
+            if v is not None and math.isfinite(v) and not is_flagged(details)
+        ]
     return [
         (float(v), org)
-        for v, org, _at in session.execute(counted_rows(check_kpi(kpi))).all()
+        for v, org, _at in session.execute(counted_rows(spec)).all()
         if v is not None and math.isfinite(v)
     ]
 
@@ -238,11 +266,23 @@ def _references(session: Session) -> dict[str, list[dict]]:
 
 
 def own_items(
-    session: Session, actor: Actor, names: list[str], limit: int = OWN_LIMIT
+    session: Session,
+    actor: Actor,
+    names: list[str],
+    limit: int = OWN_LIMIT,
+    include_flagged: bool = False,
+    left_out: dict[str, int] | None = None,
 ) -> dict[str, list[dict]]:
-    """The caller's organisation's items with a value per KPI, newest first (rule 6, before
-    standings). Sponsors get empty lists."""
+    """The caller's organisation's items with a value per KPI, newest first (rule 3, before
+    standings). Sponsors get empty lists.
+
+    Flagged test datasets (rule 4) are left out and counted in ``left_out`` (KPI -> number),
+    unless ``include_flagged``: then they are listed with ``flagged: true`` and
+    ``counted: false``.
+    """
     out: dict[str, list[dict]] = {name: [] for name in names}
+    if left_out is not None:
+        left_out.update({name: 0 for name in names})
     if actor.is_sponsor or not names:
         return out
     by_model: dict[type, list[Kpi]] = {}
@@ -254,26 +294,38 @@ def own_items(
             where += list(spec.where)
         if len(specs) == 1:
             where.append(specs[0].col.is_not(None))
-        rows = session.execute(
+        tests = model is TestDataset
+        stmt = (
             sa.select(model.id, model.name, model.visibility, model.benchmark_opt_in)
             .add_columns(*[s.col for s in specs])
             .where(*where)
             .order_by(model.id.desc())  # the owner index gives this order: no sort
-            .limit(limit * len(specs))
-        ).all()
-        for row in rows:
+        )
+        if tests:  # flagged rows are left out after the query: no limit on it (rule 4)
+            stmt = stmt.add_columns(TestDataset.details)
+        else:
+            stmt = stmt.limit(limit * len(specs))
+        for row in session.execute(stmt).all():
             item_id, name, visibility, opt_in, *values = row
+            flagged = is_flagged(values.pop()) if tests else False
             for spec, v in zip(specs, values, strict=True):
-                if v is None or not math.isfinite(v) or len(out[spec.kpi]) >= limit:
+                if v is None or not math.isfinite(v):
                     continue
-                out[spec.kpi].append(
-                    {
-                        "id": item_id,
-                        "name": name,
-                        "value": float(v),
-                        "counted": visibility != "private" or bool(opt_in),
-                    }
-                )
+                if flagged and not include_flagged:
+                    if left_out is not None:
+                        left_out[spec.kpi] += 1
+                    continue
+                if len(out[spec.kpi]) >= limit:
+                    continue
+                item = {
+                    "id": item_id,
+                    "name": name,
+                    "value": float(v),
+                    "counted": (visibility != "private" or bool(opt_in)) and not flagged,
+                }
+                if tests:
+                    item["flagged"] = flagged
+                out[spec.kpi].append(item)
     return out
 
 
@@ -372,6 +424,7 @@ def benchmark(
     settings,
     kpis: list[str] | tuple[str, ...] | None = None,
     own_limit: int = OWN_LIMIT,
+    include_flagged: bool = False,
 ) -> dict:
     """The released benchmark of ``kpis`` (all by default) with the caller's own items placed.
 
@@ -388,22 +441,25 @@ def benchmark(
         KPI names (keys of :data:`KPIS`); unknown names raise :class:`UnknownKpi`.
     own_limit : int
         At most this many own items per KPI (newest first).
+    include_flagged : bool
+        List the caller's flagged test datasets among ``own`` too (rule 4; they never count).
 
     Returns
     -------
     dict
         ``{k, privacy{...}, kpis: [{kpi, label, unit, better, shown, reason, n_organisations,
         quantiles{p25,p50,p75}, histogram{edges, counts}, released_at, epsilon, references,
-        own}]}``; see the module docstring for the rules.
+        own, flagged_left_out}]}``; see the module docstring for the rules.
     """
     names = [check_kpi(n).kpi for n in (kpis or list(KPIS))]
     latest = releases.latest(session, names)
     refs = _references(session)
-    own = own_items(session, actor, names, own_limit)
+    left_out: dict[str, int] = {}
+    own = own_items(session, actor, names, own_limit, include_flagged, left_out)
     out = []
     for name in names:
         entry = _released(KPIS[name], latest.get(name)) | {"references": refs[name]}
-        out.append(_with_own(entry, own[name]))
+        out.append(_with_own(entry, own[name]) | {"flagged_left_out": left_out.get(name, 0)})
     return {
         "k": settings.k_anonymity,
         "privacy": privacy_status(session, settings),
@@ -417,7 +473,7 @@ def quarter_of(t: dt.datetime) -> str:
 
 
 def roadmap(session: Session, actor: Actor, settings) -> dict:
-    """The consortium roadmap from the releases of Wh/kg and Wh/L (rule 4), the same for every
+    """The consortium roadmap from the releases of Wh/kg and Wh/L (rule 5), the same for every
     caller, against the CASIP stages and the reference cells.
 
     Returns

@@ -646,6 +646,9 @@ def _details(info: dict, received: Received, prepared: Prepared) -> dict[str, An
         "warnings": list(info.get("warnings") or []),
         "provenance": prov,
         "reported_counters": info.get("reported_counters") or [],
+        # unusual but real findings of the ingestion (``kind``, ``reason``): shown with the
+        # dataset, and the dataset is left out of the benchmark unless included explicitly
+        "flags": list(info.get("flags") or []),
     }
     if prepared.archive_member:
         out["archive"] = {
@@ -820,8 +823,23 @@ def delete(s: Session, actor: Actor, settings: Settings, dataset_id: int) -> Non
 # --------------------------------------------------------------------------------------------
 
 
+def flags_of(details: dict[str, Any] | None) -> list[dict[str, str]]:
+    """The flags stored with a dataset (``details["flags"]``): ``[{kind, reason}]``.
+
+    Flags are the ingestion's unusual but real findings (e.g. a failed capacity check,
+    :func:`casip.data.store.flags`); a flagged dataset is shown with its reasons and left out
+    of the benchmark unless included explicitly. Rows recorded before flags were kept have none.
+    """
+    out = []
+    for f in (details or {}).get("flags") or []:
+        if isinstance(f, dict) and f.get("reason"):
+            out.append({"kind": str(f.get("kind") or "flag"), "reason": str(f["reason"])})
+    return out
+
+
 def summary(row: TestDataset) -> dict[str, Any]:
-    """The dataset as listed (no metadata or warnings)."""
+    """The dataset as listed (no metadata or warnings; its flags with their reasons)."""
+    flags = flags_of(row.details)
     return {
         "id": row.id,
         "name": row.name,
@@ -837,6 +855,8 @@ def summary(row: TestDataset) -> dict[str, Any]:
         "benchmark_opt_in": row.benchmark_opt_in,
         "design_id": row.design_id,
         "created_at": row.created_at.isoformat() + "Z" if row.created_at else None,
+        "flagged": bool(flags),
+        "flags": flags,
     }
 
 

@@ -135,6 +135,7 @@ def truncated_error(
         Problem(
             "",
             f"the file ends mid-record at {where}: it looks truncated; copy or export it again",
+            expected="the whole file, its last record complete",
         ),
         source=None if path is None else str(path),
     )

@@ -31,6 +31,14 @@ OwnLimit = Annotated[
     ),
 ]
 
+IncludeFlagged = Annotated[
+    bool,
+    Query(
+        description="list your flagged test datasets among your own items too (they never "
+        "count in the releases); by default they are left out and `flagged_left_out` counts them"
+    ),
+]
+
 
 def _settings(request: Request):
     return platform_of(request).settings
@@ -64,6 +72,7 @@ def get_benchmark(
         Query(max_length=len(bm.KPIS), description="only these KPIs (repeat the parameter)"),
     ] = None,
     own_limit: OwnLimit = bm.OWN_LIMIT,
+    include_flagged: IncludeFlagged = False,
 ) -> dict:
     names = tuple(kpi) if kpi else None
     settings = _settings(request)
@@ -74,13 +83,16 @@ def get_benchmark(
         releases.latest_id(s),
         names,
         own_limit,
+        include_flagged,
     )
     try:
         return _json(
             _ANSWERS.get(
                 s,
                 key,
-                lambda: json_bytes(bm.benchmark(s, actor, settings, names, own_limit)),
+                lambda: json_bytes(
+                    bm.benchmark(s, actor, settings, names, own_limit, include_flagged)
+                ),
             )
         )
     except bm.UnknownKpi as exc:
@@ -94,9 +106,10 @@ def get_benchmark_kpi(
     s: DbSession,
     kpi: Annotated[str, Path(max_length=64, description="one of " + ", ".join(bm.KPIS))],
     own_limit: OwnLimit = bm.OWN_LIMIT,
+    include_flagged: IncludeFlagged = False,
 ) -> dict:
     try:
-        out = bm.benchmark(s, actor, _settings(request), [kpi], own_limit)
+        out = bm.benchmark(s, actor, _settings(request), [kpi], own_limit, include_flagged)
     except bm.UnknownKpi as exc:
         raise _unknown(exc, 404) from None
     return {"k": out["k"], "privacy": out["privacy"], **out["kpis"][0]}

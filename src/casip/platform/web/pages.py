@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy.orm import Session
 
-from casip.platform import access, runs
+from casip.platform import access, runs, uploads
 from casip.platform import designs as design_svc
 from casip.platform.access import AccessDenied, NotFound
 from casip.platform.api.auth import (
@@ -680,6 +680,7 @@ def test_page(
         "size_bytes": row.size_bytes,
         "visibility": row.visibility,
         "created_at": row.created_at.strftime("%Y-%m-%d %H:%M"),
+        "flags": uploads.flags_of(row.details),
     }
     return render(
         request,

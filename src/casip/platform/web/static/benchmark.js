@@ -24,8 +24,13 @@
         h("table", { class: "list" }, h("thead", {}, h("tr", {}, h("th", {}, "Item"), h("th", { class: "num" }, kpi.unit), h("th", {}, "Standing"), h("th", {}, "Counted"))),
           h("tbody", {}, own.map(function (o) {
             return h("tr", {}, h("td", {}, o.name || ("#" + o.id)), h("td", { class: "num" }, casip.fmt(o.value, 1)),
-              h("td", {}, o.band ? o.band + (o.percentile != null ? " (" + o.percentile + " %)" : "") : "–"), h("td", {}, o.counted ? "yes" : "no (private)"));
+              h("td", {}, o.band ? o.band + (o.percentile != null ? " (" + o.percentile + " %)" : "") : "–"), h("td", {}, o.counted ? "yes" : (o.flagged ? "no (flagged)" : "no (private)")));
           })))));
+    }
+    if (kpi.flagged_left_out) {
+      const one = kpi.flagged_left_out === 1;
+      c.append(h("p", { class: "muted small flagged-left-out" }, kpi.flagged_left_out + " of your tests " + (one ? "was" : "were") +
+        " flagged at ingestion (e.g. a failed capacity check) and " + (one ? "is" : "are") + " left out: flagged tests do not count in the benchmark and are not placed here; the test pages give the reasons."));
     }
     box.append(c);
     return function () { draw(plotEl, kpi); };

@@ -10,7 +10,11 @@
     const items = Array.isArray(r.data) ? r.data : (r.data.items || []);
     if (!items.length) { tbody.replaceChildren(h("tr", {}, h("td", { colspan: "7", class: "muted" }, "No datasets yet."))); return; }
     tbody.replaceChildren.apply(tbody, items.map(function (t) {
-      return h("tr", {}, h("td", {}, h("a", { href: "/tests/" + t.id }, t.name)), h("td", {}, t.format),
+      // a flagged test: a badge whose title gives the reasons (the test page lists them)
+      const reasons = (t.flags || []).map(function (f) { return f.reason; }).join("\n");
+      const badge = t.flagged ? [" ", h("span", { class: "badge warn test-flag", title: reasons }, "flagged"),
+        h("div", { class: "muted small test-flag-reasons" }, reasons)] : [];
+      return h("tr", t.flagged ? { "data-flagged": "true" } : {}, h("td", {}, h("a", { href: "/tests/" + t.id }, t.name), badge), h("td", {}, t.format),
         h("td", { class: "num" }, casip.fmt(t.cycles)), h("td", { class: "num" }, casip.fmt(t.cycle_life)),
         h("td", { class: "num" }, casip.fmt(t.rows)), h("td", {}, t.visibility), h("td", {}, (t.created_at || "").slice(0, 16).replace("T", " ")));
     }));
