@@ -111,12 +111,45 @@ class Column:
     default_unit : str or None
         The unit when the header states none; ``None`` makes a unit-less header an error for
         a role that has units.
+    kind : str or None
+        How the values are written (see :data:`KINDS`), for roles of a format's own (named
+        ``x_...``, handed to its hooks); the roles of :data:`ROLES` have theirs.
     """
 
     role: str
     names: tuple[str, ...]
     units: Mapping[str, float] | None = None
     default_unit: str | None = None
+    kind: str | None = None
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Where a vendor truly differs from the table engine: small functions, all optional.
+
+    Parameters
+    ----------
+    header : callable or None
+        ``header(preamble, layout) -> dict``: metadata fields (of
+        :class:`casip.data.schema.TestMetadata`; others under ``extra``) from the lines above
+        the column header.
+    batch : callable or None
+        ``batch(values, frame, state) -> frame``: adjust one converted batch. ``values`` maps
+        every role of the header to its batch values (numbers scaled to SI, labels as text),
+        including the format's own ``x_...`` roles; ``state`` is a dict kept across the
+        batches of one file. It may drop rows or add schema columns (the same in every
+        batch).
+    finish : callable or None
+        ``finish(state) -> (metadata, warnings)`` after the last batch.
+    explain : callable or None
+        ``explain(head, name) -> str | None``: why a file the format does not claim is still
+        not readable (e.g. a companion summary file), as in the adapter contract.
+    """
+
+    header: Callable[[list[str], Layout], dict[str, Any]] | None = None
+    batch: Callable[[Mapping[str, Any], pd.DataFrame, dict], pd.DataFrame] | None = None
+    finish: Callable[[dict], tuple[dict[str, Any], list[str]]] | None = None
+    explain: Callable[[bytes, str], str | None] | None = None
 
 
 @dataclass(frozen=True)
@@ -140,6 +173,10 @@ class TableFormat:
     defer : callable or None
         ``defer(info) -> bool``: leave a file this format could read to a dedicated adapter
         (e.g. the plain English comma-separated Neware export, read by ``neware-csv``).
+    hooks : Hooks
+        The vendor's own steps, where the declarative part does not say it all.
+    library : str
+        The package the reading builds on (for the supported-formats table).
     """
 
     format: str
@@ -151,6 +188,8 @@ class TableFormat:
     step_labels: Mapping[str, tuple[str, int | None]] = field(default_factory=dict)
     required: tuple[str, ...] = ("time", "voltage", "current")
     defer: Callable[[Layout], bool] | None = None
+    hooks: Hooks = field(default_factory=Hooks)
+    library: str = "pyarrow"
 
     def lookup(self) -> dict[str, Column]:
         """Normalised header name -> column."""
@@ -204,6 +243,7 @@ class Layout:
     known: int  # header names the format recognises
     meta: dict[str, str]
     ascii_header: bool
+    preamble: list[str] = field(default_factory=list)
 
 
 def _decode(head: bytes) -> tuple[str, str] | None:
@@ -300,7 +340,7 @@ def probe(fmt: TableFormat, head: bytes, source: str | None = None) -> Layout | 
             if len(parts) == 2 and parts[0].strip() and parts[1].strip(" ,;\t"):
                 meta[parts[0].strip()] = parts[1].strip(" ,;\t\"")
         return Layout(enc, sep, decimal, i, tokens, roles, known, meta,
-                      all(ord(ch) < 128 for ch in line))
+                      all(ord(ch) < 128 for ch in line), lines[:i])
     return None
 
 
@@ -409,6 +449,7 @@ class Converter:
         self.t0: float | None = None
         self.flipped = 0
         self.unknown_labels: set[str] = set()
+        self.state: dict[str, Any] = {}  # the format's hooks keep theirs here
 
     def convert(self, raw: Mapping[str, Any]) -> pd.DataFrame:
         """``raw``: role -> column values (pyarrow array or pandas Series) of one batch."""
@@ -517,7 +558,15 @@ class Converter:
             out["surface_temperature_celsius"] = num("temperature")
         if "ambient_temperature" in raw:
             out["ambient_temperature_celsius"] = num("ambient_temperature")
-        return pd.DataFrame(out)
+        frame = pd.DataFrame(out)
+        if self.fmt.hooks.batch is not None:
+            values = {}
+            for role in raw:
+                kind = kind_of(self.fmt, role)
+                values[role] = num(role) if kind in ("number", "int") else (
+                    _series(raw[role]))
+            frame = self.fmt.hooks.batch(values, frame, self.state)
+        return frame
 
     def warnings(self) -> list[str]:
         w = []
@@ -535,6 +584,14 @@ class Converter:
             w.append("decimal commas read (delimiter "
                      + {";": "semicolon", "\t": "tab"}.get(self.layout.delimiter, "?") + ")")
         return w
+
+
+def kind_of(fmt: TableFormat, role: str) -> str:
+    """How ``role``'s values are written in ``fmt`` (its column's ``kind``, else :data:`KINDS`)."""
+    for col in fmt.columns:
+        if col.role == role and col.kind:
+            return col.kind
+    return KINDS.get(role, "number")
 
 
 def _series(v: Any) -> pd.Series:
@@ -560,7 +617,22 @@ def _metadata(fmt: TableFormat, layout: Layout, first: pd.DataFrame | None) -> d
         t = first["unix_time_second"].iloc[0]
         if np.isfinite(t):
             md["start_time"] = _dt.datetime.fromtimestamp(float(t), tz=_dt.UTC)
+    if fmt.hooks.header is not None:
+        _merge_metadata(md, fmt.hooks.header(layout.preamble, layout))
     return md
+
+
+def _merge_metadata(md: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Add a hook's metadata: schema fields at the top, the rest under ``extra``."""
+    from casip.data.schema import TestMetadata
+
+    for k, v in fields.items():
+        if k == "extra":
+            md.setdefault("extra", {}).update(v)
+        elif k in TestMetadata.model_fields:
+            md[k] = v
+        else:
+            md.setdefault("extra", {})[k] = v
 
 
 def _last_line_cut(path: Path, layout: Layout) -> bool:
@@ -595,7 +667,7 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
     names = [f"c{j}" for j in range(len(layout.tokens))]
     types = {}
     for role, j in wanted.items():
-        kind = KINDS.get(role, "number")
+        kind = kind_of(fmt, role)
         types[names[j]] = pa.string() if kind in ("duration", "datetime", "label") else (
             pa.float64())
     per_row = max(40, len(head) // max(1, head.count(b"\n")))
@@ -631,6 +703,10 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
         raise CasipInputError(Problem("", "the file has a header but no data rows"),
                               source=str(path))
     pending.warnings = conv.warnings()
+    if fmt.hooks.finish is not None:
+        more, notes = fmt.hooks.finish(conv.state)
+        _merge_metadata(pending.metadata, more)
+        pending.warnings += [w for w in notes if w not in pending.warnings]
     yield pending
 
 
@@ -657,6 +733,7 @@ class TableAdapter:
         self.DESCRIPTION = fmt.description
         self.EXTENSIONS = fmt.extensions
         self.__name__ = f"{__name__}:{fmt.format}"  # the reader named in provenance
+        self.LIBRARY = fmt.library
 
     def sniff(self, head: bytes, name: str) -> float:
         try:
@@ -668,6 +745,10 @@ class TableAdapter:
         if self.spec.defer is not None and self.spec.defer(layout):
             return 0.55  # below the dedicated adapter's claim, above the refusal
         return 0.5 + 0.45 * layout.known / max(1, len(layout.tokens))
+
+    def explain(self, head: bytes, name: str) -> str | None:
+        hook = self.spec.hooks.explain
+        return hook(head, name) if hook is not None else None
 
     def read(self, path: Path) -> RawReading:
         return read_table(self.spec, Path(path))
@@ -776,7 +857,12 @@ class ExcelAdapter:
         df = pd.concat(parts, ignore_index=True)
         md = _metadata(fmt, layout, df)
         md["extra"]["container"] = "xlsx"
-        return RawReading(df, md, conv.warnings())
+        warnings = conv.warnings()
+        if fmt.hooks.finish is not None:
+            more, notes = fmt.hooks.finish(conv.state)
+            _merge_metadata(md, more)
+            warnings += notes
+        return RawReading(df, md, warnings)
 
 
 def _excel_duration(v: Any) -> Any:
