@@ -173,6 +173,7 @@ def _metadata(**fields: Any) -> dict[str, Any]:
 _OPTION_OF = {
     "electrode_area_cm2": "area_cm2",
     "temperature_celsius": "temperature_c",
+    "cell_configuration": "configuration",
 }
 
 
@@ -261,6 +262,10 @@ def ingest(
         int | None, typer.Option(help="Cells in series in the tested unit (default 1): the "
                                  "plausible voltage is up to 5 V per cell.")
     ] = None,
+    configuration: Annotated[
+        str | None, typer.Option(help="full, half (against lithium) or symmetric cell: judges "
+                                 "whether the voltage range is usual (a flag, never a refusal).")
+    ] = None,
     json_: JsonOpt = False,
 ) -> None:
     """Read cycler files into the store: one test per file, skipped if already stored.
@@ -283,6 +288,7 @@ def ingest(
         active_mass_g=active_mass_g, electrode_area_cm2=area_cm2,
         temperature_celsius=temperature_c, stack_pressure_mpa=stack_pressure_mpa,
         solid_electrolyte=solid_electrolyte, cells_in_series=cells_in_series,
+        cell_configuration=configuration,
     )
     st = open_store(store)
     console = make_console(stderr=json_)

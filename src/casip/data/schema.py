@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -65,6 +65,10 @@ class TestMetadata(BaseModel):
     cells_in_series: int | None = Field(
         default=None, ge=1, description="cells in series in the tested unit (default 1): "
         "sets the plausible voltage window, 5 V per cell"
+    )
+    cell_configuration: Literal["full", "half", "symmetric"] | None = Field(
+        default=None, description="full cell, half cell (against lithium) or symmetric cell: "
+        "judges whether the voltage range is usual (see casip.data.plausibility)"
     )
     active_mass_g: float | None = Field(default=None, gt=0)
     electrode_area_cm2: float | None = Field(default=None, gt=0)

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from casip.data import summary
+from casip.data import plausibility, summary
 from casip.data.ingest import DEFAULT_BATCH_ROWS, file_digest, ingest_stream, read
 from casip.data.schema import CyclerTest
 from casip.errors import CasipInputError, Problem
@@ -56,31 +56,19 @@ class IngestResult:
     flags: tuple[str, ...] = ()
 
 
-def flags(cycles: pd.DataFrame) -> list[dict[str, str]]:
+def flags(
+    cycles: pd.DataFrame,
+    steps: pd.DataFrame | None = None,
+    metadata: Any = None,
+    warnings: Any = (),
+) -> list[dict[str, str]]:
     """Why a test is unusual but real: stored with it (``test.json`` ``flags``), never refused.
 
-    Today one kind: ``capacity_check``, where the tester's capacity counters and the integral
-    of current disagree by more than :data:`casip.data.summary.CHECK_TOLERANCE` in some cycles.
+    See :mod:`casip.data.plausibility` for the checks (capacity check, coulombic efficiency,
+    time, declared configuration, rate against the declared capacity).
     """
-    if cycles.empty or "capacity_check_ok" not in cycles.columns:
-        return []
-    ok = cycles["capacity_check_ok"].astype("boolean")
-    failed = ok.eq(False).fillna(False).to_numpy(dtype=bool)
-    if not failed.any():
-        return []
-    cols = [c for c in ("charge_integral_deviation", "discharge_integral_deviation")
-            if c in cycles.columns]
-    worst = float(cycles.loc[failed, cols].abs().max(axis=1).max())
-    shown = ", ".join(str(int(c)) for c in cycles.loc[failed, "cycle_count"].head(10))
-    more = "..." if failed.sum() > 10 else ""
-    return [{
-        "kind": "capacity_check",
-        "reason": (
-            f"capacity check failed in {int(failed.sum())} of {int(ok.notna().sum())} checked "
-            f"cycles ({shown}{more}): the tester's capacity counters and the integral of current "
-            f"differ by up to {worst:.1%} (tolerance {summary.CHECK_TOLERANCE:.0%})"
-        ),
-    }]
+    md = metadata.model_dump() if hasattr(metadata, "model_dump") else (metadata or {})
+    return plausibility.flags(cycles, steps, md, list(warnings or ()))
 
 
 def _write_parquet(df: pd.DataFrame, path: Path) -> None:
@@ -133,7 +121,12 @@ class Store:
         staging.mkdir(parents=True, exist_ok=False)
         try:
             facts = write(staging)
-            facts["flags"] = flags(pd.read_parquet(staging / "cycles.parquet"))
+            facts["flags"] = flags(
+                pd.read_parquet(staging / "cycles.parquet"),
+                pd.read_parquet(staging / "steps.parquet"),
+                facts.get("metadata"),
+                facts.get("warnings", ()),
+            )
             prov = facts["provenance"].model_copy(
                 update={"ingested_at": dt.datetime.now(dt.UTC).replace(microsecond=0)}
             )
