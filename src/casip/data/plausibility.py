@@ -15,10 +15,11 @@ streaming path:
     Full cycles (charge and discharge both at least 80% of the median discharge) after
     formation (from the 4th) and before the last (which may be cut short) whose coulombic
     efficiency is below 0.90 or above 1.02, in at least two cycles and a fifth of those
-    judged (one odd check-up or pulse cycle is not an unusual test). Below: normal in
-    formation and for anode-free and lithium-metal cells, where
-    lithium is lost every cycle (0.7-0.9 is typical of anode-free cells, e.g. Louli et al.,
-    Nature Energy 5, 693, 2020); otherwise a sign of a counter or current problem. Above:
+    judged (one odd check-up or pulse cycle is not an unusual test). Below: real in
+    formation (first-cycle efficiencies of 0.7-0.9 are common) and for anode-free and
+    lithium-metal cells, which lose lithium every cycle (with carbonate electrolytes often a
+    few to tens of percent per cycle); otherwise a sign of a counter or current problem. The
+    0.90 bound is CASIP's assumption, not a published criterion. Above:
     more charge out than in over many cycles is a counter or sign problem (a recovering cell
     gives back a little, not 2%).
 ``time``
