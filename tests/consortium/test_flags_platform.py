@@ -77,6 +77,18 @@ def cut_copy(shared_data: Path, dst: Path) -> Path:
     return dst
 
 
+def _scaled_copy(src: Path, dst: Path, factor: float = 1.0, shift: float = 0.0) -> Path:
+    """A BDF CSV with its voltages scaled (a module of cells in series) or shifted."""
+    text = src.read_text(encoding="utf-8").splitlines()
+    out = [text[0]]
+    for line in text[1:]:
+        f = line.split(",")
+        f[1] = f"{float(f[1]) * factor + shift:.4f}"
+        out.append(",".join(f))
+    dst.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return dst
+
+
 def upload(server, headers, path: Path, **params):
     return server.client.post(
         "/api/tests", params={"filename": path.name, **params}, content=path.read_bytes(),
@@ -129,6 +141,25 @@ def test_flags_are_in_the_upload_answer_list_and_detail(server, files):
     assert r.status_code == 200, r.text
     other = server.client.get(f"/api/tests/{got['off']['id']}", headers=server.as_role("lantern"))
     assert other.status_code == 200 and other.json()["flagged"] is True
+
+
+def test_configuration_given_at_upload_is_judged(server, files, tmp_path):
+    """A full cell declared at upload that never exceeds 2 V is flagged, not refused; an
+    invalid configuration is a 422 naming the field; a module needs its cells in series."""
+    h = server.as_role("kestrel")
+    # 0.1-1.3 V: an anode half cell's range
+    low = _scaled_copy(files["ok"], tmp_path / "half_as_full.bdf.csv", shift=-2.9)
+    r = upload(server, h, low, cell_configuration="full")
+    assert r.status_code == 201, r.text
+    assert [f["kind"] for f in r.json()["flags"]] == ["configuration"]
+    assert "half cell" in r.json()["flags"][0]["reason"]
+    bad = upload(server, h, low, cell_configuration="sideways")
+    assert bad.status_code == 422 and "cell_configuration" in bad.text
+    module = _scaled_copy(files["ok"], tmp_path / "module.bdf.csv", 4.0)  # 12-16.8 V
+    refused = upload(server, h, module)
+    assert refused.status_code == 422 and "cells_in_series" in refused.text
+    ok = upload(server, h, module, cells_in_series=4)
+    assert ok.status_code == 201 and ok.json()["flags"] == [], ok.text
 
 
 def test_refused_uploads_name_the_file_and_what_was_expected(server, files):
@@ -198,9 +229,14 @@ def test_flagged_tests_do_not_count_in_the_benchmark_unless_included(server, fil
 # --------------------------------------------------------------------------------------------
 
 
-def _upload_in_browser(page, live_url: str, path: Path) -> None:
+def _upload_in_browser(page, live_url: str, path: Path, series: int | None = None,
+                       configuration: str | None = None) -> None:
     page.goto(live_url + "/tests")
     page.set_input_files("#upload-file", str(path))
+    if series is not None:
+        page.fill("#upload-series", str(series))
+    if configuration is not None:
+        page.select_option("#upload-configuration", configuration)
     page.click("#upload-form button[type=submit]")
 
 
@@ -226,6 +262,11 @@ def test_web_pages_show_flags_and_refusals(page, live_url, files, shots):
     assert page.url != test_url
     assert page.locator("#test-flagged-badge").count() == 0
     assert page.locator("#test-flags").count() == 0
+    # a module: refused as a single cell, stored with its cells in series from the form
+    module = _scaled_copy(files["ok"], files["ok"].with_name("module4.bdf.csv"), 4.0)
+    _upload_in_browser(page, live_url, module, series=4, configuration="full")
+    page.wait_for_url(re.compile(r".*/tests/\d+$"), timeout=60_000)
+    assert page.locator("#test-flagged-badge").count() == 0
     # refused uploads: the reader's message, naming the file and what was expected
     for key, words in (
         ("impossible", ("maccor_uV.txt", "physically impossible voltage",

@@ -67,7 +67,7 @@ import threading
 import unicodedata
 import uuid
 import zipfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -680,7 +680,9 @@ class Parsed:
     cycles: pd.DataFrame
 
 
-def parse_private(prepared: Prepared, scratch: Path, tid: str) -> Parsed:
+def parse_private(
+    prepared: Prepared, scratch: Path, tid: str, metadata: Mapping[str, Any] | None = None
+) -> Parsed:
     """Read, normalise and summarise a file into ``scratch`` (a folder of its own).
 
     Every upload that creates a dataset goes through here, whether or not another
@@ -693,7 +695,7 @@ def parse_private(prepared: Prepared, scratch: Path, tid: str) -> Parsed:
         The file cannot be read.
     """
     work = Store(scratch)
-    res = work.add_file(prepared.path, format=prepared.format)
+    res = work.add_file(prepared.path, format=prepared.format, metadata=metadata)
     if res.status != "ingested" or res.test_id is None:  # a fresh scratch store
         raise RuntimeError(f"scratch ingest of {prepared.path.name}: {res.status}")
     folder = work.tests_dir / f"test_id={res.test_id}"
@@ -712,6 +714,7 @@ def ingest(
     name: str | None = None,
     visibility: str = Visibility.PRIVATE,
     benchmark_opt_in: bool = False,
+    metadata: Mapping[str, Any] | None = None,
 ) -> tuple[TestDataset, bool]:
     """Store a received upload and record its dataset; returns (row, newly_created).
 
@@ -747,7 +750,7 @@ def ingest(
             scratch = store.root / ".staging" / f"upload-{uuid.uuid4().hex}"
             temps.append(scratch)
             try:
-                parsed = parse_private(prepared, scratch, tid)
+                parsed = parse_private(prepared, scratch, tid, metadata)
             except CasipInputError as exc:
                 label = prepared.archive_member or received.filename
                 raise _input_problem(exc, temps, label, 422) from None

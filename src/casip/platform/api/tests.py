@@ -55,6 +55,8 @@ NONE_FRACTION = 1e-3
 #: Largest accepted active mass [g] and electrode area [cm2] (a large pouch cell's stack).
 MAX_ACTIVE_MASS_G = 10_000.0
 MAX_ELECTRODE_AREA_CM2 = 1_000_000.0
+#: Highest cells-in-series an upload may declare (a 1000 V string of 1 V cells; an assumption).
+MAX_CELLS_IN_SERIES = 1000
 _CURVE_COLUMNS = (
     "cycle_count",
     "current_ampere",
@@ -113,6 +115,15 @@ async def upload_test(
         le=MAX_ELECTRODE_AREA_CM2,
         description="electrode area of the cell [cm2] (optional)",
     ),
+    cell_configuration: Literal["full", "half", "symmetric"] | None = Query(
+        None, description="full, half (against lithium) or symmetric cell (optional): what "
+        "the voltage range is judged against (a flag, never a refusal)"
+    ),
+    cells_in_series: int | None = Query(
+        None, ge=1, le=MAX_CELLS_IN_SERIES,
+        description="cells in series in the tested unit (optional, default 1): the "
+        "plausible voltage is up to 5 V per cell",
+    ),
 ) -> dict:
     access.require_create(actor)
     uploads.check_filename(filename)
@@ -138,6 +149,8 @@ async def upload_test(
             name=label,
             visibility=visibility,
             benchmark_opt_in=benchmark_opt_in,
+            metadata={k: v for k, v in (("cell_configuration", cell_configuration),
+                                        ("cells_in_series", cells_in_series)) if v is not None},
         )
     finally:
         received.discard()

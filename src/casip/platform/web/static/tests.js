@@ -69,6 +69,10 @@
     if (name) url += "&name=" + encodeURIComponent(name);
     if (massMg != null) url += "&active_mass_g=" + encodeURIComponent(massMg / 1000);  // the API takes grams
     if (areaCm2 != null) url += "&electrode_area_cm2=" + encodeURIComponent(areaCm2);
+    const conf = document.getElementById("upload-configuration");
+    if (conf && conf.value) url += "&cell_configuration=" + encodeURIComponent(conf.value);
+    const series = document.getElementById("upload-series");
+    if (series && series.value.trim() !== "") url += "&cells_in_series=" + encodeURIComponent(series.value.trim());
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.setRequestHeader("X-CSRF-Token", casip.csrf());
