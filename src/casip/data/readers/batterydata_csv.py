@@ -1,20 +1,27 @@
 """batterydata.energy.gov time-series CSV (``<cell>-raw.csv``) and its per-cycle summary.
 
-Hand-written: battery-data-toolkit's ``BDReader`` (Apache-2.0) reads this format, but it
-identifies files by their names (``-raw``/``-summary``) rather than their content, converts
-the MATLAB datenum with a Python function per row, and brings HDF5 and other dependencies for
-what is a plain CSV table. pyarrow's CSV reader parses it here; this module maps columns.
+battery-data-toolkit's ``BDReader`` (Apache-2.0) reads this format, but it identifies files
+by their names (``-raw``/``-summary``) rather than their content, converts the MATLAB datenum
+with a Python function per row, and brings HDF5 and other dependencies for what is a plain CSV
+table. Here the time series is a :class:`~casip.data.readers.tabular.TableFormat`
+(:data:`SPEC`) read by the table engine of :mod:`casip.data.readers.tabular` (pyarrow parses,
+batches stream); the facts below say which parts are data and which are hooks.
 
 The file
     One header line of ``Name_Unit`` columns: ``Cycle_Index, Step, Time_s, Amphr, Watthr,
     Current_A, Voltage_V, Cell_Temperature_C, Temp2, Datenum_d, ..., Charge_Capacity_Ah,
     Discharge_Capacity_Ah, ..., Frequency_Hz, Z_*_Ohm, ..., Absolute_Charge_Throughput_Ah,
     Charge_Throughput_Ah, Absolute_Energy_Throughput_Wh, Energy_Throughput_Wh, Cycle_Label,
-    Segment_Label, ...``. No metadata block.
+    Segment_Label, ...``. No metadata block. *Data*: the engine's roles (cycle, step, test
+    time, current, voltage, temperature) with their names and their one unit each; every other
+    documented column is a role of this format (``x_...``), the numeric ones read as numbers
+    so that a corrupted value in any of them is refused. The names must be written as
+    documented (case included) on the first line: the engine alone compares names blind to
+    case and punctuation.
 
 Sign convention
     ``Current_A`` is positive on charge (rows labelled ``Charge`` carry positive current),
-    as CASIP; kept.
+    as CASIP; kept (*data*: no step-type role, so the engine keeps the sign as written).
 
 Counters
     ``Charge_Capacity_Ah``/``Discharge_Capacity_Ah`` (and ``Amphr``) are the magnitude of a
@@ -24,20 +31,23 @@ Counters
     never fall: ``Absolute_Charge_Throughput_Ah`` is charge plus discharge,
     ``Charge_Throughput_Ah`` charge minus discharge, so charge = (absolute + net) / 2 and
     discharge = (absolute - net) / 2; energies likewise. Without them the counters are
-    integrated from current by the dispatcher.
+    integrated from current by the dispatcher. *Hook* (``batch``): the engine's counter rule
+    reads a counter per column, not a sum and a difference of two.
 
 Impedance
     Rows with a ``Frequency_Hz`` value are EIS spectra (their ``Voltage_V`` is not a cell
-    voltage); they are left out of the time series, with a warning.
+    voltage); they are left out of the time series, with a warning (*hook*: ``batch`` drops
+    them, ``finish`` words the warning).
 
 Time
     ``Time_s`` is the test time; ``Datenum_d`` (MATLAB datenum: days since year 0) gives
-    ``unix_time_second``, read as UTC (the file states no time zone).
+    ``unix_time_second``, read as UTC (the file states no time zone; *hook*: a number of days,
+    not a wall-clock text).
 
 Other columns
     ``Cell_Temperature_C`` becomes ``surface_temperature_celsius``; ``Temp2`` (an unnamed
     second sensor) is left out. ``Cycle_Label`` (e.g. ``Capacity check``, ``HPPC``,
-    ``Aging cycle``) is kept per cycle in ``metadata.extra["cycle_labels"]``.
+    ``Aging cycle``) is kept per cycle in ``metadata.extra["cycle_labels"]`` (*hook*).
 
 The summary file ``<cell>-summary.csv`` is one row per cycle, not a time series. The sniffer
 recognises it (with less confidence than a time series) so that reading it gives a clear
@@ -47,28 +57,25 @@ with CASIP column names, for cross-checking cycle summaries.
 
 from __future__ import annotations
 
-import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
+from casip.data import schema
 from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
-    StreamFallback,
-    block_size_for,
     decode_head,
     first_line,
     header_tokens,
-    line_chunks,
     looks_binary,
 )
-from casip.data.readers.bitrode_csv import check_last_row, column, read_csv_table
+from casip.data.readers.bitrode_csv import check_last_row, read_csv_table
+from casip.data.readers.tabular import Column, Hooks, Layout, TableAdapter, TableFormat, probe
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "batterydata-csv"
@@ -80,24 +87,6 @@ PRIVATE_COPY = False
 
 #: MATLAB datenum of 1970-01-01
 DATENUM_UNIX_EPOCH = 719529.0
-
-_RAW_ALIASES = {
-    "Cycle_Index": "cycle",
-    "Step": "step",
-    "Step_Index": "step",
-    "Time_s": "time",
-    "Test_Time_s": "time",
-    "Current_A": "current",
-    "Voltage_V": "voltage",
-    "Cell_Temperature_C": "temperature",
-    "Datenum_d": "datenum",
-    "Frequency_Hz": "frequency",
-    "Absolute_Charge_Throughput_Ah": "abs_ah",
-    "Charge_Throughput_Ah": "net_ah",
-    "Absolute_Energy_Throughput_Wh": "abs_wh",
-    "Energy_Throughput_Wh": "net_wh",
-    "Cycle_Label": "cycle_label",
-}
 
 #: summary column -> CASIP cycle-table name (the names of :func:`casip.data.summary.cycles`)
 SUMMARY_COLUMNS = {
@@ -135,6 +124,143 @@ _UNIT_SUFFIXES = {"s", "d", "A", "V", "W", "Ah", "Wh", "C", "Hz", "Ohm", "Degree
 
 _SUMMARY_MARKERS = {"Cycle_Index", "Q_chg", "Q_dis"}
 
+# --------------------------------------------------------------------------------------------
+# the time series as data
+# --------------------------------------------------------------------------------------------
+
+#: the roles this format uses itself (numbers, handed to the hooks)
+_OWN = {
+    "x_datenum": ("Datenum_d",),
+    "x_frequency": ("Frequency_Hz",),
+    "x_abs_ah": ("Absolute_Charge_Throughput_Ah",),
+    "x_net_ah": ("Charge_Throughput_Ah",),
+    "x_abs_wh": ("Absolute_Energy_Throughput_Wh",),
+    "x_net_wh": ("Energy_Throughput_Wh",),
+}
+
+#: documented numeric columns not used, read (as numbers) only to refuse corrupted values
+_CHECKED = (
+    "Power_W", "Charge_Capacity_Ah", "Discharge_Capacity_Ah", "Charge_Energy_Wh",
+    "Discharge_Energy_Wh", "Z_Imag_Ohm", "Z_Mag_Ohm", "Z_Phase_Degree", "Z_Real_Ohm",
+    "Differential_Capacity_Ah_V", "Differential_Voltage_V_Ah",
+)
+
+#: documented text columns not used (known, so that they count for recognition)
+_TEXT = ("Segment_Label", "Amphr", "Watthr", "Temp2")
+
+_COLUMNS = (
+    Column("cycle", ("Cycle_Index",)),
+    Column("step", ("Step", "Step_Index")),
+    Column("time", ("Time_s", "Test_Time_s"), {"s": 1.0}, "s"),
+    Column("current", ("Current_A",), {"a": 1.0}, "A"),
+    Column("voltage", ("Voltage_V",), {"v": 1.0}, "V"),
+    Column("temperature", ("Cell_Temperature_C",), {"c": 1.0}, "C"),
+    *(Column(role, names, kind="number") for role, names in _OWN.items()),
+    *(Column(f"x_{n.lower()}", (n,), kind="number") for n in _CHECKED),
+    Column("x_cycle_label", ("Cycle_Label",), kind="label"),
+    Column("x_text", _TEXT, kind="label"),
+)
+
+#: every name the layout documents, as written
+_DOCUMENTED = {n for c in _COLUMNS for n in c.names}
+
+
+# --------------------------------------------------------------------------------------------
+# the hooks
+# --------------------------------------------------------------------------------------------
+
+
+def _ffill(state: dict, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` with gaps filled by the last value read (0 before the first)."""
+    out = pd.Series(values).ffill().fillna(state.get(name, 0.0)).to_numpy()
+    if len(out):
+        state[name] = float(out[-1])
+    return out
+
+
+def _rising(state: dict, name: str, values: np.ndarray) -> np.ndarray:
+    """``values`` never below the largest value made so far (from 0)."""
+    if not len(values):
+        return values
+    out = np.maximum.accumulate(np.r_[state.get(name, 0.0), values])[1:]
+    state[name] = float(out[-1])
+    return out
+
+
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Cycle labels; EIS rows out; unix time from the datenum; counters from throughputs."""
+    labels = state.setdefault("labels", {})
+    if "x_cycle_label" in values:
+        pairs = pd.DataFrame({"cycle": values["cycle"], "label": values["x_cycle_label"]})
+        for c, lab in pairs.dropna().drop_duplicates("cycle").itertuples(index=False):
+            labels.setdefault(c, str(lab))
+    keep = np.ones(len(frame), dtype=bool)
+    if "x_frequency" in values:
+        keep = np.isnan(values["x_frequency"])
+        state["eis"] = state.get("eis", 0) + int((~keep).sum())
+        frame = frame[keep].reset_index(drop=True)
+    state["rows"] = state.get("rows", 0) + len(frame)
+    state["datenum"] = "x_datenum" in values
+    if "x_datenum" in values:
+        frame["unix_time_second"] = (values["x_datenum"][keep] - DATENUM_UNIX_EPOCH) * 86400.0
+    for unit, (charge_col, discharge_col) in (
+        ("ah", ("charging_capacity_ah", "discharging_capacity_ah")),
+        ("wh", ("charging_energy_wh", "discharging_energy_wh")),
+    ):
+        if f"x_abs_{unit}" in values and f"x_net_{unit}" in values:
+            total = _ffill(state, f"abs_{unit}", values[f"x_abs_{unit}"][keep])
+            net = _ffill(state, f"net_{unit}", values[f"x_net_{unit}"][keep])
+            # float noise of the difference (1e-16) is clipped; the counters never fall
+            # (starting from 0, as the clipped values do)
+            frame[charge_col] = _rising(state, charge_col, np.clip(0.5 * (total + net), 0.0, None))
+            frame[discharge_col] = _rising(
+                state, discharge_col, np.clip(0.5 * (total - net), 0.0, None)
+            )
+    return frame[[c for c in schema.COLUMNS if c in frame.columns]]
+
+
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """The cycle labels and the clock's time zone (metadata), and the EIS warning."""
+    if not state.get("rows"):
+        raise CasipInputError(Problem("", "the file has a header but no time-series rows"))
+    extra: dict[str, Any] = {}
+    if state.get("labels"):
+        extra["cycle_labels"] = {int(c): lab for c, lab in state["labels"].items()}
+    if state.get("datenum"):
+        extra["clock_timezone"] = "not stated in the file: Datenum_d is read as UTC"
+    warnings = [_eis_warning(state["eis"])] if state.get("eis") else []
+    return {"extra": extra}, warnings
+
+
+def _header(preamble: list[str], layout: Layout) -> dict[str, Any]:
+    # the file names no tester, and its first datenum was never put in the metadata as the
+    # start time: the engine's defaults are not taken
+    return {"tester": None, "start_time": None}
+
+
+def _eis_warning(n_eis: int) -> str:
+    return f"{n_eis} rows of impedance spectra (EIS) were left out of the time series"
+
+
+SPEC = TableFormat(
+    format=FORMAT,
+    vendor=VENDOR,
+    description=DESCRIPTION,
+    extensions=EXTENSIONS,
+    source="batterydata.energy.gov processed-data layout (NREL); column semantics checked "
+    "against the shared p492-13 files and battery-data-toolkit's documentation (Apache-2.0)",
+    columns=_COLUMNS,
+    required=("time", "voltage", "current", "cycle"),
+    hooks=Hooks(header=_header, batch=_batch, finish=_finish),
+)
+
+_ADAPTER = TableAdapter(SPEC)
+
+
+# --------------------------------------------------------------------------------------------
+# the module's adapter functions
+# --------------------------------------------------------------------------------------------
+
 
 def _check_types(
     tokens: list[str], names: list[str], keep: dict[str, pa.DataType]
@@ -154,28 +280,38 @@ def _tokens(head: bytes) -> list[str]:
     return header_tokens(first_line(decode_head(head)))
 
 
-def _is_raw(tokens: list[str]) -> bool:
-    roles = {_RAW_ALIASES.get(t) for t in tokens}
-    return {"cycle", "time", "current", "voltage"} <= roles
-
-
 def _is_summary(tokens: list[str]) -> bool:
     return _SUMMARY_MARKERS <= set(tokens) and "Current_A" not in tokens
+
+
+def _exact(head: bytes) -> bool:
+    """True if the engine's header is the first line and every cell it matched is written
+    as documented."""
+    try:
+        layout = probe(SPEC, head)
+    except CasipInputError:
+        return False
+    return (
+        layout is not None
+        and layout.header_line == 0
+        and all(layout.tokens[j] in _DOCUMENTED for j, _ in layout.roles.values())
+    )
 
 
 def sniff(head: bytes, name: str) -> float:
     """Confidence that ``head`` is a batterydata.energy.gov file.
 
-    0.9 for the time series (``Cycle_Index``, ``Time_s``, ``Current_A``, ``Voltage_V``);
-    0.6 for the per-cycle summary (``Q_chg``, ``Q_dis``), so that :func:`read` can say what it
-    is and which file to read instead; 0 otherwise.
+    The table engine's score (about 0.95 for the documented columns) for the time series
+    (``Cycle_Index``, ``Time_s``, ``Current_A``, ``Voltage_V`` written as documented on the
+    first line); 0.6 for the per-cycle summary (``Q_chg``, ``Q_dis``), so that :func:`read`
+    can say what it is and which file to read instead; 0 otherwise.
     """
     if not head or looks_binary(head):
         return 0.0
-    tokens = _tokens(head)
-    if _is_raw(tokens):
-        return 0.9
-    if _is_summary(tokens):
+    score = _ADAPTER.sniff(head, name)
+    if score > 0 and _exact(head):
+        return score
+    if _is_summary(_tokens(head)):
         return 0.6
     return 0.0
 
@@ -187,6 +323,22 @@ def _raw_name(path: Path) -> str:
     return "the matching '<cell>-raw.csv' file"
 
 
+def _refuse_summary(path: Path) -> None:
+    """Raise, naming the ``-raw.csv`` file to read instead, if ``path`` is a summary."""
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if _is_summary(_tokens(head)):
+        raise CasipInputError(
+            Problem(
+                "",
+                "this is a batterydata.energy.gov per-cycle summary, not a time series: read "
+                f"{_raw_name(path)} instead (casip.data.readers.batterydata_csv.read_summary "
+                "returns this table)",
+            ),
+            source=str(path),
+        )
+
+
 def read(path: Path) -> RawReading:
     """Read a batterydata.energy.gov time-series CSV into BDF columns (see module docstring).
 
@@ -196,188 +348,31 @@ def read(path: Path) -> RawReading:
         For a per-cycle summary file (naming the ``-raw.csv`` file to read instead), a file
         without the time-series columns, or a truncated or corrupted file.
     """
-    path = Path(path)
-    _, tokens, names, roles, types = _layout(path)
-    table = read_csv_table(
-        path, names, types, check=_check_types(tokens, names, types), labels=tokens,
-        skip_rows=1, what="batterydata time series",
-    )
-    labels: dict[float, str] = {}
-    if "cycle_label" in roles:
-        _first_labels(table, labels)
-    warnings: list[str] = []
-    table, n_eis = _drop_eis(table, roles)
-    if n_eis:
-        warnings.append(_eis_warning(n_eis))
-    if table.num_rows == 0:
-        raise CasipInputError(Problem("", "the file has a header but no time-series rows"))
-    data = _columns(table, roles, _Carry())
-    return RawReading(
-        data=pd.DataFrame(data), metadata=_metadata(roles, labels), warnings=warnings
-    )
-
-
-def _layout(
-    path: Path,
-) -> tuple[bytes, list[str], list[str], dict[str, int], dict[str, pa.DataType]]:
-    """The header line and what it says: (header bytes, tokens, field names, roles, types).
-
-    Raises
-    ------
-    CasipInputError
-        For a per-cycle summary, a file without the time-series columns, or a truncated file.
-    """
-    with path.open("rb") as fh:
-        header = fh.readline(1 << 16)
-    tokens = header_tokens(decode_head(header).rstrip("\r\n"))
-    if _is_summary(tokens):
-        raise CasipInputError(
-            Problem(
-                "",
-                "this is a batterydata.energy.gov per-cycle summary, not a time series: read "
-                f"{_raw_name(path)} instead (casip.data.readers.batterydata_csv.read_summary "
-                "returns this table)",
-            )
-        )
-    if not _is_raw(tokens):
-        raise CasipInputError(
-            Problem(
-                "header",
-                "not a batterydata.energy.gov time series",
-                None,
-                "Cycle_Index, Time_s, Current_A and Voltage_V columns",
-            )
-        )
-    check_last_row(path, len(tokens), what="batterydata time series")
-    names = [f"_f{i}" for i in range(len(tokens))]
-    roles: dict[str, int] = {}
-    for idx, tok in enumerate(tokens):
-        role = _RAW_ALIASES.get(tok)
-        if role and role not in roles:
-            roles[role] = idx
-            names[idx] = role
-    types: dict[str, pa.DataType] = {
-        r: (pa.string() if r == "cycle_label" else pa.float64()) for r in roles
-    }
-    return header, tokens, names, roles, types
-
-
-def _first_labels(table: pa.Table, labels: dict[float, str]) -> None:
-    """Add to ``labels`` the first label of each cycle not yet in it (file order)."""
-    frame = pd.DataFrame(
-        {"cycle": column(table, "cycle"), "label": table.column("cycle_label").to_pandas()}
-    ).dropna()
-    for c, lab in zip(frame["cycle"], frame["label"], strict=True):
-        if c not in labels:
-            labels[c] = str(lab)
-
-
-def _drop_eis(table: pa.Table, roles: dict[str, int]) -> tuple[pa.Table, int]:
-    """The table without its impedance-spectrum rows, and how many there were."""
-    if "frequency" not in roles:
-        return table, 0
-    eis = pc.is_valid(table.column("frequency"))
-    n_eis = int(pc.sum(eis).as_py() or 0)
-    if n_eis:
-        table = table.filter(pc.invert(eis))
-    return table, n_eis
-
-
-def _eis_warning(n_eis: int) -> str:
-    return f"{n_eis} rows of impedance spectra (EIS) were left out of the time series"
-
-
-def _metadata(roles: dict[str, int], labels: dict[float, str]) -> dict[str, Any]:
-    extra: dict[str, Any] = {}
-    if labels:
-        extra["cycle_labels"] = {int(c): lab for c, lab in labels.items()}
-    if "datenum" in roles:
-        extra["clock_timezone"] = "not stated in the file: Datenum_d is read as UTC"
-    return {"extra": extra}
-
-
-class _Carry:
-    """What the counters carry from one batch to the next (the last values read and made)."""
-
-    def __init__(self) -> None:
-        self.last: dict[str, float] = {}
-
-    def ffill(self, name: str, values: np.ndarray) -> np.ndarray:
-        out = pd.Series(values).ffill().fillna(self.last.get(name, 0.0)).to_numpy()
-        if len(out):
-            self.last[name] = float(out[-1])
-        return out
-
-    def rising(self, name: str, values: np.ndarray) -> np.ndarray:
-        if not len(values):
-            return values
-        out = np.maximum.accumulate(np.r_[self.last.get(name, 0.0), values])[1:]
-        self.last[name] = float(out[-1])
-        return out
-
-
-def _columns(table: pa.Table, roles: dict[str, int], carry: _Carry) -> dict[str, Any]:
-    """The BDF columns of the (EIS-free) rows of ``table``."""
-    data: dict[str, Any] = {
-        "test_time_second": column(table, "time"),
-        "voltage_volt": column(table, "voltage"),
-        "current_ampere": column(table, "current"),
-    }
-    if "datenum" in roles:
-        data["unix_time_second"] = (column(table, "datenum") - DATENUM_UNIX_EPOCH) * 86400.0
-    data["cycle_count"] = column(table, "cycle")
-    if "step" in roles:
-        data["step_index"] = column(table, "step")
-    for unit, (charge_col, discharge_col) in (
-        ("ah", ("charging_capacity_ah", "discharging_capacity_ah")),
-        ("wh", ("charging_energy_wh", "discharging_energy_wh")),
-    ):
-        if f"abs_{unit}" in roles and f"net_{unit}" in roles:
-            total = carry.ffill(f"abs_{unit}", column(table, f"abs_{unit}"))
-            net = carry.ffill(f"net_{unit}", column(table, f"net_{unit}"))
-            # float noise of the difference (1e-16) is clipped; the counters never fall
-            # (starting from 0, as the clipped values do)
-            data[charge_col] = carry.rising(charge_col, np.clip(0.5 * (total + net), 0.0, None))
-            data[discharge_col] = carry.rising(
-                discharge_col, np.clip(0.5 * (total - net), 0.0, None)
-            )
-    if "temperature" in roles:
-        data["surface_temperature_celsius"] = column(table, "temperature")
-    return data
+    parts, metadata, warnings = [], {}, []
+    for batch in iter_batches(Path(path), 1 << 20):
+        parts.append(batch.data)
+        metadata.update(batch.metadata)
+        warnings += [w for w in batch.warnings if w not in warnings]
+    return RawReading(pd.concat(parts, ignore_index=True), metadata, warnings)
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks of the file,
-    each parsed and checked as :func:`read` does), carrying the counters' last values and the
-    cycle labels seen; the warnings and the metadata come in a last batch without rows."""
+    """:func:`read` in batches of about ``batch_rows`` rows (the table engine's streaming,
+    the counters and cycle labels carried across batches by the hooks); the warnings and the
+    metadata come with the last batch."""
     path = Path(path)
-    header, tokens, names, roles, types = _layout(path)
-    if not header.endswith(b"\n"):
-        raise StreamFallback("a header line longer than 64 KiB")
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    check = _check_types(tokens, names, types)
-    labels: dict[float, str] = {}
-    carry = _Carry()
-    n_eis = 0
-    rows = 0
-    for chunk in line_chunks(path, len(header), block_size_for(head, batch_rows)):
-        table = read_csv_table(
-            io.BytesIO(chunk), names, types, check=check, labels=tokens,
-            what="batterydata time series",
-        )
-        if "cycle_label" in roles:
-            _first_labels(table, labels)
-        table, n = _drop_eis(table, roles)
-        n_eis += n
-        if table.num_rows == 0:
-            continue
-        rows += table.num_rows
-        yield RawReading(data=pd.DataFrame(_columns(table, roles, carry)))
-    if rows == 0:
-        raise StreamFallback("no time-series rows")
-    warnings = [_eis_warning(n_eis)] if n_eis else []
-    yield RawReading(data=pd.DataFrame(), metadata=_metadata(roles, labels), warnings=warnings)
+    _refuse_summary(path)
+    # the engine puts its ``extra`` (layout, encoding) in the first batch and the finish
+    # hook's (cycle labels, clock) in the last; batches merge "later wins", so the last one
+    # carries both
+    first: dict[str, Any] | None = None
+    for batch in _ADAPTER.iter_batches(path, batch_rows):
+        extra = batch.metadata.get("extra")
+        if first is None:
+            first = dict(extra or {})
+        elif extra is not None:
+            batch.metadata["extra"] = {**first, **extra}
+        yield batch
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:

@@ -1,32 +1,45 @@
 """Battery Data Format (BDF) CSV: files already in the Battery Data Alliance's schema.
 
-Hand-written: the format is plain CSV whose header uses BDF column names (machine names such as
-``test_time_second`` or human labels such as ``Test Time / s``), so pyarrow's CSV reader does the
-parsing and this module only maps names. No separate BDF reader package is needed.
+The format is plain CSV whose header uses BDF column names: machine names such as
+``test_time_second`` (CASIP's own column names, :data:`casip.data.schema.COLUMNS`) or the
+human labels of the BDF specification such as ``Test Time / s``, and a few alternative
+machine names (:data:`ALIASES`). Values are already in SI units with current positive on
+charge, so nothing is converted. No separate BDF reader package is needed.
+
+What is data and what is a hook
+    The format is a :class:`~casip.data.readers.tabular.TableFormat` (:data:`SPEC`) read by
+    the table engine of :mod:`casip.data.readers.tabular` (pyarrow parses, batches stream):
+    each BDF column with its names, and the one unit the standard allows. Time, voltage,
+    current, cycle, step and the temperatures are engine roles (passed through: their only
+    unit has factor 1). The other schema columns (``unix_time_second``, ``step_count``, the
+    four counters, ``internal_resistance_ohm``, ``applied_pressure_pa``) are roles of this
+    format (``x_...``) copied as written by the ``batch`` hook: the counters keep the file's
+    values (the normaliser makes them cumulative, as for every reader) instead of the engine's
+    counter rule, and ``unix_time_second`` is a number, not a wall-clock text.
+
+What the module adds around the engine
+    - recognition is by *exact* names: a header cell counts only if it is a machine name as
+      written or a human label as written (case aside); the engine compares names blind to
+      spaces and punctuation, under which a LANHE ``Voltage/V`` would pass for the BDF
+      ``Voltage / V``. The header must be the first line;
+    - header cells outside the schema (and a ``step_type`` column, which CASIP derives
+      itself) are left out with a warning naming them;
+    - the file states no tester, and its start time is not put in the metadata (as before
+      the move to the engine).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
-import pyarrow as pa
-import pyarrow.csv as pacsv
+import pandas as pd
 
 from casip.data import schema
-from casip.data.readers._base import (
-    HEAD_BYTES,
-    RawReading,
-    StreamFallback,
-    block_size_for,
-    decode_head,
-    first_line,
-    header_tokens,
-    line_chunks,
-    offset_after_lines,
-)
-from casip.data.readers.bitrode_csv import check_last_row
-from casip.errors import CasipInputError, Problem
+from casip.data.readers._base import HEAD_BYTES, RawReading
+from casip.data.readers.tabular import Column, Hooks, Layout, TableAdapter, TableFormat, probe
+from casip.errors import CasipInputError
 
 FORMAT = "bdf-csv"
 VENDOR = "any (Battery Data Format)"
@@ -61,85 +74,132 @@ ALIASES = {
     "applied_pressure_pascal": "applied_pressure_pa",
 }
 
+#: BDF columns read by an engine role: column -> (role, unit as the header would state it).
+_ENGINE_ROLES = {
+    "test_time_second": ("time", "s"),
+    "voltage_volt": ("voltage", "V"),
+    "current_ampere": ("current", "A"),
+    "cycle_count": ("cycle", None),
+    "step_index": ("step", None),
+    "surface_temperature_celsius": ("temperature", "degC"),
+    "ambient_temperature_celsius": ("ambient_temperature", "degC"),
+}
+
+#: BDF columns copied as written by the batch hook (role ``x_<column>``).
+_PASSTHROUGH = (
+    "unix_time_second", "step_count", "charging_capacity_ah", "discharging_capacity_ah",
+    "charging_energy_wh", "discharging_energy_wh", "internal_resistance_ohm",
+    "applied_pressure_pa",
+)
+
+
+def _names(column: str) -> tuple[str, ...]:
+    """The header names of a BDF column: its machine name and its aliases (whole cells: the
+    human label's unit is part of the name, so no other unit can match)."""
+    return (column, *(a for a, c in ALIASES.items() if c == column))
+
+
+def _column(column: str) -> Column:
+    if column in _ENGINE_ROLES:
+        role, unit = _ENGINE_ROLES[column]
+        units = None if unit is None else {unit.lower(): 1.0}
+        return Column(role, _names(column), units, unit)
+    return Column(f"x_{column}", _names(column), kind="number")
+
 
 def _canonical(token: str) -> str | None:
+    """The BDF column a header cell names exactly (machine name, or alias case aside)."""
     t = token.strip()
     if t in schema.COLUMNS:
         return t
     return ALIASES.get(t.lower())
 
 
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Copy the pass-through columns, in the schema's column order."""
+    for col in _PASSTHROUGH:
+        if f"x_{col}" in values:
+            frame[col] = values[f"x_{col}"]
+    return frame[[c for c in schema.COLUMNS if c in frame.columns]]
+
+
+def _header(preamble: list[str], layout: Layout) -> dict[str, Any]:
+    # a BDF file names no tester; the engine's defaults (the format's vendor, the first
+    # unix time as start time) are not facts the file states as such
+    return {"tester": None, "start_time": None}
+
+
+SPEC = TableFormat(
+    format=FORMAT,
+    vendor=VENDOR,
+    description=DESCRIPTION,
+    extensions=EXTENSIONS,
+    source="Battery Data Format specification (battery-data-alliance/battery-data-format, "
+    "Apache-2.0): machine names and human labels",
+    columns=tuple(_column(c) for c in (*_ENGINE_ROLES, *_PASSTHROUGH)),
+    hooks=Hooks(header=_header, batch=_batch),
+)
+
+_ADAPTER = TableAdapter(SPEC)
+
+
+def _layout(head: bytes) -> Layout | None:
+    try:
+        return probe(SPEC, head)
+    except CasipInputError:  # a recognised name with a unit of its own: not a BDF name
+        return None
+
+
+def _exact(layout: Layout | None) -> bool:
+    """True if the header is the first line and every cell the engine matched is a BDF name
+    as written."""
+    return (
+        layout is not None
+        and layout.header_line == 0
+        and all(_canonical(layout.tokens[j]) for j, _ in layout.roles.values())
+    )
+
+
 def sniff(head: bytes, name: str) -> float:
-    tokens = header_tokens(first_line(decode_head(head)))
-    known = [_canonical(t) for t in tokens]
-    required = {"test_time_second", "voltage_volt", "current_ampere"}
-    if required <= set(known):
-        return 0.95
-    return 0.0
+    """Confidence that ``head`` is a BDF CSV: the engine's score for a first-line header
+    with BDF test time, voltage and current names as written; 0 otherwise."""
+    score = _ADAPTER.sniff(head, name)
+    if score <= 0 or not _exact(_layout(head)):
+        return 0.0
+    return score
 
 
-def _mapping(names: list[str]) -> tuple[dict[str, str], list[str]]:
-    """Header name -> BDF name for the columns kept, and the names left out."""
-    rename: dict[str, str] = {}
-    dropped = []
-    for col in names:
-        canon = _canonical(col)
-        if canon and canon != "step_type" and canon not in rename.values():
-            rename[col] = canon
-        else:
-            dropped.append(col)
-    return rename, dropped
-
-
-def _warnings(dropped: list[str]) -> list[str]:
+def _left_out(path: Path) -> list[str]:
+    """The warning for header cells outside the schema (empty if there are none)."""
+    with Path(path).open("rb") as fh:
+        layout = probe(SPEC, fh.read(HEAD_BYTES), str(path))
+    if layout is None:
+        return []  # the engine refuses the file
+    used = {j for j, _ in layout.roles.values()}
+    dropped = [t for j, t in enumerate(layout.tokens) if j not in used]
     if dropped:
         return [f"columns outside the schema were left out: {', '.join(dropped)}"]
     return []
 
 
-def _check_tail(path: Path) -> None:
-    """Refuse a file whose last row is cut short (fewer fields than the header line)."""
-    with Path(path).open("rb") as fh:
-        header = fh.readline()
-    check_last_row(Path(path), header.count(b",") + 1, what="BDF CSV")
-
-
 def read(path: Path) -> RawReading:
-    _check_tail(path)
-    try:
-        table = pacsv.read_csv(path)
-    except Exception as exc:
-        raise CasipInputError(Problem("", f"not a readable BDF CSV: {exc}")) from None
-    rename, dropped = _mapping(table.column_names)
-    df = table.select(list(rename)).rename_columns(list(rename.values())).to_pandas()
-    return RawReading(data=df, metadata={}, warnings=_warnings(dropped))
+    """Read a BDF CSV (see the module docstring).
+
+    Raises
+    ------
+    CasipInputError
+        For a truncated file, a row that does not fit the header or a file without BDF
+        time, voltage and current columns (naming the file).
+    """
+    reading = _ADAPTER.read(Path(path))
+    reading.warnings = _left_out(path) + [w for w in reading.warnings]
+    return reading
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks, each parsed
-    by pyarrow; see :func:`casip.data.readers._base.line_chunks`).
-
-    The kept columns are read as float64 (``read`` infers types and the normaliser converts
-    them to float64, so the values are the same); a column that is not numeric throughout
-    makes pyarrow fail, and the file is then read whole.
-    """
-    _check_tail(path)
-    with Path(path).open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    header = pacsv.read_csv(pa.py_buffer(head[: head.find(b"\n") + 1] or head))
-    names = header.column_names
-    rename, dropped = _mapping(names)
-    if len(set(names)) != len(names) or b"\n" not in head:
-        raise StreamFallback("repeated column names, or a header line longer than 64 KiB")
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=names),
-        "convert_options": pacsv.ConvertOptions(
-            include_columns=list(rename), column_types={c: pa.float64() for c in rename}
-        ),
-    }
-    warnings = _warnings(dropped)
-    start = offset_after_lines(path, 1)
-    for chunk in line_chunks(path, start, block_size_for(head, batch_rows)):
-        table = pacsv.read_csv(pa.py_buffer(chunk), **options).select(list(rename))
-        df = table.rename_columns(list(rename.values())).to_pandas()
-        yield RawReading(data=df, metadata={}, warnings=warnings)
+    """:func:`read` in batches of about ``batch_rows`` rows (the table engine's streaming)."""
+    note = _left_out(path)
+    for i, batch in enumerate(_ADAPTER.iter_batches(Path(path), batch_rows)):
+        if i == 0:
+            batch.warnings = note + batch.warnings
+        yield batch

@@ -1,8 +1,9 @@
 """Bitrode CSV exports (VisuaLCN "Time(s), Cycle, Loop, Step, ... Mode" tables).
 
-Hand-written: no maintained Python reader for Bitrode files exists (cellpy, beep and
-battery-data-toolkit have none), and the format is a plain CSV table, so pyarrow's CSV reader
-parses it and this module only maps columns and makes the counters cumulative.
+A declarative :class:`~casip.data.readers.tabular.TableFormat` (:data:`BITRODE`) read by the
+table engine of :mod:`casip.data.readers.tabular`, with two hooks for what is Bitrode's own.
+Hand-written on pyarrow: no maintained Python reader for Bitrode files exists (cellpy, beep
+and battery-data-toolkit have none).
 
 The file
     One header line, then one row per record: ``Exclude, Time(s), Cycle, Loop, Loop, Loop,
@@ -10,23 +11,35 @@ The file
     (the three ``Loop`` columns share a name, and a trailing comma adds an empty column). There
     is no metadata block and no wall-clock time.
 
-Sign convention
-    ``Mode`` says what the channel does: ``CHRG``, ``DCHG`` or ``REST``. The exports seen write
-    the current signed, positive on charge (as CASIP); some Bitrode set-ups write it unsigned.
-    The reader checks: if any row has a negative current the file's sign is kept; if none has
-    while ``DCHG`` rows carry current, the current of those rows is negated. What was found is
-    recorded in ``metadata.extra["current_sign_in_file"]``.
+What is data (:data:`BITRODE`)
+    The header names and their units (seconds, A, V, Ah, Wh; the unit in brackets), which
+    roles they play, and the recognition rule: time, voltage, current and ``Mode`` in the
+    first line, with one more of Bitrode's own columns (``StepTime``, ``Exclude``, ``Loop``).
 
-Counters
-    ``Capacity(Ah)`` and ``Energy(Wh)`` count the current step only (negative in ``DCHG``
-    steps); a ``REST`` step either holds the previous step's value or restarts at zero. They are
-    made cumulative by :func:`counters_by_direction`: the rise of the counter's magnitude from
-    row to row, counted from zero after a reset, is added to the charge counter in charge rows
-    and to the discharge counter in discharge rows (rest rows add nothing).
+What is a hook
+    - **Sign convention** (``batch``): ``Mode`` says what the channel does: ``CHRG``, ``DCHG``
+      or ``REST``. The exports seen write the current signed, positive on charge (as CASIP);
+      some Bitrode set-ups write it unsigned. A file with any negative current is kept as
+      written; one without, whose ``DCHG`` rows carry current, has those rows negated. The
+      decision is taken as the rows come (the two rules agree until the first discharge row
+      with current; a later negative current contradicting "unsigned" has the file read whole).
+      What was found is recorded in ``metadata.extra["current_sign_in_file"]``.
+    - **Counters** (``batch``): ``Capacity(Ah)`` and ``Energy(Wh)`` count the current step only
+      (negative in ``DCHG`` steps); a ``REST`` step either holds the previous step's value or
+      restarts at zero. The rise of the counter's magnitude from row to row, counted from zero
+      after a reset (a drop to less than half the previous value, and by more than 1e-4 of the
+      largest magnitude so far), is added to the charge counter in charge rows and to the
+      discharge counter in discharge rows; rest rows add nothing. The direction comes from
+      ``Mode``, not from the current, so the engine's generic counter rule is not used.
+    - **Warnings** (``finish``): rows whose ``Mode`` is not known, rows marked ``Exclude =
+      Yes`` (kept), columns outside the schema.
+    - **Rows wider than the header**: every data row ends with a delimiter, which the engine's
+      loop (one field per header name) does not parse; :func:`iter_wide_table` is that loop
+      with every field named (shared with :mod:`.landt_csv`).
 
 Other columns
     ``Loop`` counters, ``Power(W)``, ``StepTime(s)``, ``Exclude`` and the ``Data`` flag are not
-    in the schema and are left out (rows marked ``Exclude = Yes`` are kept, with a warning).
+    in the schema: they are parsed (so that corruption in them shows) and left out.
 
 The helpers :func:`read_csv_table`, :func:`check_last_row`, :func:`counters_by_direction` and
 :func:`signed_current` are shared with the Novonix and batterydata.energy.gov adapters.
@@ -50,14 +63,19 @@ from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
-    block_size_for,
-    decode_head,
-    first_line,
-    header_tokens,
     line_chunks,
-    looks_binary,
     offset_after_lines,
     truncated_error,
+)
+from casip.data.readers.tabular import (
+    Column,
+    Converter,
+    Hooks,
+    Layout,
+    TableAdapter,
+    TableFormat,
+    kind_of,
+    probe,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -293,195 +311,208 @@ def string_column(table: pa.Table, name: str) -> pa.Array:
 
 
 # --------------------------------------------------------------------------------------------
-# the Bitrode adapter
+# tables whose rows are wider than their header (a trailing delimiter), on the table engine
 # --------------------------------------------------------------------------------------------
 
-#: normalised header token -> role (the units are in the tokens: only SI-unit columns map)
-_ALIASES = {
-    "time(s)": "time",
-    "totaltime(s)": "time",
-    "totaltime(sec)": "time",
-    "testtime(s)": "time",
-    "cycle": "cycle",
-    "cyclenumber": "cycle",
-    "step": "step",
-    "stepnumber": "step",
-    "steptime(s)": "step_time",
-    "steptime(sec)": "step_time",
-    "current(a)": "current",
-    "amps": "current",
-    "voltage(v)": "voltage",
-    "volts": "voltage",
-    "capacity(ah)": "capacity",
-    "amphours": "capacity",
-    "amphours(ah)": "capacity",
-    "energy(wh)": "energy",
-    "watthours": "energy",
-    "watthours(wh)": "energy",
-    "mode": "mode",
-    "exclude": "exclude",
-    "power(w)": "power",
-    "data": "data",
-}
 
+def _row_width(head: bytes, layout: Layout) -> int:
+    """Fields per data row: the header's, or more if the first data row ends with delimiters.
+
+    Bitrode and Landt write a delimiter at the end of every data row (Bitrode at the end of
+    the header too), so a row has one empty field more than the header names.
+    """
+    lines = head.split(b"\n")[layout.header_line + 1 : -1]
+    first = next((ln for ln in lines if ln.strip()), b"")
+    return max(len(layout.tokens), first.count(layout.delimiter.encode()) + 1 if first else 0)
+
+
+def _merge_metadata(md: dict[str, Any], fields: Mapping[str, Any]) -> None:
+    """Add a hook's metadata: schema fields at the top, the rest under ``extra``."""
+    from casip.data.schema import TestMetadata
+
+    for k, v in fields.items():
+        if k == "extra":
+            md.setdefault("extra", {}).update(v)
+        elif k in TestMetadata.model_fields:
+            md[k] = v
+        else:
+            md.setdefault("extra", {})[k] = v
+
+
+def iter_wide_table(
+    fmt: TableFormat,
+    layout: Layout,
+    path: Path,
+    batch_rows: int,
+    *,
+    streaming: bool,
+    what: str,
+) -> Iterator[RawReading]:
+    """:func:`casip.data.readers.tabular.iter_table` for rows wider than their header.
+
+    The engine's loop names one field per header name, so a file whose rows end with a
+    delimiter (one empty field more) does not parse there; this loop names every field of a
+    row and hands the columns to the engine's :class:`~casip.data.readers.tabular.Converter`
+    and the format's hooks. Metadata are ``{"tester": vendor}`` plus the ``header`` and
+    ``finish`` hooks' (no generic preamble fields). ``state["layout"]`` holds the layout,
+    ``state["streaming"]`` the mode.
+
+    Parameters
+    ----------
+    fmt, layout : TableFormat, Layout
+        The format and the layout :func:`~casip.data.readers.tabular.probe` found.
+    path : Path
+        The export (read in place, never modified).
+    batch_rows : int
+        Rows per batch, about.
+    streaming : bool
+        A row that does not parse raises :class:`StreamFallback` (the file is then read whole,
+        for the error naming the line) instead of :class:`CasipInputError`.
+    what : str
+        The file's kind, for error messages.
+
+    Raises
+    ------
+    CasipInputError
+        For a file cut mid-record (:func:`truncated_error`), a row that does not parse (its
+        line and field named) or a file without data rows.
+    """
+    path = Path(path)
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    width = _row_width(head, layout)
+    with path.open("rb") as fh:
+        fh.seek(max(0, path.stat().st_size - HEAD_BYTES))
+        tail = [ln for ln in fh.read().splitlines() if ln.strip()]
+    if tail and len(tail) > 1 and tail[-1].count(layout.delimiter.encode()) + 1 < width:
+        raise truncated_error(path)
+    conv = Converter(fmt, layout, str(path))
+    conv.state.update(layout=layout, streaming=streaming)
+    wanted = {role: j for role, (j, _) in layout.roles.items()}
+    names = [f"c{j}" for j in range(width)]
+    types = {
+        names[j]: pa.string()
+        if kind_of(fmt, role) in ("duration", "datetime", "label")
+        else pa.float64()
+        for role, j in wanted.items()
+    }
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names),
+        "parse_options": pacsv.ParseOptions(delimiter=layout.delimiter),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=types, include_columns=list(types), decimal_point=layout.decimal,
+            strings_can_be_null=True,
+            null_values=["", "NaN", "nan", "NA", "N/A", "null", "NULL", "-", "--"],
+        ),
+    }
+    per_row = max(40, len(head) // max(1, head.count(b"\n")))
+    start = offset_after_lines(path, layout.header_line + 1)
+    line_no = layout.header_line + 2
+    pending: RawReading | None = None
+    size = min(per_row * batch_rows, path.stat().st_size + 1)
+    for chunk in line_chunks(path, start, size):
+        if layout.encoding not in ("utf-8", "utf-8-sig"):
+            chunk = chunk.decode(layout.encoding).encode("utf-8")
+        try:
+            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
+        except pa.ArrowInvalid as exc:
+            if streaming:
+                raise StreamFallback(f"a row near line {line_no} does not parse") from None
+            msg = str(exc)
+            col = re.search(r"column #(\d+)", msg)
+            idx = int(col.group(1)) if col else -1
+            field_name = layout.tokens[idx] if 0 <= idx < len(layout.tokens) else ""
+            m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
+            reason = (
+                f"a row has {m.group(2)} fields where the header has {m.group(1)}"
+                if m else f"a value does not read ({_clean_message(msg)})"
+            )
+            raise CasipInputError(
+                Problem(field_name, f"corrupted or malformed {what}: {reason}, in the "
+                        f"rows from line {line_no}",
+                        expected="rows of the header's fields, numbers where it has numbers"),
+                source=str(path),
+            ) from None
+        line_no += chunk.count(b"\n")
+        if not table.num_rows:
+            continue
+        df = conv.convert({role: table.column(names[j]) for role, j in wanted.items()})
+        if pending is not None:
+            yield pending
+        pending = RawReading(df, {} if pending is not None else {"tester": fmt.vendor}, [])
+    if pending is None:
+        raise CasipInputError(Problem("", f"the {what} has a header but no data rows"),
+                              source=str(path))
+    md: dict[str, Any] = {"tester": fmt.vendor}
+    if fmt.hooks.header is not None:
+        _merge_metadata(md, fmt.hooks.header(layout.preamble, layout))
+    warnings: list[str] = []
+    if fmt.hooks.finish is not None:
+        more, warnings = fmt.hooks.finish(conv.state)
+        _merge_metadata(md, more)
+    pending.metadata, pending.warnings = md, warnings
+    yield pending
+
+
+def read_wide_table(fmt: TableFormat, layout: Layout, path: Path, what: str) -> RawReading:
+    """The whole file through :func:`iter_wide_table`, in one batch (so that the hooks'
+    whole-file decisions see every row)."""
+    parts, md, warns = [], {}, []
+    for r in iter_wide_table(fmt, layout, path, 1 << 40, streaming=False, what=what):
+        parts.append(r.data)
+        md.update(r.metadata)
+        warns += [w for w in r.warnings if w not in warns]
+    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return RawReading(data, md, warns)
+
+
+# --------------------------------------------------------------------------------------------
+# the Bitrode format: data, and the hooks for its Mode column and step counters
+# --------------------------------------------------------------------------------------------
+
+_SECONDS = {"s": 1.0, "sec": 1.0}
 _CHARGE_MODES = ("CHRG", "CHG", "CHARGE")
 _DISCHARGE_MODES = ("DCHG", "DCH", "DIS", "DISCHARGE")
 _REST_MODES = ("REST", "PAUSE", "PAUS", "WAIT", "OCV")
+_MODE_DIRECTION = {
+    **dict.fromkeys(_CHARGE_MODES, 1.0),
+    **dict.fromkeys(_DISCHARGE_MODES, -1.0),
+    **dict.fromkeys(_REST_MODES, 0.0),
+}
+#: columns read only to be checked (and left out of the schema)
+_UNUSED = ("x_step_time", "x_power", "x_loop", "x_exclude", "x_data")
 
 
-def _roles(tokens: list[str]) -> dict[str, int]:
-    """Role -> field index for the header tokens (first occurrence; ``Loop`` columns skipped)."""
-    roles: dict[str, int] = {}
-    for idx, tok in enumerate(tokens):
-        key = norm_token(tok)
-        role = "loop" if key.startswith("loop") else _ALIASES.get(key)
-        if role and role not in roles:
-            roles[role] = idx
-    return roles
+def _signing(state: dict, current: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The current positive on charge, by the whole file's evidence, decided as it comes.
 
-
-def sniff(head: bytes, name: str) -> float:
-    """Confidence that ``head`` is a Bitrode CSV export: its header line's column names."""
-    if not head or looks_binary(head):
-        return 0.0
-    roles = _roles(header_tokens(first_line(decode_head(head))))
-    if not {"time", "current", "voltage"} <= set(roles):
-        return 0.0
-    typical = {"mode", "step_time", "exclude", "loop"} & set(roles)
-    if len(typical) >= 2 and "mode" in typical:
-        return 0.9
-    return 0.0
-
-
-def _layout(path: Path) -> tuple[list[str], dict[str, int], list[str], dict, dict]:
-    """Header tokens, roles, field names, kept and checked column types (raises if not ours)."""
-    with path.open("rb") as fh:
-        header = fh.readline(1 << 16)
-    tokens = header_tokens(decode_head(header).rstrip("\r\n"))
-    roles = _roles(tokens)
-    missing = [r for r in ("time", "current", "voltage") if r not in roles]
-    if missing or "mode" not in roles:
-        raise CasipInputError(
-            Problem(
-                "header",
-                "not a Bitrode export: the header lacks "
-                + ", ".join(missing + ([] if "mode" in roles else ["mode"])),
-                None,
-                "Time(s), Current(A), Voltage(V) and Mode columns",
-            )
-        )
-    names = [f"_f{i}" for i in range(len(tokens))]
-    for role, idx in roles.items():
-        names[idx] = role
-    numeric = ("time", "cycle", "step", "current", "voltage", "capacity", "energy")
-    types: dict[str, pa.DataType] = {r: pa.float64() for r in numeric if r in roles}
-    types["mode"] = pa.string()
-    if "exclude" in roles:
-        types["exclude"] = pa.string()
-    # every other column is converted too (and dropped), so that corruption anywhere shows
-    check: dict[str, pa.DataType] = {}
-    for idx, tok in enumerate(tokens):
-        if names[idx] in types:
-            continue
-        key = norm_token(tok)
-        role = "loop" if key.startswith("loop") else _ALIASES.get(key)
-        numeric_col = role in ("loop", "step_time", "power") or role in numeric
-        check[names[idx]] = pa.float64() if numeric_col else pa.string()
-    return tokens, roles, names, types, check
-
-
-def _mode_direction(table: pa.Table) -> tuple[pa.Array, np.ndarray]:
-    """The ``Mode`` column (trimmed, upper case) and the direction it gives each row."""
-    mode = string_column(table, "mode")
-    direction = np.full(table.num_rows, np.nan)
-    for modes, value in ((_CHARGE_MODES, 1.0), (_DISCHARGE_MODES, -1.0), (_REST_MODES, 0.0)):
-        hit = pc.is_in(mode, value_set=pa.array(modes)).to_numpy(zero_copy_only=False)
-        direction[np.asarray(hit, dtype=bool)] = value
-    return mode, direction
-
-
-def _others_warning(tokens: list[str], names: list[str]) -> list[str]:
-    """The warning naming the columns left out (none if every column is used)."""
-    others = [t for t, n in zip(tokens, names, strict=True) if n.startswith("_f") and t.strip()]
-    others = [t for t in others if not norm_token(t).startswith("loop")]
-    if others:
-        return ["columns outside the schema were left out: " + ", ".join(others)]
-    return []
-
-
-def _bdf_columns(
-    table, roles, current: np.ndarray, direction: np.ndarray, split
-) -> dict[str, Any]:
-    """The BDF columns of a table of Bitrode rows; ``split(role, values, direction)`` turns a
-    capacity or energy column into (charge, discharge) counters (whole file, or carried across
-    batches)."""
-    data: dict[str, Any] = {
-        "test_time_second": column(table, "time"),
-        "voltage_volt": column(table, "voltage"),
-        "current_ampere": current,
-    }
-    if "cycle" in roles:
-        data["cycle_count"] = column(table, "cycle")
-    if "step" in roles:
-        data["step_index"] = column(table, "step")
-    for role, (charge_col, discharge_col) in (
-        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-    ):
-        if role in roles:
-            data[charge_col], data[discharge_col] = split(role, column(table, role), direction)
-    return data
-
-
-def read(path: Path) -> RawReading:
-    """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
-    path = Path(path)
-    tokens, roles, names, types, check = _layout(path)
-    check_last_row(path, len(tokens), what="Bitrode export")
-    table = read_csv_table(
-        path, names, types, check=check, labels=tokens, skip_rows=1, what="Bitrode export"
-    )
-    if table.num_rows == 0:
-        raise CasipInputError(Problem("", "the Bitrode export has a header but no data rows"))
-
-    mode, direction = _mode_direction(table)
-    warnings: list[str] = []
-    unknown = np.isnan(direction)
-    if unknown.any():
-        values = pc.unique(pc.filter(mode, pa.array(unknown))).to_pylist()[:10]
-        warnings.append(
-            f"{int(unknown.sum())} rows have a Mode other than CHRG/DCHG/REST ({values}); "
-            "their direction is taken from the sign of the current"
-        )
-    current, direction, convention = signed_current(column(table, "current"), direction)
-
-    data = _bdf_columns(
-        table, roles, current, direction, lambda role, v, d: counters_by_direction(v, d)
-    )
-    if "exclude" in roles:
-        flagged = pc.equal(string_column(table, "exclude"), "YES")
-        n_flag = int(pc.sum(flagged).as_py() or 0)
-        if n_flag:
-            warnings.append(f"{n_flag} rows are marked Exclude = Yes by the tester (kept)")
-    warnings += _others_warning(tokens, names)
-    metadata = {
-        "tester": VENDOR,
-        "extra": {"current_sign_in_file": convention},
-    }
-    return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
-
-
-# --------------------------------------------------------------------------------------------
-# streaming
-# --------------------------------------------------------------------------------------------
+    The rule of :func:`signed_current`: a file with any negative current is signed and kept;
+    one without, whose ``DCHG`` rows carry current, writes magnitudes (those rows negated).
+    Until the first discharge row with current the two agree. A negative current after the
+    decision "magnitudes" contradicts it: :class:`StreamFallback` (the whole file decides).
+    """
+    negative = bool(np.any(current < 0))
+    carried = bool(np.any((direction < 0) & (np.abs(np.nan_to_num(current)) > 0)))
+    rule = state.get("sign")
+    if rule == "negate" and negative:
+        raise StreamFallback("a negative current after discharge rows written as magnitudes")
+    state["negative"] = state.get("negative", False) or negative
+    if rule is None and (state["negative"] or carried):
+        rule = state["sign"] = "keep" if state["negative"] else "negate"
+    return np.where(direction < 0, -np.abs(current), current) if rule == "negate" else current
 
 
 class _DirectionCounters:
-    """:func:`counters_by_direction` carried across batches (the noise is the whole file's)."""
+    """:func:`counters_by_direction` carried across batches, with a causal noise scale.
 
-    def __init__(self, noise: float) -> None:
-        self.noise = noise
-        self.last = 0.0  # the previous row's magnitude (0 before the first row, as NaN filled)
+    A drop of the counter's magnitude to less than half its previous value, and by more than
+    1e-4 of the largest magnitude so far, is a reset; each row's rise goes to the charge or
+    the discharge total by the row's direction (rest rows add nothing).
+    """
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.peak = 0.0
         self.charge = 0.0
         self.discharge = 0.0
 
@@ -491,106 +522,141 @@ class _DirectionCounters:
         if len(m) == 0:
             return m, m
         prev = np.r_[self.last, m[:-1]]
+        noise = 1e-4 * np.maximum.accumulate(np.r_[self.peak, m])[1:] + 1e-12
         rise = m - prev
-        reset = (m < 0.5 * prev) & (prev - m > self.noise)
-        rise = np.where(reset, m, rise)
-        rise = np.clip(rise, 0.0, None)
+        reset = (m < 0.5 * prev) & (prev - m > noise)
+        rise = np.clip(np.where(reset, m, rise), 0.0, None)
+        # the carried total first, so that the sums round as over the whole file
         charge = np.cumsum(np.r_[self.charge, np.where(direction > 0, rise, 0.0)])[1:]
         discharge = np.cumsum(np.r_[self.discharge, np.where(direction < 0, rise, 0.0)])[1:]
-        self.last, self.charge, self.discharge = float(m[-1]), charge[-1], discharge[-1]
+        self.last, self.peak = float(m[-1]), max(self.peak, float(m.max()))
+        self.charge, self.discharge = float(charge[-1]), float(discharge[-1])
         return charge, discharge
 
 
-def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows.
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Bitrode's own steps on a converted batch: Mode -> sign and direction, step counters."""
+    mode = values["x_mode"].astype("string").str.strip().str.upper()
+    direction = mode.map(_MODE_DIRECTION).astype(float).to_numpy()
+    unknown = np.isnan(direction)
+    if unknown.any():
+        state["n_unknown"] = state.get("n_unknown", 0) + int(unknown.sum())
+        seen = state.setdefault("unknown", [])
+        for v in pd.unique(mode[unknown]):
+            if v not in seen and len(seen) < 10:
+                seen.append(None if pd.isna(v) else v)
+    current = _signing(state, frame["current_ampere"].to_numpy(), direction)
+    direction = np.where(unknown, np.sign(np.nan_to_num(current)), direction)
+    out = {"test_time_second": frame["test_time_second"].to_numpy(),
+           "voltage_volt": frame["voltage_volt"].to_numpy(), "current_ampere": current}
+    for col in ("cycle_count", "step_index"):
+        if col in frame:
+            out[col] = frame[col].to_numpy()
+    for role, unit in (("x_capacity", "capacity_ah"), ("x_energy", "energy_wh")):
+        if role in values:
+            ctr = state.setdefault(role, _DirectionCounters())
+            out[f"charging_{unit}"], out[f"discharging_{unit}"] = ctr.push(values[role],
+                                                                          direction)
+    if "x_exclude" in values:
+        flagged = values["x_exclude"].astype("string").str.strip().str.upper() == "YES"
+        state["n_flag"] = state.get("n_flag", 0) + int(flagged.fillna(False).sum())
+    return pd.DataFrame(out)
 
-    A first pass over the line-aligned chunks takes the whole-file decisions: the current's
-    sign convention (:func:`signed_current`), the counters' reset noise (1e-4 of their largest
-    magnitude, :func:`counters_by_direction`) and the counts in the warnings. The second pass
-    converts chunk by chunk, carrying the counters' last value and running totals. A chunk that
-    does not parse raises :class:`StreamFallback` (the file is read whole, for its message).
-    """
-    path = Path(path)
-    tokens, roles, names, types, check = _layout(path)
-    check_last_row(path, len(tokens), what="Bitrode export")
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    if b"\n" not in head:
-        raise StreamFallback("no line break in the file's head")
-    start = offset_after_lines(path, 1)
-    size = block_size_for(head, batch_rows)
 
-    def tables() -> Iterator[pa.Table]:
-        for chunk in line_chunks(path, start, size):
-            try:
-                table = read_csv_table(
-                    pa.BufferReader(chunk),
-                    names,
-                    types,
-                    check=check,
-                    labels=tokens,
-                    what="Bitrode export",
-                )
-            except CasipInputError as exc:
-                raise StreamFallback(f"a chunk does not read ({exc})") from None
-            if table.num_rows:
-                yield table
-
-    # first pass: the whole-file decisions
-    rows = n_unknown = n_flag = 0
-    unknown_values: list[Any] = []
-    any_negative = any_discharge = False
-    peak = {r: 0.0 for r in ("capacity", "energy") if r in roles}
-    for table in tables():
-        rows += table.num_rows
-        mode, direction = _mode_direction(table)
-        unknown = np.isnan(direction)
-        if unknown.any():
-            n_unknown += int(unknown.sum())
-            if len(unknown_values) < 10:
-                for v in pc.unique(pc.filter(mode, pa.array(unknown))).to_pylist():
-                    if v not in unknown_values and len(unknown_values) < 10:
-                        unknown_values.append(v)
-        i = column(table, "current")
-        any_negative = any_negative or bool(np.any(i < 0))
-        any_discharge = any_discharge or bool(
-            np.any((direction < 0) & (np.abs(np.nan_to_num(i)) > 0))
-        )
-        for role in peak:
-            m = np.abs(column(table, role))
-            if np.isfinite(m).any():
-                peak[role] = max(peak[role], float(np.nanmax(m)))
-        if "exclude" in roles:
-            n_flag += int(pc.sum(pc.equal(string_column(table, "exclude"), "YES")).as_py() or 0)
-    if rows == 0:
-        raise StreamFallback("no data rows")
-    if any_negative:
-        rule = "keep"
-        _, _, convention = signed_current(np.array([-1.0]), np.array([np.nan]))
-    elif any_discharge:
-        rule = "negate"
-        _, _, convention = signed_current(np.array([1.0]), np.array([-1.0]))
-    else:
-        rule = "keep"
-        _, _, convention = signed_current(np.array([0.0]), np.array([np.nan]))
-    warnings: list[str] = []
-    if n_unknown:
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """The sign convention found, and the warnings counted over the batches."""
+    rule = state.get("sign")
+    probe_sign = {"keep": (np.array([-1.0]), np.array([np.nan])),
+                  "negate": (np.array([1.0]), np.array([-1.0]))}.get(
+        rule, (np.array([0.0]), np.array([np.nan])))
+    convention = signed_current(*probe_sign)[2]
+    warnings = []
+    if state.get("n_unknown"):
         warnings.append(
-            f"{n_unknown} rows have a Mode other than CHRG/DCHG/REST ({unknown_values}); "
-            "their direction is taken from the sign of the current"
+            f"{state['n_unknown']} rows have a Mode other than CHRG/DCHG/REST "
+            f"({state['unknown']}); their direction is taken from the sign of the current"
         )
-    if n_flag:
-        warnings.append(f"{n_flag} rows are marked Exclude = Yes by the tester (kept)")
-    warnings += _others_warning(tokens, names)
-    metadata = {"tester": VENDOR, "extra": {"current_sign_in_file": convention}}
+    if state.get("n_flag"):
+        warnings.append(f"{state['n_flag']} rows are marked Exclude = Yes by the tester (kept)")
+    layout: Layout = state["layout"]
+    used = {j for j, _ in layout.roles.values()}
+    others = [t for j, t in enumerate(layout.tokens)
+              if j not in used and t.strip() and not norm_token(t).startswith("loop")]
+    if others:
+        warnings.append("columns outside the schema were left out: " + ", ".join(others))
+    return {"extra": {"current_sign_in_file": convention}}, warnings
 
-    counters = {r: _DirectionCounters(1e-4 * peak[r] + 1e-12) for r in peak}
-    for table in tables():
-        _, dirn = _mode_direction(table)
-        i = column(table, "current")
-        current = np.where(dirn < 0, -np.abs(i), i) if rule == "negate" else i
-        direction = np.where(np.isnan(dirn), np.sign(np.nan_to_num(current)), dirn)
-        data = _bdf_columns(
-            table, roles, current, direction, lambda role, v, d: counters[role].push(v, d)
+
+BITRODE = TableFormat(
+    format=FORMAT,
+    vendor=VENDOR,
+    description=DESCRIPTION,
+    extensions=EXTENSIONS,
+    source="VisuaLCN CSV exports (the shared cell-discharge-bitrode-1c.csv and "
+    "cell-low-current-hppc-25c.csv, from the BatteryArchive/Sandia data)",
+    columns=(
+        Column("time", ("Time", "Total Time", "Test Time"), _SECONDS),
+        Column("cycle", ("Cycle", "Cycle Number")),
+        Column("step", ("Step", "Step Number")),
+        Column("current", ("Current", "Amps"), {"a": 1.0}, "a"),
+        Column("voltage", ("Voltage", "Volts"), {"v": 1.0}, "v"),
+        Column("x_capacity", ("Capacity", "Amp-Hours"), {"ah": 1.0}, "ah"),
+        Column("x_energy", ("Energy", "Watt-Hours"), {"wh": 1.0}, "wh"),
+        Column("x_mode", ("Mode",), kind="label"),
+        Column("x_step_time", ("StepTime", "Step Time"), _SECONDS),
+        Column("x_power", ("Power",), {"w": 1.0}),
+        Column("x_loop", ("Loop",), kind="int"),
+        Column("x_exclude", ("Exclude",), kind="label"),
+        Column("x_data", ("Data",), kind="label"),
+    ),
+    required=("time", "voltage", "current", "x_mode"),
+    hooks=Hooks(batch=_batch, finish=_finish),
+)
+
+ADAPTER = TableAdapter(BITRODE)
+
+
+def _layout(head: bytes) -> Layout | None:
+    """The Bitrode table of ``head``, or None (a unit other than Bitrode's is not ours)."""
+    try:
+        return probe(BITRODE, head)
+    except CasipInputError:
+        return None
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Bitrode CSV export: its header line's column names.
+
+    Time, voltage, current and ``Mode``, and one more of Bitrode's own columns (``StepTime``,
+    ``Exclude``, ``Loop``), in the file's first line.
+    """
+    layout = _layout(head) if head else None
+    if layout is None or layout.header_line != 0 or ADAPTER.sniff(head, name) < 0.5:
+        return 0.0
+    return 0.9 if {"x_step_time", "x_exclude", "x_loop"} & set(layout.roles) else 0.0
+
+
+def _checked(path: Path) -> Layout:
+    with Path(path).open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    layout = _layout(head)
+    if layout is None or layout.header_line != 0:
+        raise CasipInputError(
+            Problem("header", "not a Bitrode export: the first line lacks a Time(s), "
+                    "Current(A), Voltage(V) or Mode column", None,
+                    "Time(s), Current(A), Voltage(V) and Mode columns"),
+            source=str(path),
         )
-        yield RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
+    return layout
+
+
+def read(path: Path) -> RawReading:
+    """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
+    return read_wide_table(BITRODE, _checked(path), Path(path), "Bitrode export")
+
+
+def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
+    """:func:`read` in batches of about ``batch_rows`` rows (one pass; the sign decided as the
+    rows come, :class:`StreamFallback` if a later row contradicts it)."""
+    return iter_wide_table(BITRODE, _checked(path), Path(path), batch_rows, streaming=True,
+                           what="Bitrode export")

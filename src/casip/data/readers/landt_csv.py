@@ -17,8 +17,21 @@ Hand-written, on pyarrow's CSV reader: cellpy 1.0.3 has no Landt loader; navani 
 Excel files and depends on galvani (GPL); the BDF project's package (batterydf 0.1.0,
 Apache-2.0) has a plugin for this layout, but it parses with pandas' slow Python engine, returns
 the tester's columns unconverted (counters still reset per step) and the same package multiplies
-Neware cycle numbers by 2*pi. Finding the header and mapping a dozen columns takes a few lines;
-pyarrow's multithreaded parser reads only the columns needed, with explicit types.
+Neware cycle numbers by 2*pi.
+
+Data and hooks
+--------------
+The format is a :class:`~casip.data.readers.tabular.TableFormat` read by the table engine of
+:mod:`casip.data.readers.tabular` (time, voltage, current, cycle and step numbers, the four
+directional counters and their restarts are the engine's). As data: which quantity plays which
+role (:data:`_ROLE`) and the units each quantity may carry (:data:`_SCALE`). The unit follows
+the name after an underscore (``current_mA``), which the engine's header parser does not read,
+so :func:`table_format` builds the format from the file's header names, each with the unit of
+its suffix (:data:`LANDT` is the reference file's). Hooks: the metadata block (``header``); the
+date order, all-zero sensor columns, discharge magnitudes and the channel (``batch``, decided
+on the first batch that shows them; a later batch that contradicts one has the file read
+whole); the warnings (``finish``). Data rows end with a comma the header lacks: they are read
+by :func:`casip.data.readers.bitrode_csv.iter_wide_table`.
 
 Conventions of the tester, as found in the file
 -----------------------------------------------
@@ -26,14 +39,14 @@ Conventions of the tester, as found in the file
   negative current), as in BDF, so it is kept. Should an export write magnitudes only (all
   discharge-step currents >= 0), the discharge rows are negated; a warning says so.
 - The capacity and energy counters **reset at every step** (each discharge step starts again
-  from 0; the charge counter reads 0 during discharge steps). They are made cumulative from the
-  test start with :func:`casip.data.schema.cumulative_from_resetting`, a new run starting
-  wherever a counter drops, which is right whether the tester resets per step, per cycle or
-  never.
+  from 0; the charge counter reads 0 during discharge steps). The engine makes them cumulative
+  from the test start: a restart is a step or cycle boundary where the counter falls, which is
+  right whether the tester resets per step, per cycle or never.
 - ``date_time_iso_string`` holds the tester PC's local wall-clock (``MM/DD/YYYY hh:mm:ss`` in
   the reference file despite its name), without a time zone: it is taken as UTC for
   ``unix_time_second`` and a warning says so. The date order (month or day first) is the one
-  that parses every row and agrees best with ``test_time_s``.
+  that parses every sampled row and agrees best with ``test_time_s`` (a hook: the engine's
+  own rule takes the first order that runs forward).
 - ``channel_index`` counts the rows in the reference file (1, 2, 3...), so it is recorded as
   the channel only when it is the same on every row.
 - Temperature and pressure columns that are zero on every row mean no sensor: they are left
@@ -49,7 +62,7 @@ A truncated file whose last line is cut off is refused
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,19 +70,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 
-from casip.data import schema
 from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
-    block_size_for,
     decode_head,
-    line_chunks,
     looks_binary,
-    truncated_error,
 )
+from casip.data.readers.bitrode_csv import iter_wide_table, read_wide_table
+from casip.data.readers.tabular import Column, Hooks, Layout, TableAdapter, TableFormat, probe
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "landt-csv"
@@ -159,20 +169,6 @@ def _find_header(lines: list[str]) -> int | None:
     return None
 
 
-def sniff(head: bytes, name: str) -> float:
-    """Confidence that ``head`` is a Landt CSV export (its header and metadata block)."""
-    if not head or looks_binary(head):
-        return 0.0
-    lines = decode_head(head).splitlines()
-    k = _find_header(lines)
-    if k is None:
-        return 0.0
-    block = " ".join(lines[:k]).lower()
-    if "nominal capacity used to define the c rate" in block or "cell model:" in block:
-        return 0.95
-    return 0.85
-
-
 def _metadata_block(lines: list[str]) -> tuple[dict[str, Any], list[str]]:
     """Metadata from the lines above the header (``key: value`` or ``key:unit,value``)."""
     meta: dict[str, Any] = {}
@@ -217,20 +213,6 @@ def _metadata_block(lines: list[str]) -> tuple[dict[str, Any], list[str]]:
     return meta, warnings
 
 
-def _data_end(path: Path, size: int, n_columns: int) -> tuple[int, bool]:
-    """Where the table's complete rows end: before a last line cut short by truncation.
-
-    Returns the end offset and whether an incomplete last line was left out.
-    """
-    with path.open("rb") as fh:
-        fh.seek(max(0, size - 65536))
-        tail = fh.read()
-    cut = tail.rfind(b"\n")
-    last = tail[cut + 1 :]
-    if not last.strip() or len(last.split(b",")) == n_columns:
-        return size, False
-    return size - len(last), True
-
 
 def _sample_index(n: int) -> np.ndarray:
     """Rows on which the wall-clock format is chosen: the first 200 and 800 spread over all."""
@@ -266,103 +248,267 @@ def _apply_format(strings: pa.ChunkedArray | pa.Array, fmt: str) -> np.ndarray:
     else:
         fmt = fmt.replace(".%f", "")  # arrow's strptime reads fractional seconds itself
         ts = pc.strptime(strings, format=fmt, unit="ms", error_is_null=True)
-        ns = ts.to_numpy().astype("datetime64[ns]")
+        ns = ts.to_numpy(zero_copy_only=False).astype("datetime64[ns]")
     unix = ns.astype("int64") / 1e9
     unix[np.isnat(ns)] = np.nan
     return unix
 
 
-def _parse_times(strings: pa.ChunkedArray, test_time: np.ndarray) -> tuple[np.ndarray | None, str]:
-    """Wall-clock strings to unix seconds: the format that parses all and fits test time best.
 
-    The format is chosen on a sample of rows spread over the file, then applied to every row
-    by pyarrow's vectorised ``strptime``.
+# --------------------------------------------------------------------------------------------
+# the format: data built from the header (the unit follows an underscore), and hooks
+# --------------------------------------------------------------------------------------------
+
+#: quantity of the header -> role in the table engine (``x_...`` roles go to the hooks)
+_ROLE = {
+    "test_time": "time",
+    "current": "current",
+    "voltage": "voltage",
+    "charge_capacity": "charge_capacity",
+    "discharge_capacity": "discharge_capacity",
+    "charge_energy": "charge_energy",
+    "discharge_energy": "discharge_energy",
+    "pressure": "x_pressure",
+    "temperature_1": "ambient_temperature",
+}
+#: the engine's output column of each role a sensor may leave empty
+_SENSOR_TARGET = {"x_pressure": "applied_pressure_pa",
+                  "ambient_temperature": "ambient_temperature_celsius"}
+
+
+def _columns(tokens: list[str]) -> tuple[Column, ...]:
+    """The columns of a Landt header: the quantity's role, its unit from the name's suffix.
+
+    Raises
+    ------
+    CasipInputError
+        For a quantity column whose unit is not one of the quantity's.
     """
-    idx = _sample_index(len(strings))
-    sample = pd.Series(strings.take(pa.array(idx)).to_pylist(), dtype=object)
-    best_fmt = _choose_format(sample, test_time[idx])
-    if not best_fmt:
-        return None, ""
-    return _apply_format(strings, best_fmt), best_fmt
+    cols = []
+    for name in tokens:
+        low = name.lower()
+        m = _QUANTITY.match(low)
+        if m and m["q"] != "step_time":
+            q, unit = m["q"], m["u"]
+            units = _SCALE[_family(q)]
+            if unit not in units:
+                raise _bad(f"unknown unit in column {name!r}", unit)
+            cols.append(Column(_ROLE.get(q, f"x_{q}"), (name,), units, unit))
+        elif low in ("cycle_index", "step_index"):
+            cols.append(Column(low.split("_")[0], (name,)))
+        elif low == "channel_index":
+            cols.append(Column("x_channel", (name,), kind="int"))
+        elif low == "date_time_iso_string":
+            cols.append(Column("x_date", (name,), kind="label"))
+        elif low == "step_name":
+            cols.append(Column("x_step_name", (name,), kind="label"))
+    return tuple(cols)
 
 
-def _setup(path: Path) -> dict[str, Any]:
-    """The layout of a Landt export: header line, data offset, columns and their types."""
-    path = Path(path)
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
+def _is_discharge(names: pd.Series) -> np.ndarray:
+    """Rows whose step name says discharge."""
+    low = names.astype("string").str.lower()
+    return (low.str.contains("discharge") | low.str.contains("dchg")).fillna(False).to_numpy(
+        dtype=bool)
+
+
+def _parses(sample: pd.Series, fmt: str) -> bool:
+    try:
+        pd.to_datetime(sample, format=fmt, errors="raise")
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+def _dates(state: dict, strings: pd.Series, test_time: np.ndarray) -> np.ndarray | None:
+    """Unix seconds of the wall-clock column, the date order chosen on the first batch.
+
+    The format that parses every sampled row and agrees best with ``test_time_s`` (the rows of
+    :func:`_sample_index`); while another format parses the rows too, it is kept as a rival
+    and a later batch on which it agrees better raises :class:`StreamFallback`.
+    """
+    if "date_fmt" not in state:
+        idx = _sample_index(len(strings))
+        sample = strings.iloc[idx].reset_index(drop=True).astype(object)
+        state["date_fmt"] = fmt = _choose_format(sample, test_time[idx])
+        ok = sample.notna() & (sample != "")
+        state["rivals"] = {f: None for f in _DATE_FORMATS
+                           if fmt and f != fmt and _parses(sample[ok], f)}
+    fmt = state["date_fmt"]
+    if not fmt:
+        return None
+    unix = _apply_format(pa.array(strings.astype(object)), fmt)
+    given = strings.notna().to_numpy() & (strings.astype("string").str.strip() != "").fillna(
+        False).to_numpy()
+    if state.get("streaming") and np.any(given & ~np.isfinite(unix)):
+        # not on the sample the order was chosen on: the whole file's sample decides
+        raise StreamFallback(f"wall-clock values no longer parse as {fmt}")
+    spread = {fmt: unix - test_time}
+    for rival in list(state["rivals"]):
+        other = _apply_format(pa.array(strings.astype(object)), rival)
+        if np.any(given & ~np.isfinite(other)):
+            del state["rivals"][rival]
+        else:
+            spread[rival] = other - test_time
+    devs = state.setdefault("dev", {})
+    for f, off in spread.items():
+        ok = given & np.isfinite(off)
+        if ok.any():
+            ref = state.setdefault("ref", {}).setdefault(f, float(np.median(off[ok])))
+            devs[f] = max(devs.get(f, 0.0), float(np.max(np.abs(off[ok] - ref))))
+    if any(devs.get(f, 0.0) < devs.get(fmt, 0.0) for f in state["rivals"]):
+        raise StreamFallback("another date order fits the test time better")
+    return unix
+
+
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Landt's own steps on a converted batch: empty sensors, magnitudes, wall clock, channel."""
+    frame = frame.drop(columns=[c for c in ("step_type",) if c in frame])
+    # sensors: left out when zero on every row of the file (decided on the first batch;
+    # a later batch with a value in a left-out sensor has the file read whole)
+    for role, values_ in [(r, v) for r, v in values.items() if r.startswith("x_temperature")
+                          or r in _SENSOR_TARGET]:
+        target = _SENSOR_TARGET.get(role)
+        has = bool(np.any(np.nan_to_num(np.asarray(values_, dtype=float))))
+        keep = state.setdefault("sensor", {}).setdefault(role, has)
+        if has and not keep:
+            raise StreamFallback(f"a value in the {role} column left out as empty")
+        if target is not None and keep:
+            frame[target] = np.asarray(values_, dtype=float)
+        elif target is not None and target in frame:
+            frame = frame.drop(columns=[target])
+    # current: magnitudes on discharge steps are negated (the whole file's evidence)
+    if "x_step_name" in values:
+        dis = _is_discharge(values["x_step_name"])
+        current = frame["current_ampere"].to_numpy()
+        clear = dis & (np.abs(current) > 0)
+        rule = state.get("magnitudes")
+        if clear.any():
+            positive = bool(np.all(current[clear] > 0))
+            if rule is None:
+                rule = state["magnitudes"] = positive
+            elif rule and not positive:
+                raise StreamFallback("a negative discharge current after magnitudes")
+        if rule:
+            frame["current_ampere"] = np.where(dis, -np.abs(current), current)
+    if "x_channel" in values:
+        ch = np.asarray(values["x_channel"], dtype=float)
+        first = state.setdefault("channel", float(ch[0]) if len(ch) else np.nan)
+        state["channel_same"] = state.get("channel_same", True) and bool(np.all(ch == first))
+    if "x_date" in values:
+        unix = _dates(state, values["x_date"], frame["test_time_second"].to_numpy())
+        if unix is not None:
+            frame["unix_time_second"] = unix
+            finite = np.flatnonzero(np.isfinite(unix))
+            if "start" not in state and len(finite):
+                state["start"] = float(unix[finite[0]])
+    return frame
+
+
+def _header(preamble: list[str], layout: Layout) -> dict[str, Any]:
+    """The metadata block above the table (cell id, test, nominal capacity...)."""
+    return _metadata_block([ln.rstrip("\r\n") for ln in preamble])[0]
+
+
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """Channel, start time and date order; the warnings in the order the file gives them."""
+    layout: Layout = state["layout"]
+    warnings = []
+    for role, (j, _) in layout.roles.items():
+        name = layout.tokens[j]
+        if role in state.get("sensor", {}) and not state["sensor"][role]:
+            warnings.append(f"{name} is zero on every row (no sensor): left out")
+        elif role.startswith("x_temperature"):
+            warnings.append(f"{name} has no column in the schema: left out")
+    if state.get("magnitudes"):
+        warnings.append("discharge currents were written as magnitudes: negated")
+    warnings += _metadata_block([ln.rstrip("\r\n") for ln in layout.preamble])[1]
+    md: dict[str, Any] = {}
+    ch = state.get("channel")
+    if ch is not None and state.get("channel_same") and np.isfinite(ch):
+        md["channel"] = str(int(ch))
+    if "x_date" in layout.roles:
+        if state.get("date_fmt"):
+            if "start" in state:
+                md["start_time"] = pd.Timestamp(state["start"], unit="s").to_pydatetime()
+            md["extra"] = {"date_format": state["date_fmt"]}
+            warnings.append(
+                "the file's wall-clock is the tester PC's local time without a time zone: "
+                "unix_time_second takes it as UTC"
+            )
+        else:
+            warnings.append(f"{layout.tokens[layout.roles['x_date'][0]]} could not be parsed "
+                            "as dates: no unix time")
+    return md, warnings
+
+
+def table_format(tokens: list[str]) -> TableFormat:
+    """The :class:`TableFormat` of a Landt export with these header names."""
+    return TableFormat(
+        format=FORMAT,
+        vendor=VENDOR,
+        description=DESCRIPTION,
+        extensions=EXTENSIONS,
+        source="Battery Data Alliance reference file SINTEF__LiGrR2032__2024-04-30__25degC__"
+        "Landt.csv (layout in the module docstring)",
+        columns=_columns(tokens),
+        hooks=Hooks(header=_header, batch=_batch, finish=_finish),
+    )
+
+
+#: The format of the reference file's header (units A, V, Ah, Wh, s, psi, degC).
+LANDT = table_format([
+    *SIGNATURE[:6], "current_A", "voltage_V", "discharge_capacity_Ah", "charge_capacity_Ah",
+    "discharge_energy_Wh", "charge_energy_Wh", "Pressure_Psi", "temperature_1_C", "step_name"])
+
+
+def _head(path: Path) -> bytes:
+    with Path(path).open("rb") as fh:
+        return fh.read(HEAD_BYTES)
+
+
+def _find(head: bytes) -> tuple[TableFormat, Layout, list[str]] | None:
+    """The file's format, layout and text lines, if ``head`` holds a Landt header."""
+    lines = decode_head(head).splitlines()
+    k = _find_header(lines)
+    if k is None:
+        return None
+    fmt = table_format(_split(lines[k]))
+    layout = probe(fmt, head)
+    return None if layout is None else (fmt, layout, lines)
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Landt CSV export (its header and metadata block)."""
+    if not head or looks_binary(head):
+        return 0.0
+    try:
+        found = _find(head)
+    except CasipInputError:
+        found = None  # a unit Landt does not write: not this format
+    if found is None or TableAdapter(found[0]).sniff(head, name) < 0.5:
+        return 0.0
+    block = " ".join(found[2][: found[1].header_line]).lower()
+    if "nominal capacity used to define the c rate" in block or "cell model:" in block:
+        return 0.95
+    return 0.85
+
+
+def _checked(path: Path) -> tuple[TableFormat, Layout]:
+    """The format and layout of a Landt export, or the reason it is not one."""
+    head = _head(path)
     if looks_binary(head):
         raise _bad("not a Landt CSV export: the file is binary")
-    encoding = "utf8"
-    try:
-        text = head.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        if exc.start >= len(head) - 4:  # a character cut at the 64 KiB boundary
-            text = head[: exc.start].decode("utf-8-sig")
-        else:
-            encoding, text = "latin1", head.decode("latin-1")
-    lines = text.splitlines(keepends=True)
-    k = _find_header([ln.rstrip("\r\n") for ln in lines])
-    if k is None:
+    lines = head.decode("latin-1").splitlines()
+    k = _find_header(lines)
+    if k is not None and _CONTROL.search("".join(lines[: k + 1])):
+        raise _bad("corrupted: control characters in the metadata block or header")
+    found = _find(head)
+    if found is None:
         raise _bad(
             "not a Landt CSV export: no header line with test_time_s, current_A and voltage_V",
         )
-    if _CONTROL.search("".join(lines[: k + 1])):
-        raise _bad("corrupted: control characters in the metadata block or header")
-    names = _split(lines[k].rstrip("\r\n"))
-    if k + 1 < len(lines) and lines[k + 1].strip():
-        extra_cols = len(_split(lines[k + 1].rstrip("\r\n"))) - len(names)
-        names += [f"_unnamed_{j}" for j in range(max(0, extra_cols))]
-    data_start = len("".join(lines[: k + 1]).encode("utf-8" if encoding == "utf8" else "latin-1"))
-    if head.startswith(b"\xef\xbb\xbf"):
-        data_start += 3
-
-    columns: dict[str, tuple[str, float]] = {}  # file column -> (quantity, factor)
-    for name in names:
-        m = _QUANTITY.match(name.lower())
-        if not m or m["q"] == "step_time":
-            continue
-        q, unit = m["q"], m["u"]
-        factor = _SCALE[_family(q)].get(unit)
-        if factor is None:
-            raise _bad(f"unknown unit in column {name!r}", unit)
-        columns[name] = (q, factor)
-    found = {q for q, _ in columns.values()}
-    missing = [q for q in _REQUIRED if q not in found]
-    if missing:
-        raise _bad("the table has no " + ", ".join(missing) + " column", names)
-    lower = {n.lower(): n for n in names}
-    cycle_col, step_col = lower.get("cycle_index"), lower.get("step_index")
-    date_col, name_col, chan_col = (
-        lower.get("date_time_iso_string"),
-        lower.get("step_name"),
-        lower.get("channel_index"),
-    )
-    types: dict[str, pa.DataType] = {c: pa.float64() for c in columns}
-    for c in (cycle_col, step_col, chan_col):
-        if c:
-            types[c] = pa.float64()
-    if date_col:
-        types[date_col] = pa.string()
-    if name_col:
-        types[name_col] = pa.dictionary(pa.int32(), pa.string())
-    return {
-        "size": size,
-        "head": head,
-        "encoding": encoding,
-        "lines": lines,
-        "k": k,
-        "names": names,
-        "data_start": data_start,
-        "columns": columns,
-        "cycle_col": cycle_col,
-        "step_col": step_col,
-        "date_col": date_col,
-        "name_col": name_col,
-        "chan_col": chan_col,
-        "types": types,
-    }
+    return found[0], found[1]
 
 
 def read(path: Path) -> RawReading:
@@ -385,281 +531,17 @@ def read(path: Path) -> RawReading:
     CasipInputError
         If the header is missing, a row is malformed or a value is not a number.
     """
-    path = Path(path)
-    ctx = _setup(path)
-    size = ctx["size"]
-    encoding = ctx["encoding"]
-    lines = ctx["lines"]
-    k = ctx["k"]
-    names = ctx["names"]
-    data_start = ctx["data_start"]
-    columns = ctx["columns"]
-    cycle_col = ctx["cycle_col"]
-    step_col = ctx["step_col"]
-    date_col = ctx["date_col"]
-    name_col = ctx["name_col"]
-    chan_col = ctx["chan_col"]
-    types = ctx["types"]
-
-    end, cut_short = _data_end(path, size, len(names))
-    if cut_short:
-        raise truncated_error(path)
-    if end <= data_start:
-        raise _bad("the file holds no data rows")
-    try:
-        with pa.memory_map(str(path), "r") as mm:
-            mm.seek(data_start)
-            body = pa.BufferReader(mm.read_buffer(end - data_start))
-            table = pacsv.read_csv(
-                body,
-                read_options=pacsv.ReadOptions(column_names=names, encoding=encoding),
-                convert_options=pacsv.ConvertOptions(
-                    include_columns=list(types), column_types=types, strings_can_be_null=True
-                ),
-            )
-    except pa.ArrowInvalid as exc:
-        msg = "".join(c if c.isprintable() else "?" for c in str(exc))
-        msg = msg if len(msg) < 200 else msg[:200] + "..."
-        raise _bad(f"corrupted or malformed table: {msg}") from None
-    if table.num_rows == 0:
-        raise _bad("the file holds no data rows")
-
-    warnings: list[str] = []
-
-    def col(name: str) -> np.ndarray:
-        return table.column(name).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-
-    data: dict[str, np.ndarray] = {}
-    for name, (q, factor) in columns.items():
-        values = col(name) * factor
-        target = _TARGET.get(q)
-        if q.startswith(("pressure", "temperature")) and not np.any(np.nan_to_num(values)):
-            warnings.append(f"{name} is zero on every row (no sensor): left out")
-        elif target is None:
-            warnings.append(f"{name} has no column in the schema: left out")
-        else:
-            data[target] = values
-    if cycle_col:
-        data["cycle_count"] = col(cycle_col)
-    if step_col:
-        data["step_index"] = col(step_col)
-
-    current = data["current_ampere"]
-    if name_col:
-        steps = pd.Categorical(table.column(name_col).to_pandas())
-        labels = [str(v).lower() for v in steps.categories]
-        is_dis_label = np.array(["discharge" in v or "dchg" in v for v in labels] + [False])
-        discharge_rows = is_dis_label[steps.codes]  # code -1 (empty) -> the last entry, False
-        clear = discharge_rows & (np.abs(current) > 0)
-        if clear.any() and np.all(current[clear] > 0):
-            data["current_ampere"] = np.where(discharge_rows, -np.abs(current), current)
-            warnings.append("discharge currents were written as magnitudes: negated")
-
-    for key in (
-        "charging_capacity_ah",
-        "discharging_capacity_ah",
-        "charging_energy_wh",
-        "discharging_energy_wh",
-    ):
-        if key in data:
-            v = np.nan_to_num(data[key])
-            runs = np.r_[0, np.cumsum(v[1:] < v[:-1])]
-            data[key] = schema.cumulative_from_resetting(v, runs)
-
-    meta, meta_warnings = _metadata_block([ln.rstrip("\r\n") for ln in lines[:k]])
-    warnings += meta_warnings
-    meta["tester"] = VENDOR
-    if chan_col:
-        ch = col(chan_col)
-        if np.all(ch == ch[0]) and np.isfinite(ch[0]):
-            meta["channel"] = str(int(ch[0]))
-    if date_col:
-        unix, fmt = _parse_times(table.column(date_col), data["test_time_second"])
-        if unix is not None:
-            data["unix_time_second"] = unix
-            first = np.flatnonzero(np.isfinite(unix))
-            if len(first):
-                meta["start_time"] = pd.Timestamp(unix[first[0]], unit="s").to_pydatetime()
-            meta["extra"]["date_format"] = fmt
-            warnings.append(
-                "the file's wall-clock is the tester PC's local time without a time zone: "
-                "unix_time_second takes it as UTC"
-            )
-        else:
-            warnings.append(f"{date_col} could not be parsed as dates: no unix time")
-    return RawReading(data=pd.DataFrame(data, copy=False), metadata=meta, warnings=warnings)
-
-
-def _chunk_tables(path: Path, ctx: dict[str, Any], include: list[str],
-                  batch_rows: int) -> Iterator[pa.Table]:
-    """The data rows of the file columns ``include`` in tables of about ``batch_rows`` rows."""
-    types = ctx["types"]
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=ctx["names"], encoding=ctx["encoding"]),
-        "convert_options": pacsv.ConvertOptions(
-            include_columns=include, column_types={c: types[c] for c in include},
-            strings_can_be_null=True,
-        ),
-    }
-    size = block_size_for(ctx["head"], batch_rows)
-    for chunk in line_chunks(path, ctx["data_start"], size):
-        try:
-            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
-        except pa.ArrowInvalid:
-            raise StreamFallback("a malformed data line") from None
-        if table.num_rows:
-            yield table
-
-
-def _numeric(table: pa.Table, name: str) -> np.ndarray:
-    return table.column(name).to_numpy(zero_copy_only=False).astype("float64", copy=False)
-
-
-def _discharge_rows(table: pa.Table, name_col: str) -> np.ndarray:
-    """Rows whose step name says discharge (as :func:`read` decides)."""
-    steps = pd.Categorical(table.column(name_col).to_pandas())
-    labels = [str(v).lower() for v in steps.categories]
-    is_dis_label = np.array(["discharge" in v or "dchg" in v for v in labels] + [False])
-    return is_dis_label[steps.codes]
+    fmt, layout = _checked(path)
+    return read_wide_table(fmt, layout, Path(path), "Landt export")
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows.
+    """:func:`read` in batches of about ``batch_rows`` rows, in one pass.
 
-    Three passes over line-aligned chunks: the first over the current, step name, channel and
-    sensor columns (which sensors hold values, whether discharge currents are magnitudes, the
-    row count), the second over the sampled rows of the wall-clock and test time (the date
-    format, chosen on the same rows as :func:`read` does), the third yields the batches,
-    carrying the counters' offsets over. A cut last line has the file read whole
-    (:class:`StreamFallback`).
+    Whole-file decisions (empty sensors, magnitudes on discharge, the date order) are taken
+    on the first batch that shows them; a later batch that contradicts one raises
+    :class:`StreamFallback` and the file is read whole.
     """
-    path = Path(path)
-    ctx = _setup(path)
-    names, columns = ctx["names"], ctx["columns"]
-    cycle_col, step_col, date_col = ctx["cycle_col"], ctx["step_col"], ctx["date_col"]
-    name_col, chan_col = ctx["name_col"], ctx["chan_col"]
-    end, cut_short = _data_end(path, ctx["size"], len(names))
-    if cut_short:
-        raise truncated_error(path)
-    if end <= ctx["data_start"]:
-        raise StreamFallback("no data rows")
-    current_cols = [c for c, (q, _) in columns.items() if q == "current"]
-    sensors = [c for c, (q, _) in columns.items() if q.startswith(("pressure", "temperature"))]
-
-    # first pass: rows, sensors with values, the current convention, the channel
-    rows = 0
-    nonzero = dict.fromkeys(sensors, False)
-    any_clear, all_positive = False, True
-    chan_first: float | None = None
-    chan_same = True
-    others = [c for c in (name_col, chan_col) if c]
-    first_pass = list(dict.fromkeys(current_cols + sensors + others))
-    for table in _chunk_tables(path, ctx, first_pass, batch_rows):
-        rows += table.num_rows
-        for c in sensors:
-            if not nonzero[c]:
-                nonzero[c] = bool(np.any(np.nan_to_num(_numeric(table, c) * columns[c][1])))
-        if name_col and current_cols:
-            c = current_cols[-1]  # the last current column is the one read keeps
-            current = _numeric(table, c) * columns[c][1]
-            clear = _discharge_rows(table, name_col) & (np.abs(current) > 0)
-            any_clear |= bool(clear.any())
-            all_positive &= bool(np.all(current[clear] > 0))
-        if chan_col:
-            ch = _numeric(table, chan_col)
-            if chan_first is None:
-                chan_first = float(ch[0])
-            chan_same &= bool(np.all(ch == chan_first))
-    if rows == 0:
-        raise StreamFallback("no data rows")
-    magnitudes = bool(name_col) and any_clear and all_positive
-
-    # second pass: the wall-clock format, on the rows read() samples
-    fmt = ""
-    if date_col:
-        idx = _sample_index(rows)
-        t_col = [c for c, (q, _) in columns.items() if _TARGET.get(q) == "test_time_second"][-1]
-        sample: list[Any] = []
-        sample_t: list[np.ndarray] = []
-        row = 0
-        for table in _chunk_tables(path, ctx, list(dict.fromkeys([date_col, t_col])), batch_rows):
-            n = table.num_rows
-            here = idx[(idx >= row) & (idx < row + n)] - row
-            if len(here):
-                take = pa.array(here)
-                sample += table.column(date_col).take(take).to_pylist()
-                sample_t.append(_numeric(table, t_col)[here] * columns[t_col][1])
-            row += n
-        fmt = _choose_format(pd.Series(sample, dtype=object), np.concatenate(sample_t))
-
-    warnings: list[str] = []
-    kept: dict[str, tuple[str, float]] = {}
-    for name, (q, factor) in columns.items():
-        target = _TARGET.get(q)
-        if q.startswith(("pressure", "temperature")) and not nonzero[name]:
-            warnings.append(f"{name} is zero on every row (no sensor): left out")
-        elif target is None:
-            warnings.append(f"{name} has no column in the schema: left out")
-        else:
-            kept[name] = (target, factor)
-    if magnitudes:
-        warnings.append("discharge currents were written as magnitudes: negated")
-    meta, meta_warnings = _metadata_block([ln.rstrip("\r\n") for ln in ctx["lines"][: ctx["k"]]])
-    warnings += meta_warnings
-    if date_col:
-        if fmt:
-            warnings.append(
-                "the file's wall-clock is the tester PC's local time without a time zone: "
-                "unix_time_second takes it as UTC"
-            )
-        else:
-            warnings.append(f"{date_col} could not be parsed as dates: no unix time")
-
-    # third pass: the batches
-    counter_keys = ("charging_capacity_ah", "discharging_capacity_ah", "charging_energy_wh",
-                    "discharging_energy_wh")
-    last: dict[str, float] = {}
-    offset = dict.fromkeys(counter_keys, 0.0)
-    start: float | None = None
-    for table in _chunk_tables(path, ctx, list(ctx["types"]), batch_rows):
-        data: dict[str, np.ndarray] = {}
-        for name, (target, factor) in kept.items():
-            data[target] = _numeric(table, name) * factor
-        if cycle_col:
-            data["cycle_count"] = _numeric(table, cycle_col)
-        if step_col:
-            data["step_index"] = _numeric(table, step_col)
-        if magnitudes:
-            current = data["current_ampere"]
-            data["current_ampere"] = np.where(
-                _discharge_rows(table, name_col), -np.abs(current), current
-            )
-        for key in counter_keys:
-            if key not in data:
-                continue
-            v = np.nan_to_num(data[key])
-            prev = np.r_[last.get(key, v[0]), v[:-1]]
-            drop = v < prev
-            last[key] = float(v[-1])
-            if drop.any():
-                carried = np.cumsum(np.r_[offset[key], np.where(drop, prev, 0.0)])[1:]
-                offset[key] = float(carried[-1])
-                data[key] = v + carried
-            else:
-                data[key] = v + offset[key]
-        if fmt:
-            unix = _apply_format(table.column(date_col), fmt)
-            data["unix_time_second"] = unix
-            finite = np.flatnonzero(np.isfinite(unix))
-            if start is None and len(finite):
-                start = float(unix[finite[0]])
-        yield RawReading(data=pd.DataFrame(data, copy=False), metadata={}, warnings=warnings)
-        warnings = []
-    meta["tester"] = VENDOR
-    if chan_col and chan_same and chan_first is not None and np.isfinite(chan_first):
-        meta["channel"] = str(int(chan_first))
-    if fmt:
-        if start is not None:
-            meta["start_time"] = pd.Timestamp(start, unit="s").to_pydatetime()
-        meta["extra"]["date_format"] = fmt
-    yield RawReading(data=pd.DataFrame(), metadata=meta, warnings=[])
+    fmt, layout = _checked(path)
+    return iter_wide_table(fmt, layout, Path(path), batch_rows, streaming=True,
+                           what="Landt export")
