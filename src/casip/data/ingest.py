@@ -35,15 +35,43 @@ from casip.errors import CasipInputError, Problem
 MAX_FILE_BYTES = 4 * 1024**3
 
 
-def file_digest(path: Path) -> tuple[int, str]:
-    """Size in bytes and sha256 of a file, read in chunks."""
+def _identity(st: os.stat_result) -> tuple[int, ...]:
+    """What changes whenever a file's content can have changed (ctime cannot be set back)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+#: The last digest taken: (resolved path, stat identity before and after hashing, result).
+_LAST_DIGEST: tuple[str, tuple[int, ...], tuple[int, str]] | None = None
+
+
+def file_digest(path: Path, fresh: bool = True) -> tuple[int, str]:
+    """Size in bytes and sha256 of a file, read in chunks.
+
+    ``fresh=False`` may return the digest taken last, if it was of the same file and the file's
+    identity (device, inode, size, modification and change times) is unchanged since: the
+    store hashes a file for its id just before the reader's safeguard hashes it again, and a
+    large file then need not be read twice. The check after reading is always fresh.
+    """
+    global _LAST_DIGEST
+    path = Path(path)
+    key = os.path.realpath(path)
+    if not fresh and _LAST_DIGEST is not None and _LAST_DIGEST[0] == key:
+        try:
+            if _identity(path.stat()) == _LAST_DIGEST[1]:
+                return _LAST_DIGEST[2]
+        except OSError:
+            pass
     h = hashlib.sha256()
     size = 0
     with path.open("rb") as fh:
+        before = _identity(os.fstat(fh.fileno()))
         while chunk := fh.read(1 << 20):
             h.update(chunk)
             size += len(chunk)
-    return size, h.hexdigest()
+        after = _identity(os.fstat(fh.fileno()))
+    result = size, h.hexdigest()
+    _LAST_DIGEST = (key, after, result) if before == after else None
+    return result
 
 
 def detect_format(path: Path, head: bytes | None = None) -> str:
@@ -110,7 +138,7 @@ def _open(path: str | os.PathLike, format: str | None) -> tuple[Path, os.stat_re
             source=str(p),
         )
     try:
-        size, sha = file_digest(p)
+        size, sha = file_digest(p, fresh=False)  # the store's digest for the test id, if any
         with p.open("rb") as fh:
             head = fh.read(HEAD_BYTES)
     except OSError as exc:
@@ -489,56 +517,56 @@ def iter_raw(
 
 
 class _Cycles:
-    """Per-cycle aggregates, built batch by batch (cycles are runs of equal cycle number)."""
+    """Per-cycle aggregates, built batch by batch (cycles are runs of equal cycle number).
+
+    Kept as numpy arrays per field (complete cycles) and one dict (the cycle still open at the
+    end of the last batch); the DataFrame is built once, by :meth:`finish`.
+    """
 
     def __init__(self, has_ir: bool):
         self.has_ir = has_ir
         self.open: dict[str, Any] | None = None
-        self.closed: list[pd.DataFrame] = []
+        self.closed: list[dict[str, np.ndarray]] = []
 
     def push(self, x: np.ndarray, t: np.ndarray, v: np.ndarray, ir: np.ndarray | None,
              offset: int) -> None:
         n = len(x)
         starts = np.flatnonzero(np.r_[True, x[1:] != x[:-1]])
         ends = np.r_[starts[1:], n] - 1
-        runs = pd.DataFrame(
-            {
-                "key": x[ends],
-                "end_row": ends + offset,
-                "start_time_second": t[starts],
-                "end_time_second": t[ends],
-                "rows": ends - starts + 1,
-                "min_voltage_volt": np.minimum.reduceat(v, starts),
-                "max_voltage_volt": np.maximum.reduceat(v, starts),
-            }
-        )
+        runs: dict[str, np.ndarray] = {  # fresh arrays: the merge below may write into them
+            "key": np.array(x[ends], dtype=float),
+            "end_row": ends + offset,
+            "start_time_second": np.array(t[starts], dtype=float),
+            "end_time_second": np.array(t[ends], dtype=float),
+            "rows": ends - starts + 1,
+            "min_voltage_volt": np.minimum.reduceat(v, starts),
+            "max_voltage_volt": np.maximum.reduceat(v, starts),
+        }
         ir_parts = None
         if self.has_ir:
             grp = np.repeat(np.arange(len(starts)), ends - starts + 1)
-            runs["internal_resistance_ohm"] = summary.resistance_medians(pd.Series(ir), grp)
+            runs["internal_resistance_ohm"] = np.array(
+                summary.resistance_medians(pd.Series(ir), grp), dtype=float)
             ir_parts = [ir[a : b + 1] for a, b in ((starts[0], ends[0]), (starts[-1], ends[-1]))]
         first_ir = ir_parts[0] if ir_parts else None
         op = self.open
-        if op is not None and runs["key"].iat[0] == op["key"]:
-            row = runs.iloc[0].to_dict()
-            row["start_time_second"] = op["start_time_second"]
-            row["rows"] = op["rows"] + row["rows"]
-            row["min_voltage_volt"] = min(op["min_voltage_volt"], row["min_voltage_volt"])
-            row["max_voltage_volt"] = max(op["max_voltage_volt"], row["max_voltage_volt"])
+        if op is not None and runs["key"][0] == op["key"]:  # the open cycle goes on
+            runs["start_time_second"][0] = op["start_time_second"]
+            runs["rows"][0] = op["rows"] + runs["rows"][0]
+            runs["min_voltage_volt"][0] = min(op["min_voltage_volt"], runs["min_voltage_volt"][0])
+            runs["max_voltage_volt"][0] = max(op["max_voltage_volt"], runs["max_voltage_volt"][0])
             irs = [*op["ir"], first_ir] if self.has_ir else []
-            if self.has_ir and len(runs) > 1:  # the merged cycle ends in this batch
-                row["internal_resistance_ohm"] = self._median(irs)
-            for k, val in row.items():
-                runs.loc[runs.index[0], k] = val
+            if self.has_ir and len(starts) > 1:  # the merged cycle ends in this batch
+                runs["internal_resistance_ohm"][0] = self._median(irs)
         else:
             if op is not None:
                 self._close(op)
             irs = [first_ir] if self.has_ir else []
         # every run but the last is complete; the last stays open for the next batch
-        if len(runs) > 1:
-            self.closed.append(runs.iloc[:-1].copy())
+        if len(starts) > 1:
+            self.closed.append({k: a[:-1] for k, a in runs.items()})
             irs = [ir_parts[1]] if self.has_ir else []
-        last = runs.iloc[-1].to_dict()
+        last: dict[str, Any] = {k: a[-1] for k, a in runs.items()}
         last["ir"] = irs
         self.open = last
 
@@ -551,13 +579,15 @@ class _Cycles:
         row = {k: v for k, v in op.items() if k != "ir"}
         if self.has_ir:
             row["internal_resistance_ohm"] = self._median(op["ir"])
-        self.closed.append(pd.DataFrame([row]))
+        self.closed.append({k: np.array([v]) for k, v in row.items()})
 
     def finish(self) -> pd.DataFrame:
         if self.open is not None:
             self._close(self.open)
             self.open = None
-        return pd.concat(self.closed, ignore_index=True)
+        return pd.DataFrame(
+            {k: np.concatenate([part[k] for part in self.closed]) for k in self.closed[0]}
+        )
 
 
 class _Steps:
@@ -567,51 +597,72 @@ class _Steps:
             "step_index", "_int_charging_capacity_ah", "_int_discharging_capacity_ah")
 
     def __init__(self):
-        self.held: pd.DataFrame | None = None
+        self.held: dict[str, np.ndarray] | None = None
         self.held_offset = 0
         self.parts: list[pd.DataFrame] = []
         self.stats: list[dict[str, np.ndarray]] = []
 
-    def push(self, df: pd.DataFrame, offset: int) -> None:
-        new = df[list(self.COLS)]
-        if self.held is None or len(self.held) == 0:
-            both, start = new.reset_index(drop=True), offset
+    def push(self, cols: Mapping[str, np.ndarray], offset: int) -> None:
+        new = {c: cols[c] for c in self.COLS}
+        if self.held is None or len(self.held["step_count"]) == 0:
+            both, start = new, offset
         else:
-            both, start = pd.concat([self.held, new], ignore_index=True), self.held_offset
-        keys = both["step_count"].to_numpy()
+            both = {c: np.concatenate([self.held[c], new[c]]) for c in self.COLS}
+            start = self.held_offset
+        keys = both["step_count"]
         last = int(np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])[-1])
         if last > 0:
-            self._complete(both.iloc[:last].reset_index(drop=True), start)
-        self.held = both.iloc[last:].reset_index(drop=True)
+            self._complete({c: a[:last] for c, a in both.items()}, start)
+        # a copy: the held rows must not keep the whole batch alive
+        self.held = {c: a[last:].copy() for c, a in both.items()}
         self.held_offset = start + last
 
-    def _complete(self, df: pd.DataFrame, offset: int) -> None:
-        keys = df["step_count"].to_numpy()
+    def _complete(self, cols: Mapping[str, np.ndarray], offset: int) -> None:
+        keys = cols["step_count"]
         starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
         ends = np.r_[starts[1:], len(keys)] - 1
-        part = summary.step_parts(df, starts, ends)
+        part = summary.step_parts(pd.DataFrame(dict(cols), copy=False), starts, ends)
         part["_start_row"] = starts + offset
         part["_end_row"] = ends + offset
-        part["_cycle"] = df["cycle_count"].to_numpy()[ends]
+        part["_cycle"] = cols["cycle_count"][ends]
         for name in ("charging_capacity_ah", "discharging_capacity_ah"):  # cycle segmentation
-            part[f"_int_{name}"] = df[f"_int_{name}"].to_numpy()[ends]
+            part[f"_int_{name}"] = cols[f"_int_{name}"][ends]
         self.parts.append(part)
         self.stats.append(
             schema.step_stats(
-                df["current_ampere"].to_numpy(dtype=float),
-                df["voltage_volt"].to_numpy(dtype=float),
-                df["test_time_second"].to_numpy(dtype=float),
+                cols["current_ampere"].astype(float, copy=False),
+                cols["voltage_volt"].astype(float, copy=False),
+                cols["test_time_second"].astype(float, copy=False),
                 keys,
             )
         )
 
     def finish(self) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-        if self.held is not None and len(self.held):
+        if self.held is not None and len(self.held["step_count"]):
             self._complete(self.held, self.held_offset)
             self.held = None
         parts = pd.concat(self.parts, ignore_index=True)
         stats = {k: np.concatenate([s[k] for s in self.stats]) for k in self.stats[0]}
         return parts, stats
+
+
+def _as_float(s: pd.Series) -> np.ndarray:
+    """A column as float64 (numbers kept, anything else through ``pd.to_numeric``, NaN if
+    unreadable); may be a view of the adapter's array, so never modified in place."""
+    a = s.to_numpy()
+    if a.dtype.kind in "fiub":
+        return a.astype("float64", copy=False)
+    return pd.to_numeric(s, errors="coerce").astype("float64").to_numpy()
+
+
+def _ffill(a: np.ndarray, fill: float) -> np.ndarray:
+    """``pd.Series(a).ffill().fillna(fill)`` on a float array, without pandas."""
+    nan = np.isnan(a)
+    if not nan.any():
+        return a
+    idx = np.where(nan, -1, np.arange(len(a)))
+    np.maximum.accumulate(idx, out=idx)
+    return np.where(idx >= 0, a[np.maximum(idx, 0)], fill)
 
 
 class _StreamNormaliser:
@@ -620,8 +671,12 @@ class _StreamNormaliser:
     Decisions that need the whole file are taken at the end and applied in a second pass over
     the first pass's output (see :func:`ingest_stream`): the cycle shift, which reported counters
     are used (a counter that is empty throughout is integrated instead), the counter resets
-    (a drop counts against the counter's largest value in the file), and the step types (rest
-    is judged against the test's largest current).
+    (a drop counts against the counter's largest value in the file), the step types (rest
+    is judged against the test's largest current), and cycles derived from the steps where the
+    tester's counter is degenerate (:mod:`casip.data.segmentation`).
+
+    Batches are handled as dicts of numpy arrays (a DataFrame per batch costs more than the
+    arithmetic); the results are those of :func:`normalise`.
     """
 
     def __init__(self, source: str, cells_in_series: int = 1):
@@ -645,6 +700,7 @@ class _StreamNormaliser:
         self.cycles: _Cycles | None = None
         self.steps = _Steps()
         self.cycle_seen = False
+        self.cycle_runs = 0  # runs of equal cycle number over the rows (cycle segmentation)
 
     def _first(self, df: pd.DataFrame) -> None:
         missing = [c for c in schema.REQUIRED if c not in df.columns]
@@ -664,34 +720,32 @@ class _StreamNormaliser:
         self.drops = {c: [] for c in self.present}
         self.cycles = _Cycles("internal_resistance_ohm" in df.columns)
 
-    def push(self, raw: pd.DataFrame) -> pd.DataFrame | None:
+    def push(self, raw: pd.DataFrame) -> dict[str, np.ndarray] | None:
         """Normalise one batch; returns the first-pass columns (None if no row survives)."""
         if self.columns is None:
             self._first(raw)
         elif list(raw.columns) != self.columns:
             raise StreamFallback("the batches' columns differ")
-        df = pd.DataFrame(
-            {c: pd.to_numeric(raw[c], errors="coerce").astype("float64")
-             for c in raw.columns if c != "step_type"}
-        )
-        df = df[np.isfinite(df["test_time_second"]) & np.isfinite(df["voltage_volt"])]
-        df = df.reset_index(drop=True)
-        n = len(df)
+        df = {c: _as_float(raw[c]) for c in raw.columns if c != "step_type"}
+        keep = np.isfinite(df["test_time_second"]) & np.isfinite(df["voltage_volt"])
+        if not keep.all():
+            df = {c: a[keep] for c, a in df.items()}
+        n = len(df["test_time_second"])
         if n == 0:
             return None
-        scale, note = voltage_scale(df["voltage_volt"].to_numpy(), self.cells)
+        scale, note = voltage_scale(df["voltage_volt"], self.cells)
         if self.vscale is None:
             self.vscale, self.vnote = scale, note
         elif scale != self.vscale:
             raise StreamFallback("the voltage unit looks different in a later batch")
         if self.vscale != 1.0:
-            df["voltage_volt"] *= self.vscale
-        check_voltage(df["voltage_volt"].to_numpy(), self.source, self.cells)
+            df["voltage_volt"] = df["voltage_volt"] * self.vscale
+        check_voltage(df["voltage_volt"], self.source, self.cells)
         c = self.c
-        df["current_ampere"] = df["current_ampere"].fillna(0.0)
-        t = df["test_time_second"].to_numpy()
-        i = df["current_ampere"].to_numpy()
-        v = df["voltage_volt"].to_numpy()
+        i = df["current_ampere"]
+        i = df["current_ampere"] = np.where(np.isnan(i), 0.0, i)
+        t = df["test_time_second"]
+        v = df["voltage_volt"]
         if np.any(np.diff(np.r_[c.get("t", t[0]), t]) < 0):
             self.backwards = True
         self.tmin = min(self.tmin, float(np.nanmin(t)))
@@ -699,36 +753,36 @@ class _StreamNormaliser:
         self.imax = max(self.imax, float(np.max(np.abs(np.nan_to_num(i)))))
 
         # cycle numbers: filled forward across batches; shifted at the end
-        if "cycle_count" in df.columns and df["cycle_count"].notna().any():
+        if "cycle_count" in df and not np.isnan(df["cycle_count"]).all():
             self.cycle_seen = True
-        x = df["cycle_count"] if "cycle_count" in df.columns else pd.Series(np.ones(n))
-        x = x.ffill().fillna(c.get("cycle", 1.0)).to_numpy()
+        x = df["cycle_count"] if "cycle_count" in df else np.ones(n)
+        x = _ffill(x, c.get("cycle", 1.0))
         if np.any(x != np.round(x)):
             raise StreamFallback("non-integer cycle numbers")
         self.cmin = min(self.cmin, float(x.min()))
+        self.cycle_runs += int(np.count_nonzero(x != np.r_[c.get("cycle", np.nan), x[:-1]]))
         df["cycle_count"] = x
-        if "step_index" not in df.columns:
+        if "step_index" not in df:
             sgn = np.sign(np.round(i, 9))
             change = sgn != np.r_[c.get("sgn", sgn[0]), sgn[:-1]]
             df["step_index"] = c.get("derived_index", 1.0) + np.cumsum(change)
             c["sgn"] = sgn[-1]
-            c["derived_index"] = float(df["step_index"].iat[-1])
-        df["step_index"] = df["step_index"].ffill().fillna(c.get("step_index", 0.0))
-        si = df["step_index"].to_numpy()
-        if "step_count" not in df.columns:
+            c["derived_index"] = float(df["step_index"][-1])
+        si = df["step_index"] = _ffill(df["step_index"], c.get("step_index", 0.0))
+        if "step_count" not in df:
             change = (np.diff(si, prepend=c.get("step_index", si[0])) != 0) | (
                 np.diff(x, prepend=c.get("cycle", x[0])) != 0
             )
             df["step_count"] = c.get("step_count", 1.0) + np.cumsum(change)
-            c["step_count"] = float(df["step_count"].iat[-1])
+            c["step_count"] = float(df["step_count"][-1])
         c["cycle"] = float(x[-1])
         c["step_index"] = float(si[-1])
-        df["step_index"] = df["step_index"].round().astype("int64")
-        df["step_count"] = df["step_count"].round().astype("int64")
+        df["step_index"] = np.round(si).astype("int64")
+        df["step_count"] = np.round(df["step_count"]).astype("int64")
 
         # counters: the tester's (resets resolved at the end) and the integrals of current
         for name in self.present:
-            raw_c = df[name].to_numpy()
+            raw_c = df.pop(name)
             self.seen[name] |= not np.isnan(raw_c).all()
             val = np.nan_to_num(raw_c)
             self.scale[name] = max(self.scale[name], float(np.max(np.abs(val))))
@@ -744,7 +798,6 @@ class _StreamNormaliser:
                 )
             c[f"last_{name}"] = val[-1]
             df[f"_rep_{name}"] = val
-            del df[name]
         dt = np.diff(t, prepend=c.get("t", t[0]))
         dt = np.where(np.isfinite(dt) & (dt > 0), dt, 0.0)
         p = i * v
@@ -763,21 +816,32 @@ class _StreamNormaliser:
             df[f"_int_{name}"] = cs / 3600.0
         c["t"], c["i"], c["p"] = t[-1], i[-1], p[-1]
 
-        ir = df["internal_resistance_ohm"].to_numpy() if self.cycles.has_ir else None
+        ir = df["internal_resistance_ohm"] if self.cycles.has_ir else None
         self.cycles.push(x, t, v, ir, self.rows)
         self.steps.push(df, self.rows)
         self.rows += n
         return df
 
-    def _check_cycles(self, step_parts: pd.DataFrame) -> None:
-        """Read the file whole where cycles must be derived from the steps (see normalise)."""
+    def _derive_cycles(self, step_parts: pd.DataFrame, shift: float) -> tuple[
+            np.ndarray | None, str | None]:
+        """Cycles derived from the steps where the tester's counter is degenerate (as
+        :func:`normalise`): (cycle per step, the warning), or (None, None) to keep the counter.
+        """
         qc = np.diff(np.r_[0.0, step_parts["_int_charging_capacity_ah"].to_numpy()])
         qd = np.diff(np.r_[0.0, step_parts["_int_discharging_capacity_ah"].to_numpy()])
-        _, pairs, _ = segmentation.cycles_from_steps(qc, qd)
-        counter = step_parts["_cycle"].to_numpy() if self.cycle_seen else None
-        # the counter at step ends: constant, or changing at every step, as on every row
-        if segmentation.degenerate_reason(counter, step_parts["step_count"].to_numpy(), pairs):
-            raise StreamFallback("the cycle counter is degenerate: cycles derived from the steps")
+        per_step, pairs, limit = segmentation.cycles_from_steps(qc, qd)
+        counter = None
+        if self.cycle_seen:
+            # the counter at step ends (shifted as the stored one): the same runs as on every
+            # row where the counter changes only at step boundaries
+            counter = step_parts["_cycle"].to_numpy() + shift
+            if len(segmentation.step_ends(counter)) != self.cycle_runs:
+                raise StreamFallback("the cycle counter changes inside a step")
+        reason = segmentation.degenerate_reason(counter, step_parts["step_count"].to_numpy(),
+                                                pairs)
+        if reason is None:
+            return None, None
+        return per_step, segmentation.describe(reason, int(per_step[-1]), limit)
 
     def finish(self) -> dict[str, Any]:
         """The whole-file decisions and the normalisation warnings."""
@@ -801,6 +865,10 @@ class _StreamNormaliser:
             warnings.append(
                 f"cycles are numbered from {self.cmin:g} in the file; shifted to start at 1"
             )
+        step_parts, stats = self.steps.finish()
+        derived, cycle_rule = self._derive_cycles(step_parts, shift)
+        if cycle_rule:
+            warnings.append(cycle_rule)
         reported = [name for name in self.present if self.seen[name]]
         offsets = {}
         for name in reported:
@@ -819,8 +887,6 @@ class _StreamNormaliser:
                     f"{name} resets {final.shape[1]} times in the file; made cumulative from "
                     "the test start"
                 )
-        step_parts, stats = self.steps.finish()
-        self._check_cycles(step_parts)
         codes = schema.step_codes(stats, schema.rest_threshold(self.imax))
         columns = set(self.columns) | {"cycle_count", "step_index", "step_count", "step_type",
                                        *_COUNTERS}
@@ -831,38 +897,61 @@ class _StreamNormaliser:
             "offsets": offsets,
             "steps": step_parts,
             "codes": codes,
-            "cycles": self.cycles.finish(),
+            # derived cycles: the cycle table is built in the second pass
+            "cycles": self.cycles.finish() if derived is None else None,
+            "derived": derived,
+            "cycle_rule": cycle_rule,
             "order": [c for c in schema.COLUMNS if c in columns],
         }
 
 
-def _final_batch(df: pd.DataFrame, row0: int, fin: dict[str, Any],
-                 step_starts: np.ndarray) -> pd.DataFrame:
-    """A first-pass batch with the whole-file decisions applied: the stored time series."""
-    rows = np.arange(row0, row0 + len(df))
-    out = {}
-    names = np.array(schema.STEP_TYPES, dtype=object)
+_STEP_TYPES = pa.array(schema.STEP_TYPES, type=pa.string())
+
+
+def _final_batch(cols: Mapping[str, np.ndarray], row0: int, fin: dict[str, Any],
+                 step_starts: np.ndarray) -> dict[str, Any]:
+    """A first-pass batch with the whole-file decisions applied: the stored time series
+    (numpy arrays, and ``step_type`` as an Arrow string array)."""
+    n = len(cols["test_time_second"])
+    rows = np.arange(row0, row0 + n)
+    step_of_row = None
+    out: dict[str, Any] = {}
     for col in fin["order"]:
         if col == "cycle_count":
-            x = df["cycle_count"]
-            if fin["shift"]:
-                x = x + fin["shift"]
-            out[col] = x.round().astype("int64").to_numpy()
+            if fin["derived"] is not None:
+                step_of_row = np.searchsorted(step_starts, rows, side="right") - 1
+                out[col] = fin["derived"][step_of_row].astype("int64")
+            else:
+                x = cols["cycle_count"]
+                if fin["shift"]:
+                    x = x + fin["shift"]
+                out[col] = np.round(x).astype("int64")
         elif col in _COUNTERS:
             if col in fin["reported"]:
                 pos, cum = fin["offsets"][col]
-                val = df[f"_rep_{col}"].to_numpy()
+                val = cols[f"_rep_{col}"]
                 if len(pos):
                     k = np.searchsorted(pos, rows, side="right")
                     val = val + np.where(k > 0, cum[np.maximum(k - 1, 0)], 0.0)
                 out[col] = val
             else:
-                out[col] = df[f"_int_{col}"].to_numpy()
+                out[col] = cols[f"_int_{col}"]
         elif col == "step_type":
-            out[col] = names[fin["codes"][np.searchsorted(step_starts, rows, side="right") - 1]]
+            if step_of_row is None:
+                step_of_row = np.searchsorted(step_starts, rows, side="right") - 1
+            out[col] = _STEP_TYPES.take(pa.array(fin["codes"][step_of_row]))
         else:
-            out[col] = df[col].to_numpy()
-    return pd.DataFrame(out)
+            out[col] = cols[col]
+    return out
+
+
+def _parquet_options(table_schema: pa.Schema) -> dict[str, Any]:
+    """zstd, with dictionary encoding only for the integer and text columns: measured values
+    rarely repeat, and trying a dictionary on them costs time and bytes (the values stored are
+    the same either way)."""
+    return {"compression": "zstd",
+            "use_dictionary": [f.name for f in table_schema
+                               if not pa.types.is_floating(f.type)]}
 
 
 def ingest_stream(
@@ -883,17 +972,30 @@ def ingest_stream(
 
     Two passes: the first normalises each batch and writes it to an uncompressed Arrow stream
     in ``folder``, keeping per-step and per-cycle aggregates; decisions that need the whole file
-    (cycle shift, counter resets, rest threshold) are then taken, and the second pass applies
-    them batch by batch while writing the Parquet time series.
+    (cycle shift, counter resets, rest threshold, cycles derived from the steps) are then taken,
+    and the second pass applies them batch by batch while writing the Parquet time series.
+
+    Parameters
+    ----------
+    path : path
+        The tester's file (never modified).
+    folder : path
+        Where the three tables are written.
+    format : str, optional
+        Format id; detected from the content if omitted.
+    metadata : mapping, optional
+        What the caller knows about the cell (as :func:`read`).
+    batch_rows : int
+        Rows per batch.
+    streaming_only : bool
+        Raise :class:`StreamFallback` at once for an adapter that cannot stream (its file is
+        read whole anyway; the whole-file path is then faster).
 
     Returns
     -------
     dict
         ``rows``, ``warnings``, ``reported_counters``, ``metadata`` (a TestMetadata) and
         ``provenance``.
-
-    ``streaming_only``: raise :class:`StreamFallback` at once for an adapter that cannot
-    stream (its file is read whole anyway; the whole-file path is then faster).
 
     Raises
     ------
@@ -911,6 +1013,7 @@ def ingest_stream(
                 mod = adapters()[detect_format(Path(path), fh.read(HEAD_BYTES))]
         if not hasattr(mod, "iter_batches") or getattr(mod, "PRIVATE_COPY", False):
             raise StreamFallback(f"the {mod.FORMAT} adapter reads whole files")
+        format = mod.FORMAT  # detected once
     batches, mod, facts, check = iter_raw(path, format, batch_rows)
     norm = _StreamNormaliser(str(path), _cells(metadata))
     meta: dict[str, Any] = {}
@@ -925,17 +1028,17 @@ def ingest_stream(
             read_warnings += [w for w in reading.warnings if w not in read_warnings]
             if reading.data is None or len(reading.data.columns) == 0:
                 continue
-            df = norm.push(reading.data)
-            if df is None:
+            cols = norm.push(reading.data)
+            if cols is None:
                 continue
-            table = pa.Table.from_pandas(df, preserve_index=False)
+            batch = pa.RecordBatch.from_arrays(list(cols.values()), names=list(cols))
             if writer is None:
                 sink = pa.OSFile(str(first_pass), "wb")
-                first_schema = table.schema
+                first_schema = batch.schema
                 writer = pa.ipc.new_stream(sink, first_schema)
-            elif not table.schema.equals(first_schema):
-                table = table.cast(first_schema)
-            writer.write_table(table)
+            elif not batch.schema.equals(first_schema):
+                batch = pa.Table.from_batches([batch]).cast(first_schema)
+            writer.write(batch)
     finally:
         if writer is not None:
             writer.close()
@@ -947,41 +1050,59 @@ def ingest_stream(
     fin = norm.finish()
     steps_parts: pd.DataFrame = fin["steps"]
     step_starts = steps_parts["_start_row"].to_numpy()
+    step_end = steps_parts["_end_row"].to_numpy()
+    derived = fin["derived"]
 
     # second pass: the stored time series, and the counters at cycle and step ends
-    cyc: pd.DataFrame = fin["cycles"]
-    cyc_end = cyc["end_row"].to_numpy().astype(np.int64)
-    step_end = steps_parts["_end_row"].to_numpy()
+    if derived is None:
+        cyc_end = fin["cycles"]["end_row"].to_numpy().astype(np.int64)
+        recycle = None
+    else:  # cycles derived from the steps: a cycle ends where its last step ends
+        cyc_end = step_end[np.r_[derived[1:] != derived[:-1], True]].astype(np.int64)
+        recycle = _Cycles(norm.cycles.has_ir)
     at_cycle_end: dict[str, list] = {c: [] for c in (*_COUNTERS, "_i_qc", "_i_qd")}
     at_step_end: dict[str, list] = {c: [] for c in _COUNTERS}
     first: dict[str, float] = {}
     pq_writer = None
+    ts_schema = None
     row0 = 0
     try:
         with pa.OSFile(str(first_pass), "rb") as src:
             reader = pa.ipc.open_stream(src)
             for rb in reader:
-                df = rb.to_pandas()
-                out = _final_batch(df, row0, fin, step_starts)
-                n = len(out)
+                cols = {name: rb.column(k).to_numpy() for k, name in enumerate(rb.schema.names)}
+                out = _final_batch(cols, row0, fin, step_starts)
+                n = rb.num_rows
                 ce = cyc_end[(cyc_end >= row0) & (cyc_end < row0 + n)] - row0
                 se = step_end[(step_end >= row0) & (step_end < row0 + n)] - row0
                 for col in _COUNTERS:
-                    vals = out[col].to_numpy()
+                    vals = out[col]
                     at_cycle_end[col].append(vals[ce])
                     at_step_end[col].append(vals[se])
                     if row0 == 0:
                         first[col] = vals[0]
-                at_cycle_end["_i_qc"].append(df["_int_charging_capacity_ah"].to_numpy()[ce])
-                at_cycle_end["_i_qd"].append(df["_int_discharging_capacity_ah"].to_numpy()[ce])
+                qc_int = cols["_int_charging_capacity_ah"]
+                qd_int = cols["_int_discharging_capacity_ah"]
+                at_cycle_end["_i_qc"].append(qc_int[ce])
+                at_cycle_end["_i_qd"].append(qd_int[ce])
                 if row0 == 0:
-                    first["_i_qc"] = df["_int_charging_capacity_ah"].iat[0]
-                    first["_i_qd"] = df["_int_discharging_capacity_ah"].iat[0]
-                table = pa.Table.from_pandas(out, preserve_index=False)
-                if pq_writer is None:
-                    pq_writer = pq.ParquetWriter(
-                        folder / "timeseries.parquet", table.schema, compression="zstd"
+                    first["_i_qc"] = qc_int[0]
+                    first["_i_qd"] = qd_int[0]
+                if recycle is not None:
+                    ir = cols["internal_resistance_ohm"] if recycle.has_ir else None
+                    recycle.push(out["cycle_count"].astype("float64"), cols["test_time_second"],
+                                 cols["voltage_volt"], ir, row0)
+                if ts_schema is None:  # the schema (and pandas metadata) of the whole-file path
+                    first_df = pd.DataFrame(
+                        {k: (a.to_numpy(zero_copy_only=False) if isinstance(a, pa.Array) else a)
+                         for k, a in out.items()}
                     )
+                    table = pa.Table.from_pandas(first_df, preserve_index=False)
+                    ts_schema = table.schema
+                    pq_writer = pq.ParquetWriter(folder / "timeseries.parquet", ts_schema,
+                                                 **_parquet_options(ts_schema))
+                else:
+                    table = pa.Table.from_arrays(list(out.values()), schema=ts_schema)
                 pq_writer.write_table(table)
                 row0 += n
     finally:
@@ -990,7 +1111,8 @@ def ingest_stream(
         first_pass.unlink(missing_ok=True)
 
     # the cycle and step tables
-    shift = fin["shift"]
+    cyc: pd.DataFrame = fin["cycles"] if recycle is None else recycle.finish()
+    shift = fin["shift"] if derived is None else 0.0
     base = pd.DataFrame(
         {"cycle_count": np.round(cyc["key"].to_numpy() + shift).astype("int64")}
     )
@@ -1013,7 +1135,10 @@ def ingest_stream(
     steps = steps_parts.drop(columns=["_start_row", "_end_row", "_cycle",
                                       "_int_charging_capacity_ah",
                                       "_int_discharging_capacity_ah"])
-    steps["cycle_count"] = np.round(steps_parts["_cycle"].to_numpy() + shift).astype("int64")
+    if derived is None:
+        steps["cycle_count"] = np.round(steps_parts["_cycle"].to_numpy() + shift).astype("int64")
+    else:
+        steps["cycle_count"] = derived.astype("int64")
     names = np.array(schema.STEP_TYPES, dtype=object)
     steps.insert(3, "step_type", names[fin["codes"]])
     for name, col in summary._COUNTERS.items():
@@ -1024,6 +1149,8 @@ def ingest_stream(
             folder / f"{name}.parquet",
             compression="zstd",
         )
+    if fin["cycle_rule"]:  # cycles derived from the steps: say so, as read() does
+        meta["extra"] = {**meta.get("extra", {}), "cycle_numbering": fin["cycle_rule"]}
     return {
         "rows": row0,
         "warnings": read_warnings + fin["warnings"],

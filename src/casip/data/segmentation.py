@@ -1,7 +1,7 @@
 """Cycle numbers: the tester's counter where it works, cycles derived from the steps where not.
 
-One rule for every reader, applied by :func:`casip.data.ingest.normalise` (and checked by the
-streaming ingestion, which reads the file whole when the rule changes the cycles):
+One rule for every reader, applied by :func:`casip.data.ingest.normalise` (and by the
+streaming ingestion from each step's throughput, with the same result):
 
 1. **Scaled counters.** A cycle column that is not integer but an integer multiple of one
    constant quantum above 1 (e.g. 2π: 6.283..., 12.566...) is divided by that quantum, with a

@@ -90,7 +90,7 @@ def line_chunks(path: Path | str, start: int, size: int) -> Iterator[bytes]:
         while True:
             block = fh.read(size)
             if not block:
-                if rest.strip():
+                if rest and not rest.isspace():  # as rest.strip(), without the copy
                     yield rest
                 return
             buf = rest + block
@@ -99,7 +99,7 @@ def line_chunks(path: Path | str, start: int, size: int) -> Iterator[bytes]:
                 rest = buf
                 continue
             chunk, rest = buf[: cut + 1], buf[cut + 1 :]
-            if chunk.strip():
+            if not chunk.isspace():  # not blank (chunk ends in a line break, so not empty)
                 yield chunk
 
 

@@ -49,6 +49,7 @@ configuration per laboratory and has no GBK, decimal-comma or Chinese-header sup
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import io
 import re
 import unicodedata
@@ -192,12 +193,20 @@ class TableFormat:
     library: str = "pyarrow"
 
     def lookup(self) -> dict[str, Column]:
-        """Normalised header name -> column."""
+        """Normalised header name -> column (built once per format: sniffing asks often)."""
+        cached = _LOOKUPS.get(id(self))
+        if cached is not None and cached[0] is self:
+            return cached[1]
         out = {}
         for col in self.columns:
             for n in col.names:
                 out[norm(n)] = col
+        _LOOKUPS[id(self)] = (self, out)
         return out
+
+
+#: TableFormat id -> (the format, its lookup); the format is kept so that its id stays unique.
+_LOOKUPS: dict[int, tuple[TableFormat, dict[str, Column]]] = {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -207,12 +216,14 @@ class TableFormat:
 _UNIT_RE = re.compile(r"^(.*?)\s*[\(\[]\s*([^()\[\]]*?)\s*[\)\]]\s*$")
 
 
+@functools.lru_cache(maxsize=4096)
 def norm(name: str) -> str:
     """A header name folded for comparison: NFKC, lower case, no spaces or ``._-:``."""
     s = unicodedata.normalize("NFKC", name).strip().strip('"').lower()
     return re.sub(r"[\s._\-:：]+", "", s)
 
 
+@functools.lru_cache(maxsize=4096)
 def split_unit(token: str) -> tuple[str, str]:
     """``"电流(mA)"``, ``"Current/mA"``, ``"TestTime/Sec"`` -> (name, unit); unit may be ``""``.
 
@@ -665,18 +676,25 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
     conv = Converter(fmt, layout, str(path))
     wanted = {role: j for role, (j, _) in layout.roles.items()}
     names = [f"c{j}" for j in range(len(layout.tokens))]
+    # GBK/GB18030 files are parsed as they are: their multi-byte characters never hold a
+    # delimiter, quote or line break (lead bytes >= 0x81, trail bytes >= 0x30), and the number
+    # columns are ASCII, so only the text columns are decoded (:func:`_text_column`)
+    native = layout.encoding in ("utf-8", "utf-8-sig")
+    text_type = pa.string() if native else pa.binary()
     types = {}
+    texts = []
     for role, j in wanted.items():
         kind = kind_of(fmt, role)
-        types[names[j]] = pa.string() if kind in ("duration", "datetime", "label") else (
-            pa.float64())
+        if kind in ("duration", "datetime", "label"):
+            types[names[j]] = text_type
+            texts.append(role)
+        else:
+            types[names[j]] = pa.float64()
     per_row = max(40, len(head) // max(1, head.count(b"\n")))
     start = offset_after_lines(path, layout.header_line + 1)
     line_no = layout.header_line + 2
     pending: RawReading | None = None
     for chunk in line_chunks(path, start, per_row * batch_rows):
-        if layout.encoding not in ("utf-8", "utf-8-sig"):
-            chunk = chunk.decode(layout.encoding).encode("utf-8")
         try:
             table = pacsv.read_csv(
                 io.BytesIO(chunk),
@@ -695,6 +713,9 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
             ) from None
         line_no += chunk.count(b"\n")
         raw = {role: table.column(names[j]) for role, j in wanted.items()}
+        if not native:
+            for role in texts:
+                raw[role] = _text_column(raw[role], layout.encoding)
         df = conv.convert(raw)
         if pending is not None:
             yield pending
@@ -708,6 +729,21 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
         _merge_metadata(pending.metadata, more)
         pending.warnings += [w for w in notes if w not in pending.warnings]
     yield pending
+
+
+def _text_column(col: pa.ChunkedArray | pa.Array, encoding: str) -> pa.Array:
+    """A text column parsed as bytes, decoded from ``encoding`` (e.g. GB18030) to strings.
+
+    ASCII columns (times, dates) are only relabelled; others are decoded value by distinct
+    value (step labels repeat), which gives the strings a decoding of the whole file would.
+    """
+    arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    as_text = arr.view(pa.string())  # no copy; valid text where every byte is ASCII
+    if len(arr) == 0 or pc.all(pc.fill_null(pc.string_is_ascii(as_text), True)).as_py():
+        return as_text
+    enc = arr.dictionary_encode()
+    words = [None if b is None else b.decode(encoding) for b in enc.dictionary.to_pylist()]
+    return pa.array(words, pa.string()).take(enc.indices)
 
 
 def read_table(fmt: TableFormat, path: Path) -> RawReading:
