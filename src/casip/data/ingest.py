@@ -29,7 +29,13 @@ import pyarrow.parquet as pq
 import casip
 from casip.data import schema, segmentation, summary
 from casip.data.readers import adapters
-from casip.data.readers._base import HEAD_BYTES, RawReading, StreamFallback, library_version
+from casip.data.readers._base import (
+    HEAD_BYTES,
+    RawReading,
+    StreamFallback,
+    library_version,
+    merge_metadata,
+)
 from casip.errors import CasipInputError, Problem
 
 MAX_FILE_BYTES = 4 * 1024**3
@@ -1024,7 +1030,7 @@ def ingest_stream(
     first_schema = None
     try:
         for reading in batches:
-            meta.update(reading.metadata)
+            merge_metadata(meta, reading.metadata)
             read_warnings += [w for w in reading.warnings if w not in read_warnings]
             if reading.data is None or len(reading.data.columns) == 0:
                 continue

@@ -141,6 +141,17 @@ def truncated_error(
     )
 
 
+def merge_metadata(into: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any]:
+    """Merge one batch's metadata into ``into`` (later batches win, field by field, and
+    ``extra`` is merged key by key rather than replaced); returns ``into``."""
+    for k, v in batch.items():
+        if k == "extra" and isinstance(v, dict) and isinstance(into.get("extra"), dict):
+            into["extra"] = {**into["extra"], **v}
+        else:
+            into[k] = v
+    return into
+
+
 def library_version(dist: str) -> str:
     """``"name version"`` of an installed distribution (for provenance)."""
     try:

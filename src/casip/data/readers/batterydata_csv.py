@@ -348,12 +348,9 @@ def read(path: Path) -> RawReading:
         For a per-cycle summary file (naming the ``-raw.csv`` file to read instead), a file
         without the time-series columns, or a truncated or corrupted file.
     """
-    parts, metadata, warnings = [], {}, []
-    for batch in iter_batches(Path(path), 1 << 20):
-        parts.append(batch.data)
-        metadata.update(batch.metadata)
-        warnings += [w for w in batch.warnings if w not in warnings]
-    return RawReading(pd.concat(parts, ignore_index=True), metadata, warnings)
+    path = Path(path)
+    _refuse_summary(path)
+    return _ADAPTER.read(path)
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
@@ -362,17 +359,7 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     metadata come with the last batch."""
     path = Path(path)
     _refuse_summary(path)
-    # the engine puts its ``extra`` (layout, encoding) in the first batch and the finish
-    # hook's (cycle labels, clock) in the last; batches merge "later wins", so the last one
-    # carries both
-    first: dict[str, Any] | None = None
-    for batch in _ADAPTER.iter_batches(path, batch_rows):
-        extra = batch.metadata.get("extra")
-        if first is None:
-            first = dict(extra or {})
-        elif extra is not None:
-            batch.metadata["extra"] = {**first, **extra}
-        yield batch
+    return _ADAPTER.iter_batches(path, batch_rows)
 
 
 def read_summary(path: str | Path) -> pd.DataFrame:

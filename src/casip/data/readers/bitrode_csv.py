@@ -33,9 +33,8 @@ What is a hook
       ``Mode``, not from the current, so the engine's generic counter rule is not used.
     - **Warnings** (``finish``): rows whose ``Mode`` is not known, rows marked ``Exclude =
       Yes`` (kept), columns outside the schema.
-    - **Rows wider than the header**: every data row ends with a delimiter, which the engine's
-      loop (one field per header name) does not parse; :func:`iter_wide_table` is that loop
-      with every field named (shared with :mod:`.landt_csv`).
+    - **Rows wider than the header**: every data row ends with a delimiter; the engine takes
+      the row width from the first data row.
 
 Other columns
     ``Loop`` counters, ``Power(W)``, ``StepTime(s)``, ``Exclude`` and the ``Data`` flag are not
@@ -63,19 +62,17 @@ from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
-    line_chunks,
-    offset_after_lines,
     truncated_error,
 )
 from casip.data.readers.tabular import (
     Column,
-    Converter,
     Hooks,
     Layout,
     TableAdapter,
     TableFormat,
-    kind_of,
+    iter_table,
     probe,
+    read_table,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -311,162 +308,6 @@ def string_column(table: pa.Table, name: str) -> pa.Array:
 
 
 # --------------------------------------------------------------------------------------------
-# tables whose rows are wider than their header (a trailing delimiter), on the table engine
-# --------------------------------------------------------------------------------------------
-
-
-def _row_width(head: bytes, layout: Layout) -> int:
-    """Fields per data row: the header's, or more if the first data row ends with delimiters.
-
-    Bitrode and Landt write a delimiter at the end of every data row (Bitrode at the end of
-    the header too), so a row has one empty field more than the header names.
-    """
-    lines = head.split(b"\n")[layout.header_line + 1 : -1]
-    first = next((ln for ln in lines if ln.strip()), b"")
-    return max(len(layout.tokens), first.count(layout.delimiter.encode()) + 1 if first else 0)
-
-
-def _merge_metadata(md: dict[str, Any], fields: Mapping[str, Any]) -> None:
-    """Add a hook's metadata: schema fields at the top, the rest under ``extra``."""
-    from casip.data.schema import TestMetadata
-
-    for k, v in fields.items():
-        if k == "extra":
-            md.setdefault("extra", {}).update(v)
-        elif k in TestMetadata.model_fields:
-            md[k] = v
-        else:
-            md.setdefault("extra", {})[k] = v
-
-
-def iter_wide_table(
-    fmt: TableFormat,
-    layout: Layout,
-    path: Path,
-    batch_rows: int,
-    *,
-    streaming: bool,
-    what: str,
-) -> Iterator[RawReading]:
-    """:func:`casip.data.readers.tabular.iter_table` for rows wider than their header.
-
-    The engine's loop names one field per header name, so a file whose rows end with a
-    delimiter (one empty field more) does not parse there; this loop names every field of a
-    row and hands the columns to the engine's :class:`~casip.data.readers.tabular.Converter`
-    and the format's hooks. Metadata are ``{"tester": vendor}`` plus the ``header`` and
-    ``finish`` hooks' (no generic preamble fields). ``state["layout"]`` holds the layout,
-    ``state["streaming"]`` the mode.
-
-    Parameters
-    ----------
-    fmt, layout : TableFormat, Layout
-        The format and the layout :func:`~casip.data.readers.tabular.probe` found.
-    path : Path
-        The export (read in place, never modified).
-    batch_rows : int
-        Rows per batch, about.
-    streaming : bool
-        A row that does not parse raises :class:`StreamFallback` (the file is then read whole,
-        for the error naming the line) instead of :class:`CasipInputError`.
-    what : str
-        The file's kind, for error messages.
-
-    Raises
-    ------
-    CasipInputError
-        For a file cut mid-record (:func:`truncated_error`), a row that does not parse (its
-        line and field named) or a file without data rows.
-    """
-    path = Path(path)
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    width = _row_width(head, layout)
-    with path.open("rb") as fh:
-        fh.seek(max(0, path.stat().st_size - HEAD_BYTES))
-        tail = [ln for ln in fh.read().splitlines() if ln.strip()]
-    if tail and len(tail) > 1 and tail[-1].count(layout.delimiter.encode()) + 1 < width:
-        raise truncated_error(path)
-    conv = Converter(fmt, layout, str(path))
-    conv.state.update(layout=layout, streaming=streaming)
-    wanted = {role: j for role, (j, _) in layout.roles.items()}
-    names = [f"c{j}" for j in range(width)]
-    types = {
-        names[j]: pa.string()
-        if kind_of(fmt, role) in ("duration", "datetime", "label")
-        else pa.float64()
-        for role, j in wanted.items()
-    }
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=names),
-        "parse_options": pacsv.ParseOptions(delimiter=layout.delimiter),
-        "convert_options": pacsv.ConvertOptions(
-            column_types=types, include_columns=list(types), decimal_point=layout.decimal,
-            strings_can_be_null=True,
-            null_values=["", "NaN", "nan", "NA", "N/A", "null", "NULL", "-", "--"],
-        ),
-    }
-    per_row = max(40, len(head) // max(1, head.count(b"\n")))
-    start = offset_after_lines(path, layout.header_line + 1)
-    line_no = layout.header_line + 2
-    pending: RawReading | None = None
-    size = min(per_row * batch_rows, path.stat().st_size + 1)
-    for chunk in line_chunks(path, start, size):
-        if layout.encoding not in ("utf-8", "utf-8-sig"):
-            chunk = chunk.decode(layout.encoding).encode("utf-8")
-        try:
-            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
-        except pa.ArrowInvalid as exc:
-            if streaming:
-                raise StreamFallback(f"a row near line {line_no} does not parse") from None
-            msg = str(exc)
-            col = re.search(r"column #(\d+)", msg)
-            idx = int(col.group(1)) if col else -1
-            field_name = layout.tokens[idx] if 0 <= idx < len(layout.tokens) else ""
-            m = re.search(r"Expected (\d+) columns, got (\d+)", msg)
-            reason = (
-                f"a row has {m.group(2)} fields where the header has {m.group(1)}"
-                if m else f"a value does not read ({_clean_message(msg)})"
-            )
-            raise CasipInputError(
-                Problem(field_name, f"corrupted or malformed {what}: {reason}, in the "
-                        f"rows from line {line_no}",
-                        expected="rows of the header's fields, numbers where it has numbers"),
-                source=str(path),
-            ) from None
-        line_no += chunk.count(b"\n")
-        if not table.num_rows:
-            continue
-        df = conv.convert({role: table.column(names[j]) for role, j in wanted.items()})
-        if pending is not None:
-            yield pending
-        pending = RawReading(df, {} if pending is not None else {"tester": fmt.vendor}, [])
-    if pending is None:
-        raise CasipInputError(Problem("", f"the {what} has a header but no data rows"),
-                              source=str(path))
-    md: dict[str, Any] = {"tester": fmt.vendor}
-    if fmt.hooks.header is not None:
-        _merge_metadata(md, fmt.hooks.header(layout.preamble, layout))
-    warnings: list[str] = []
-    if fmt.hooks.finish is not None:
-        more, warnings = fmt.hooks.finish(conv.state)
-        _merge_metadata(md, more)
-    pending.metadata, pending.warnings = md, warnings
-    yield pending
-
-
-def read_wide_table(fmt: TableFormat, layout: Layout, path: Path, what: str) -> RawReading:
-    """The whole file through :func:`iter_wide_table`, in one batch (so that the hooks'
-    whole-file decisions see every row)."""
-    parts, md, warns = [], {}, []
-    for r in iter_wide_table(fmt, layout, path, 1 << 40, streaming=False, what=what):
-        parts.append(r.data)
-        md.update(r.metadata)
-        warns += [w for w in r.warnings if w not in warns]
-    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return RawReading(data, md, warns)
-
-
-# --------------------------------------------------------------------------------------------
 # the Bitrode format: data, and the hooks for its Mode column and step counters
 # --------------------------------------------------------------------------------------------
 
@@ -588,6 +429,7 @@ def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
 
 
 BITRODE = TableFormat(
+    preamble_metadata=False,
     format=FORMAT,
     vendor=VENDOR,
     description=DESCRIPTION,
@@ -652,11 +494,11 @@ def _checked(path: Path) -> Layout:
 
 def read(path: Path) -> RawReading:
     """Read a Bitrode CSV export into BDF columns (see the module docstring)."""
-    return read_wide_table(BITRODE, _checked(path), Path(path), "Bitrode export")
+    return read_table(BITRODE, Path(path), layout=_checked(path), what="Bitrode export")
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     """:func:`read` in batches of about ``batch_rows`` rows (one pass; the sign decided as the
     rows come, :class:`StreamFallback` if a later row contradicts it)."""
-    return iter_wide_table(BITRODE, _checked(path), Path(path), batch_rows, streaming=True,
-                           what="Bitrode export")
+    return iter_table(BITRODE, Path(path), batch_rows, layout=_checked(path), streaming=True,
+                      what="Bitrode export")

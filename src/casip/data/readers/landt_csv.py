@@ -30,8 +30,8 @@ so :func:`table_format` builds the format from the file's header names, each wit
 its suffix (:data:`LANDT` is the reference file's). Hooks: the metadata block (``header``); the
 date order, all-zero sensor columns, discharge magnitudes and the channel (``batch``, decided
 on the first batch that shows them; a later batch that contradicts one has the file read
-whole); the warnings (``finish``). Data rows end with a comma the header lacks: they are read
-by :func:`casip.data.readers.bitrode_csv.iter_wide_table`.
+whole); the warnings (``finish``). Data rows end with a comma the header lacks (the engine
+takes the row width from the first data row).
 
 Conventions of the tester, as found in the file
 -----------------------------------------------
@@ -78,8 +78,16 @@ from casip.data.readers._base import (
     decode_head,
     looks_binary,
 )
-from casip.data.readers.bitrode_csv import iter_wide_table, read_wide_table
-from casip.data.readers.tabular import Column, Hooks, Layout, TableAdapter, TableFormat, probe
+from casip.data.readers.tabular import (
+    Column,
+    Hooks,
+    Layout,
+    TableAdapter,
+    TableFormat,
+    iter_table,
+    probe,
+    read_table,
+)
 from casip.errors import CasipInputError, Problem
 
 FORMAT = "landt-csv"
@@ -453,6 +461,7 @@ def table_format(tokens: list[str]) -> TableFormat:
         "Landt.csv (layout in the module docstring)",
         columns=_columns(tokens),
         hooks=Hooks(header=_header, batch=_batch, finish=_finish),
+        preamble_metadata=False,
     )
 
 
@@ -532,7 +541,7 @@ def read(path: Path) -> RawReading:
         If the header is missing, a row is malformed or a value is not a number.
     """
     fmt, layout = _checked(path)
-    return read_wide_table(fmt, layout, Path(path), "Landt export")
+    return read_table(fmt, Path(path), layout=layout, what="Landt export")
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
@@ -543,5 +552,5 @@ def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     :class:`StreamFallback` and the file is read whole.
     """
     fmt, layout = _checked(path)
-    return iter_wide_table(fmt, layout, Path(path), batch_rows, streaming=True,
-                           what="Landt export")
+    return iter_table(fmt, Path(path), batch_rows, layout=layout, streaming=True,
+                      what="Landt export")

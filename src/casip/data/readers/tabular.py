@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import io
 import re
 import unicodedata
 import zipfile
@@ -71,6 +70,7 @@ from casip.data.readers._base import (
     StreamFallback,
     line_chunks,
     looks_binary,
+    merge_metadata,
     offset_after_lines,
     truncated_error,
 )
@@ -178,6 +178,9 @@ class TableFormat:
         The vendor's own steps, where the declarative part does not say it all.
     library : str
         The package the reading builds on (for the supported-formats table).
+    preamble_metadata : bool
+        Put the ``key: value`` lines above the header into ``metadata.extra`` (turn off where
+        the ``header`` hook reads them itself).
     """
 
     format: str
@@ -191,6 +194,7 @@ class TableFormat:
     defer: Callable[[Layout], bool] | None = None
     hooks: Hooks = field(default_factory=Hooks)
     library: str = "pyarrow"
+    preamble_metadata: bool = True
 
     def lookup(self) -> dict[str, Column]:
         """Normalised header name -> column (built once per format: sniffing asks often)."""
@@ -201,6 +205,8 @@ class TableFormat:
         for col in self.columns:
             for n in col.names:
                 out[norm(n)] = col
+        if len(_LOOKUPS) > 256:  # formats built per file (Landt) must not accumulate
+            _LOOKUPS.clear()
         _LOOKUPS[id(self)] = (self, out)
         return out
 
@@ -270,10 +276,13 @@ def _decode(head: bytes) -> tuple[str, str] | None:
     return None
 
 
-def _match(fmt: TableFormat, tokens: Sequence[str]) -> tuple[dict[str, tuple[int, str]], int]:
-    """Role -> (position, unit as written) for the header ``tokens``; and how many are known."""
+def _match(
+    fmt: TableFormat, tokens: Sequence[str]
+) -> tuple[dict[str, tuple[int, str, Column]], int]:
+    """Role -> (position, unit as written, the column that matched) for the header
+    ``tokens``; and how many of them the format knows."""
     table = fmt.lookup()
-    roles: dict[str, tuple[int, str]] = {}
+    roles: dict[str, tuple[int, str, Column]] = {}
     known = 0
     for j, tok in enumerate(tokens):
         name, unit = split_unit(tok)
@@ -282,7 +291,7 @@ def _match(fmt: TableFormat, tokens: Sequence[str]) -> tuple[dict[str, tuple[int
             continue
         known += 1
         if col.role not in roles:
-            roles[col.role] = (j, unit if table.get(norm(name)) is col else "")
+            roles[col.role] = (j, unit if table.get(norm(name)) is col else "", col)
     return roles, known
 
 
@@ -330,10 +339,8 @@ def probe(fmt: TableFormat, head: bytes, source: str | None = None) -> Layout | 
         decimal = "."
         if sep != "," and any(_DEC_COMMA.match(v) for row in data for v in row):
             decimal = ","
-        lookup = {c.role: c for c in fmt.columns}
         roles = {}
-        for role, (j, unit) in raw.items():
-            col = lookup[role]
+        for role, (j, unit, col) in raw.items():
             factor = 1.0
             if col.units is not None:
                 u = unit or col.default_unit
@@ -622,7 +629,8 @@ def _series(v: Any) -> pd.Series:
 def _metadata(fmt: TableFormat, layout: Layout, first: pd.DataFrame | None) -> dict[str, Any]:
     md: dict[str, Any] = {"tester": fmt.vendor}
     extra: dict[str, Any] = {"layout": fmt.format, "encoding": layout.encoding}
-    extra.update(layout.meta)
+    if fmt.preamble_metadata:
+        extra.update(layout.meta)
     md["extra"] = extra
     if first is not None and "unix_time_second" in first and len(first):
         t = first["unix_time_second"].iloc[0]
@@ -646,36 +654,100 @@ def _merge_metadata(md: dict[str, Any], fields: Mapping[str, Any]) -> None:
             md.setdefault("extra", {})[k] = v
 
 
-def _last_line_cut(path: Path, layout: Layout) -> bool:
-    """True if the file's last non-empty line has fewer fields than the header."""
+def _last_line_cut(path: Path, layout: Layout, width: int | None = None) -> bool:
+    """True if the file's last non-empty line has fewer fields than the rows (``width``,
+    default the header's): a file cut mid-record."""
     with path.open("rb") as fh:
         fh.seek(0, 2)
         size = fh.tell()
         fh.seek(max(0, size - HEAD_BYTES))
         tail = fh.read()
-    body = tail.rstrip(b"\r\n\t ")
-    nl = body.rfind(b"\n")
-    if nl < 0:
+    lines = [ln for ln in tail.split(b"\n") if ln.strip()]
+    if len(lines) < 2:
         return False
-    last = body[nl + 1 :].decode(layout.encoding, errors="replace")
-    return len(last.split(layout.delimiter)) < len(layout.tokens)
+    last = lines[-1].rstrip(b"\r").decode(layout.encoding, errors="replace")
+    return len(last.split(layout.delimiter)) < (width or len(layout.tokens))
 
 
-def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """Stream a delimited export of ``fmt`` in batches of about ``batch_rows`` rows."""
+def row_width(head: bytes, layout: Layout) -> int:
+    """Fields per data row: the header's, or more where the first data row ends with
+    delimiters (Bitrode and Landt end every row with one: one empty field more)."""
+    lines = head.split(b"\n")[layout.header_line + 1 : -1]
+    first = next((ln for ln in lines if ln.strip()), b"")
+    return max(len(layout.tokens), first.count(layout.delimiter.encode()) + 1 if first else 0)
+
+
+def _parse_problem(exc: Exception, chunk: bytes, line_no: int, layout: Layout, width: int,
+                   what: str) -> Problem:
+    """What is wrong with a chunk pyarrow refused: the line and, where known, the column."""
+    msg = str(exc)
+    sep = layout.delimiter.encode()
+    for k, line in enumerate(chunk.split(b"\n")):  # find the line whose width is off
+        fields = line.rstrip(b"\r").count(sep) + 1
+        if line.strip() and fields != width:
+            return Problem("", f"corrupted or malformed {what}: line {line_no + k} has "
+                           f"{fields} fields where the rows have {width}",
+                           expected="rows of the header's fields")
+    col = re.search(r"column #(\d+)", msg)
+    idx = int(col.group(1)) if col else -1
+    name = layout.tokens[idx] if 0 <= idx < len(layout.tokens) else ""
+    text = "".join(ch if ch.isprintable() else "?" for ch in msg.replace("\n", " "))[:160]
+    return Problem(name, f"corrupted or malformed {what}: a value does not read ({text}), in "
+                   f"the rows from line {line_no}",
+                   expected="numbers where the header has numbers")
+
+
+def iter_table(
+    fmt: TableFormat,
+    path: Path,
+    batch_rows: int,
+    *,
+    layout: Layout | None = None,
+    streaming: bool = False,
+    what: str | None = None,
+) -> Iterator[RawReading]:
+    """Stream a delimited export of ``fmt`` in batches of about ``batch_rows`` rows.
+
+    Parameters
+    ----------
+    fmt : TableFormat
+        The layout's declaration.
+    path : Path
+        The export (read in place, never modified).
+    batch_rows : int
+        Rows per batch, about.
+    layout : Layout, optional
+        The file's layout where the adapter found it itself (default :func:`probe`).
+    streaming : bool
+        A row that does not parse raises :class:`StreamFallback` (the file is then read
+        whole, whose error names the line) instead of :class:`CasipInputError`. The hooks see
+        it as ``state["streaming"]``, with ``state["layout"]`` and ``state["source"]``.
+    what : str, optional
+        The file's kind in error messages (default "<format> export").
+
+    Raises
+    ------
+    CasipInputError
+        A file cut mid-record (:func:`truncated_error`), a row that does not parse (its line
+        named), or a file without data rows.
+    """
     path = Path(path)
+    what = what or f"{fmt.format} export"
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
-    layout = probe(fmt, head, str(path))
+    if layout is None:
+        layout = probe(fmt, head, str(path))
     if layout is None:
         raise CasipInputError(
             Problem("", f"no {fmt.format} header found in the first 200 lines"), source=str(path)
         )
-    if _last_line_cut(path, layout):
+    width = row_width(head, layout)
+    if _last_line_cut(path, layout, width):
         raise truncated_error(path)
     conv = Converter(fmt, layout, str(path))
+    conv.state.update(layout=layout, streaming=streaming, source=str(path))
     wanted = {role: j for role, (j, _) in layout.roles.items()}
-    names = [f"c{j}" for j in range(len(layout.tokens))]
+    names = [f"c{j}" for j in range(width)]
     # GBK/GB18030 files are parsed as they are: their multi-byte characters never hold a
     # delimiter, quote or line break (lead bytes >= 0x81, trail bytes >= 0x30), and the number
     # columns are ASCII, so only the text columns are decoded (:func:`_text_column`)
@@ -690,38 +762,44 @@ def iter_table(fmt: TableFormat, path: Path, batch_rows: int) -> Iterator[RawRea
             texts.append(role)
         else:
             types[names[j]] = pa.float64()
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names, use_threads=True),
+        "parse_options": pacsv.ParseOptions(delimiter=layout.delimiter),
+        "convert_options": pacsv.ConvertOptions(
+            column_types=types, include_columns=[names[j] for j in wanted.values()],
+            decimal_point=layout.decimal, strings_can_be_null=True,
+            null_values=["", "-", "--", "NaN", "nan", "NA", "N/A", "null", "NULL"]),
+    }
     per_row = max(40, len(head) // max(1, head.count(b"\n")))
     start = offset_after_lines(path, layout.header_line + 1)
     line_no = layout.header_line + 2
     pending: RawReading | None = None
-    for chunk in line_chunks(path, start, per_row * batch_rows):
+    size = min(per_row * batch_rows, path.stat().st_size + 1)
+    for chunk in line_chunks(path, start, size):
         try:
-            table = pacsv.read_csv(
-                io.BytesIO(chunk),
-                read_options=pacsv.ReadOptions(column_names=names, use_threads=True),
-                parse_options=pacsv.ParseOptions(delimiter=layout.delimiter),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=types, include_columns=[names[j] for j in wanted.values()],
-                    decimal_point=layout.decimal, strings_can_be_null=True,
-                    null_values=["", "-", "NaN", "nan", "--"]),
-            )
+            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
         except pa.ArrowInvalid as exc:
-            raise CasipInputError(
-                Problem("", f"a row near line {line_no} does not fit the {fmt.format} header "
-                        f"({len(layout.tokens)} fields): {str(exc).splitlines()[0]}"),
-                source=str(path),
-            ) from None
-        line_no += chunk.count(b"\n")
+            if streaming:
+                raise StreamFallback(f"a row near line {line_no} does not parse") from None
+            raise CasipInputError(_parse_problem(exc, chunk, line_no, layout, width, what),
+                                  source=str(path)) from None
+        first_line, line_no = line_no, line_no + chunk.count(b"\n")
+        if not table.num_rows:
+            continue
         raw = {role: table.column(names[j]) for role, j in wanted.items()}
         if not native:
             for role in texts:
                 raw[role] = _text_column(raw[role], layout.encoding)
-        df = conv.convert(raw)
+        try:
+            df = conv.convert(raw)
+        except ValueError as exc:  # a duration or label the converter cannot read
+            raise CasipInputError(Problem("", f"{what}: {exc}, in the rows from line "
+                                          f"{first_line}"), source=str(path)) from None
         if pending is not None:
             yield pending
         pending = RawReading(df, _metadata(fmt, layout, df) if pending is None else {}, [])
     if pending is None:
-        raise CasipInputError(Problem("", "the file has a header but no data rows"),
+        raise CasipInputError(Problem("", f"the {what} has a header but no data rows"),
                               source=str(path))
     pending.warnings = conv.warnings()
     if fmt.hooks.finish is not None:
@@ -746,14 +824,17 @@ def _text_column(col: pa.ChunkedArray | pa.Array, encoding: str) -> pa.Array:
     return pa.array(words, pa.string()).take(enc.indices)
 
 
-def read_table(fmt: TableFormat, path: Path) -> RawReading:
-    """Read a whole delimited export of ``fmt`` (the batches of :func:`iter_table` joined)."""
+def read_table(fmt: TableFormat, path: Path, layout: Layout | None = None,
+               what: str | None = None) -> RawReading:
+    """Read a whole delimited export of ``fmt`` in one batch (whole-file decisions of the
+    converter and the hooks then see every row)."""
     parts, md, warns = [], {}, []
-    for r in iter_table(fmt, path, 1 << 20):
+    for r in iter_table(fmt, path, 1 << 40, layout=layout, streaming=False, what=what):
         parts.append(r.data)
-        md.update(r.metadata)
+        merge_metadata(md, r.metadata)
         warns += [w for w in r.warnings if w not in warns]
-    return RawReading(pd.concat(parts, ignore_index=True), md, warns)
+    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return RawReading(data, md, warns)
 
 
 class TableAdapter:
@@ -790,7 +871,7 @@ class TableAdapter:
         return read_table(self.spec, Path(path))
 
     def iter_batches(self, path: Path, batch_rows: int) -> Iterator[RawReading]:
-        return iter_table(self.spec, Path(path), batch_rows)
+        return iter_table(self.spec, Path(path), batch_rows, streaming=True)
 
     def __repr__(self) -> str:
         return f"TableAdapter({self.FORMAT!r})"
