@@ -1,9 +1,11 @@
 """Novonix HPC data files (CSV with ``[Summary]``, ``[Protocol]`` and ``[Data]`` sections).
 
-Hand-written: cellpy has no Novonix loader; beep's ``NovonixDatapath`` pulls in the whole beep
-stack, parses the wall-clock with a Python loop per row and maps step type 8 (the CV phase of a
-CC-CV *charge*) to discharge; ``preparenovonix`` (2019) cleans files rather than reading them.
-The data table is plain CSV, so pyarrow's CSV reader parses it from the ``[Data]`` line on.
+A declarative :class:`~casip.data.readers.tabular.TableFormat` (:data:`NOVONIX`) converted by
+the table engine of :mod:`casip.data.readers.tabular`, with hooks for what is Novonix's own.
+Hand-written on pyarrow: cellpy has no Novonix loader; beep's ``NovonixDatapath`` pulls in the
+whole beep stack, parses the wall-clock with a Python loop per row and maps step type 8 (the
+CV phase of a CC-CV *charge*) to discharge; ``preparenovonix`` (2019) cleans files rather than
+reading them.
 
 The file
     ``[Summary]`` holds ``Key: value`` lines (channel, cell, protocol, mass, capacity, area,
@@ -24,9 +26,10 @@ Sign convention
 Counters
     ``Capacity (Ah)`` and ``Energy (Wh)`` count from zero within a charge or a discharge (they
     carry over between consecutive steps of the same direction, e.g. from the CC-CV charge to
-    the next CC charge). They are made cumulative per direction by
-    :func:`casip.data.readers.bitrode_csv.counters_by_direction`, which does not depend on
-    where the tester resets.
+    the next CC charge). They are made cumulative per direction as
+    :func:`casip.data.readers.bitrode_csv.counters_by_direction` does (a reset is a drop of
+    the magnitude to less than half its previous value, by more than 1e-4 of the largest
+    magnitude so far), which does not depend on where the tester resets.
 
 Time
     ``Run Time (h)`` is the test time. The wall clock (``Date and Time``, to the second, local
@@ -36,14 +39,36 @@ Time
 Temperatures
     ``Temperature (°C)`` (the cell's probe) becomes ``surface_temperature_celsius``;
     ``Circuit Temperature (°C)`` (the channel electronics) is left out.
+
+What is data (:data:`NOVONIX`)
+    The ``[Data]`` header's names and units (hours, A, V, Ah, Wh, °C), the roles they play
+    (the engine converts run time, potential, current, cycle and step numbers and the cell
+    temperature), the Step Type codes' directions (:data:`STEP_TYPE_DIRECTION`), and the
+    recognition rule: run time, potential, current and cycle number in one header line.
+
+What is a hook
+    - ``header``: the ``[Summary]`` fields and the ``[Protocol]`` text (the lines above the
+      data header);
+    - ``batch``: the sign convention and the direction of each row from the Step Type codes
+      (numbers, not labels, and a file-wide sign rule rather than the engine's per-row
+      step-label rule; decided as the rows come, a later batch that contradicts it has the
+      file read whole), the counters per direction (rest rows add nothing, which the
+      engine's counter rule does not say), the unix time from the first wall-clock value
+      plus the run time (the engine reads no ``AM``/``PM`` clock);
+    - ``finish``: the convention found, the clock's time zone and drift, the unknown codes and
+      the summary's unset defaults, as warnings and metadata.
+    The rows are parsed by this module's loop (:func:`_batches`), not by the engine's
+    ``iter_table``: the data header may follow a protocol of any length (the engine looks in
+    the first 200 lines), and rows wrapped whole in double quotes are not CSV the engine's
+    parser reads (the quotes are kept and trimmed from the first and the last field).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import io
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -63,11 +88,18 @@ from casip.data.readers._base import (
 )
 from casip.data.readers.bitrode_csv import (
     check_last_row,
-    column,
-    counters_by_direction,
     norm_token,
     read_csv_table,
     signed_current,
+)
+from casip.data.readers.tabular import (
+    Column,
+    Converter,
+    Hooks,
+    Layout,
+    TableFormat,
+    kind_of,
+    probe,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -81,25 +113,11 @@ PRIVATE_COPY = False
 #: longest header (summary + protocol) searched for the data header line
 _MAX_HEADER_BYTES = 16 * 1024 * 1024
 
-_ALIASES = {
-    "dateandtime": "datetime",
-    "cyclenumber": "cycle",
-    "steptype": "step_type",
-    "runtime(h)": "time_h",
-    "steptime(h)": "step_time_h",
-    "current(a)": "current",
-    "potential(v)": "voltage",
-    "capacity(ah)": "capacity",
-    "temperature(c)": "temperature",
-    "energy(wh)": "energy",
-    "stepnumber": "step",
-}
-
-#: other numeric columns (validated, not kept)
-_OTHER_NUMERIC = {"circuittemperature(c)", "dvdt(i/h)", "didt(v/h)", "stepposition"}
-
 #: Step Type code -> direction (+1 charge, -1 discharge, 0 rest)
 STEP_TYPE_DIRECTION = {0: 0.0, 1: 1.0, 2: -1.0, 7: 1.0, 8: 1.0, 9: -1.0, 10: -1.0}
+
+_HOURS = {"h": 3600.0}
+_CELSIUS = {"°c": 1.0, "c": 1.0, "℃": 1.0}
 
 _DATE_FORMATS = (
     "%Y-%m-%d %I:%M:%S %p",
@@ -110,29 +128,20 @@ _DATE_FORMATS = (
     "%d/%m/%Y %H:%M:%S",
 )
 
+#: roles of the format's own that are parsed only so that corruption in them shows
+_CHECKED = ("x_step_time", "x_circuit_temperature", "x_dvdt", "x_didt", "x_step_position")
 
-def _is_data_header(line: str) -> bool:
-    keys = {norm_token(t) for t in line.strip().strip('"').split(",")}
-    return {"cyclenumber", "potential(v)", "current(a)"} <= keys and (
-        "runtime(h)" in keys or "steptype" in keys
-    )
+_NO_CLOCK = "the Date and Time column does not parse: no unix time"
+_CLOCK_TZ = "not stated in the file: the wall clock is read as UTC"
+_DEFAULTS = (
+    "the file states Mass (g) = 1.000 and Area (cm2) = 1.000, which look like the "
+    "Novonix software's unset defaults: check them before using per-mass or per-area values"
+)
 
 
-def sniff(head: bytes, name: str) -> float:
-    """Confidence that ``head`` is a Novonix data file: its section markers or data header."""
-    if not head or looks_binary(head):
-        return 0.0
-    text = decode_head(head)
-    lines = text.splitlines()
-    if not lines:
-        return 0.0
-    if lines[0].strip() == "[Summary]" and "novonix" in text[:4096].lower():
-        return 0.95
-    if "[Data]" in text and any(_is_data_header(ln) for ln in lines[:2000]):
-        return 0.9
-    if _is_data_header(lines[0]):
-        return 0.85
-    return 0.0
+# --------------------------------------------------------------------------------------------
+# the hooks
+# --------------------------------------------------------------------------------------------
 
 
 def _parse_date(text: str) -> dt.datetime | None:
@@ -153,11 +162,26 @@ def _number(text: str) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _metadata(summary: list[str], protocol: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """TestMetadata fields from the ``[Summary]`` lines (others in ``extra``)."""
+def _header(preamble: list[str], layout: Layout) -> dict[str, Any]:
+    """TestMetadata fields from the ``[Summary]`` lines (others, and the protocol, in
+    ``extra``)."""
+    summary: list[str] = []
+    protocol: list[str] = []
+    section = None
+    for line in preamble:
+        bare = line.strip().strip('"').strip()
+        if bare in ("[Summary]", "[Protocol]", "[Data]"):
+            section = bare
+        elif bare in ("[End Summary]", "[End Protocol]"):
+            section = None
+        elif section == "[Summary]":
+            summary.append(bare)
+        elif section == "[Protocol]":
+            protocol.append(bare)
     meta: dict[str, Any] = {"tester": VENDOR}
     extra: dict[str, Any] = {}
-    warnings: list[str] = []
+    fields = {"mass(g)": "active_mass_g", "capacity(ah)": "nominal_capacity_ah",
+              "area(cm2)": "electrode_area_cm2"}
     for line in summary:
         if ":" not in line:
             if line and line != VENDOR:
@@ -180,140 +204,17 @@ def _metadata(summary: list[str], protocol: list[str]) -> tuple[dict[str, Any], 
                 meta["start_time"] = start
             else:
                 extra["started"] = value
-        elif k in ("mass(g)", "capacity(ah)", "area(cm2)"):
+        elif k in fields:
             number = _number(value)
-            field = {
-                "mass(g)": "active_mass_g",
-                "capacity(ah)": "nominal_capacity_ah",
-                "area(cm2)": "electrode_area_cm2",
-            }[k]
             if number is not None and number > 0:
-                meta[field] = number
+                meta[fields[k]] = number
             else:
                 extra[key] = value
         else:
             extra[key] = value
-    if meta.get("active_mass_g") == 1.0 and meta.get("electrode_area_cm2") == 1.0:
-        warnings.append(
-            "the file states Mass (g) = 1.000 and Area (cm2) = 1.000, which look like the "
-            "Novonix software's unset defaults: check them before using per-mass or per-area "
-            "values"
-        )
     if protocol:
         extra["protocol"] = "\n".join(protocol)
-    return {**meta, "extra": extra}, warnings
-
-
-def _split_header(path: Path) -> tuple[int, str, list[str], list[str]]:
-    """Find the data header: (byte offset after it, header line, summary and protocol lines)."""
-    summary: list[str] = []
-    protocol: list[str] = []
-    section = None
-    with path.open("rb") as fh:
-        while fh.tell() < _MAX_HEADER_BYTES:
-            raw = fh.readline(1 << 20)
-            if not raw:
-                break
-            line = decode_head(raw).rstrip("\r\n")
-            bare = line.strip().strip('"').strip()
-            if _is_data_header(line):
-                return fh.tell(), line, summary, protocol
-            if bare in ("[Summary]", "[Protocol]", "[Data]"):
-                section = bare
-            elif bare in ("[End Summary]", "[End Protocol]"):
-                section = None
-            elif section == "[Summary]":
-                summary.append(bare)
-            elif section == "[Protocol]":
-                protocol.append(bare)
-            elif section == "[Data]" and bare:
-                break
-    reason = (
-        "no [Data] header line (Date and Time, Cycle Number, ..., Potential (V)) was found: "
-        "the file is truncated or not a Novonix data file"
-    )
-    raise CasipInputError(Problem("", reason))
-
-
-@dataclass
-class _Layout:
-    """Where the data table starts and how its fields are read."""
-
-    offset: int
-    summary: list[str]
-    protocol: list[str]
-    tokens: list[str]
-    names: list[str]
-    roles: dict[str, int]
-    edge: set[int]
-    types: dict[str, pa.DataType]
-    check: dict[str, pa.DataType]
-    quoted_rows: bool
-
-
-def _layout(path: Path) -> _Layout:
-    """The header, the data header line and the types of the fields (raises for a file
-    without the required columns or with a truncated last row)."""
-    offset, header, summary, protocol = _split_header(path)
-    stripped = header.strip()
-    # whole rows wrapped in one pair of quotes (not each field quoted, which CSV handles)
-    quoted_rows = stripped.startswith('"') and stripped.endswith('"') and '","' not in stripped
-    tokens = [t.strip().strip('"') for t in header.strip().split(",")]
-    names = [f"_f{i}" for i in range(len(tokens))]
-    roles: dict[str, int] = {}
-    for idx, tok in enumerate(tokens):
-        role = _ALIASES.get(norm_token(tok))
-        if role and role not in roles:
-            roles[role] = idx
-            names[idx] = role
-    missing = [r for r in ("time_h", "current", "voltage") if r not in roles]
-    if missing:
-        raise CasipInputError(
-            Problem("header", "the [Data] header lacks " + ", ".join(missing), None,
-                    "Run Time (h), Current (A), Potential (V)")
-        )
-    check_last_row(path, len(tokens), what="Novonix data")
-    # with whole-row quotes kept, the first and the last field carry a quote: read as text
-    edge = {0, len(tokens) - 1} if quoted_rows else set()
-    types: dict[str, pa.DataType] = {}
-    for role, idx in roles.items():
-        if role == "datetime" or idx in edge:
-            types[role] = pa.string()
-        else:
-            types[role] = pa.float64()
-    # the other columns are converted too (and dropped), so that corruption anywhere shows
-    check: dict[str, pa.DataType] = {}
-    for idx, tok in enumerate(tokens):
-        if names[idx] in types:
-            continue
-        numeric_col = norm_token(tok) in _OTHER_NUMERIC and idx not in edge
-        check[names[idx]] = pa.float64() if numeric_col else pa.string()
-    return _Layout(offset, summary, protocol, tokens, names, roles, edge, types, check,
-                   quoted_rows)
-
-
-def _table(source, lay: _Layout, roles: list[str] | None = None) -> pa.Table:
-    """Parse the data rows of ``source`` (all kept roles and checked columns, or only
-    ``roles`` unchecked)."""
-    types = lay.types if roles is None else {r: lay.types[r] for r in roles if r in lay.roles}
-    return read_csv_table(
-        source, lay.names, types, check=lay.check if roles is None else None,
-        labels=lay.tokens, quoted=not lay.quoted_rows, what="Novonix data",
-    )
-
-
-def _num(table: pa.Table, lay: _Layout, role: str) -> np.ndarray:
-    """A numeric column as float64 (whole-row quotes trimmed from an edge field)."""
-    if lay.roles[role] in lay.edge and role != "datetime":
-        text = pc.utf8_trim(table.column(role), '"')
-        try:
-            return pc.cast(text, pa.float64()).to_numpy(zero_copy_only=False)
-        except pa.ArrowInvalid:
-            raise CasipInputError(
-                Problem(lay.tokens[lay.roles[role]],
-                        "a value is not a number: the file is corrupted")
-            ) from None
-    return column(table, role)
+    return {**meta, "extra": extra}
 
 
 def _directions(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -324,98 +225,37 @@ def _directions(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return direction, np.isnan(direction) & np.isfinite(codes)
 
 
-def _unknown_warning(count: int, codes: set[int]) -> str:
-    return (
-        f"{count} rows have Step Type codes {sorted(codes)[:10]} of unknown "
-        "direction; taken from the sign of the current"
-    )
+def _signing(state: dict, current: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The current positive on charge, by :func:`signed_current`'s rule decided as rows come.
 
-
-def _drift_warning(drift: float) -> str | None:
-    if abs(drift) > 120:
-        return (
-            f"the wall clock and the run time differ by {drift:.0f} s at the end "
-            "(clock changed during the test?); unix time follows the run time"
-        )
-    return None
-
-
-_NO_CLOCK = "the Date and Time column does not parse: no unix time"
-_CLOCK_TZ = "not stated in the file: the wall clock is read as UTC"
-
-
-def read(path: Path) -> RawReading:
-    """Read a Novonix HPC data file into BDF columns (see the module docstring)."""
-    path = Path(path)
-    lay = _layout(path)
-    roles, offset = lay.roles, lay.offset
-    with path.open("rb") as fh:
-        fh.seek(offset)
-        table = _table(fh, lay)
-    if table.num_rows == 0:
-        raise CasipInputError(Problem("", "the [Data] section has a header but no rows"))
-
-    def num(role: str) -> np.ndarray:
-        return _num(table, lay, role)
-
-    warnings: list[str] = []
-    n = table.num_rows
-    direction = np.full(n, np.nan)
-    if "step_type" in roles:
-        codes = num("step_type")
-        direction, unknown = _directions(codes)
-        if unknown.any():
-            warnings.append(
-                _unknown_warning(int(unknown.sum()), {int(c) for c in np.unique(codes[unknown])})
-            )
-    current, direction, convention = signed_current(num("current"), direction)
-    t = num("time_h") * 3600.0
-    data: dict[str, Any] = {
-        "test_time_second": t,
-        "voltage_volt": num("voltage"),
-        "current_ampere": current,
-    }
-    meta, meta_warnings = _metadata(lay.summary, lay.protocol)
-    warnings += meta_warnings
-    extra = meta["extra"]
-    extra["current_sign_in_file"] = convention
-    if "datetime" in roles:
-        dates = table.column("datetime")
-        first = _parse_date(str(dates[0].as_py() or ""))
-        if first is not None and np.isfinite(t[0]):
-            start_unix = first.replace(tzinfo=dt.UTC).timestamp()
-            data["unix_time_second"] = start_unix + (t - t[0])
-            extra["clock_timezone"] = _CLOCK_TZ
-            last = _parse_date(str(dates[n - 1].as_py() or ""))
-            if last is not None and np.isfinite(t[-1]):
-                drift = last.replace(tzinfo=dt.UTC).timestamp() - data["unix_time_second"][-1]
-                if (text := _drift_warning(drift)) is not None:
-                    warnings.append(text)
-            meta.setdefault("start_time", first)
-        else:
-            warnings.append(_NO_CLOCK)
-    if "cycle" in roles:
-        data["cycle_count"] = num("cycle")
-    if "step" in roles:
-        data["step_index"] = num("step")
-    for role, (charge_col, discharge_col) in (
-        ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-        ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-    ):
-        if role in roles:
-            data[charge_col], data[discharge_col] = counters_by_direction(num(role), direction)
-    if "temperature" in roles:
-        data["surface_temperature_celsius"] = num("temperature")
-    return RawReading(data=pd.DataFrame(data), metadata=meta, warnings=warnings)
+    Any negative current: the file is signed, kept. None, but discharge rows with current:
+    magnitudes, discharge rows negated. The two agree until the first discharge row with
+    current; a negative current after "magnitudes" was decided raises :class:`StreamFallback`
+    (the whole file decides).
+    """
+    negative = bool(np.any(current < 0))
+    carried = bool(np.any((direction < 0) & (np.abs(np.nan_to_num(current)) > 0)))
+    if state.get("sign") == "negate" and negative:
+        raise StreamFallback("a negative current after discharge rows written as magnitudes")
+    state["negative"] = state.get("negative", False) or negative
+    if state.get("sign") is None and (state["negative"] or carried):
+        state["sign"] = "keep" if state["negative"] else "negate"
+    if state.get("sign") == "negate":
+        return np.where(direction < 0, -np.abs(current), current)
+    return current
 
 
 class _Counter:
-    """:func:`casip.data.readers.bitrode_csv.counters_by_direction` batch by batch: the last
-    magnitude and the two sums carry over (``noise`` is the whole file's, from a first pass)."""
+    """:func:`casip.data.readers.bitrode_csv.counters_by_direction` carried across batches.
 
-    def __init__(self, noise: float) -> None:
-        self.noise = noise
+    A drop of the magnitude to less than half its previous value, by more than 1e-4 of the
+    largest magnitude so far, is a reset (the count restarts from that value); each row's rise
+    goes to the charge or the discharge total by the row's direction, rest rows add nothing.
+    """
+
+    def __init__(self) -> None:
         self.last = 0.0
+        self.peak = 0.0
         self.sums = [0.0, 0.0]
 
     def push(self, counter: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -424,146 +264,334 @@ class _Counter:
         if len(m) == 0:
             return m, m
         prev = np.r_[self.last, m[:-1]]
-        rise = m - prev
-        reset = (m < 0.5 * prev) & (prev - m > self.noise)
-        rise = np.clip(np.where(reset, m, rise), 0.0, None)
+        noise = 1e-4 * np.maximum.accumulate(np.r_[self.peak, m])[1:] + 1e-12
+        reset = (m < 0.5 * prev) & (prev - m > noise)
+        rise = np.clip(np.where(reset, m, m - prev), 0.0, None)
         out = []
         for k, rows in enumerate((direction > 0, direction < 0)):
-            # one running sum from the first row (as the whole-file cumsum adds)
+            # the carried sum first, so that the totals round as over the whole file
             total = np.cumsum(np.r_[self.sums[k], np.where(rows, rise, 0.0)])[1:]
             self.sums[k] = float(total[-1])
             out.append(total)
-        self.last = float(m[-1])
+        self.last, self.peak = float(m[-1]), max(self.peak, float(m.max()))
         return out[0], out[1]
 
 
-def _chunks(path: Path, lay: _Layout, batch_rows: int, head: bytes,
-            roles: list[str] | None = None) -> Iterator[pa.Table]:
-    for chunk in line_chunks(path, lay.offset, block_size_for(head, batch_rows)):
-        table = _table(io.BytesIO(chunk), lay, roles)
-        if table.num_rows:
-            yield table
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Novonix's own steps on a converted batch: Step Type -> sign and direction, counters
+    per direction, unix time from the first wall-clock value and the run time."""
+    n = len(frame)
+    direction = np.full(n, np.nan)
+    if "x_step_type" in values:
+        codes = np.asarray(values["x_step_type"], dtype=float)
+        direction, unknown = _directions(codes)
+        if unknown.any():
+            state["n_unknown"] = state.get("n_unknown", 0) + int(unknown.sum())
+            state.setdefault("codes", set()).update(int(c) for c in np.unique(codes[unknown]))
+    current = _signing(state, frame["current_ampere"].to_numpy(), direction)
+    direction = np.where(np.isnan(direction), np.sign(np.nan_to_num(current)), direction)
+    t = frame["test_time_second"].to_numpy()
+    out: dict[str, Any] = {"test_time_second": t, "voltage_volt": frame["voltage_volt"].to_numpy(),
+                           "current_ampere": current}
+    if "x_datetime" in values:
+        state["clock"] = True
+        dates = values["x_datetime"]
+        if "start" not in state:  # decided on the first batch, as the old two-pass reader did
+            first = _parse_date(_text(dates.iloc[0])) if n else None
+            state["first_date"] = first
+            state["start"] = (first.replace(tzinfo=dt.UTC).timestamp(), float(t[0])) if (
+                first is not None and np.isfinite(t[0])) else None
+        if state["start"] is not None:
+            out["unix_time_second"] = state["start"][0] + (t - state["start"][1])
+        if n:
+            state["last"] = (_text(dates.iloc[-1]), float(t[-1]))
+    for col in ("cycle_count", "step_index"):
+        if col in frame:
+            out[col] = frame[col].to_numpy()
+    for role, unit in (("x_capacity", "capacity_ah"), ("x_energy", "energy_wh")):
+        if role in values:
+            ctr = state.setdefault(role, _Counter())
+            out[f"charging_{unit}"], out[f"discharging_{unit}"] = ctr.push(values[role],
+                                                                          direction)
+    if "surface_temperature_celsius" in frame:
+        out["surface_temperature_celsius"] = frame["surface_temperature_celsius"].to_numpy()
+    return pd.DataFrame(out)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+
+
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """The sign convention and the clock found, and the warnings counted over the batches."""
+    rule = state.get("sign")
+    probe_sign = {"keep": (np.array([-1.0]), np.array([np.nan])),
+                  "negate": (np.array([1.0]), np.array([-1.0]))}.get(
+        rule, (np.array([0.0]), np.array([np.nan])))
+    extra: dict[str, Any] = {"current_sign_in_file": signed_current(*probe_sign)[2]}
+    md: dict[str, Any] = {"extra": extra}
+    warnings = []
+    if state.get("n_unknown"):
+        warnings.append(
+            f"{state['n_unknown']} rows have Step Type codes {sorted(state['codes'])[:10]} of "
+            "unknown direction; taken from the sign of the current"
+        )
+    header = state.get("header", {})
+    if header.get("active_mass_g") == 1.0 and header.get("electrode_area_cm2") == 1.0:
+        warnings.append(_DEFAULTS)
+    if state.get("clock"):
+        start = state.get("start")
+        if start is None:
+            warnings.append(_NO_CLOCK)
+        else:
+            extra["clock_timezone"] = _CLOCK_TZ
+            text, last_t = state["last"]
+            last = _parse_date(text)
+            if last is not None and np.isfinite(last_t):
+                drift = last.replace(tzinfo=dt.UTC).timestamp() - (start[0] + last_t - start[1])
+                if abs(drift) > 120:
+                    warnings.append(
+                        f"the wall clock and the run time differ by {drift:.0f} s at the end "
+                        "(clock changed during the test?); unix time follows the run time"
+                    )
+            if "start_time" not in header:
+                md["start_time"] = state["first_date"]
+    return md, warnings
+
+
+# --------------------------------------------------------------------------------------------
+# the format as data
+# --------------------------------------------------------------------------------------------
+
+NOVONIX = TableFormat(
+    format=FORMAT,
+    vendor=VENDOR,
+    description=DESCRIPTION,
+    extensions=EXTENSIONS,
+    source="Novonix HPC data files as the software writes them (the shared "
+    "test_Nova_Form-CH01-01_short.csv, 2.2.1.6); Step Type codes from the file's protocol "
+    "section and its rows (CC-CV charge steps are codes 7 then 8)",
+    columns=(
+        Column("time", ("Run Time",), _HOURS),
+        Column("voltage", ("Potential",), {"v": 1.0}),
+        Column("current", ("Current",), {"a": 1.0}),
+        Column("cycle", ("Cycle Number",)),
+        Column("step", ("Step Number",)),
+        Column("temperature", ("Temperature",), _CELSIUS),
+        Column("x_datetime", ("Date and Time",), kind="label"),
+        Column("x_step_type", ("Step Type",), kind="int"),
+        Column("x_capacity", ("Capacity",), {"ah": 1.0}),
+        Column("x_energy", ("Energy",), {"wh": 1.0}),
+        Column("x_step_time", ("Step Time",), _HOURS),
+        Column("x_circuit_temperature", ("Circuit Temperature",), _CELSIUS),
+        Column("x_dvdt", ("dVdt",), kind="number"),
+        Column("x_didt", ("dIdt",), kind="number"),
+        Column("x_step_position", ("Step position",), kind="int"),
+    ),
+    required=("time", "voltage", "current", "cycle"),
+    hooks=Hooks(header=_header, batch=_batch, finish=_finish),
+)
+
+# --------------------------------------------------------------------------------------------
+# finding the data header, and the loop over the rows
+# --------------------------------------------------------------------------------------------
+
+
+def _header_layout(line: str, source: str | None = None) -> Layout | None:
+    """The engine's layout of ``line`` if it is the ``[Data]`` header line, else None.
+
+    Raises CasipInputError for a header whose unit the format does not allow (``source``
+    named), as the engine does.
+    """
+    if "," not in line:
+        return None
+    try:
+        layout = probe(NOVONIX, line.encode("utf-8"), source)
+    except CasipInputError as exc:
+        if exc.source is None and source is not None:
+            exc.source = source
+            exc.args = (exc._render(),)
+        raise
+    return layout if layout is not None and layout.delimiter == "," else None
+
+
+def _is_data_header(line: str) -> bool:
+    try:
+        return _header_layout(line) is not None
+    except CasipInputError:
+        return False
+
+
+@dataclasses.dataclass
+class _Table:
+    """Where the data rows start and how they are written."""
+
+    layout: Layout  # the header line's, with header_line and preamble of the whole file
+    offset: int  # byte offset of the first data row
+    width: int  # fields per row
+    quoted_rows: bool  # every row wrapped whole in one pair of double quotes
+
+
+def _locate(path: Path) -> _Table:
+    """Find the data header line below the summary and the protocol (of any length)."""
+    preamble: list[str] = []
+    section = None
+    with path.open("rb") as fh:
+        while fh.tell() < _MAX_HEADER_BYTES:
+            raw = fh.readline(1 << 20)
+            if not raw:
+                break
+            line = decode_head(raw).rstrip("\r\n")
+            layout = _header_layout(line, str(path))
+            if layout is not None:
+                stripped = line.strip()
+                quoted = (stripped.startswith('"') and stripped.endswith('"')
+                          and '","' not in stripped)
+                layout = dataclasses.replace(layout, header_line=len(preamble),
+                                             preamble=preamble)
+                return _Table(layout, fh.tell(), len(stripped.split(",")), quoted)
+            preamble.append(line)
+            bare = line.strip().strip('"').strip()
+            if bare in ("[Summary]", "[Protocol]", "[Data]"):
+                section = bare
+            elif section == "[Data]" and bare:
+                break
+    raise CasipInputError(
+        Problem("", "no [Data] header line (Date and Time, Cycle Number, ..., Potential (V)) "
+                "was found: the file is truncated or not a Novonix data file"),
+        source=str(path),
+    )
+
+
+def _parse(chunk: bytes, tab: _Table, path: Path) -> dict[str, Any]:
+    """One chunk of data rows: role -> column (every other field converted and dropped)."""
+    lay = tab.layout
+    edge = {0, tab.width - 1} if tab.quoted_rows else set()
+    names = [f"_f{j}" for j in range(tab.width)]
+    labels = list(lay.tokens) + [""] * (tab.width - len(lay.tokens))
+    types: dict[str, pa.DataType] = {}
+    check: dict[str, pa.DataType] = {}
+    for role, (j, _) in lay.roles.items():
+        names[j] = role
+        text = j in edge or kind_of(NOVONIX, role) == "label"
+        (check if role in _CHECKED else types)[role] = pa.string() if text else pa.float64()
+    for name in names:
+        if name.startswith("_f"):
+            check[name] = pa.string()
+    try:
+        table = read_csv_table(io.BytesIO(chunk), names, types, check=check, labels=labels,
+                               quoted=not tab.quoted_rows, what="Novonix data")
+    except CasipInputError as exc:
+        exc.source = str(path)
+        exc.args = (exc._render(),)
+        raise
+    raw: dict[str, Any] = {}
+    for role in types:
+        col = table.column(role)
+        j = lay.roles[role][0]
+        if j in edge:
+            col = pc.utf8_trim(col, '"')
+            if kind_of(NOVONIX, role) != "label":
+                try:
+                    col = pc.cast(col, pa.float64())
+                except pa.ArrowInvalid:
+                    raise CasipInputError(
+                        Problem(lay.tokens[j], "a value is not a number: the file is corrupted"),
+                        source=str(path),
+                    ) from None
+        raw[role] = col
+    return raw
+
+
+def _batches(path: Path, batch_rows: int | None) -> Iterator[RawReading]:
+    """The data rows in chunks of about ``batch_rows`` rows (all in one if None) through the
+    engine's converter and the hooks; a last batch without rows carries the metadata and the
+    warnings."""
+    path = Path(path)
+    tab = _locate(path)
+    check_last_row(path, tab.width, what="Novonix data")
+    size = path.stat().st_size + 1
+    if batch_rows is not None:
+        with path.open("rb") as fh:
+            fh.seek(tab.offset)
+            size = block_size_for(fh.read(HEAD_BYTES), batch_rows)
+    conv = Converter(NOVONIX, tab.layout, str(path))
+    header = _header(tab.layout.preamble, tab.layout)
+    conv.state["header"] = header
+    rows = 0
+    for chunk in line_chunks(path, tab.offset, size):
+        raw = _parse(chunk, tab, path)
+        if not len(raw["current"]):
+            continue
+        frame = conv.convert(raw)
+        rows += len(frame)
+        yield RawReading(data=frame)
+    if rows == 0:
+        if batch_rows is not None:
+            raise StreamFallback("no data rows")
+        raise CasipInputError(Problem("", "the [Data] section has a header but no rows"),
+                              source=str(path))
+    more, warnings = _finish(conv.state)
+    md = {k: v for k, v in header.items() if k != "extra"}
+    md.update({k: v for k, v in more.items() if k != "extra"})
+    md["extra"] = {**header.get("extra", {}), **more.get("extra", {})}
+    yield RawReading(data=pd.DataFrame(), metadata=md, warnings=warnings)
+
+
+# --------------------------------------------------------------------------------------------
+# the adapter contract
+# --------------------------------------------------------------------------------------------
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Novonix data file: its section markers or data header.
+
+    0.95 for a ``[Summary]`` first line and the vendor's name; 0.9 for a ``[Data]`` section
+    whose header line (one the format's columns recognise: run time, potential, current and
+    cycle number) is in the head; 0.85 for such a header as the first line.
+    """
+    if not head or looks_binary(head):
+        return 0.0
+    text = decode_head(head)
+    lines = text.splitlines()
+    if not lines:
+        return 0.0
+    if lines[0].strip() == "[Summary]" and "novonix" in text[:4096].lower():
+        return 0.95
+    if "[Data]" in text and any(_is_data_header(ln) for ln in lines[:2000]):
+        return 0.9
+    if _is_data_header(lines[0]):
+        return 0.85
+    return 0.0
+
+
+def read(path: Path) -> RawReading:
+    """Read a Novonix HPC data file into BDF columns (see the module docstring).
+
+    Raises
+    ------
+    CasipInputError
+        For a file without a ``[Data]`` header (run time, potential, current, cycle number),
+        with a unit other than Novonix's, cut mid-row, corrupted, or without data rows.
+    """
+    path = Path(path)
+    parts, md, warnings = [], {}, []
+    for batch in _batches(path, None):
+        if len(batch.data):
+            parts.append(batch.data)
+        md.update(batch.metadata)
+        warnings += batch.warnings
+    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return RawReading(data=data, metadata=md, warnings=warnings)
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
     """:func:`read` in batches of about ``batch_rows`` rows.
 
-    Two passes over the data rows: the first reads only the current, the Step Type and the
-    counters, for the whole-file decisions (the sign convention, the counters' reset noise
-    level, the unknown Step Type codes); the second converts the rows batch by batch, carrying
-    the counters and the clock's start. Warnings and metadata come in a last batch without
-    rows.
+    One pass: the sign convention is decided as the rows come (the rule of :func:`read`
+    agrees until the first discharge row with current; a later negative current that
+    contradicts "unsigned" raises :class:`StreamFallback`, and the file is read whole), the
+    counters and the clock's start are carried from batch to batch. Warnings and metadata
+    come in a last batch without rows.
     """
-    path = Path(path)
-    lay = _layout(path)
-    roles = lay.roles
-    with path.open("rb") as fh:
-        fh.seek(lay.offset)
-        head = fh.read(HEAD_BYTES)
-    counters = [r for r in ("capacity", "energy") if r in roles]
-
-    # first pass: the whole-file decisions
-    any_negative = any_discharge = False
-    unknown_n = 0
-    unknown_codes: set[int] = set()
-    largest = dict.fromkeys(counters, 0.0)
-    rows = 0
-    scan = ["current", "step_type", *counters]
-    for table in _chunks(path, lay, batch_rows, head, scan):
-        i = _num(table, lay, "current")
-        direction = np.full(table.num_rows, np.nan)
-        if "step_type" in roles:
-            codes = _num(table, lay, "step_type")
-            direction, unknown = _directions(codes)
-            unknown_n += int(unknown.sum())
-            unknown_codes |= {int(c) for c in np.unique(codes[unknown])}
-        any_negative |= bool(np.any(i < 0))
-        any_discharge |= bool(np.any((direction < 0) & (np.abs(np.nan_to_num(i)) > 0)))
-        for role in counters:
-            m = np.abs(_num(table, lay, role))
-            m = m[~np.isnan(m)]
-            if len(m):
-                largest[role] = max(largest[role], float(m.max()))
-        rows += table.num_rows
-    if rows == 0:
-        raise StreamFallback("no data rows")
-    # the sign rule applied to a batch with one leading row that forces the whole file's case
-    lead = (-1.0, np.nan) if any_negative else (1.0, -1.0) if any_discharge else None
-    runs = {role: _Counter(1e-4 * largest[role] + 1e-12) for role in counters}
-
-    # second pass: the rows
-    convention = ""
-    start: tuple[float, float] | None = None  # (unix time, run time) of the first row
-    first_date: dt.datetime | None = None
-    last_date = ""
-    last_t = np.nan
-    first = True
-    for table in _chunks(path, lay, batch_rows, head):
-        n = table.num_rows
-        direction = np.full(n, np.nan)
-        if "step_type" in roles:
-            direction, _ = _directions(_num(table, lay, "step_type"))
-        i = _num(table, lay, "current")
-        if lead is None:
-            current, direction, convention = signed_current(i, direction)
-        else:
-            current, direction, convention = signed_current(
-                np.r_[lead[0], i], np.r_[lead[1], direction]
-            )
-            current, direction = current[1:], direction[1:]
-        t = _num(table, lay, "time_h") * 3600.0
-        data: dict[str, Any] = {
-            "test_time_second": t,
-            "voltage_volt": _num(table, lay, "voltage"),
-            "current_ampere": current,
-        }
-        if "datetime" in roles:
-            dates = table.column("datetime")
-            if first:
-                first_date = _parse_date(str(dates[0].as_py() or ""))
-                if first_date is not None and np.isfinite(t[0]):
-                    start = (first_date.replace(tzinfo=dt.UTC).timestamp(), float(t[0]))
-            if start is not None:
-                data["unix_time_second"] = start[0] + (t - start[1])
-            last_date = str(dates[n - 1].as_py() or "")
-        last_t = float(t[-1])
-        if "cycle" in roles:
-            data["cycle_count"] = _num(table, lay, "cycle")
-        if "step" in roles:
-            data["step_index"] = _num(table, lay, "step")
-        for role, (charge_col, discharge_col) in (
-            ("capacity", ("charging_capacity_ah", "discharging_capacity_ah")),
-            ("energy", ("charging_energy_wh", "discharging_energy_wh")),
-        ):
-            if role in roles:
-                data[charge_col], data[discharge_col] = runs[role].push(
-                    _num(table, lay, role), direction
-                )
-        if "temperature" in roles:
-            data["surface_temperature_celsius"] = _num(table, lay, "temperature")
-        first = False
-        yield RawReading(data=pd.DataFrame(data))
-    if first:
-        raise StreamFallback("no data rows")
-
-    warnings: list[str] = []
-    if unknown_n:
-        warnings.append(_unknown_warning(unknown_n, unknown_codes))
-    meta, meta_warnings = _metadata(lay.summary, lay.protocol)
-    warnings += meta_warnings
-    extra = meta["extra"]
-    extra["current_sign_in_file"] = convention
-    if "datetime" in roles:
-        if start is not None:
-            extra["clock_timezone"] = _CLOCK_TZ
-            last = _parse_date(last_date)
-            if last is not None and np.isfinite(last_t):
-                drift = last.replace(tzinfo=dt.UTC).timestamp() - (
-                    start[0] + (last_t - start[1])
-                )
-                if (text := _drift_warning(drift)) is not None:
-                    warnings.append(text)
-            meta.setdefault("start_time", first_date)
-        else:
-            warnings.append(_NO_CLOCK)
-    yield RawReading(data=pd.DataFrame(), metadata=meta, warnings=warnings)
+    return _batches(Path(path), batch_rows)
