@@ -1,36 +1,69 @@
 """PEC tester CSV exports (SBT series): a block of ``Key:,value`` metadata, then the data.
 
-Hand-written on pyarrow's CSV reader. The maintained reader for this export, cellpy's
-``pec_csv`` loader (MIT), reads the values but copies the source file into the system
+Read by the table engine of :mod:`casip.data.readers.tabular`: :data:`SPEC` states the layout
+as data, and what PEC does its own way is a hook. The maintained reader for this export,
+cellpy's ``pec_csv`` loader (MIT), reads the values but copies the source file into the system
 temporary folder and leaves that copy behind, readable by every user (seen with cellpy 1.0.3:
 ``/tmp/pec.csv``, mode 0444), parses the file three times with pandas' default inference, and
 tests ``0 in series`` (the index, not the values) to decide whether to shift cycle numbers. No
 other permissively licensed PEC reader exists.
 
-What the tester writes, and what this module makes of it:
+What the tester writes (the shared ``pec.csv``, from cellpy's test data, and the layout
+cellpy's loader documents):
 
 - a metadata block of ``Key:,value`` lines (``Test:``, ``TestRegime Name:``, ``Start Time:``,
   ``Test Temp:``...), possibly a ``#RESULTS CHECK`` ... ``#END RESULTS CHECK`` block, then the
   column header ``Test,Cell,Rack,Shelf,Position,Cell ID,Step,Cycle,Total Time (Seconds),...``;
-- units are in the column names and are read from them: ``Voltage (mV)`` or ``(V)``,
-  ``Current (mA)`` or ``(A)``, ``Charge Capacity (mAh)``, energies as ``Charge Capacity (mWh)``
-  (PEC calls them capacities; the unit tells them apart); times in ``(Seconds)``,
-  ``(Minutes)``, ``(Decimal Hours)`` or ``(Hours in hh:mm:ss.xxx)``;
-- **sign convention**: PEC writes discharge current negative, the BDF convention; current is
-  kept as written (a file whose discharge counter rises while the current is positive is
-  flipped, with a warning);
+- units are in the column names: ``Voltage (mV)`` or ``(V)``, ``Current (mA)`` or ``(A)``,
+  ``Charge Capacity (mAh)``, energies as ``Charge Capacity (mWh)`` (PEC calls them
+  capacities; only the unit tells them apart); times in ``(Seconds)``, ``(Minutes)``,
+  ``(Decimal Hours)`` or ``(Hours in hh:mm:ss.xxx)``;
+- **sign convention**: discharge current negative (the BDF convention);
 - **counters reset at every cycle** (they hold their value across the steps of a cycle and
-  restart at the next cycle); they are made cumulative from the test start;
-- ``Cycle`` counts from 0: ``cycle_count`` is the file's cycle + 1 (as cellpy does); ``Step``
-  is the step number in the test regime;
-- ``Real Time`` is the wall-clock time (``MM/DD/YYYY hh:mm:ss``) **without a time zone**:
-  ``unix_time_second`` reads it as UTC (and says so in a warning);
+  restart at the next cycle);
+- ``Cycle`` counts from 0; ``Step`` is the step number in the test regime;
+- ``Real Time`` is the wall-clock time (``MM/DD/YYYY hh:mm:ss``) **without a time zone**;
 - temperatures ``Ambient temperature (°C)`` and ``Cell surface temperature (°C)`` are logged on
-  some rows only (the others are empty and stay NaN); internal resistance columns that hold
-  only zeros (not measured) are left out;
-- metadata: ``TestRegime Name`` -> schedule, ``Start Time`` -> start time, a numeric
-  ``Test Temp`` -> temperature, the rack/shelf/position of the first data row -> channel,
-  ``Cell ID`` -> cell id; every other non-empty header field goes to ``extra``.
+  some rows only (the others are empty); internal resistance columns may hold only zeros (not
+  measured).
+
+What is data (:data:`SPEC`): the column names and the units each may carry (``Total Time``
+in any time unit or ``h:mm:ss``; voltage, current, the temperatures, whose empty cells stay
+NaN), ``Cycle`` and ``Step``; the delimiter that ends every line (the engine's row width).
+The four counters are columns of this format's own (``x_qc:mah``, ``x_ed:wh``...): one per
+name *and unit*, generated from the unit tables, because the engine tells columns apart by
+name and PEC's energies share the capacities' names.
+
+What is a hook (PEC-specific):
+
+- the metadata block (:func:`_header`): ``TestRegime Name`` -> schedule, ``Start Time`` ->
+  start time, a numeric ``Test Temp`` -> temperature, every other non-empty field (outside the
+  results-check block) -> ``extra``; the rack/shelf/position and ``Cell ID`` of the first data
+  row -> channel and cell id (read from the file's head by :func:`iter_batches`);
+- the counters (:func:`_batch`): made cumulative from the test start where they fall at a step
+  or cycle boundary (:class:`casip.data.readers.neware_csv.CounterStream`, the rule PEC had
+  before the engine: a counter that holds its value over the steps of a cycle is never
+  counted twice);
+- ``Real Time`` (a role of the format's own): read in PEC's one date form as UTC, with a
+  warning; a clock that steps back (a daylight-saving change, a clock correction) is kept as
+  written, where the engine's date-order guess would refuse it;
+- the cycles: ``cycle_count`` is the file's cycle + 1 when the file counts from 0 (as cellpy
+  does), with a warning;
+- the current sign: a file whose discharge counter rises while the current is positive is
+  flipped (or its discharge rows made negative where it writes magnitudes), with a warning.
+  Decided on the rows read so far: a later batch that changes the decision (or the cycle
+  numbering) raises :class:`StreamFallback`, and the file is read whole;
+- the internal resistance: the first of ``DC Internal Resistance`` and ``Internal Resistance
+  1`` that holds a value above 0 (0 means not measured and is read as missing); a first pass
+  over those columns decides when streaming, and the reading uses the spec with that one
+  column (:data:`_SPECS`), so every batch has the same columns (read whole, the hook sees
+  every row and chooses);
+- the header line (the PEC columns ``Test``, ``Cell``, ``Step``, ``Cycle`` with voltage and
+  current), the error wording of earlier versions (``no PEC data header found``, ``unreadable
+  data``), and a missing test time, which is refused.
+
+A last line cut short (a truncated file) is refused by the engine
+(:func:`casip.data.readers._base.truncated_error`).
 """
 
 from __future__ import annotations
@@ -39,7 +72,8 @@ import csv
 import datetime as _dt
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -52,12 +86,11 @@ from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
-    block_size_for,
     decode_head,
     line_chunks,
     looks_binary,
+    merge_metadata,
     offset_after_lines,
-    truncated_error,
 )
 from casip.data.readers.neware_csv import (
     CAPACITY_UNITS,
@@ -70,19 +103,22 @@ from casip.data.readers.neware_csv import (
     _merge_sign_stats,
     _sign_stats,
     check_integers,
-    column_numpy,
-    complete_length,
-    counter_cumulative,
     current_sign_check,
-    cycles_from_one,
-    detect_encoding,
-    hms_seconds,
-    read_csv_columns,
     sign_decision,
     split_name_unit,
-    step_runs,
     to_unix_seconds,
-    unit_factor,
+)
+from casip.data.readers.tabular import (
+    Column,
+    Hooks,
+    Layout,
+    TableAdapter,
+    TableFormat,
+    iter_table,
+    norm,
+    probe,
+    row_width,
+    split_unit,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -97,6 +133,265 @@ _DATE_FORMATS = ("%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M:%S", "%d
                  "%Y-%m-%d %H:%M:%S")
 _META_KEYS = ("request year:", "testregime name:", "testregime suffix:", "project group name:",
               "number of cells:", "start time:", "#results check")
+
+# --------------------------------------------------------------------------------------------
+# the layout as data
+# --------------------------------------------------------------------------------------------
+
+def _counter_roles() -> dict[str, tuple[str, float, tuple[str, ...]]]:
+    """Counter role -> (BDF column, factor to Ah or Wh, header names): one per unit, as PEC
+    writes energies under the capacities' names (``Charge Capacity (mWh)``)."""
+    out = {}
+    for key, name in (("c", "Charge"), ("d", "Discharge")):
+        for kind, units, col in (("q", CAPACITY_UNITS, "capacity_ah"),
+                                 ("e", ENERGY_UNITS, "energy_wh")):
+            for unit, factor in units.items():
+                out[f"x_{kind}{key}:{unit}"] = (
+                    f"{'dis' if key == 'd' else ''}charging_{col}", factor,
+                    (f"{name} Capacity ({unit})", f"{name} Energy ({unit})"))
+    return out
+
+
+#: counter role -> (BDF column, factor to Ah or Wh, header names)
+_COUNTERS = _counter_roles()
+_COUNTER_STEMS = {norm(f"{a} {b}") for a in ("Charge", "Discharge") for b in ("Capacity",
+                                                                               "Energy")}
+_CELSIUS = {"°c": 1.0, "c": 1.0, "degc": 1.0, "deg c": 1.0}
+#: internal resistance columns, in the order they are preferred
+_RESISTANCE = {"x_ir_dc": "DC Internal Resistance", "x_ir_1": "Internal Resistance 1"}
+
+_COLUMNS = (
+    Column("cycle", ("Cycle",)),
+    Column("step", ("Step",)),
+    Column("time", ("Total Time",), {**TIME_UNITS, "hours in hh:mm:ss.xxx": 1.0}, "s"),
+    Column("x_date", ("Real Time",), kind="label"),
+    Column("voltage", ("Voltage",), VOLTAGE_UNITS),
+    Column("current", ("Current",), CURRENT_UNITS),
+    Column("ambient_temperature", ("Ambient temperature",), _CELSIUS, "°c"),
+    Column("temperature", ("Cell surface temperature",), _CELSIUS, "°c"),
+    *(Column(role, names, kind="number") for role, (_, _, names) in _COUNTERS.items()),
+)
+
+
+def _with_resistance(role: str | None) -> tuple[Column, ...]:
+    """The columns, with the one resistance column read as ``x_ir`` (or none)."""
+    if role is None:
+        return _COLUMNS
+    return (*_COLUMNS, Column("x_ir", (_RESISTANCE[role],), RESISTANCE_UNITS, kind="number"))
+
+
+# --------------------------------------------------------------------------------------------
+# hooks
+# --------------------------------------------------------------------------------------------
+
+
+def _parse_date(value: str) -> _dt.datetime | None:
+    for fmt in _DATE_FORMATS:
+        try:
+            return _dt.datetime.strptime(value.strip(), fmt)
+        except ValueError:
+            continue
+    return None
+
+
+def _header(preamble: list[str], layout: Layout) -> dict[str, Any]:
+    """TestMetadata fields and ``extra`` from the metadata block above the column header."""
+    meta: dict[str, Any] = {"start_time": None}
+    extra: dict[str, Any] = {}
+    in_check = False
+    for line in preamble:
+        s = line.strip()
+        if s.upper().startswith("#END RESULTS CHECK"):
+            in_check = False
+            continue
+        if s.upper().startswith("#RESULTS CHECK"):
+            in_check = True
+            continue
+        if in_check or ":" not in s.split(",", 1)[0]:
+            continue
+        key, _, value = s.partition(",")
+        key = key.strip().rstrip(":").strip()
+        value = value.strip().strip(",").strip().strip('"')
+        if not key or not value:
+            continue
+        if key == "TestRegime Name":
+            meta["schedule"] = value
+        elif key == "Start Time" and (when := _parse_date(value)) is not None:
+            meta["start_time"] = when
+        elif key == "Test Temp" and (m := re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*°?\s*C?", value)):
+            meta["temperature_celsius"] = float(m.group(1))
+        else:
+            extra[key] = value
+    meta["extra"] = extra
+    return meta
+
+
+def _first_row(head: bytes, layout: Layout) -> dict[str, Any]:
+    """Channel, cell id and test/cell numbers from the first data row in ``head``."""
+    lines = decode_head(head).splitlines()
+    k = layout.header_line + 1
+    first = next(csv.reader(io.StringIO(lines[k])), []) if len(lines) > k else []
+    row = {tok: v.strip() for tok, v in zip(layout.tokens, first, strict=False)}
+    meta: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    rack, shelf, pos = (row.get(c, "") for c in ("Rack", "Shelf", "Position"))
+    if rack or shelf or pos:
+        meta["channel"] = f"rack {rack} shelf {shelf} position {pos}".strip()
+    if row.get("Cell ID"):
+        meta["cell_id"] = row["Cell ID"]
+    for c in ("Test", "Cell"):
+        if row.get(c):
+            extra[f"{c.lower()}_number"] = row[c]
+    if extra:
+        meta["extra"] = extra
+    return meta
+
+
+def _boundaries(values: Mapping[str, Any], state: dict) -> np.ndarray:
+    """Step boundaries (a change of cycle or step) before each row, across batches."""
+    keys = [np.asarray(values[r], dtype=float) for r in ("cycle", "step") if r in values]
+    n = len(keys[0]) if keys else 0
+    boundary = np.zeros(n, dtype=bool)
+    last = state.get("last_keys")
+    for j, key in enumerate(keys):
+        boundary[1:] |= key[1:] != key[:-1]
+        if last is not None and n:
+            boundary[0] |= key[0] != last[j]
+    if last is None and n:
+        boundary[0] = True  # the first row never continues a run
+    if n:
+        state["last_keys"] = [k[-1] for k in keys]
+    return boundary
+
+
+def _decide(state: dict, name: str, value: Any) -> Any:
+    """Keep the first batch's decision ``name``; a later batch that changes it: read whole."""
+    if name not in state:
+        state[name] = value
+    elif state[name] != value:
+        raise StreamFallback(f"the file's {name} decision changed in a later batch")
+    return state[name]
+
+
+def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """PEC's counters, cycle numbering, current sign and resistance for one batch."""
+    n = len(frame)
+    row0 = state.get("rows", 0)
+    state["rows"] = row0 + n
+    t = frame["test_time_second"].to_numpy(float)
+    if not np.isfinite(t).all():
+        i = int(np.flatnonzero(~np.isfinite(t))[0])
+        raise CasipInputError(Problem("Total Time", f"missing time at data row {row0 + i + 1}"))
+    state["voltage"] = state.get("voltage", False) or bool(
+        np.isfinite(frame["voltage_volt"].to_numpy(float)).any())
+    cycle = np.asarray(values["cycle"], dtype=float) if "cycle" in values else np.zeros(n)
+    check_integers(cycle, "Cycle")
+    if "step" in values:
+        check_integers(np.asarray(values["step"], dtype=float), "Step")
+    # cycles from 0: the file's first cycle is 0 and none is below it
+    finite = cycle[np.isfinite(cycle)]
+    if len(finite):
+        first = state.setdefault("first_cycle", float(finite[0]))
+        state["min_cycle"] = min(state.get("min_cycle", np.inf), float(finite.min()))
+        shifted = _decide(state, "cycle numbering", first == 0 and state["min_cycle"] == 0)
+    else:
+        shifted = state.get("cycle numbering", False)
+    frame["cycle_count"] = cycle + 1 if shifted else cycle
+    # counters, cumulative from the test start
+    boundary = _boundaries(values, state)
+    streams = state.setdefault("counters", {})
+    raw: dict[str, np.ndarray] = {}
+    for role, v in values.items():
+        if role in _COUNTERS:
+            col, factor, _ = _COUNTERS[role]
+            if col in raw:
+                continue  # the first column of a kind is read
+            raw[col] = np.asarray(v, dtype=float) * factor
+            frame[col] = streams.setdefault(col, CounterStream()).push(raw[col], boundary)
+    # the current sign, from the rows where a counter rises within a step
+    current = frame["current_ampere"].to_numpy(float)
+    if "charging_capacity_ah" in raw and "discharging_capacity_ah" in raw:
+        rising = []
+        last = state.setdefault("last_q", {})
+        for col in ("discharging_capacity_ah", "charging_capacity_ah"):
+            x = raw[col]
+            rising.append(~boundary & (np.diff(x, prepend=last.get(col, np.nan)) > 0))
+            if n:
+                last[col] = float(x[-1])
+        stats = state.setdefault("sign_stats", [None, None])
+        nz = np.abs(current) > 0
+        for j, rows in enumerate(rising):
+            stats[j] = _merge_sign_stats(stats[j], _sign_stats(current[rows & nz]))
+        sign = _decide(state, "current sign", sign_decision(*stats))
+        if sign == "invert":
+            frame["current_ampere"] = -current
+        elif sign == "magnitude":
+            frame["current_ampere"] = np.where(rising[0], -np.abs(current), current)
+    if "x_date" in values:  # PEC's one date form; a clock that steps back is kept as written
+        how: list[str] = []
+        unix = to_unix_seconds(pa.array(values["x_date"], type=pa.string(), from_pandas=True),
+                               _DATE_FORMATS, how=how)
+        finite = bool(np.isfinite(unix).any())
+        kept, form = state.setdefault("clock", (finite, how[0]))
+        if how[0] != form or (finite and not kept):
+            raise StreamFallback("the wall-clock times differ between batches")
+        if kept:
+            frame["unix_time_second"] = unix
+    # the resistance: the column the first pass chose (``x_ir``), or, reading the whole file
+    # as one batch, the first column that holds a value above 0
+    for role in ("x_ir", *_RESISTANCE):
+        r = np.asarray(values.get(role, ()), dtype=float)
+        if (role == "x_ir" and role in values) or (np.isfinite(r) & (r > 0)).any():
+            frame["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
+            break
+    return frame
+
+
+def _sign_warning(decision: str | None) -> list[str]:
+    """The warning :func:`current_sign_check` gives for ``decision``."""
+    if decision == "invert":
+        return current_sign_check(np.array([1.0]), np.array([True]), np.array([False]))[1]
+    if decision == "magnitude":
+        return current_sign_check(np.array([1.0, 1.0]), np.array([True, False]),
+                                  np.array([False, True]))[1]
+    return []
+
+
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """Refuse a file without a voltage value; the warnings of the whole-file decisions."""
+    if not state.get("voltage"):
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
+    notes = _sign_warning(state.get("current sign"))
+    if state.get("clock", (False,))[0]:
+        notes.append("the file's wall-clock times carry no time zone; unix_time_second reads "
+                     "them as UTC")
+    if state.get("cycle numbering"):
+        notes.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
+    return {}, notes
+
+
+#: the layout, with both resistance columns (recognition, the first pass, a whole-file read)
+SPEC = TableFormat(
+    format=FORMAT,
+    vendor=VENDOR,
+    description=DESCRIPTION,
+    extensions=EXTENSIONS,
+    source=("PEC SBT tester CSV export as in cellpy's test data (the shared pec.csv) and the "
+            "column layout of cellpy's pec_csv loader (MIT)"),
+    columns=(*_COLUMNS, *(Column(role, (name,), RESISTANCE_UNITS, kind="number")
+                          for role, name in _RESISTANCE.items())),
+    required=("time", "voltage", "current", "cycle", "step"),
+    hooks=Hooks(header=_header, batch=_batch, finish=_finish),
+    preamble_metadata=False,  # the header hook reads the block
+)
+#: the spec read for each choice of resistance column (a few fixed objects, made once)
+_SPECS = {role: replace(SPEC, columns=_with_resistance(role)) for role in (None, *_RESISTANCE)}
+_ADAPTER = TableAdapter(SPEC)
+
+
+# --------------------------------------------------------------------------------------------
+# recognition, the header checks and the first pass
+# --------------------------------------------------------------------------------------------
 
 
 def _header_index(lines: list[str]) -> int | None:
@@ -124,7 +419,8 @@ def sniff(head: bytes, name: str) -> float:
     -------
     float
         0.95 for PEC's data header (``Test,Cell,...,Step,Cycle,Total Time (...),...``) with
-        PEC's metadata keys or time units; 0.6 for a PEC metadata block alone; else 0.
+        PEC's metadata keys or time units, when the table engine reads it as :data:`SPEC`;
+        0.6 for a PEC metadata block alone; else 0.
     """
     if not head or looks_binary(head):
         return 0.0
@@ -132,144 +428,104 @@ def sniff(head: bytes, name: str) -> float:
     has_header = _header_index(lines[:400]) is not None
     meta = sum(any(ln.strip().lower().startswith(k) for k in _META_KEYS) for ln in lines[:60])
     if has_header and (meta or any("total time (" in ln.lower() for ln in lines[:400])):
-        return 0.95
+        return 0.95 if _ADAPTER.sniff(head, name) > 0 else 0.0
     if meta >= 3:
         return 0.6  # a PEC metadata block whose data header is beyond the head
     return 0.0
 
 
-def _parse_date(value: str) -> _dt.datetime | None:
-    for fmt in _DATE_FORMATS:
-        try:
-            return _dt.datetime.strptime(value.strip(), fmt)
-        except ValueError:
-            continue
-    return None
+def _layout(path: Path) -> tuple[bytes, Layout, int]:
+    """The head, the engine's layout and the fields per row of a PEC export.
 
-
-def _metadata(block: list[str], first_row: dict[str, str]) -> dict[str, Any]:
-    """TestMetadata fields and ``extra`` from the header block and the first data row."""
-    meta: dict[str, Any] = {"tester": "PEC"}
-    extra: dict[str, Any] = {}
-    in_check = False
-    for line in block:
-        s = line.strip()
-        if s.upper().startswith("#END RESULTS CHECK"):
-            in_check = False
-            continue
-        if s.upper().startswith("#RESULTS CHECK"):
-            in_check = True
-            continue
-        if in_check or ":" not in s.split(",", 1)[0]:
-            continue
-        key, _, value = s.partition(",")
-        key = key.strip().rstrip(":").strip()
-        value = value.strip().strip(",").strip().strip('"')
-        if not key or not value:
-            continue
-        if key == "TestRegime Name":
-            meta["schedule"] = value
-        elif key == "Start Time" and (when := _parse_date(value)) is not None:
-            meta["start_time"] = when
-        elif key == "Test Temp" and (m := re.fullmatch(r"(-?\d+(?:\.\d+)?)\s*°?\s*C?", value)):
-            meta["temperature_celsius"] = float(m.group(1))
-        else:
-            extra[key] = value
-    rack = first_row.get("Rack", "")
-    shelf = first_row.get("Shelf", "")
-    pos = first_row.get("Position", "")
-    if rack or shelf or pos:
-        meta["channel"] = f"rack {rack} shelf {shelf} position {pos}".strip()
-    if first_row.get("Cell ID"):
-        meta["cell_id"] = first_row["Cell ID"]
-    for k in ("Test", "Cell"):
-        if first_row.get(k):
-            extra[f"{k.lower()}_number"] = first_row[k]
-    if extra:
-        meta["extra"] = extra
-    return meta
-
-
-#: PEC column name (without unit, lower case) -> role
-_ROLES = {
-    "cycle": "cycle",
-    "step": "step_index",
-    "total time": "test_time",
-    "real time": "date",
-    "voltage": "voltage",
-    "current": "current",
-    "charge capacity": "charge",
-    "discharge capacity": "discharge",
-    "charge energy": "charge",
-    "discharge energy": "discharge",
-    "ambient temperature": "ambient",
-    "cell surface temperature": "surface",
-    "dc internal resistance": "ir_dc",
-    "internal resistance 1": "ir_1",
-}
-
-
-def _setup(path: Path) -> dict[str, Any]:
-    """The header of a PEC export: its line, the columns by role, their units and types."""
-    path = Path(path)
+    PEC's own header checks; the number of fields counts the empty one after the delimiter
+    that ends PEC's header and data lines.
+    """
     with path.open("rb") as fh:
         head = fh.read(HEAD_BYTES)
     if not head.strip():
         raise CasipInputError(Problem("", "the file is empty"))
     if looks_binary(head):
         raise CasipInputError(Problem("", "binary content, not a PEC CSV export"))
-    encoding = detect_encoding(head)
-    lines = head.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()
+    lines = decode_head(head).splitlines()
     k = _header_index(lines[:-1])  # the last line of the head may be cut
-    if k is None:
+    layout = probe(SPEC, head, str(path)) if k is not None else None
+    if layout is None or layout.header_line != k:
         raise CasipInputError(
             Problem("", "no PEC data header found", None,
-                    "a line 'Test,Cell,Rack,Shelf,Position,Cell ID,Step,Cycle,...'")
+                    "a line 'Test,Cell,Rack,Shelf,Position,Cell ID,Step,Cycle,Total Time (...),"
+                    "...,Voltage (...),Current (...)'")
         )
-    tokens = [t.strip() for t in lines[k].split(",")]
-    # columns by role: capacities and energies share names and differ by unit
-    cols: dict[str, int] = {}
-    units: dict[str, str] = {}
-    for j, tok in enumerate(tokens):
-        base, unit = split_name_unit(tok)
-        role = _ROLES.get(base)
-        if role in ("charge", "discharge"):
-            key = unit.lower().replace(" ", "")
-            if key not in CAPACITY_UNITS and key not in ENERGY_UNITS:
-                raise CasipInputError(Problem(tok, "unknown unit", unit, "Ah, mAh, Wh or mWh"))
-            role = ("q" if key in CAPACITY_UNITS else "e") + ("c" if role == "charge" else "d")
-        if role and role not in cols:
-            cols[role] = j
-            units[role] = unit
-    missing = [r for r in ("voltage", "current", "test_time") if r not in cols]
-    if missing:
-        raise CasipInputError(
-            Problem("", "the data header lacks " + ", ".join(missing), None,
-                    "Voltage, Current and Total Time columns")
-        )
-    types: dict[str, pa.DataType] = {r: pa.float64() for r in cols}
-    types["date"] = pa.string()
-    if units["test_time"].lower() not in TIME_UNITS:
-        types["test_time"] = pa.string()
-    types = {r: t for r, t in types.items() if r in cols}
-    return {"head": head, "encoding": encoding, "lines": lines, "k": k, "tokens": tokens,
-            "cols": cols, "units": units, "types": types}
+    if "time" not in layout.roles:
+        raise CasipInputError(Problem("", "the data header lacks test_time", None,
+                                      "Voltage, Current and Total Time columns"))
+    for tok in layout.tokens:
+        name, unit = split_unit(tok)
+        if norm(name) in _COUNTER_STEMS and norm(tok) not in SPEC.lookup():
+            raise CasipInputError(Problem(tok, "unknown unit", unit, "Ah, mAh, Wh or mWh"))
+    return head, layout, row_width(head, layout)
 
 
-def _test_time(table, units: dict, tokens: list, cols: dict, row0: int) -> np.ndarray:
-    """Test time [s] of a table of data rows (``row0``: rows before it, for messages)."""
-    tunit = units["test_time"].lower()
-    if tunit in TIME_UNITS:
-        t = column_numpy(table, "test_time") * TIME_UNITS[tunit]
-    else:
+def _resistance_role(path: Path, layout: Layout, width: int) -> str | None:
+    """The first resistance column holding a value above 0 (a first pass over those columns)."""
+    present = [r for r in _RESISTANCE if r in layout.roles]
+    if not present:
+        return None
+    names = [f"c{j}" for j in range(width)]
+    cols = {names[layout.roles[r][0]]: r for r in present}
+    options = {
+        "read_options": pacsv.ReadOptions(column_names=names),
+        "parse_options": pacsv.ParseOptions(delimiter=layout.delimiter),
+        "convert_options": pacsv.ConvertOptions(
+            include_columns=list(cols), column_types=dict.fromkeys(cols, pa.float64()),
+            decimal_point=layout.decimal, strings_can_be_null=True),
+    }
+    found: set[str] = set()
+    start = offset_after_lines(path, layout.header_line + 1)
+    for chunk in line_chunks(path, start, 1 << 22):  # flat memory, as the engine's chunks
         try:
-            t = hms_seconds(table.column("test_time"))
-        except (ValueError, pa.ArrowInvalid) as exc:
-            raise CasipInputError(Problem(tokens[cols["test_time"]], str(exc))) from None
-    if not np.isfinite(t).all():
-        i = int(np.flatnonzero(~np.isfinite(t))[0])
-        raise CasipInputError(Problem("Total Time", f"missing time at data row {row0 + i + 1}"))
-    return t
+            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
+        except pa.ArrowInvalid:
+            return present[0]  # the engine's pass names the bad line
+        for c, role in cols.items():
+            r = table.column(c).to_numpy(zero_copy_only=False).astype(float)
+            if (np.isfinite(r) & (r > 0)).any():
+                found.add(role)
+        if present[0] in found:
+            break
+    return next((r for r in present if r in found), None)
+
+
+def _batches(path: Path, batch_rows: int, streaming: bool) -> Iterator[RawReading]:
+    """The engine's batches of the spec for this file, with the first data row's metadata.
+
+    Streaming, the resistance column is chosen by a first pass; read whole (one batch), the
+    hook sees every row and chooses itself.
+    """
+    head, layout, width = _layout(path)
+    fmt = _SPECS[_resistance_role(path, layout, width)] if streaming else SPEC
+    first = True
+    try:
+        for reading in iter_table(fmt, path, batch_rows, streaming=streaming, what="PEC export"):
+            if first:
+                first = False
+                md = reading.metadata
+                row = _first_row(head, layout)
+                md["extra"].update(row.pop("extra", {}))
+                md.update(row)
+                if md.get("start_time") is None:  # from the header's Start Time only
+                    md.pop("start_time", None)
+            yield reading
+    except CasipInputError as exc:  # the wording this adapter has always used
+        p = exc.problems[0] if exc.problems else None
+        if p is None or not p.message.startswith("corrupted or malformed"):
+            raise
+        raise CasipInputError(Problem(p.field, "unreadable data: " + p.message, p.value,
+                                      p.expected), source=exc.source) from None
+
+
+# --------------------------------------------------------------------------------------------
+# the adapter contract
+# --------------------------------------------------------------------------------------------
 
 
 def read(path: Path) -> RawReading:
@@ -291,283 +547,21 @@ def read(path: Path) -> RawReading:
     CasipInputError
         No data header, no data rows, a malformed line or value, an unknown unit.
     """
-    path = Path(path)
-    ctx = _setup(path)
-    lines, k, tokens, cols, units, types, encoding = (
-        ctx[x] for x in ("lines", "k", "tokens", "cols", "units", "types", "encoding")
-    )
-    table, warnings = read_csv_columns(path, k, len(tokens), cols, types, ",", encoding)
-    n = table.num_rows
-    if n == 0:
-        raise CasipInputError(Problem("", "no data rows after the data header"))
-
-    def scaled(role: str, table_units: dict[str, float]) -> np.ndarray:
-        return column_numpy(table, role) * unit_factor(units[role], table_units, tokens[cols[role]])
-
-    data: dict[str, np.ndarray] = {}
-    data["test_time_second"] = _test_time(table, units, tokens, cols, 0)
-    data["voltage_volt"] = scaled("voltage", VOLTAGE_UNITS)
-    if not np.isfinite(data["voltage_volt"]).any():
-        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
-    current = scaled("current", CURRENT_UNITS)
-    cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
-    check_integers(cycle, "Cycle")
-    step = column_numpy(table, "step_index") if "step_index" in cols else None
-    if step is not None:
-        check_integers(step, "Step")
-        data["step_index"] = step
-    runs = step_runs(cycle, step) if step is not None else step_runs(cycle)
-    cycle, shifted = cycles_from_one(cycle)
-    data["cycle_count"] = cycle
-    raw: dict[str, np.ndarray] = {}
-    for role, name, table_units in (
-        ("qc", "charging_capacity_ah", CAPACITY_UNITS),
-        ("qd", "discharging_capacity_ah", CAPACITY_UNITS),
-        ("ec", "charging_energy_wh", ENERGY_UNITS),
-        ("ed", "discharging_energy_wh", ENERGY_UNITS),
-    ):
-        if role in cols:
-            raw[role] = scaled(role, table_units)
-            data[name], _ = counter_cumulative(raw[role], runs)
-    if "qc" in raw and "qd" in raw:
-        same = np.r_[False, runs[1:] == runs[:-1]]
-        rising_d = same & np.r_[False, np.diff(raw["qd"]) > 0]
-        rising_c = same & np.r_[False, np.diff(raw["qc"]) > 0]
-        current, more = current_sign_check(current, rising_d, rising_c)
-        warnings += more
-    data["current_ampere"] = current
-    if "ambient" in cols:
-        data["ambient_temperature_celsius"] = column_numpy(table, "ambient")
-    if "surface" in cols:
-        data["surface_temperature_celsius"] = column_numpy(table, "surface")
-    for role in ("ir_dc", "ir_1"):
-        if role in cols:
-            r = scaled(role, RESISTANCE_UNITS)
-            if np.any(np.isfinite(r) & (r > 0)):
-                data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
-                break
-    if "date" in cols:
-        unix = to_unix_seconds(table.column("date"), _DATE_FORMATS)
-        if np.isfinite(unix).any():
-            data["unix_time_second"] = unix
-            warnings.append(
-                "the file's wall-clock times carry no time zone; unix_time_second reads them "
-                "as UTC"
-            )
-    if shifted:
-        warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
-    first = next(csv.reader(io.StringIO(lines[k + 1])), []) if len(lines) > k + 1 else []
-    first_row = {tok: v.strip() for tok, v in zip(tokens, first, strict=False)}
-    metadata = _metadata(lines[:k], first_row)
-    return RawReading(data=pd.DataFrame(data), metadata=metadata, warnings=warnings)
-
-
-def _chunk_tables(path: Path, ctx: dict[str, Any], roles: list[str],
-                  batch_rows: int) -> Iterator[pa.Table]:
-    """The data rows of ``roles`` in tables of about ``batch_rows`` rows (line-aligned chunks)."""
-    cols, types = ctx["cols"], ctx["types"]
-    n_fields = len(ctx["tokens"])
-    enc = ctx["encoding"]
-    enc = "utf8" if enc in ("utf-8", "utf-8-sig", "utf8") else enc
-    wanted = [r for r in roles if r in cols]
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=[f"_c{j}" for j in range(n_fields)],
-                                          encoding=enc),
-        "parse_options": pacsv.ParseOptions(delimiter=","),
-        "convert_options": pacsv.ConvertOptions(
-            include_columns=[f"_c{cols[r]}" for r in wanted],
-            column_types={f"_c{cols[r]}": types.get(r, pa.float64()) for r in wanted},
-            strings_can_be_null=True,
-        ),
-    }
-    start = offset_after_lines(path, ctx["k"] + 1)
-    for chunk in line_chunks(path, start, block_size_for(ctx["head"], batch_rows)):
-        try:
-            table = pacsv.read_csv(pa.py_buffer(chunk), **options)
-        except pa.ArrowInvalid:
-            raise StreamFallback("a malformed data line") from None
-        if table.num_rows:
-            by_name = {f"_c{cols[r]}": r for r in wanted}
-            yield table.rename_columns([by_name[c] for c in table.column_names])
-
-
-def _sign_warning(decision: str) -> list[str]:
-    """The warning :func:`current_sign_check` gives for ``decision``."""
-    if decision == "invert":
-        return current_sign_check(np.array([1.0]), np.array([True]), np.array([False]))[1]
-    if decision == "magnitude":
-        return current_sign_check(np.array([1.0, 1.0]), np.array([True, False]),
-                                  np.array([False, True]))[1]
-    return []
-
-
-class _Rising:
-    """Rows where a raw counter rises within a step run, batch by batch."""
-
-    def __init__(self) -> None:
-        self.last: dict[str, float] = {}
-
-    def push(self, role: str, x: np.ndarray, boundary: np.ndarray) -> np.ndarray:
-        before = self.last.get(role, np.nan)
-        self.last[role] = float(x[-1])
-        return ~boundary & (np.diff(x, prepend=before) > 0)
-
-
-class _Keys:
-    """Step boundaries (a change of cycle or step) batch by batch."""
-
-    def __init__(self) -> None:
-        self.last: tuple[float, float] | None = None
-
-    def push(self, cycle: np.ndarray, step: np.ndarray | None) -> np.ndarray:
-        boundary = np.zeros(len(cycle), dtype=bool)
-        for j, key in enumerate((cycle, step)):
-            if key is None:
-                continue
-            boundary[1:] |= key[1:] != key[:-1]
-            if self.last is not None:
-                boundary[0] |= key[0] != self.last[j]
-        if self.last is None:
-            boundary[0] = True  # the first row never continues a run
-        self.last = (cycle[-1], step[-1] if step is not None else np.nan)
-        return boundary
+    parts, md, warnings = [], {}, []
+    for r in _batches(Path(path), 1 << 40, streaming=False):  # one batch: the whole file
+        parts.append(r.data)
+        merge_metadata(md, r.metadata)
+        warnings += [w for w in r.warnings if w not in warnings]
+    return RawReading(parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True),
+                      md, warnings)
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows.
+    """:func:`read` in batches of about ``batch_rows`` rows (the engine's streaming).
 
-    A first pass over the cycle, step, current, counter and resistance columns takes the
-    whole-file decisions (the current sign convention, a cycle count from 0, which resistance
-    column holds values); the second yields the batches, carrying the counters' offsets over.
-    Whether the wall-clock times are kept is taken from the first batch; a later batch that
-    contradicts it has the file read whole (:class:`StreamFallback`); a cut last line is
-    refused.
+    A first pass over the resistance columns (if any) chooses the one read; the current sign
+    and the cycle numbering are decided on the rows read so far, and a later batch that
+    changes either raises :class:`StreamFallback` (the file is then read whole). Counters
+    carry their offsets from batch to batch.
     """
-    path = Path(path)
-    ctx = _setup(path)
-    tokens, cols, units = ctx["tokens"], ctx["cols"], ctx["units"]
-    if complete_length(path, ",", len(tokens)) is not None:
-        raise truncated_error(path)
-    has_q = "qc" in cols and "qd" in cols
-
-    # first pass: whole-file decisions
-    first_cycle = np.nan
-    min_cycle = np.inf
-    any_voltage = False
-    ir_pos = {"ir_dc": False, "ir_1": False}
-    stats: list[np.ndarray | None] = [None, None]
-    keys, rising = _Keys(), _Rising()
-    rows = 0
-    first_roles = ["cycle", "step_index", "voltage", "current", "qc", "qd", "ir_dc", "ir_1"]
-    for table in _chunk_tables(path, ctx, first_roles, batch_rows):
-        n = table.num_rows
-        rows += n
-        cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
-        check_integers(cycle, "Cycle")
-        finite = cycle[np.isfinite(cycle)]
-        if len(finite):
-            if not np.isfinite(first_cycle):
-                first_cycle = float(finite[0])
-            min_cycle = min(min_cycle, float(finite.min()))
-        v = column_numpy(table, "voltage")
-        any_voltage |= bool(np.isfinite(v).any())
-        for role in ir_pos:
-            if role in cols and not ir_pos[role]:
-                r = column_numpy(table, role)
-                ir_pos[role] = bool(np.any(np.isfinite(r) & (r > 0)))
-        step = column_numpy(table, "step_index") if "step_index" in cols else None
-        if step is not None:
-            check_integers(step, "Step")
-        if has_q:
-            boundary = keys.push(cycle, step)
-            current = scaled_column(table, "current", units, tokens, cols, CURRENT_UNITS)
-            dis = rising.push("qd", scaled_column(table, "qd", units, tokens, cols,
-                                                  CAPACITY_UNITS), boundary)
-            chg = rising.push("qc", scaled_column(table, "qc", units, tokens, cols,
-                                                  CAPACITY_UNITS), boundary)
-            nz = np.abs(current) > 0
-            for j, sel in enumerate((dis, chg)):
-                stats[j] = _merge_sign_stats(stats[j], _sign_stats(current[sel & nz]))
-    if rows == 0:
-        raise StreamFallback("no data rows")
-    if not any_voltage:
-        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
-    shifted = first_cycle == 0 and min_cycle == 0
-    sign = sign_decision(*stats) if stats[0] is not None else "keep"
-    ir_role = next((r for r in ("ir_dc", "ir_1") if ir_pos[r]), None)
-
-    # second pass: the batches
-    keys, rising = _Keys(), _Rising()
-    counters = {r: CounterStream() for r in ("qc", "qd", "ec", "ed")}
-    unix_kept: bool | None = None
-    how_first: str | None = None
-    row = 0
-    for table in _chunk_tables(path, ctx, list(cols), batch_rows):
-        n = table.num_rows
-        warnings: list[str] = []
-        data: dict[str, np.ndarray] = {}
-        data["test_time_second"] = _test_time(table, units, tokens, cols, row)
-        data["voltage_volt"] = scaled_column(table, "voltage", units, tokens, cols, VOLTAGE_UNITS)
-        current = scaled_column(table, "current", units, tokens, cols, CURRENT_UNITS)
-        cycle = column_numpy(table, "cycle") if "cycle" in cols else np.zeros(n)
-        step = column_numpy(table, "step_index") if "step_index" in cols else None
-        if step is not None:
-            data["step_index"] = step
-        boundary = keys.push(cycle, step)
-        data["cycle_count"] = cycle + 1 if shifted else cycle
-        raw: dict[str, np.ndarray] = {}
-        for role, name, table_units in (
-            ("qc", "charging_capacity_ah", CAPACITY_UNITS),
-            ("qd", "discharging_capacity_ah", CAPACITY_UNITS),
-            ("ec", "charging_energy_wh", ENERGY_UNITS),
-            ("ed", "discharging_energy_wh", ENERGY_UNITS),
-        ):
-            if role in cols:
-                raw[role] = scaled_column(table, role, units, tokens, cols, table_units)
-                data[name] = counters[role].push(raw[role], boundary)
-        if has_q:
-            dis = rising.push("qd", raw["qd"], boundary)
-            rising.push("qc", raw["qc"], boundary)
-            if sign == "invert":
-                current = -current
-            elif sign == "magnitude":
-                current = np.where(dis, -np.abs(current), current)
-            if row == 0:
-                warnings += _sign_warning(sign)
-        data["current_ampere"] = current
-        if "ambient" in cols:
-            data["ambient_temperature_celsius"] = column_numpy(table, "ambient")
-        if "surface" in cols:
-            data["surface_temperature_celsius"] = column_numpy(table, "surface")
-        if ir_role is not None:
-            r = scaled_column(table, ir_role, units, tokens, cols, RESISTANCE_UNITS)
-            data["internal_resistance_ohm"] = np.where(r > 0, r, np.nan)
-        if "date" in cols:
-            how: list[str] = []
-            unix = to_unix_seconds(table.column("date"), _DATE_FORMATS, how=how)
-            finite = bool(np.isfinite(unix).any())
-            if unix_kept is None:
-                unix_kept, how_first = finite, how[0]
-                if finite:
-                    warnings.append(
-                        "the file's wall-clock times carry no time zone; unix_time_second reads "
-                        "them as UTC"
-                    )
-            elif how[0] != how_first or (finite and not unix_kept):
-                raise StreamFallback("the wall-clock times differ between batches")
-            if unix_kept:
-                data["unix_time_second"] = unix
-        if shifted and row == 0:
-            warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
-        row += n
-        yield RawReading(data=pd.DataFrame(data), metadata={}, warnings=warnings)
-    lines, k = ctx["lines"], ctx["k"]
-    first = next(csv.reader(io.StringIO(lines[k + 1])), []) if len(lines) > k + 1 else []
-    first_row = {tok: v.strip() for tok, v in zip(tokens, first, strict=False)}
-    yield RawReading(data=pd.DataFrame(), metadata=_metadata(lines[:k], first_row), warnings=[])
-
-
-def scaled_column(table: pa.Table, role: str, units: dict[str, str], tokens: list[str],
-                  cols: dict[str, int], table_units: dict[str, float]) -> np.ndarray:
-    """A numeric column of ``table`` in SI units (its unit from the header)."""
-    return column_numpy(table, role) * unit_factor(units[role], table_units, tokens[cols[role]])
+    yield from _batches(Path(path), batch_rows, streaming=True)
