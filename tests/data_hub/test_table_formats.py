@@ -190,3 +190,26 @@ def test_legacy_xls_explained(tmp_path):
     path.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600)
     with pytest.raises(CasipInputError, match=r"\.xlsx"):
         read(path)
+
+
+def test_clock_set_back_once_is_kept(tmp_path):
+    """A wall clock set back an hour mid-test (daylight saving) is read as written."""
+    lines = ["Record,TestTime/Sec,Voltage/V,Current/mA,SysTime"]
+    for k in range(30):
+        hour = 9 + k // 10 - (1 if k >= 20 else 0)
+        lines.append(f"{k + 1},{k * 60},3.{700 + k},100.0,2024/10/27 {hour:02d}:{k % 10:02d}:00")
+    path = tmp_path / "dst.csv"
+    path.write_text("\n".join(lines) + "\n")
+    test = read(path)
+    unix = test.data["unix_time_second"].to_numpy()
+    assert (np.diff(unix) < 0).sum() == 1
+
+
+def test_twelve_hour_clock(tmp_path):
+    lines = ["Record,TestTime/Sec,Voltage/V,Current/mA,SysTime"]
+    for k in range(30):
+        lines.append(f"{k + 1},{k * 60},3.{700 + k},100.0,4/30/2024 1:{k:02d}:00 PM")
+    path = tmp_path / "pm.csv"
+    path.write_text("\n".join(lines) + "\n")
+    test = read(path)
+    assert test.metadata.start_time.hour == 13

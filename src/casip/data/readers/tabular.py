@@ -372,6 +372,8 @@ _DATE_FORMATS = (
     "%d.%m.%Y %H:%M:%S.%f", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M",
     "%m/%d/%Y %H:%M:%S.%f", "%m/%d/%Y %H:%M:%S", "%d/%m/%Y %H:%M:%S.%f", "%d/%m/%Y %H:%M:%S",
     "%m/%d/%Y %H:%M", "%d/%m/%Y %H:%M",
+    "%m/%d/%Y %I:%M:%S %p", "%d/%m/%Y %I:%M:%S %p", "%Y/%m/%d %I:%M:%S %p",
+    "%Y-%m-%d %I:%M:%S %p",
 )
 
 
@@ -383,15 +385,23 @@ def _parse_dates(values: pd.Series, fmt: str | None) -> tuple[np.ndarray, str]:
             ts.dt.tz_convert("UTC").astype("int64").to_numpy() / 1e9), "datetime"
     s = values if values.dtype == object else values.astype(str)
     tried = [fmt] if fmt else list(_DATE_FORMATS)
+    best: tuple[int, np.ndarray, str] | None = None
     for f in tried:
         try:
             ts = pd.to_datetime(s, format=f)
         except (ValueError, TypeError):
             continue
         sec = ts.to_numpy(dtype="datetime64[ns]").astype("int64") / 1e9
-        if fmt is None and len(sec) > 1 and np.any(np.diff(sec) < 0):
-            continue  # the wrong day/month order runs backwards somewhere
-        return sec, f
+        # where day and month could be either way round, the wrong order runs backwards at
+        # month ends: the order with the fewest backward steps wins (a clock set back once,
+        # e.g. for daylight saving, does not make the column unreadable)
+        back = int(np.sum(np.diff(sec) < 0)) if len(sec) > 1 else 0
+        if best is None or back < best[0]:
+            best = (back, sec, f)
+        if back == 0:
+            break
+    if best is not None:
+        return best[1], best[2]
     if fmt:
         raise StreamFallback(f"wall-clock values no longer parse as {fmt}")
     raise CasipInputError(
