@@ -80,7 +80,6 @@ from casip.data.readers._base import (
     RawReading,
     StreamFallback,
     block_size_for,
-    line_chunks,
     looks_binary,
     truncated_error,
 )
@@ -491,19 +490,16 @@ def _to_numpy(arr: pa.ChunkedArray | pa.Array) -> np.ndarray:
     return np.asarray(arr.to_numpy(zero_copy_only=False), dtype=float)
 
 
-def _lines(arr: pa.Array) -> pa.Buffer:
-    """The strings of ``arr`` as one buffer, each followed by a newline (vectorised)."""
-    n = len(arr)
-    wide = pa.types.is_large_string(arr.type)
-    off = np.frombuffer(arr.buffers()[1], dtype=np.int64 if wide else np.int32)
-    off = off[arr.offset : arr.offset + n + 1].astype(np.int64)
-    data = np.frombuffer(arr.buffers()[2], dtype=np.uint8) if n else np.empty(0, np.uint8)
-    start, end = int(off[0]), int(off[-1])
-    return pa.py_buffer(np.insert(data[start:end], off[1:] - start, ord("\n")))
-
-
 def _first_null(arr: pa.Array) -> int:
     return int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0]) + 1
+
+
+def _duration_error(what: str, detail: str = "") -> CasipInputError:
+    return _bad(
+        f"unreadable {what} value{': ' + detail if detail else 's'}",
+        None,
+        "a duration like '1d 02:03:04.5'",
+    )
 
 
 def _durations(
@@ -511,8 +507,10 @@ def _durations(
 ) -> tuple[np.ndarray, bool]:
     """Seconds from ``Nd hh:mm:ss`` strings, or plain numbers; (values, had a unit).
 
-    The strings are split by pyarrow's CSV parser (``:`` as delimiter), which is several times
-    faster than a regular expression per value.
+    Vectorised with pyarrow compute, no Python per record: the day prefix ``Nd `` becomes a
+    ``:`` field, every value is split at ``:`` into the same number of fields (three, or four
+    with days; any other count is an error), the fields are trimmed of blanks and tabs and
+    cast to float64 in one call, and the seconds are summed from the days down.
     """
     if isinstance(arr, pa.ChunkedArray):
         arr = arr.combine_chunks()
@@ -523,35 +521,26 @@ def _durations(
     text = pc.ascii_trim_whitespace(arr)
     sample = text[0].as_py()
     if ":" in sample:
-        names = ["h", "m", "s"]
+        factors = [3600.0, 60.0, 1.0]
         if re.match(r"^\d+\s*d\s", sample):
             text = pc.replace_substring_regex(text, r"^(\d+)\s*d\s+", r"\1:")
-            names.insert(0, "d")
+            factors.insert(0, 86400.0)
+        k = len(factors)
+        parts = pc.split_pattern(text, ":")
+        if not pc.all(pc.equal(pc.list_value_length(parts), k)).as_py():
+            raise _duration_error(what)
+        fields = pc.ascii_trim(parts.flatten(), " \t")
+        if decimal_point != ".":
+            if pc.any(pc.match_substring(fields, ".")).as_py():
+                raise _duration_error(what, f"'.' where the decimal mark is {decimal_point!r}")
+            fields = pc.replace_substring(fields, decimal_point, ".")
         try:
-            parts = pacsv.read_csv(
-                pa.BufferReader(_lines(text)),
-                read_options=pacsv.ReadOptions(column_names=names, use_threads=_THREADS),
-                parse_options=pacsv.ParseOptions(
-                    delimiter=":", quote_char=False, ignore_empty_lines=False
-                ),
-                convert_options=pacsv.ConvertOptions(
-                    column_types=dict.fromkeys(names, pa.float64()),
-                    decimal_point=decimal_point,
-                    strings_can_be_null=False,
-                    null_values=[],
-                ),
-            )
+            values = _to_numpy(pc.cast(fields, pa.float64())).reshape(-1, k)
         except pa.ArrowInvalid as exc:
-            msg = str(exc).replace("CSV parse error: ", "").replace("CSV conversion error ", "")
-            raise _bad(
-                f"unreadable {what} value: {msg[:200]}", None, "a duration like '1d 02:03:04.5'"
-            ) from None
-        if parts.num_rows != len(arr):
-            raise _bad(f"unreadable {what} values", None, "a duration like '1d 02:03:04.5'")
+            raise _duration_error(what, str(exc)[:200]) from None
         out = np.zeros(len(arr))
-        for name, factor in (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)):
-            if name in names:
-                out += _to_numpy(parts.column(name)) * factor
+        for j, factor in enumerate(factors):
+            out += values[:, j] * factor
         return out, True
     if not _NUMBER.match(sample):
         raise _bad(f"unknown {what} format", sample, "'Nd hh:mm:ss' or a number")
@@ -909,23 +898,69 @@ def _convert(
 # --------------------------------------------------------------------------- streaming
 
 
+_NOT_SPACE = re.compile(rb"\S")
+
+
+def _line_blocks(path: Path, start: int, size: int) -> Iterator[tuple[memoryview | bytes, int]]:
+    """(chunk, file offset after it): the bytes of ``path`` from ``start`` in chunks of whole
+    lines of about ``size``, cut as :func:`casip.data.readers._base.line_chunks` cuts them.
+
+    Each chunk is a view of one buffer that is read into in place and reused for the next
+    chunk (no copies of the block, no new memory per chunk): use it before asking for the
+    next one (pyarrow's CSV reader copies what it parses).
+    """
+    buf = bytearray(size)
+    view = memoryview(buf)
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        pos = start
+        rest = b""
+        while True:
+            keep = len(rest)
+            if len(buf) < keep + size:  # a line longer than a block
+                view.release()
+                buf = bytearray(keep + size)
+                view = memoryview(buf)
+            buf[:keep] = rest
+            got = fh.readinto(view[keep : keep + size])
+            if not got:
+                if rest and not rest.isspace():
+                    yield rest, pos
+                return
+            pos += got
+            end = keep + got
+            cut = buf.rfind(b"\n", 0, end)
+            if cut < 0:
+                rest = bytes(view[:end])
+                continue
+            rest = bytes(view[cut + 1 : end])
+            chunk = view[: cut + 1]
+            if _NOT_SPACE.search(chunk):  # not blank (as not chunk.isspace(), without a copy)
+                yield chunk, pos - len(rest)
+            chunk.release()
+
+
 def _chunk_tables(
     path: Path, layout: Layout, wanted: dict[str, int], head: bytes, batch_rows: int
-) -> Iterator[dict[str, pa.Array]]:
+) -> Iterator[tuple[dict[str, pa.Array], int]]:
     """The ``wanted`` columns of the data section, in line-aligned chunks of about
-    ``batch_rows`` records (role -> array)."""
+    ``batch_rows`` records (role -> array), with the file offset after each chunk."""
     opts = _csv_options(layout, wanted)
-    for chunk in line_chunks(path, layout.data_offset, block_size_for(head, batch_rows)):
+    for chunk, pos in _line_blocks(path, layout.data_offset, block_size_for(head, batch_rows)):
         if layout.trailing_tab:
             chunk = _StripTrailingTabs._END.sub(b"", _StripTrailingTabs._RE.sub(b"", chunk))
         table = pacsv.read_csv(pa.py_buffer(chunk), **opts)
         if table.num_rows:
-            yield {role: table.column(f"c{idx}").combine_chunks() for role, idx in wanted.items()}
+            cols = {}
+            for role, idx in wanted.items():
+                col = table.column(f"c{idx}")
+                cols[role] = col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
+            yield cols, pos
 
 
 def _duration_kind(arr: pa.Array) -> tuple[bool, bool]:
     """What :func:`_durations` decides from an array's first value: (h:mm:ss, with days)."""
-    sample = pc.ascii_trim_whitespace(arr)[0].as_py() or ""
+    sample = pc.ascii_trim_whitespace(arr[:1])[0].as_py() or ""
     return ":" in sample, bool(re.match(r"^\d+\s*d\s", sample))
 
 
@@ -942,10 +977,28 @@ class _ClockScan:
         self.first: dict[str, tuple[float, float]] = {}
         self.last: dict[str, tuple[float, float]] = {}
         self.ok = dict.fromkeys(_CLOCK_FORMATS, 0)
+        self.out: set[str] = set()  # layouts that fail on too many records to be picked
 
-    def push(self, arr: pa.Array, t: np.ndarray, factors: tuple[float, ...] = (1.0,)) -> None:
+    @property
+    def open_layouts(self) -> int:
+        """How many layouts can still be picked (their order needs the test time)."""
+        return len(_CLOCK_FORMATS) - len(self.out)
+
+    def push(
+        self,
+        arr: pa.Array,
+        t: np.ndarray | None,
+        factors: tuple[float, ...] = (1.0,),
+        rows_left: float = np.inf,
+    ) -> None:
         """One batch of the wall clock and the test time; the mismatch is summed for the test
-        time times each of ``factors`` (the candidate units of a test time without one)."""
+        time times each of ``factors`` (the candidate units of a test time without one). ``t``
+        may be None once at most one layout is open: its failures are counted, and nothing
+        else is needed to pick it (:meth:`time_factor` needs ``t`` on every batch).
+
+        ``rows_left`` bounds the records after this batch: a layout that has already failed on
+        more than 1% of the most records the file can hold is left out (:meth:`decide` would
+        refuse it however the file ends), so it is not parsed again."""
         text = pc.ascii_trim_whitespace(arr)
         k = len(text)
         take = max(0, min(k, 1000 - self.n))
@@ -958,8 +1011,15 @@ class _ClockScan:
         self.n += k
         self.valid += k - text.null_count
         for fmt in _CLOCK_FORMATS:
+            if fmt in self.out:
+                continue
             ts = pc.strptime(text, format=fmt, unit="s", error_is_null=True)
             self.failed[fmt] += ts.null_count - text.null_count
+            if self.failed[fmt] > 0.01 * (self.valid + rows_left):
+                self.out.add(fmt)
+                continue
+            if t is None:
+                continue
             secs = _to_numpy(pc.cast(pc.cast(ts, pa.int64()), pa.float64()))
             ok = np.isfinite(secs) & np.isfinite(t)
             s, tt = secs[ok], t[ok]
@@ -994,6 +1054,8 @@ class _ClockScan:
         sample_valid = len(sample) - sample.null_count
         best = None
         for fmt in _CLOCK_FORMATS:
+            if fmt in self.out:
+                continue
             bad = pc.strptime(sample, format=fmt, unit="s", error_is_null=True).null_count
             if bad - sample.null_count > 0.01 * sample_valid:
                 continue
@@ -1011,13 +1073,18 @@ class _ClockScan:
 def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
     """:func:`read_export` in batches of about ``batch_rows`` records.
 
-    Two passes over the file: the first reads only the test time, the wall clock, ``DCIR`` and
-    the auxiliary channels, for the whole-file decisions (the wall clock's date layout, whether
-    there is an internal resistance, which auxiliary channel is a temperature); the second
-    converts the records batch by batch, carrying the step count and the counters' offsets.
-    Warnings and metadata come in a last batch without rows. A test time written without a
-    unit (whose unit is taken from the whole file's wall clock) is read whole
-    (:class:`StreamFallback`).
+    Two passes over the file: the first reads only the record number, the test time, the wall
+    clock, ``DCIR`` and the auxiliary channels, for the whole-file decisions (the wall clock's
+    date layout, the unit of a test time written without one, whether there is an internal
+    resistance, which auxiliary channel is a temperature); the second reads the columns the
+    records need and converts them batch by batch, carrying the step count and the counters'
+    offsets. Every column the whole-file path reads is read, and so checked, in one of the
+    passes. Warnings and metadata come in a last batch without rows.
+
+    For speed, the first pass stops parsing a date layout once it has failed on more records
+    than the file can hold for that layout to be picked (1% of an upper bound on the records,
+    from the bytes left), and converts the test time only while the order of several layouts
+    still depends on it; the decisions are those of the whole-file path.
     """
     path = Path(path)
     with path.open("rb") as fh:
@@ -1034,25 +1101,35 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
     dp = layout.decimal_point
 
     # first pass: the whole-file decisions
-    scan_roles = ["test_time"] + [r for r in ("wall_clock", "dcir") if r in wanted]
+    # (the record number is read here only to check it, as the second pass does not read it)
+    scan_roles = ["test_time"] + [r for r in ("record", "wall_clock", "dcir") if r in wanted]
     scan_roles += [f"aux{k}" for k in range(len(aux))]
+    size = path.stat().st_size
     kinds: dict[str, tuple[bool, bool]] = {}
     clock_scan = _ClockScan()
     any_dcir = False
     aux_finite = [False] * len(aux)
     aux_min = [np.inf] * len(aux)
     rows = 0
-    for cols in _chunk_tables(path, layout, {r: wanted[r] for r in scan_roles}, head, batch_rows):
+    scan = {r: wanted[r] for r in scan_roles}
+    for cols, pos in _chunk_tables(path, layout, scan, head, batch_rows):
         kind = _duration_kind(cols["test_time"])
         if kinds.setdefault("test_time", kind) != kind:
             raise StreamFallback("the test time is written in two ways")
-        t, has_unit = _durations(cols["test_time"], "test time", dp)
+        has_unit = kind[0]  # as _durations says
         unit_from_clock = not has_unit and not np.isfinite(factor)
-        if not has_unit and not unit_from_clock:
-            t = t * factor
+        t = None  # only the wall clock's decisions need the test time in this pass
+        if "wall_clock" in cols and (unit_from_clock or clock_scan.open_layouts > 1):
+            t, has_unit = _durations(cols["test_time"], "test time", dp)
+            if not has_unit and not unit_from_clock:
+                t = t * factor
         if "wall_clock" in cols:
             clock_scan.push(
-                cols["wall_clock"], t, tuple(_UNIT_FACTORS) if unit_from_clock else (1.0,)
+                cols["wall_clock"],
+                t,
+                tuple(_UNIT_FACTORS) if unit_from_clock else (1.0,),
+                # a record is at least one byte per column (tabs and the line break)
+                max(size - pos, 0) // max(len(layout.names), 1),
             )
         if "dcir" in cols:
             any_dcir |= bool(np.nan_to_num(_to_numpy(cols["dcir"])).any())
@@ -1062,7 +1139,7 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
             if fin.any():
                 aux_finite[k] = True
                 aux_min[k] = min(aux_min[k], float(temp[fin].min()))
-        rows += len(t)
+        rows += len(cols["test_time"])
     if rows == 0:
         raise StreamFallback("no records")
     time_warning = None
@@ -1099,7 +1176,14 @@ def iter_export(path: Path, batch_rows: int) -> Iterator[RawReading]:
     other_n = 0
     odd: set[str] = set()
     meta = _metadata(header_fields(layout.header_lines))
-    for cols in _chunk_tables(path, layout, wanted, head, batch_rows):
+    # the columns the records need (the others were checked in the first pass)
+    skip = {"record", "dcir", "wall_clock"} | {f"aux{k}" for k in range(len(aux))}
+    keep = [r for r in wanted if r not in skip]
+    keep += ["wall_clock"] if fmt is not None else []
+    keep += ["dcir"] if any_dcir else []
+    keep += [f"aux{temp_aux}"] if temp_aux is not None else []
+    records = {r: wanted[r] for r in keep}
+    for cols, _ in _chunk_tables(path, layout, records, head, batch_rows):
         if _duration_kind(cols["test_time"]) != kinds["test_time"]:
             raise StreamFallback("the test time is written in two ways")
         t, has_unit = _durations(cols["test_time"], "test time", dp)
