@@ -1,34 +1,47 @@
 """Neware BTS CSV exports (BTSDA "record" layer: one row per data point).
 
-Hand-written on pyarrow's CSV reader. The one maintained reader for this export, cellpy's
-``neware_txt`` loader (MIT), reads the values correctly but (1) copies the source file into the
-system temporary folder and leaves that copy behind, readable by every user (seen with cellpy
-1.0.3: ``/tmp/neware_uio.csv``, mode 0444), (2) needs a per-laboratory "model" configuration to
-know the column names and units of an export, and (3) is several times slower than a direct
-pyarrow read. No other permissively licensed reader exists (NewareNDA reads only the binary
+Read by the declarative table engine (:mod:`.tabular`): the format is the Neware record-layer
+declaration of :mod:`.table_formats` (``NEWARE``: header names in English and Chinese, the units
+each column may carry), extended here with the English BTS names that declaration does not list
+(``Status``, ``Cycle No.``, ``Charge Capacity``...) and with Neware's own rules as hooks
+(:func:`table_format`). The one maintained reader for this export, cellpy's ``neware_txt`` loader
+(MIT), reads the values correctly but (1) copies the source file into the system temporary
+folder and leaves that copy behind, readable by every user (seen with cellpy 1.0.3:
+``/tmp/neware_uio.csv``, mode 0444), (2) needs a per-laboratory "model" configuration to know
+the column names and units of an export, and (3) is several times slower than a direct pyarrow
+read. No other permissively licensed reader exists (NewareNDA reads only the binary
 .nda/.ndax files).
 
-What the tester writes, and what this module makes of it:
+What the tester writes, and what this module makes of it (D: data of the declaration; H: a
+hook of this module):
 
-- column names carry their units in parentheses, e.g. ``Current(A)`` or ``Current(mA)``,
+- (D) column names carry their units in parentheses, e.g. ``Current(A)`` or ``Current(mA)``,
   ``Voltage(V)``, ``Chg. Cap.(Ah)`` or ``(mAh)``, ``Chg. Energy(Wh)`` or ``(mWh)``; units are
-  read from the header, so exports in A/Ah and in mA/mAh both read correctly;
-- **sign convention**: Neware writes discharge current negative and charge current positive,
-  the BDF convention, so current is kept as written (a file whose discharge rows carry a
-  positive current, by the tester's own step labels, is flipped, with a warning);
-- **counters reset at every step**: ``Chg. Cap.``, ``DChg. Cap.``, ``Chg. Energy`` and
-  ``DChg. Energy`` restart from zero when a step starts; they are made cumulative from the test
-  start (a reset is a drop of the counter at a step boundary; see :func:`counter_cumulative`);
-- times: ``Time`` is the step time and ``Cumulative Time`` (or ``Total Time``) the test time,
-  both as ``[d-]h:mm:ss[.fff]`` with hours that may exceed 24; numeric times in seconds are
-  read too. Where there is no test-time column the step times are accumulated;
-- ``Date`` is the wall-clock time of the tester's computer **without a time zone**:
-  ``unix_time_second`` reads it as UTC (and says so in a warning);
-- ``Cycle Index`` is the tester's cycle number, from 1, kept as written (the trap of a reader
-  that multiplied it by 2*pi is tested); ``Step Index`` is the step number in the schedule;
-- metadata: the export has no header block; the start time is the first ``Date`` and the
-  active mass, where the file has specific-capacity columns, is the mass the tester divided by
-  (``Capacity(Ah) / Spec. Cap.(mAh/g)``, recorded as derived in ``extra``).
+  read from the header, so exports in A/Ah and in mA/mAh both read correctly (A, V, Ah, Wh
+  where the header states none); comma or tab, decimal point or (with a tab) decimal comma;
+- (H) **sign convention**: Neware writes discharge current negative and charge current
+  positive, the BDF convention, so current is kept as written; a file whose discharge rows
+  carry a positive current, by the tester's own step labels (``DChg``/``Dis`` in
+  ``Step Type``; without labels, the rising ``DChg. Cap.`` counter), is flipped as a whole,
+  with a warning (the median rule of :func:`current_sign_check`, decided on the first batch
+  and checked over the whole file with :func:`sign_decision`);
+- (H) **counters reset at every step**: ``Chg. Cap.``, ``DChg. Cap.``, ``Chg. Energy`` and
+  ``DChg. Energy`` restart from zero when a step starts; they are made cumulative from the
+  test start (a reset is a drop of the counter at a step boundary; :class:`CounterStream`);
+- (D) times: ``Time`` is the step time and ``Cumulative Time`` (or ``Total Time``) the test
+  time, both as ``[d-]h:mm:ss[.fff]`` with hours that may exceed 24; numeric times in seconds
+  are read too. Where there is no test-time column the step times are accumulated;
+- (H) ``Date`` is the wall-clock time of the tester's computer **without a time zone**:
+  ``unix_time_second`` reads it as UTC (and says so in a warning); the start time is the
+  first ``Date``;
+- (H) ``Cycle Index`` is the tester's cycle number, from 1, kept as written (the trap of a
+  reader that multiplied it by 2*pi is tested; a count from 0 is shifted, with a warning);
+  ``Step Index`` is the step number in the schedule; both must be integers;
+- (H) the active mass, where the file has specific-capacity columns, is the mass the tester
+  divided by (``Capacity(Ah) / Spec. Cap.(mAh/g)``, recorded as derived in ``extra``);
+- (H) recognition: a comma- or tab-separated header among the first 10 lines with names only
+  Neware writes (``Chg. Cap.``...) or its ``Cycle Index``/``Step Index``/``Step Type``; the
+  same header in other locales (Chinese names, ``;``) is ``neware-table``'s.
 
 Helpers shared with the other Neware and PEC adapters (:func:`counter_cumulative`,
 :func:`hms_seconds`, :func:`read_csv_columns`...) live here.
@@ -36,7 +49,9 @@ Helpers shared with the other Neware and PEC adapters (:func:`counter_cumulative
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
+import functools
 import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -53,12 +68,9 @@ from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
-    block_size_for,
     decode_head,
     hms_to_seconds,
-    line_chunks,
     looks_binary,
-    offset_after_lines,
     truncated_error,
 )
 from casip.errors import CasipInputError, Problem
@@ -434,129 +446,6 @@ def split_fields(line: str, sep: str) -> list[str]:
     return [t.strip().strip('"').strip() for t in line.split(sep)]
 
 
-# --------------------------------------------------------------------------------------------
-# Neware CSV
-# --------------------------------------------------------------------------------------------
-
-#: header name without unit (lower case) -> role
-_ROLES: dict[str, str] = {}
-for _role, _names in {
-    "cycle": ("cycle index", "cycle id", "cycle no.", "cycle number", "cycle"),
-    "step_index": ("step index", "step id", "step no.", "step number", "step"),
-    "step_type": ("step type", "step name", "status", "state"),
-    "step_time": ("time", "step time", "relative time"),
-    "test_time": ("cumulative time", "total time", "test time"),
-    "current": ("current",),
-    "voltage": ("voltage",),
-    "qc": ("chg. cap.", "chg. capacity", "charge capacity", "charge cap."),
-    "qd": ("dchg. cap.", "dchg. capacity", "discharge capacity", "discharge cap."),
-    "ec": ("chg. energy", "charge energy"),
-    "ed": ("dchg. energy", "discharge energy"),
-    "date": ("date", "realtime", "real time", "absolute time", "system time", "timestamp"),
-    "temperature": ("t1", "temperature", "aux. temperature", "auxiliary temperature"),
-    "capacity": ("capacity",),
-    "spec_cap": ("spec. cap.", "specific capacity"),
-}.items():
-    for _n in _names:
-        _ROLES[_n] = _role
-
-#: header names found only in Neware exports
-_NEWARE_ONLY = {"chg. cap.", "dchg. cap.", "chg. energy", "dchg. energy", "chg. spec. cap.",
-                "dchg. spec. cap.", "spec. cap.", "module start-stop switch"}
-
-
-def _header_roles(tokens: list[str]) -> dict[str, tuple[int, str]]:
-    """role -> (column position, unit) for the first column of each role."""
-    roles: dict[str, tuple[int, str]] = {}
-    for j, tok in enumerate(tokens):
-        base, unit = split_name_unit(tok)
-        role = _ROLES.get(base)
-        if role and role not in roles:
-            roles[role] = (j, unit)
-    return roles
-
-
-def _find_header(text: str) -> tuple[int, str, list[str]] | None:
-    """(line number, separator, tokens) of the column header among the first lines."""
-    for k, line in enumerate(text.splitlines()[:10]):
-        sep = "\t" if line.count("\t") > line.count(",") else ","
-        tokens = split_fields(line, sep)
-        roles = _header_roles(tokens)
-        if "current" in roles and "voltage" in roles:
-            return k, sep, tokens
-    return None
-
-
-def sniff(head: bytes, name: str) -> float:
-    """Confidence that ``head`` is a Neware CSV export.
-
-    Parameters
-    ----------
-    head : bytes
-        The first 64 KiB of the file.
-    name : str
-        The file name (not used: the content decides).
-
-    Returns
-    -------
-    float
-        0.9 when a column header among the first lines has Current and Voltage columns and
-        names only Neware writes (``Chg. Cap.``, ``DChg. Energy``...); 0.7 with Neware's
-        ``Cycle Index``, ``Step Index`` and ``Step Type``; else 0.
-    """
-    if not head or looks_binary(head):
-        return 0.0
-    found = _find_header(decode_head(head))
-    if found is None:
-        return 0.0
-    _, _, tokens = found
-    bases = {split_name_unit(t)[0] for t in tokens}
-    if bases & _NEWARE_ONLY:
-        return 0.9
-    if {"cycle index", "step index", "step type"} <= bases:
-        return 0.7
-    return 0.0
-
-
-def _setup(path: Path) -> dict[str, Any]:
-    """The header: where the data start, the columns' roles, units and types."""
-    with path.open("rb") as fh:
-        head = fh.read(HEAD_BYTES)
-    if not head.strip():
-        raise CasipInputError(Problem("", "the file is empty"))
-    if looks_binary(head):
-        raise CasipInputError(Problem("", "binary content, not a Neware CSV export"))
-    encoding = detect_encoding(head)
-    text = head.decode(encoding, errors="replace").lstrip("\ufeff")
-    found = _find_header(text)
-    if found is None:
-        raise CasipInputError(
-            Problem(
-                "",
-                "no Neware column header found",
-                None,
-                "a header line with Current(...) and Voltage(...) columns",
-            )
-        )
-    line_no, sep, tokens = found
-    roles = _header_roles(tokens)
-    if "test_time" not in roles and "step_time" not in roles:
-        raise CasipInputError(Problem("", "the file has no time column", None,
-                                      "Time or Cumulative Time"))
-    # which columns to read, and as what
-    numeric = ("cycle", "step_index", "current", "voltage", "qc", "qd", "ec", "ed",
-               "temperature", "capacity", "spec_cap")
-    cols = {r: roles[r][0] for r in roles}
-    types = {r: pa.float64() for r in numeric if r in roles}
-    for r in ("step_type", "date"):
-        if r in roles:
-            types[r] = pa.string()
-    for r in ("step_time", "test_time"):
-        if r in roles:
-            types[r] = pa.float64() if roles[r][1].lower() in TIME_UNITS else pa.string()
-    return {"head": head, "encoding": encoding, "line_no": line_no, "sep": sep,
-            "tokens": tokens, "roles": roles, "cols": cols, "types": types}
-
 
 class CounterStream:
     """:func:`counter_cumulative` batch by batch: the last value and the offset carry over."""
@@ -630,198 +519,345 @@ def sign_decision(d: np.ndarray, c: np.ndarray) -> str:
     return "keep"
 
 
-class _Stream:
-    """What carries over between batches of one file, and the first batch's decisions."""
 
-    def __init__(self) -> None:
-        self.first = True
-        self.row = 0
-        self.last_keys: tuple[float, float] | None = None
-        self.t = CounterStream()
-        self.counters = {r: CounterStream() for r in ("qc", "qd", "ec", "ed")}
-        self.last_raw: dict[str, float] = {}
-        self.shift_cycles = False
-        self.sign = "keep"
-        self.sign_stats: list[np.ndarray | None] = [None, None]
-        self.unix = False
-        self.date_how: str | None = None
-        self.any_voltage = False
-        self.best_spec = -1.0
-        self.best_cap = np.nan
-        self.metadata: dict[str, Any] = {"tester": "Neware"}
-        self.extra: dict[str, Any] = {}
+# --------------------------------------------------------------------------------------------
+# Neware CSV: the Neware record-layer table of table_formats, with Neware's own rules as hooks
+# --------------------------------------------------------------------------------------------
+
+#: header names found only in Neware exports (what the sniffer claims a file by)
+_NEWARE_ONLY = {"chg. cap.", "dchg. cap.", "chg. energy", "dchg. energy", "chg. spec. cap.",
+                "dchg. spec. cap.", "spec. cap.", "module start-stop switch"}
+
+#: the Neware layout's roles that this adapter reads by its own rules (hooks), and as what:
+#: role in :data:`casip.data.readers.table_formats.NEWARE` -> (own role, kind, units, default)
+_OWN_ROLES: dict[str, tuple[str | None, str, dict[str, float] | None, str | None]] = {
+    "step_type": ("x_step_type", "label", None, None),
+    "charge_capacity": ("x_qc", "number", CAPACITY_UNITS, "Ah"),
+    "discharge_capacity": ("x_qd", "number", CAPACITY_UNITS, "Ah"),
+    "charge_energy": ("x_ec", "number", ENERGY_UNITS, "Wh"),
+    "discharge_energy": ("x_ed", "number", ENERGY_UNITS, "Wh"),
+    "datetime": ("x_date", "datetime", None, None),
+    "capacity": ("x_capacity", "number", None, None),  # only for the active mass
+    "energy": (None, "number", None, None),  # not read
+}
+
+#: English BTS names the Chinese-/European-locale declaration does not list (role -> names)
+_MORE_NAMES: dict[str, tuple[str, ...]] = {
+    "cycle": ("Cycle No.", "Cycle Number"),
+    "step": ("Step No.", "Step Number"),
+    "x_step_type": ("Status", "State"),
+    "x_qc": ("Chg. Capacity", "Charge Capacity", "Charge Cap."),
+    "x_qd": ("DChg. Capacity", "Discharge Capacity", "Discharge Cap."),
+    "x_ec": ("Charge Energy",),
+    "x_ed": ("Discharge Energy",),
+    "x_date": ("Real Time", "System Time", "Timestamp"),
+    "temperature": ("Aux. Temperature", "Auxiliary Temperature"),
+}
+
+#: the units a role defaults to where the header states none (as the tester's A, V, Ah, Wh)
+_DEFAULT_UNITS = {"current": "A", "voltage": "V"}
 
 
-def _convert(table: pa.Table, ctx: dict[str, Any], st: _Stream,
-             warnings: list[str]) -> dict[str, np.ndarray]:
-    """One batch of rows (the whole file for :func:`read`) in BDF columns."""
-    roles, tokens = ctx["roles"], ctx["tokens"]
-    n = table.num_rows
+def _columns(base: Sequence[Any]) -> tuple[Any, ...]:
+    """The Neware layout's columns with this adapter's own roles, names and defaults."""
+    from casip.data.readers.tabular import Column
 
-    def unit_of(role: str) -> str:
-        return roles[role][1]
+    out = []
+    for col in base:
+        role, kind, units, default = col.role, None, col.units, col.default_unit
+        if col.role in _OWN_ROLES:
+            role, kind, units, default = _OWN_ROLES[col.role]
+            if role is None:
+                continue
+        elif col.role in ("temperature", "ambient_temperature"):
+            units, default = None, None  # kept as written (the tester writes °C)
+        default = _DEFAULT_UNITS.get(role, default)
+        out.append(Column(role, col.names + _MORE_NAMES.get(role, ()), units, default, kind))
+    out.append(Column("x_spec_cap", ("Spec. Cap.", "Specific Capacity"), kind="number"))
+    return tuple(out)
 
-    def scaled(role: str, units: dict[str, float], default: str) -> np.ndarray:
-        factor = unit_factor(unit_of(role) or default, units, tokens[roles[role][0]])
-        return column_numpy(table, role) * factor
 
-    data: dict[str, np.ndarray] = {}
-    voltage = scaled("voltage", VOLTAGE_UNITS, "V")
-    current = scaled("current", CURRENT_UNITS, "A")
-    st.any_voltage |= bool(np.isfinite(voltage).any())
-    if st.first and not st.any_voltage and ctx.get("whole", True):
-        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
+@functools.cache
+def table_format() -> Any:
+    """The :class:`~casip.data.readers.tabular.TableFormat` of this adapter.
 
-    cycle = column_numpy(table, "cycle") if "cycle" in roles else np.ones(n)
-    check_integers(cycle, tokens[roles["cycle"][0]] if "cycle" in roles else "cycle")
-    step = column_numpy(table, "step_index") if "step_index" in roles else None
+    Built on first use (:mod:`.tabular` imports this module's helpers, so it cannot be
+    imported here at module level).
+
+    Returns
+    -------
+    TableFormat
+        ``table_formats.NEWARE`` with this adapter's id, its own roles and names
+        (:func:`_columns`) and its hooks (:func:`_batch`, :func:`_finish`).
+    """
+    from casip.data.readers.table_formats import NEWARE
+    from casip.data.readers.tabular import Hooks
+
+    return dataclasses.replace(
+        NEWARE, format=FORMAT, vendor=VENDOR, description=DESCRIPTION, extensions=EXTENSIONS,
+        source="Neware BTS 8 English export (the shared neware_uio.csv) and BTSDA 7.6 layouts",
+        columns=_columns(NEWARE.columns), defer=None, preamble_metadata=False,
+        hooks=Hooks(batch=_batch, finish=_finish),
+    )
+
+
+def _unit(layout: Any, role: str) -> str:
+    """The unit a column's header states (``""`` if none)."""
+    return split_name_unit(layout.tokens[layout.roles[role][0]])[1]
+
+
+def _name(layout: Any, role: str, default: str) -> str:
+    return layout.tokens[layout.roles[role][0]] if role in layout.roles else default
+
+
+def _state(state: dict) -> dict[str, Any]:
+    """This adapter's part of the engine's per-file ``state``."""
+    if "neware" not in state:
+        state["neware"] = {
+            "first": True, "row": 0, "last_keys": None, "last_raw": {}, "shift": False,
+            "sign": "keep", "stats": [None, None], "unix": False, "date_how": None,
+            "any_voltage": False, "best_spec": -1.0, "best_cap": np.nan, "warnings": [],
+            "start_time": None,
+            "counters": {r: CounterStream() for r in ("x_qc", "x_qd", "x_ec", "x_ed")},
+        }
+    return state["neware"]
+
+
+_COUNTERS = {"x_qc": "charging_capacity_ah", "x_qd": "discharging_capacity_ah",
+             "x_ec": "charging_energy_wh", "x_ed": "discharging_energy_wh"}
+
+
+def _batch(values: dict[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
+    """Neware's rules on one converted batch: cycles and steps as integers (a count from 0
+    shifted), counters made cumulative per step, the whole-file current sign, the wall clock
+    read as UTC, the active mass from ``Spec. Cap.``."""
+    layout, streaming, st = state["layout"], state["streaming"], _state(state)
+    n = len(frame)
+    out = {c: frame[c].to_numpy() for c in frame.columns}  # one frame built at the end
+    warnings = st["warnings"]
+    st["any_voltage"] |= bool(np.isfinite(out["voltage_volt"]).any())
+    if st["first"] and not st["any_voltage"] and not streaming:
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"),
+                              source=state["source"])
+    cycle = values["cycle"] if "cycle" in values else np.ones(n)
+    check_integers(cycle, _name(layout, "cycle", "cycle"))
+    step = values.get("step")
     if step is not None:
-        check_integers(step, tokens[roles["step_index"][0]])
+        check_integers(step, _name(layout, "step", "step"))
     # a step boundary before each row (the first row's against the previous batch's last)
     boundary = np.zeros(n, dtype=bool)
     for j, k in enumerate((cycle, step)):
         if k is None:
             continue
         boundary[1:] |= k[1:] != k[:-1]
-        if st.last_keys is not None:
-            boundary[0] |= k[0] != st.last_keys[j]
-    st.last_keys = (cycle[-1], step[-1] if step is not None else np.nan)
-
-    def seconds(role: str) -> np.ndarray:
-        unit = unit_of(role).lower()
-        if unit in TIME_UNITS:
-            return column_numpy(table, role) * TIME_UNITS[unit]
-        try:
-            return hms_seconds(table.column(role))
-        except (ValueError, pa.ArrowInvalid) as exc:
-            raise CasipInputError(Problem(tokens[roles[role][0]], str(exc))) from None
-
-    t = seconds("test_time" if "test_time" in roles else "step_time")
+        if st["last_keys"] is not None:
+            boundary[0] |= k[0] != st["last_keys"][j]
+    st["last_keys"] = (cycle[-1], step[-1] if step is not None else np.nan)
+    t = out["test_time_second"]
     if not np.isfinite(t).all():
         i = int(np.flatnonzero(~np.isfinite(t))[0])
         raise CasipInputError(
-            Problem("time", f"missing or unreadable time at data row {st.row + i + 1}")
-        )
-    if "test_time" not in roles:
-        t = st.t.push(t, boundary)
-
-    if st.first:
-        _, st.shift_cycles = cycles_from_one(cycle)
-        if st.shift_cycles:
+            Problem("time", f"missing or unreadable time at data row {st['row'] + i + 1}"),
+            source=state["source"])
+    if st["first"]:
+        _, st["shift"] = cycles_from_one(cycle)
+        if st["shift"]:
             warnings.append("the file counts cycles from 0; cycle_count = the file's cycle + 1")
-        elif not ctx.get("whole", True) and not np.isfinite(cycle).any():
+        elif streaming and not np.isfinite(cycle).any():
             raise StreamFallback("no cycle number in the first batch")
-    elif st.shift_cycles and np.nanmin(cycle) < 0:
+    elif st["shift"] and np.nanmin(cycle) < 0:
         raise StreamFallback("cycle numbers below 0 after the first batch")
-    data["test_time_second"] = t
-    data["voltage_volt"] = voltage
-    data["cycle_count"] = cycle + 1 if st.shift_cycles else cycle
-    if step is not None:
-        data["step_index"] = step
-
-    counters = {"qc": ("charging_capacity_ah", CAPACITY_UNITS, "Ah"),
-                "qd": ("discharging_capacity_ah", CAPACITY_UNITS, "Ah"),
-                "ec": ("charging_energy_wh", ENERGY_UNITS, "Wh"),
-                "ed": ("discharging_energy_wh", ENERGY_UNITS, "Wh")}
-    raw_counters: dict[str, np.ndarray] = {}
-    for role, (col, units, default) in counters.items():
-        if role in roles:
-            raw_counters[role] = scaled(role, units, default)
-            data[col] = st.counters[role].push(raw_counters[role], boundary)
-
-    # sign: the tester's step labels (or its rising counters) say which rows discharge
-    dis = chg = None
-    if "step_type" in roles:
-        labels = table.column("step_type")
-        lab = pc.utf8_lower(labels.combine_chunks() if labels.num_chunks != 1 else labels.chunk(0))
-        dis = pc.fill_null(pc.match_substring_regex(lab, r"dchg|dis"), False).to_numpy(
-            zero_copy_only=False)
-        chg = pc.fill_null(
-            pc.and_(pc.match_substring(lab, "chg"), pc.invert(pc.match_substring(lab, "dchg"))),
-            False,
-        ).to_numpy(zero_copy_only=False)
-    elif "qd" in raw_counters and "qc" in raw_counters:
-        rising = []
-        for role in ("qd", "qc"):
-            x = raw_counters[role]
-            before = st.last_raw.get(role)
-            d = np.diff(x, prepend=before if before is not None else np.nan)
-            rising.append(d > 0)
-            st.last_raw[role] = x[-1]
-        dis, chg = rising
-    if dis is not None:
-        nz = np.abs(current) > 0
-        for k, rows in enumerate((dis, chg)):
-            st.sign_stats[k] = _merge_sign_stats(st.sign_stats[k], _sign_stats(current[rows & nz]))
-        if st.first:
-            current, more = current_sign_check(current, dis, chg)
-            warnings += more
-            st.sign = sign_decision(*st.sign_stats)
-        elif st.sign == "invert":
-            current = -current
-        elif st.sign == "magnitude":
-            current = np.where(dis, -np.abs(current), current)
-    data["current_ampere"] = current
-
-    if "temperature" in roles:
-        data["surface_temperature_celsius"] = column_numpy(table, "temperature")
-
-    if "date" in roles:
-        how: list[str] = []
-        unix = to_unix_seconds(table.column("date"), ("%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"),
-                               how=how)
-        finite = np.isfinite(unix)
-        if st.first:
-            st.date_how = how[0]
-            st.unix = bool(finite.any())
-            if st.unix:
-                first = unix[finite][0]
-                st.metadata["start_time"] = _dt.datetime.fromtimestamp(first, _dt.UTC).replace(
-                    tzinfo=None
-                )
-                warnings.append(
-                    "the file's wall-clock times carry no time zone; unix_time_second reads "
-                    "them as UTC"
-                )
-        elif how[0] != st.date_how or (finite.any() and not st.unix):
-            raise StreamFallback("the wall-clock times differ between batches")
-        if st.unix:
-            data["unix_time_second"] = unix
-    if "capacity" in roles and "spec_cap" in roles:
-        cap = np.abs(column_numpy(table, "capacity"))
-        spec = np.abs(column_numpy(table, "spec_cap"))
+    out["cycle_count"] = cycle + 1 if st["shift"] else cycle
+    for role, col in _COUNTERS.items():
+        if role in values:
+            out[col] = st["counters"][role].push(values[role], boundary)
+    out["current_ampere"] = _sign(values, out["current_ampere"], st)
+    if "x_date" in values:
+        _wall_clock(values["x_date"], out, st)
+    if "x_capacity" in values and "x_spec_cap" in values:
+        cap, spec = np.abs(values["x_capacity"]), np.abs(values["x_spec_cap"])
         ok = np.isfinite(cap) & np.isfinite(spec) & (spec > 0) & (cap > 0)
         if ok.any():
             k = int(np.argmax(np.where(ok, spec, -1.0)))
-            if spec[k] > st.best_spec:
-                st.best_spec, st.best_cap = float(spec[k]), float(cap[k])
-    st.first = False
-    st.row += n
-    return data
+            if spec[k] > st["best_spec"]:
+                st["best_spec"], st["best_cap"] = float(spec[k]), float(cap[k])
+    st["first"] = False
+    st["row"] += n
+    return pd.DataFrame(out)
 
 
-def _finish(ctx: dict[str, Any], st: _Stream) -> dict[str, Any]:
-    """The metadata, once every row was seen; checks the first batch's decisions."""
-    roles = ctx["roles"]
-    if not st.any_voltage:
-        raise CasipInputError(Problem("Voltage", "no numeric voltage values"))
-    if st.sign_stats[0] is not None and sign_decision(*st.sign_stats) != st.sign:
+def _sign(values: dict[str, Any], current: np.ndarray, st: dict[str, Any]) -> np.ndarray:
+    """The tester's step labels (or its rising counters) say which rows discharge; the sign
+    convention is decided on the first batch and checked over the whole file (the median rule
+    of :func:`current_sign_check`, from counts that merge across batches)."""
+    dis = chg = None
+    if "x_step_type" in values:
+        codes, labels = pd.factorize(values["x_step_type"])
+        low = [str(u).lower() for u in labels]
+        is_dis = np.array([bool(re.search("dchg|dis", u)) for u in low] + [False])
+        is_chg = np.array([("chg" in u and "dchg" not in u) for u in low] + [False])
+        dis, chg = is_dis[codes], is_chg[codes]  # code -1 (no label) takes the last: False
+    elif "x_qd" in values and "x_qc" in values:
+        rising = []
+        for role in ("x_qd", "x_qc"):
+            x = values[role]
+            before = st["last_raw"].get(role)
+            rising.append(np.diff(x, prepend=before if before is not None else np.nan) > 0)
+            st["last_raw"][role] = x[-1]
+        dis, chg = rising
+    if dis is None:
+        return current
+    nz = np.abs(current) > 0
+    for k, rows in enumerate((dis, chg)):
+        st["stats"][k] = _merge_sign_stats(st["stats"][k], _sign_stats(current[rows & nz]))
+    if st["first"]:
+        current, more = current_sign_check(current, dis, chg)
+        st["warnings"] += more
+        st["sign"] = sign_decision(*st["stats"])
+    elif st["sign"] == "invert":
+        current = -current
+    elif st["sign"] == "magnitude":
+        current = np.where(dis, -np.abs(current), current)
+    return current
+
+
+def _wall_clock(dates: pd.Series, out: dict[str, np.ndarray], st: dict[str, Any]) -> None:
+    """``Date``: the tester computer's clock without a zone, read as UTC."""
+    how: list[str] = []
+    unix = to_unix_seconds(pa.array(dates, pa.string()),
+                           ("%Y/%m/%d %H:%M:%S", "%m/%d/%Y %H:%M:%S"), how=how)
+    finite = np.isfinite(unix)
+    if st["first"]:
+        st["date_how"] = how[0]
+        st["unix"] = bool(finite.any())
+        if st["unix"]:
+            first = unix[finite][0]
+            st["start_time"] = _dt.datetime.fromtimestamp(first, _dt.UTC).replace(tzinfo=None)
+            st["warnings"].append("the file's wall-clock times carry no time zone; "
+                                  "unix_time_second reads them as UTC")
+    elif how[0] != st["date_how"] or (finite.any() and not st["unix"]):
+        raise StreamFallback("the wall-clock times differ between batches")
+    if st["unix"]:
+        out["unix_time_second"] = unix
+
+
+def _finish(state: dict) -> tuple[dict[str, Any], list[str]]:
+    """The metadata once every row was seen; checks the first batch's decisions."""
+    st, layout = _state(state), state["layout"]
+    if not st["any_voltage"]:
+        raise CasipInputError(Problem("Voltage", "no numeric voltage values"),
+                              source=state["source"])
+    if st["stats"][0] is not None and sign_decision(*st["stats"]) != st["sign"]:
         raise StreamFallback("the current sign convention differs from the first batch's")
-    metadata = dict(st.metadata)
-    extra: dict[str, Any] = {}
-    if st.best_spec > 0:
-        cap_factor = unit_factor(roles["capacity"][1] or "Ah", CAPACITY_UNITS, "Capacity")
-        spec_unit = roles["spec_cap"][1].lower().replace(" ", "")
+    metadata: dict[str, Any] = {"tester": VENDOR}
+    if st["start_time"] is not None:
+        metadata["start_time"] = st["start_time"]
+    if st["best_spec"] > 0:
+        cap_factor = unit_factor(_unit(layout, "x_capacity") or "Ah", CAPACITY_UNITS,
+                                 "Capacity")
+        spec_unit = _unit(layout, "x_spec_cap").lower().replace(" ", "")
         spec_factor = {"mah/g": 1e-3, "ah/g": 1.0, "mah/mg": 1.0, "ah/kg": 1e-3}.get(spec_unit)
         if spec_factor:
-            mass_g = st.best_cap * cap_factor / (st.best_spec * spec_factor)
+            mass_g = st["best_cap"] * cap_factor / (st["best_spec"] * spec_factor)
             metadata["active_mass_g"] = float(f"{mass_g:.6g}")
-            extra["active_mass_source"] = (
-                "derived: Capacity / Spec. Cap. (the mass the tester divided by)"
-            )
-    if extra:
-        metadata["extra"] = extra
-    return metadata
+            metadata["extra"] = {"active_mass_source": (
+                "derived: Capacity / Spec. Cap. (the mass the tester divided by)")}
+    return metadata, list(st["warnings"])
+
+
+# --------------------------------------------------------------------------------------------
+# the adapter contract
+# --------------------------------------------------------------------------------------------
+
+
+def _header_tokens(text: str) -> list[str] | None:
+    """The tokens of a header line with Neware-only names among the first 10 lines (comma or
+    tab separated), for a header whose units the layout refuses."""
+    for line in text.splitlines()[:10]:
+        sep = "\t" if line.count("\t") > line.count(",") else ","
+        tokens = split_fields(line, sep)
+        if {split_name_unit(t)[0] for t in tokens} & _NEWARE_ONLY:
+            return tokens
+    return None
+
+
+def sniff(head: bytes, name: str) -> float:
+    """Confidence that ``head`` is a Neware CSV export.
+
+    Parameters
+    ----------
+    head : bytes
+        The first 64 KiB of the file.
+    name : str
+        The file name (not used: the content decides).
+
+    Returns
+    -------
+    float
+        For a comma- or tab-separated header among the first 10 lines that the Neware layout
+        recognises: 0.9 with names only Neware writes (``Chg. Cap.``, ``DChg. Energy``...), 0.7
+        with Neware's ``Cycle Index``, ``Step Index`` and ``Step Type``; else 0 (other
+        locales are ``neware-table``'s).
+    """
+    from casip.data.readers.tabular import probe
+
+    if not head or looks_binary(head):
+        return 0.0
+    try:
+        layout = probe(table_format(), head)
+    except CasipInputError:  # a unit the layout refuses: read() says which
+        tokens = _header_tokens(decode_head(head))
+        return 0.9 if tokens is not None else 0.0
+    if layout is None or layout.header_line >= 10 or layout.delimiter not in (",", "\t"):
+        return 0.0
+    return _neware_score(layout.tokens)
+
+
+def _neware_score(tokens: Sequence[str]) -> float:
+    """0.9 for a header with names only Neware writes, 0.7 for Neware's cycle/step trio."""
+    bases = {split_name_unit(t)[0] for t in tokens}
+    if bases & _NEWARE_ONLY:
+        return 0.9
+    if {"cycle index", "step index", "step type"} <= bases:
+        return 0.7
+    return 0.0
+
+
+def _layout(path: Path) -> Any:
+    """The file's layout, or the error a Neware reader gives for a file that is not one."""
+    from casip.data.readers.tabular import probe
+
+    with path.open("rb") as fh:
+        head = fh.read(HEAD_BYTES)
+    if not head.strip():
+        raise CasipInputError(Problem("", "the file is empty"), source=str(path))
+    if looks_binary(head):
+        raise CasipInputError(Problem("", "binary content, not a Neware CSV export"),
+                              source=str(path))
+    layout = probe(table_format(), head, str(path))
+    if layout is None or not _neware_score(layout.tokens):  # e.g. an Arbin CSV's own names
+        raise CasipInputError(
+            Problem("", "no Neware column header found", None,
+                    "a header line with Current(...), Voltage(...) and Time columns"),
+            source=str(path))
+    # columns not used are not parsed: the record number, and the step time where the test
+    # time is written
+    unused = {"record"} | ({"step_time"} if "time" in layout.roles else set())
+    layout.roles = {r: v for r, v in layout.roles.items() if r not in unused}
+    return layout
+
+
+def _reworded(exc: CasipInputError) -> CasipInputError:
+    """The engine's refusal, worded as this adapter always did: a row that does not parse is
+    "unreadable data"; this adapter's own refusals (raised in its hooks, which the engine
+    wraps) are given as they were raised."""
+    inner = exc.__context__
+    if isinstance(inner, CasipInputError):
+        return CasipInputError(inner.problems, source=inner.source or exc.source)
+    problems = [Problem(p.field, "unreadable data: " + p.message, p.value, p.expected)
+                if p.message.startswith("corrupted or malformed") else p
+                for p in exc.problems]
+    return CasipInputError(problems, source=exc.source)
 
 
 def read(path: Path) -> RawReading:
@@ -843,55 +879,27 @@ def read(path: Path) -> RawReading:
     CasipInputError
         No Neware header, no data rows, a malformed line or value, an unknown unit.
     """
+    from casip.data.readers.tabular import read_table
+
     path = Path(path)
-    ctx = _setup(path)
-    table, warnings = read_csv_columns(path, ctx["line_no"], len(ctx["tokens"]), ctx["cols"],
-                                       ctx["types"], ctx["sep"], ctx["encoding"])
-    if table.num_rows == 0:
-        raise CasipInputError(Problem("", "no data rows after the column header"))
-    st = _Stream()
-    data = _convert(table, ctx, st, warnings)
-    return RawReading(data=pd.DataFrame(data), metadata=_finish(ctx, st), warnings=warnings)
+    try:
+        return read_table(table_format(), path, layout=_layout(path), what="Neware CSV export")
+    except CasipInputError as exc:
+        raise _reworded(exc) from None
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:
-    """:func:`read` in batches of about ``batch_rows`` rows (line-aligned chunks, each parsed
-    by pyarrow; see :func:`casip.data.readers._base.line_chunks`).
+    """:func:`read` in batches of about ``batch_rows`` rows (the table engine's stream).
 
     Whole-file decisions are taken on the first batch and checked at the end (the current sign
     convention, a cycle count from 0, the wall-clock format); where a later batch contradicts
     them, :class:`StreamFallback` has the file read whole; a cut last line is refused.
     """
+    from casip.data.readers.tabular import iter_table
+
     path = Path(path)
-    ctx = _setup(path)
-    n_fields = len(ctx["tokens"])
-    if complete_length(path, ctx["sep"], n_fields) is not None:
-        raise truncated_error(path)
-    names = [f"_c{j}" for j in range(n_fields)]
-    enc = ctx["encoding"]
-    enc = "utf8" if enc in ("utf-8", "utf-8-sig", "utf8") else enc
-    cols, types = ctx["cols"], ctx["types"]
-    options = {
-        "read_options": pacsv.ReadOptions(column_names=names, encoding=enc),
-        "parse_options": pacsv.ParseOptions(delimiter=ctx["sep"]),
-        "convert_options": pacsv.ConvertOptions(
-            include_columns=[f"_c{j}" for j in cols.values()],
-            column_types={f"_c{cols[k]}": t for k, t in types.items()},
-            strings_can_be_null=True,
-        ),
-    }
-    st = _Stream()
-    start = offset_after_lines(path, ctx["line_no"] + 1)
-    for chunk in line_chunks(path, start, block_size_for(ctx["head"], batch_rows)):
-        table = pacsv.read_csv(pa.py_buffer(chunk), **options)
-        if table.num_rows == 0:
-            continue
-        table = table.rename_columns(
-            [next(k for k, j in cols.items() if f"_c{j}" == c) for c in table.column_names]
-        )
-        warnings: list[str] = []
-        data = _convert(table, {**ctx, "whole": False}, st, warnings)
-        yield RawReading(data=pd.DataFrame(data), metadata={}, warnings=warnings)
-    if st.first:
-        raise StreamFallback("no data rows")
-    yield RawReading(data=pd.DataFrame(), metadata=_finish(ctx, st), warnings=[])
+    try:
+        yield from iter_table(table_format(), path, batch_rows, layout=_layout(path),
+                              streaming=True, what="Neware CSV export")
+    except CasipInputError as exc:
+        raise _reworded(exc) from None

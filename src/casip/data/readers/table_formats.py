@@ -76,7 +76,10 @@ STEP_LABELS: dict[str, tuple[str, int | None]] = {
 
 
 def _plain_english_comma(layout: Layout) -> bool:
-    """The English Neware export with a comma or tab and decimal points: ``neware-csv``'s."""
+    """The English Neware export with a comma or tab and decimal points: ``neware-csv``'s.
+
+    ``neware-csv`` reads it through this same declaration (:func:`.neware_csv.table_format`),
+    with Neware's own rules for the English BTS export as hooks."""
     return layout.ascii_header and layout.delimiter in (",", "\t") and layout.decimal == "."
 
 

@@ -588,11 +588,9 @@ class Converter:
             out["ambient_temperature_celsius"] = num("ambient_temperature")
         frame = pd.DataFrame(out)
         if self.fmt.hooks.batch is not None:
-            values = {}
-            for role in raw:
-                kind = kind_of(self.fmt, role)
-                values[role] = num(role) if kind in ("number", "int") else (
-                    _series(raw[role]))
+            # converted on first access: a hook pays only for the columns it reads
+            values = _LazyValues(raw, lambda role: num(role) if kind_of(self.fmt, role) in (
+                "number", "int") else _series(raw[role]))
             frame = self.fmt.hooks.batch(values, frame, self.state)
         return frame
 
@@ -612,6 +610,26 @@ class Converter:
             w.append("decimal commas read (delimiter "
                      + {";": "semicolon", "\t": "tab"}.get(self.layout.delimiter, "?") + ")")
         return w
+
+
+class _LazyValues(Mapping):
+    """A batch's columns by role, each converted when a hook first reads it."""
+
+    def __init__(self, raw: Mapping[str, Any], convert: Callable[[str], Any]) -> None:
+        self._raw, self._convert, self._done = raw, convert, {}
+
+    def __getitem__(self, role: str) -> Any:
+        if role not in self._done:
+            if role not in self._raw:
+                raise KeyError(role)
+            self._done[role] = self._convert(role)
+        return self._done[role]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
 
 
 def kind_of(fmt: TableFormat, role: str) -> str:
@@ -802,6 +820,8 @@ def iter_table(
                 raw[role] = _text_column(raw[role], layout.encoding)
         try:
             df = conv.convert(raw)
+        except CasipInputError:
+            raise  # a hook's own refusal, already worded
         except ValueError as exc:  # a duration or label the converter cannot read
             raise CasipInputError(Problem("", f"{what}: {exc}, in the rows from line "
                                           f"{first_line}"), source=str(path)) from None
