@@ -61,11 +61,11 @@ import pyarrow.csv as pacsv
 from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
-    StreamFallback,
     truncated_error,
 )
 from casip.data.readers.tabular import (
     Column,
+    DirectionCounter,
     Hooks,
     Layout,
     TableAdapter,
@@ -73,6 +73,7 @@ from casip.data.readers.tabular import (
     iter_table,
     probe,
     read_table,
+    sign_by_evidence,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -324,57 +325,6 @@ _MODE_DIRECTION = {
 _UNUSED = ("x_step_time", "x_power", "x_loop", "x_exclude", "x_data")
 
 
-def _signing(state: dict, current: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """The current positive on charge, by the whole file's evidence, decided as it comes.
-
-    The rule of :func:`signed_current`: a file with any negative current is signed and kept;
-    one without, whose ``DCHG`` rows carry current, writes magnitudes (those rows negated).
-    Until the first discharge row with current the two agree. A negative current after the
-    decision "magnitudes" contradicts it: :class:`StreamFallback` (the whole file decides).
-    """
-    negative = bool(np.any(current < 0))
-    carried = bool(np.any((direction < 0) & (np.abs(np.nan_to_num(current)) > 0)))
-    rule = state.get("sign")
-    if rule == "negate" and negative:
-        raise StreamFallback("a negative current after discharge rows written as magnitudes")
-    state["negative"] = state.get("negative", False) or negative
-    if rule is None and (state["negative"] or carried):
-        rule = state["sign"] = "keep" if state["negative"] else "negate"
-    return np.where(direction < 0, -np.abs(current), current) if rule == "negate" else current
-
-
-class _DirectionCounters:
-    """:func:`counters_by_direction` carried across batches, with a causal noise scale.
-
-    A drop of the counter's magnitude to less than half its previous value, and by more than
-    1e-4 of the largest magnitude so far, is a reset; each row's rise goes to the charge or
-    the discharge total by the row's direction (rest rows add nothing).
-    """
-
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.peak = 0.0
-        self.charge = 0.0
-        self.discharge = 0.0
-
-    def push(self, counter: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        mag = np.r_[self.last, np.abs(np.asarray(counter, dtype=float))]
-        m = pd.Series(mag).ffill().fillna(0.0).to_numpy()[1:]
-        if len(m) == 0:
-            return m, m
-        prev = np.r_[self.last, m[:-1]]
-        noise = 1e-4 * np.maximum.accumulate(np.r_[self.peak, m])[1:] + 1e-12
-        rise = m - prev
-        reset = (m < 0.5 * prev) & (prev - m > noise)
-        rise = np.clip(np.where(reset, m, rise), 0.0, None)
-        # the carried total first, so that the sums round as over the whole file
-        charge = np.cumsum(np.r_[self.charge, np.where(direction > 0, rise, 0.0)])[1:]
-        discharge = np.cumsum(np.r_[self.discharge, np.where(direction < 0, rise, 0.0)])[1:]
-        self.last, self.peak = float(m[-1]), max(self.peak, float(m.max()))
-        self.charge, self.discharge = float(charge[-1]), float(discharge[-1])
-        return charge, discharge
-
-
 def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
     """Bitrode's own steps on a converted batch: Mode -> sign and direction, step counters."""
     mode = values["x_mode"].astype("string").str.strip().str.upper()
@@ -386,7 +336,7 @@ def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.Da
         for v in pd.unique(mode[unknown]):
             if v not in seen and len(seen) < 10:
                 seen.append(None if pd.isna(v) else v)
-    current = _signing(state, frame["current_ampere"].to_numpy(), direction)
+    current = sign_by_evidence(state, frame["current_ampere"].to_numpy(), direction)
     direction = np.where(unknown, np.sign(np.nan_to_num(current)), direction)
     out = {"test_time_second": frame["test_time_second"].to_numpy(),
            "voltage_volt": frame["voltage_volt"].to_numpy(), "current_ampere": current}
@@ -395,7 +345,7 @@ def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.Da
             out[col] = frame[col].to_numpy()
     for role, unit in (("x_capacity", "capacity_ah"), ("x_energy", "energy_wh")):
         if role in values:
-            ctr = state.setdefault(role, _DirectionCounters())
+            ctr = state.setdefault(role, DirectionCounter())
             out[f"charging_{unit}"], out[f"discharging_{unit}"] = ctr.push(values[role],
                                                                           direction)
     if "x_exclude" in values:

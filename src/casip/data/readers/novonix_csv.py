@@ -95,11 +95,13 @@ from casip.data.readers.bitrode_csv import (
 from casip.data.readers.tabular import (
     Column,
     Converter,
+    DirectionCounter,
     Hooks,
     Layout,
     TableFormat,
     kind_of,
     probe,
+    sign_by_evidence,
 )
 from casip.errors import CasipInputError, Problem
 
@@ -225,58 +227,6 @@ def _directions(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return direction, np.isnan(direction) & np.isfinite(codes)
 
 
-def _signing(state: dict, current: np.ndarray, direction: np.ndarray) -> np.ndarray:
-    """The current positive on charge, by :func:`signed_current`'s rule decided as rows come.
-
-    Any negative current: the file is signed, kept. None, but discharge rows with current:
-    magnitudes, discharge rows negated. The two agree until the first discharge row with
-    current; a negative current after "magnitudes" was decided raises :class:`StreamFallback`
-    (the whole file decides).
-    """
-    negative = bool(np.any(current < 0))
-    carried = bool(np.any((direction < 0) & (np.abs(np.nan_to_num(current)) > 0)))
-    if state.get("sign") == "negate" and negative:
-        raise StreamFallback("a negative current after discharge rows written as magnitudes")
-    state["negative"] = state.get("negative", False) or negative
-    if state.get("sign") is None and (state["negative"] or carried):
-        state["sign"] = "keep" if state["negative"] else "negate"
-    if state.get("sign") == "negate":
-        return np.where(direction < 0, -np.abs(current), current)
-    return current
-
-
-class _Counter:
-    """:func:`casip.data.readers.bitrode_csv.counters_by_direction` carried across batches.
-
-    A drop of the magnitude to less than half its previous value, by more than 1e-4 of the
-    largest magnitude so far, is a reset (the count restarts from that value); each row's rise
-    goes to the charge or the discharge total by the row's direction, rest rows add nothing.
-    """
-
-    def __init__(self) -> None:
-        self.last = 0.0
-        self.peak = 0.0
-        self.sums = [0.0, 0.0]
-
-    def push(self, counter: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        m = pd.Series(np.abs(np.asarray(counter, dtype=float))).ffill().fillna(self.last)
-        m = m.to_numpy()
-        if len(m) == 0:
-            return m, m
-        prev = np.r_[self.last, m[:-1]]
-        noise = 1e-4 * np.maximum.accumulate(np.r_[self.peak, m])[1:] + 1e-12
-        reset = (m < 0.5 * prev) & (prev - m > noise)
-        rise = np.clip(np.where(reset, m, m - prev), 0.0, None)
-        out = []
-        for k, rows in enumerate((direction > 0, direction < 0)):
-            # the carried sum first, so that the totals round as over the whole file
-            total = np.cumsum(np.r_[self.sums[k], np.where(rows, rise, 0.0)])[1:]
-            self.sums[k] = float(total[-1])
-            out.append(total)
-        self.last, self.peak = float(m[-1]), max(self.peak, float(m.max()))
-        return out[0], out[1]
-
-
 def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.DataFrame:
     """Novonix's own steps on a converted batch: Step Type -> sign and direction, counters
     per direction, unix time from the first wall-clock value and the run time."""
@@ -288,7 +238,7 @@ def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.Da
         if unknown.any():
             state["n_unknown"] = state.get("n_unknown", 0) + int(unknown.sum())
             state.setdefault("codes", set()).update(int(c) for c in np.unique(codes[unknown]))
-    current = _signing(state, frame["current_ampere"].to_numpy(), direction)
+    current = sign_by_evidence(state, frame["current_ampere"].to_numpy(), direction)
     direction = np.where(np.isnan(direction), np.sign(np.nan_to_num(current)), direction)
     t = frame["test_time_second"].to_numpy()
     out: dict[str, Any] = {"test_time_second": t, "voltage_volt": frame["voltage_volt"].to_numpy(),
@@ -310,7 +260,7 @@ def _batch(values: Mapping[str, Any], frame: pd.DataFrame, state: dict) -> pd.Da
             out[col] = frame[col].to_numpy()
     for role, unit in (("x_capacity", "capacity_ah"), ("x_energy", "energy_wh")):
         if role in values:
-            ctr = state.setdefault(role, _Counter())
+            ctr = state.setdefault(role, DirectionCounter())
             out[f"charging_{unit}"], out[f"discharging_{unit}"] = ctr.push(values[role],
                                                                           direction)
     if "surface_temperature_celsius" in frame:

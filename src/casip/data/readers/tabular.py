@@ -612,6 +612,60 @@ class Converter:
         return w
 
 
+def sign_by_evidence(state: dict, current: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The current positive on charge, by the whole file's evidence, decided as rows come.
+
+    For testers whose rows carry a direction (a mode or step code) and whose files may write
+    magnitudes only: a file with any negative current is signed and kept; one without, whose
+    discharge rows (``direction < 0``) carry current, writes magnitudes (those rows negated).
+    The two readings agree until the first discharge row with current. A negative current
+    after "magnitudes" was decided contradicts it: :class:`StreamFallback` (the whole file
+    decides). ``state`` (a hook's) carries the decision across batches.
+    """
+    negative = bool(np.any(current < 0))
+    carried = bool(np.any((direction < 0) & (np.abs(np.nan_to_num(current)) > 0)))
+    rule = state.get("sign")
+    if rule == "negate" and negative:
+        raise StreamFallback("a negative current after discharge rows written as magnitudes")
+    state["negative"] = state.get("negative", False) or negative
+    if rule is None and (state["negative"] or carried):
+        rule = state["sign"] = "keep" if state["negative"] else "negate"
+    return np.where(direction < 0, -np.abs(current), current) if rule == "negate" else current
+
+
+class DirectionCounter:
+    """A counter of magnitudes split by direction into cumulative charge and discharge totals,
+    carried across batches (Bitrode, Novonix).
+
+    A drop of the magnitude to less than half its previous value, and by more than 1e-4 of the
+    largest magnitude so far, is a reset (the count restarts from that value); each row's rise
+    goes to the charge or the discharge total by the row's direction, rest rows add nothing.
+    """
+
+    def __init__(self) -> None:
+        self.last = 0.0
+        self.peak = 0.0
+        self.charge = 0.0
+        self.discharge = 0.0
+
+    def push(self, counter: np.ndarray, direction: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(charge, discharge) cumulative totals of one batch's rows."""
+        mag = np.r_[self.last, np.abs(np.asarray(counter, dtype=float))]
+        m = pd.Series(mag).ffill().fillna(0.0).to_numpy()[1:]
+        if len(m) == 0:
+            return m, m
+        prev = np.r_[self.last, m[:-1]]
+        noise = 1e-4 * np.maximum.accumulate(np.r_[self.peak, m])[1:] + 1e-12
+        reset = (m < 0.5 * prev) & (prev - m > noise)
+        rise = np.clip(np.where(reset, m, m - prev), 0.0, None)
+        # the carried total first, so that the sums round as over the whole file
+        charge = np.cumsum(np.r_[self.charge, np.where(direction > 0, rise, 0.0)])[1:]
+        discharge = np.cumsum(np.r_[self.discharge, np.where(direction < 0, rise, 0.0)])[1:]
+        self.last, self.peak = float(m[-1]), max(self.peak, float(m.max()))
+        self.charge, self.discharge = float(charge[-1]), float(discharge[-1])
+        return charge, discharge
+
+
 class _LazyValues(Mapping):
     """A batch's columns by role, each converted when a hook first reads it."""
 
