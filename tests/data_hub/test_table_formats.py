@@ -213,3 +213,14 @@ def test_twelve_hour_clock(tmp_path):
     path.write_text("\n".join(lines) + "\n")
     test = read(path)
     assert test.metadata.start_time.hour == 13
+
+
+def test_excel_lanhe_sheet_is_read_as_lanhe(profile, tmp_path):
+    """A LANHE English record sheet also meets the Neware layout's required columns; the
+    layout that knows more of its names (State, SysTime...) reads it, so that magnitudes are
+    signed by LANHE's state codes (found by the round trips: read as Neware, unsigned)."""
+    path = synthetic.write("excel-table", profile, tmp_path / "l.xlsx", layout="lanhe",
+                           language="en", sign="unsigned", cells="text")
+    test = read(path)
+    assert test.metadata.extra["layout"] == "lanhe-table"
+    np.testing.assert_allclose(test.data["current_ampere"], profile.current_a, atol=1e-6)

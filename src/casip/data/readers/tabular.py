@@ -1018,12 +1018,16 @@ class ExcelAdapter:
             head_text = "\n".join(
                 "\t".join("" if v is None else str(v) for v in row) for row in rows[:200]
             ).encode("utf-8")
+            # the layout that knows the most of the sheet's header names (as in sniffing:
+            # a LANHE header also meets the Neware layout's required columns)
+            best = None
             for fmt in [found[0]] if found else self.formats:
                 layout = probe(fmt, head_text, f"{path} [{sheet_name}]")
-                if layout is not None and (found is None or layout.tokens == found[1].tokens):
-                    found = (fmt, layout)
-                    sheets.append(rows[layout.header_line + 1 :])
-                    break
+                if layout is not None and (best is None or layout.known > best[1].known):
+                    best = (fmt, layout)
+            if best is not None and (found is None or best[1].tokens == found[1].tokens):
+                found = best
+                sheets.append(rows[best[1].header_line + 1 :])
         if found is None:
             raise CasipInputError(
                 Problem("", "no sheet of this workbook has a cycler table CASIP knows",
