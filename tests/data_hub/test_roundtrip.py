@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 import casip.data.synthetic_tables  # noqa: F401  (registers the declarative layouts' variants)
@@ -84,8 +84,10 @@ def check_roundtrip(name: str, profile: synthetic.Profile, options: dict, folder
 
 
 def _roundtrip_test(name: str):
+    # no "explain" phase: tracing every line of a reader while shrinking takes minutes
     @settings(max_examples=10, deadline=None, derandomize=True,
-              suppress_health_check=[HealthCheck.too_slow])
+              suppress_health_check=[HealthCheck.too_slow],
+              phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.shrink])
     @given(profile=profiles, options=options_for(name))
     def run(profile, options):
         with tempfile.TemporaryDirectory() as tmp:
