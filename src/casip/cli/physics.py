@@ -479,6 +479,122 @@ def pulse(
 
 
 # --------------------------------------------------------------------------------------------
+# replay
+# --------------------------------------------------------------------------------------------
+
+
+@sim_app.command("replay")
+@handles_input_errors
+def replay_cmd(
+    design: Annotated[
+        str | None,
+        typer.Option("--design", metavar="NAME|FILE",
+                     help="A design file, ref:ID, or pybamm:SET (e.g. pybamm:ORegan2022)."),
+    ] = None,
+    bpx: Annotated[
+        Path | None, typer.Option("--bpx", metavar="FILE", help="A BPX parameter file.")
+    ] = None,
+    test: Annotated[
+        str | None, typer.Option("--test", metavar="TEST_ID", help="A test in the hub store.")
+    ] = None,
+    store: Annotated[
+        Path, typer.Option("--store", metavar="DIR", envvar="CASIP_STORE",
+                           help="The store folder (default ./casip-data).")
+    ] = Path("casip-data"),
+    csv: Annotated[
+        Path | None, typer.Option("--csv", metavar="FILE",
+                                  help="A CSV of time [s], current [A, + charge], voltage...")
+    ] = None,
+    scale: Annotated[
+        str, typer.Option("--scale", metavar="amps|c-rate",
+                          help="Apply the measured amps, or the same C-rate on the design.")
+    ] = ...,
+    window: Annotated[
+        str | None, typer.Option("--window", metavar="T0:T1", help="Test-time window [s].")
+    ] = None,
+    initial_soc: Annotated[
+        str, typer.Option("--initial-soc", metavar="auto|X",
+                          help="auto: from the rest voltage the window starts in; or a SOC.")
+    ] = "auto",
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", metavar="C",
+                                   help="Ambient temperature [degC] if the test records none.")
+    ] = None,
+    tested_capacity: Annotated[
+        float | None, typer.Option("--tested-capacity", metavar="AH",
+                                   help="The tested cell's capacity (for --scale c-rate).")
+    ] = None,
+    model: Annotated[str, typer.Option("--model", help="DFN or SPMe.")] = "DFN",
+    out: OutOpt = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Replay a measured current profile on a design or BPX set; print the voltage errors.
+
+    With --out: replay.png/.html (measured vs simulated voltage) and replay.csv.
+    """
+    from casip.physics.replay import Profile, replay, setup_from_pybamm
+
+    if (design is None) == (bpx is None):
+        raise CasipInputError(Problem("--design/--bpx", "give exactly one", None,
+                                      "--design NAME|FILE or --bpx FILE"))
+    if (test is None) == (csv is None):
+        raise CasipInputError(Problem("--test/--csv", "give exactly one", None,
+                                      "--test TEST_ID or --csv FILE"))
+    scales = {"amps": "amps", "c-rate": "c_rate", "c_rate": "c_rate"}
+    if scale not in scales:
+        raise CasipInputError(Problem("--scale", "unknown scaling", scale, "amps or c-rate"))
+    win = None
+    if window is not None:
+        parts = window.split(":")
+        if len(parts) != 2:
+            raise CasipInputError(Problem("--window", "not T0:T1", window, "e.g. 94700:115400"))
+        win = tuple(parse_floats(x, "--window", positive=False)[0] for x in parts)
+    soc: str | float = "from_rest_voltage"
+    if initial_soc != "auto":
+        soc = parse_floats(initial_soc, "--initial-soc", positive=False)[0]
+    if bpx is not None:
+        from casip.physics.bpx import import_bpx
+
+        target, label = import_bpx(bpx), bpx.stem
+    elif design.startswith("pybamm:"):
+        target, label = setup_from_pybamm(design[len("pybamm:"):]), design[len("pybamm:"):]
+    else:
+        d, label, _ = load_design(design)
+        from casip.physics.parameters import parameters_for
+
+        target = parameters_for(d, material_library(materials))
+    if test is not None:
+        from casip.cli.common import open_store
+
+        profile = Profile.from_store(open_store(store), test)
+    else:
+        profile = Profile.from_csv(csv)
+    with spinner(f"replaying {profile.source} on {label}"):
+        res = replay(target, profile, scale=scales[scale], initial_soc=soc,
+                     temperature_c=temperature, window=win, tested_capacity_ah=tested_capacity,
+                     model=model)
+    files: list[Path] = []
+    if out is not None:
+        from casip.physics.charts_replay import replay_figures
+
+        files += _write_charts(replay_figures(res), out, "replay")
+        files.append(_write_csv(res.to_frame(), out, "replay"))
+    if json_:
+        echo_json({**res.summary(), "files": files})
+    else:
+        console = make_console()
+        print_df(console, res.errors.rename(columns={
+            "step_type": "step type", "rmse_mV": "RMSE [mV]", "max_abs_mV": "max |error| [mV]",
+            "mean_mV": "mean error [mV]"}),
+            title=f"Replay of {res.source} on {label} ({res.model})", index=False)
+        stop = (f"stopped early at t = {res.stopped_at_s:g} s: {res.stop_reason}"
+                if res.stopped_early else "simulated to the end of the window")
+        _notes(console, [f"initial state: {res.initial_state}", stop, *res.notes])
+    wrote(files)
+
+
+# --------------------------------------------------------------------------------------------
 # bpx
 # --------------------------------------------------------------------------------------------
 

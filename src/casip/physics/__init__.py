@@ -36,6 +36,7 @@ from casip.physics.rate import (
     ragone,
     rate_capability,
 )
+from casip.physics.replay import Profile, ReplayResult, replay, setup_from_pybamm
 from casip.physics.solving import SolveLimits, make_solver, solve
 
 __all__ = [
@@ -44,7 +45,9 @@ __all__ = [
     "ChargeResult",
     "Mapped",
     "PhysicsSetup",
+    "Profile",
     "RateResult",
+    "ReplayResult",
     "SolveLimits",
     "base_set_c20",
     "c20_capacity",
@@ -60,6 +63,8 @@ __all__ = [
     "pybamm",
     "ragone",
     "rate_capability",
+    "replay",
+    "setup_from_pybamm",
     "solve",
     "to_bpx_dict",
 ]
