@@ -299,6 +299,12 @@ def build_world(server, shared_data) -> World:
             assert r.status_code == 201, r.text
             items.append(Item("test", vis, r.json()["id"], m, f"test-{vis}"))
             markers[m] = vis
+        # every test attached to every design (issue 14): an attachment shows only to readers
+        # of both, so no design route may name an unreadable test, nor a test route a design
+        for d in [it for it in items if it.kind == "design"]:
+            for t in [it for it in items if it.kind == "test"]:
+                r = c.post(f"/api/designs/{d.id}/tests", json={"test_id": t.id}, headers=eng)
+                assert r.status_code == 201, r.text
     m = f"LEAK-optin-private-{uid}"
     ext = _extreme_design(server, eng, m)
     if ext is None:  # no variation fitted: the reference itself, opted in

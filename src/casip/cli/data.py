@@ -454,8 +454,8 @@ def show(
     cycles = st.table(tid, "cycles")
     check = capacity_check(cycles, info.get("reported_counters", []))
     if json_:
-        _echo_json({**info, "cycle_count": len(cycles), "capacity_check": check,
-                    "cycles": _records(cycles)})
+        _echo_json({**info, "designs": info.get("designs") or [], "cycle_count": len(cycles),
+                    "capacity_check": check, "cycles": _records(cycles)})
         return
     console = make_console()
     md, pv = info["metadata"], info["provenance"]
@@ -482,6 +482,12 @@ def show(
         console.print(Text(f"warning: {w}", style="yellow"))
     for f in info.get("flags", []):
         console.print(Text(f"flagged ({f['kind']}): {f['reason']}", style="yellow"))
+    _kv(console, "Designs (casip data attach)", [
+        (d.get("name", "?"), ", ".join(x for x in (
+            d.get("file") or ("reference cell" if d.get("reference") else "by name"),
+            d.get("note") or "", f"attached {d.get('attached_at') or '?'}") if x))
+        for d in info.get("designs") or []
+    ] or [("(none)", f"casip data attach {tid[:8]} --design FILE_OR_NAME")])
     if not cycles.empty:
         cols = [c for c in _SHOW_COLUMNS if c in cycles.columns]
         head = cycles[cols].head(SHOW_CYCLES)
@@ -502,6 +508,100 @@ def show(
     console.print(Text(line, style=style))
     if check["note"]:
         console.print(Text(f"  ({check['note']})", style="dim"))
+
+
+# --------------------------------------------------------------------------------------------
+# attach and detach (designs a test measures)
+# --------------------------------------------------------------------------------------------
+
+DesignNameOpt = Annotated[
+    str,
+    typer.Option(
+        "--design",
+        metavar="NAME_OR_FILE",
+        help="A design file (YAML, casip.design/1: its name is recorded with the file's path), "
+        "ref:ID or a reference cell id, or a design's name.",
+        show_default=False,
+    ),
+]
+
+
+def _design_of(spec: str) -> tuple[str, str | None, str | None]:
+    """(name, absolute file or None, reference id or None) of a ``--design`` value.
+
+    An existing file is read and validated (its ``name`` is recorded); ``ref:ID`` or a bare
+    reference cell id names a reference cell; anything else that looks like a file name (a
+    path separator or a design-file ending) and does not exist is an error; the rest is a name.
+    """
+    from casip.cli.common import load_design, reference_cell_ids
+
+    text = spec.strip()
+    if not text:
+        raise CasipInputError(Problem("--design", "empty", spec,
+                                      "a design file, ref:ID or a design name"))
+    path = Path(text)
+    if path.is_file():
+        design, _label, _src = load_design(text)
+        return design.name, str(path.resolve()), None
+    ref = text[4:] if text.startswith("ref:") else text
+    if ref in reference_cell_ids():
+        return ref, None, ref
+    if text.startswith("ref:"):
+        raise CasipInputError(Problem("--design", "no such reference cell", text,
+                                      "ref: and one of " + ", ".join(reference_cell_ids())))
+    if "/" in text or text.lower().endswith((".yaml", ".yml", ".json")):
+        raise CasipInputError(Problem("--design", "no such file", text,
+                                      "an existing design file, ref:ID or a design name"))
+    return text, None, None
+
+
+@data_app.command("attach")
+@handles_input_errors
+def attach(
+    test_id: TestIdArg,
+    design: DesignNameOpt,
+    note: Annotated[
+        str | None,
+        typer.Option("--note", metavar="TEXT",
+                     help="e.g. which cell of the design, or the C-rate (one line)."),
+    ] = None,
+    store: StoreOpt = DEFAULT_STORE,
+    json_: JsonOpt = False,
+) -> None:
+    """Attach a stored test to the design it measures (kept in the test's test.json)."""
+    from casip.data import attachments
+
+    st = open_store(store)
+    name, file, reference = _design_of(design)
+    tid, entry = attachments.attach(
+        st, test_id, attachments.design_entry(name, file, reference, note)
+    )
+    if json_:
+        _echo_json({"test_id": tid, "attached": entry})
+        return
+    where = f" ({file})" if file else (" (reference cell)" if reference else "")
+    make_console().print(Text(f"attached test {tid} to design {name!r}{where}"))
+
+
+@data_app.command("detach")
+@handles_input_errors
+def detach(
+    test_id: TestIdArg,
+    design: DesignNameOpt,
+    store: StoreOpt = DEFAULT_STORE,
+    json_: JsonOpt = False,
+) -> None:
+    """Remove a design from a stored test's attached designs (by name, file or reference)."""
+    from casip.data import attachments
+
+    st = open_store(store)
+    attached = {d.get("name") for d in attachments.designs(st, test_id)}
+    name = design.strip() if design.strip() in attached else _design_of(design)[0]
+    tid, entry = attachments.detach(st, test_id, name)
+    if json_:
+        _echo_json({"test_id": tid, "detached": entry})
+        return
+    make_console().print(Text(f"detached design {name!r} from test {tid}"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ ROUTERS = (
     "casip.platform.api.designs",
     "casip.platform.api.jobs",
     "casip.platform.api.tests",
+    "casip.platform.api.design_tests",
     "casip.platform.api.benchmark",
     "casip.platform.api.admin",
     "casip.platform.api.studies",

@@ -240,6 +240,36 @@ class TestDataset(OwnedMixin, Base):
     design_id: Mapped[int | None] = mapped_column(sa.ForeignKey("designs.id", ondelete="SET NULL"))
 
 
+class DesignTest(Base):
+    """A hub test attached to the design it measures (migration 0007).
+
+    Many-to-many: a test may measure several designs (variants) and a design have several
+    tests. The attachment has no visibility of its own: it is shown only to someone who may
+    read both the design and the test (:func:`casip.platform.design_tests.attached_tests`).
+    Deleting either side deletes the attachment (``ON DELETE CASCADE``)."""
+
+    __tablename__ = "design_tests"
+    __table_args__ = (
+        sa.UniqueConstraint("design_id", "test_id", name="uq_design_tests_design_id_test_id"),
+        {"sqlite_autoincrement": True},
+    )
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("designs.id", ondelete="CASCADE"), index=True
+    )
+    test_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("test_datasets.id", ondelete="CASCADE"), index=True
+    )
+    #: e.g. which cell of the design, or the C-rate of the test
+    note: Mapped[str | None] = mapped_column(sa.String(500))
+    attached_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    attached_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Job(Base):
     """A background job (simulation, lifetime projection, study) with its progress."""
 

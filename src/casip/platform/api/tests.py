@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from casip.data import plots
 from casip.data.store import Store
 from casip.errors import CasipInputError, Problem
-from casip.platform import access, uploads
+from casip.platform import access, design_tests, uploads
 from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.models import TestDataset
 from casip.platform.pagination import PageParams, page_params, paginate
@@ -299,7 +299,9 @@ def list_tests(
 
 @router.get("/tests/{test_id}", summary="One dataset with its metadata, warnings and provenance")
 def get_test(test_id: int, actor: CurrentActor, s: DbSession) -> dict:
-    return uploads.full(access.get_for_read(s, actor, "test", test_id))
+    row = access.get_for_read(s, actor, "test", test_id)
+    # the designs it is attached to that the reader may read (casip.platform.design_tests)
+    return {**uploads.full(row), "designs": design_tests.attached_designs(s, actor, row.id)}
 
 
 @router.patch("/tests/{test_id}/visibility", summary="Share or unshare a dataset (audited)")

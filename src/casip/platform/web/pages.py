@@ -21,7 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy.orm import Session
 
-from casip.platform import access, runs, uploads
+from casip.platform import access, design_tests, runs, uploads
 from casip.platform import designs as design_svc
 from casip.platform.access import AccessDenied, NotFound
 from casip.platform.api.auth import (
@@ -512,11 +512,20 @@ def design_detail(
         "elements": m.get("element_demand_kg_GWh") or {},
         "jobs_api": _has_api(request, "/api/jobs/{job_id}") or _has_api(request, "/api/jobs/{id}"),
     }
+    # the attached tests the reader may read (templates/_design_tests.html, design_tests.js)
+    measured = design_tests.attached_tests(s, auth.actor, row.id)
+    data["measured"] = measured["tests"]
     return render(
         request,
         auth,
         s,
         "design.html",
+        measured=measured["tests"],
+        attachable=(
+            design_tests.attachable_tests(s, auth.actor, row.id)
+            if access.can_write(auth.actor, row)
+            else []
+        ),
         d=design_svc.summary(row),
         metrics=m,
         owner=owner,
@@ -688,6 +697,7 @@ def test_page(
         s,
         "test.html",
         t=item,
+        designs=design_tests.attached_designs(s, auth.actor, row.id),
         data={
             "id": row.id,
             "cycles": row.cycles,

@@ -166,17 +166,11 @@
   function renderCurves() {
     if (!lastCurves || !state) return;
     const plotEl = document.getElementById("curves-plot");
-    const cycleList = lastCurves.cycles || [];
     const basis = state.basis;
-    const traces = (lastCurves.curves || []).map(function (c) {
-      const i = cycleList.indexOf(c.cycle);
-      return { type: "scatter", mode: "lines", name: "cycle " + c.cycle + " " + c.branch,
-        x: c.capacity_ah.map(function (v) { return v === null ? null : capValue(v, basis); }), y: c.voltage_volt,
-        line: { color: casip.COLORS[(i < 0 ? 0 : i) % casip.COLORS.length], dash: c.branch === "charge" ? "dot" : "solid" }, connectgaps: false };
-    });
+    // the traces and layout are shared with the design page's measured tests (curves.js)
+    const traces = casip.voltageCurveTraces(lastCurves, function (v) { return capValue(v, basis); });
     casip.whenPlotly(function () {
-      casip.plot(plotEl, traces, { xaxis: { title: { text: capTitle(basis) }, gridcolor: "#eef1f4", rangemode: "tozero" },
-        yaxis: { title: { text: "Voltage [V]" }, gridcolor: "#eef1f4" } });
+      casip.plot(plotEl, traces, casip.voltageCurveLayout(capTitle(basis)));
     });
   }
   async function curves(spec) {
