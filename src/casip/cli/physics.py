@@ -185,8 +185,14 @@ def rate(
     c_rates: CRatesOpt = None,
     temperature: Annotated[
         float | None,
-        typer.Option("--temperature", metavar="K", help="Ambient temperature [K] (default 298)."),
+        typer.Option("--temperature", metavar="C",
+                     help="Ambient temperature [°C] (default 25, the base set's)."),
     ] = None,
+    thermal: Annotated[
+        bool,
+        typer.Option("--thermal", help="Lumped thermal model (cells whose base set has "
+                                       "thermal data, e.g. Chen2020); isothermal otherwise."),
+    ] = False,
     threads: ThreadsOpt = None,
     out: OutOpt = None,
     materials: MaterialsOpt = None,
@@ -205,7 +211,8 @@ def rate(
     lib = material_library(materials)
     with spinner(f"simulating {label}"):
         res = rate_capability(
-            target, rates, library=lib, num_threads=threads, temperature_K=temperature
+            target, rates, library=lib, num_threads=threads, temperature_c=temperature,
+            thermal=thermal,
         )
     files: list[Path] = []
     if out is not None:
@@ -338,6 +345,11 @@ def charge(
         typer.Option("--max-temp", metavar="C",
                      help="Temperature limit [°C]; switches the lumped thermal model on."),
     ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", metavar="C",
+                     help="Ambient temperature [°C] (default 25, the base set's)."),
+    ] = None,
     out: OutOpt = None,
     materials: MaterialsOpt = None,
     json_: JsonOpt = False,
@@ -363,13 +375,14 @@ def charge(
     with spinner(f"charging {label}"):
         if fastest:
             res = fastest_charge(target, limits=limits, soc_start=soc_start, soc_end=soc_end,
-                                 library=lib)
+                                 library=lib, temperature_c=temperature)
         elif steps:
             res = fast_charge(target, protocol="multistep", steps=_parse_steps(steps),
-                              soc_start=soc_start, soc_end=soc_end, limits=limits, library=lib)
+                              soc_start=soc_start, soc_end=soc_end, limits=limits, library=lib,
+                              temperature_c=temperature)
         else:
             res = fast_charge(target, c_rate, soc_start=soc_start, soc_end=soc_end,
-                              limits=limits, library=lib)
+                              limits=limits, library=lib, temperature_c=temperature)
     files: list[Path] = []
     if out is not None:
         from casip.physics.charts_charge import charge_figures

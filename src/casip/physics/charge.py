@@ -92,6 +92,7 @@ from casip.materials.library import MaterialLibrary, load_library
 from casip.materials.records import Category
 from casip.physics.parameters import F, PhysicsSetup, base_set_c20, parameters_for
 from casip.physics.solving import make_solver, solve
+from casip.physics.temperature import ambient_kelvin
 
 #: PyBaMM variable of the anode potential vs Li at the negative/separator interface.
 ANODE_POTENTIAL_VAR = "Negative electrode surface potential difference at separator interface [V]"
@@ -365,6 +366,15 @@ def _cell_for(
             base_set=name,
         )
     if isinstance(design, PhysicsSetup):
+        if temperature_K is not None:
+            raise CasipInputError(
+                Problem(
+                    "temperature_c",
+                    "the ambient temperature applies when mapping a design; pass temperature_K "
+                    "to parameters_for (or edit the PhysicsSetup) instead",
+                    temperature_K,
+                )
+            )
         setup = design
         ccd, ccd_src, se = None, "none: a PhysicsSetup carries no separator material", None
     else:
@@ -733,6 +743,7 @@ def fast_charge(
     temperature_K: float | None = None,
     contact_resistance_ohm_cm2: float | None = None,
     overrides: Mapping[str, object] | None = None,
+    temperature_c: float | None = None,
 ) -> ChargeResult:
     """Charge a cell from ``soc_start`` to ``soc_end`` and report the time and binding limit.
 
@@ -762,6 +773,10 @@ def fast_charge(
     temperature_K, contact_resistance_ohm_cm2, overrides
         Passed to :func:`casip.physics.parameters_for` (ambient temperature [K],
         area-specific contact resistance [Ohm cm2], PyBaMM parameter overrides).
+    temperature_c : float, optional
+        Ambient and initial temperature [degC], in [-40, 80]; an alternative to
+        ``temperature_K`` (not both). Liquid electrolytes without a temperature dependence in
+        their base set get an Arrhenius one (:mod:`casip.physics.temperature`).
 
     Returns
     -------
@@ -784,6 +799,7 @@ def fast_charge(
     >>> r.time_min, r.binding_limit  # doctest: +SKIP
     """
     limits = limits if limits is not None else ChargeLimits()
+    temperature_K = ambient_kelvin(temperature_c, temperature_K)
     soc_start, soc_end = float(soc_start), float(soc_end)
     _check_window(soc_start, soc_end)
     step_list = _steps_for(protocol, c_rate, steps, soc_start, soc_end)
@@ -825,6 +841,7 @@ def fastest_charge(
     temperature_K: float | None = None,
     contact_resistance_ohm_cm2: float | None = None,
     overrides: Mapping[str, object] | None = None,
+    temperature_c: float | None = None,
 ) -> ChargeResult:
     """The highest CC-CV rate in [0.1C, 10C] whose charge stays within the limits.
 
@@ -837,7 +854,7 @@ def fastest_charge(
     Parameters
     ----------
     design, limits, soc_start, soc_end, library, temperature_K, contact_resistance_ohm_cm2,
-    overrides
+    overrides, temperature_c
         As for :func:`fast_charge`.
     protocol : {"cccv"}
         Only CC-CV is searched.
@@ -856,6 +873,7 @@ def fastest_charge(
             Problem("protocol", "fastest_charge searches CC-CV rates only", protocol, "'cccv'")
         )
     limits = limits if limits is not None else ChargeLimits()
+    temperature_K = ambient_kelvin(temperature_c, temperature_K)
     soc_start, soc_end = float(soc_start), float(soc_end)
     _check_window(soc_start, soc_end)
     cell = _cell_for(

@@ -836,6 +836,10 @@ def _liquid_full_cell(
             "(approximation)",
         )
     _temperature(pv, set_, base_name, temperature_K)
+    if not solid:  # liquid electrolyte: Arrhenius transport where the base set has none
+        from casip.physics.temperature import add_electrolyte_temperature_dependence
+
+        notes += add_electrolyte_temperature_dependence(pv, set_, base_name)
     options: dict = dict(COMPOSITE_OPTIONS) if composite else {}
     if solid:
         _solid_contact_resistance(options, set_, m, area, contact_resistance_ohm_cm2)

@@ -64,6 +64,7 @@ from casip.materials.library import MaterialLibrary, load_library
 from casip.physics.capacity import HORIZON_FACTOR
 from casip.physics.parameters import PhysicsSetup, base_set_c20, parameters_for
 from casip.physics.solving import make_solver, solve
+from casip.physics.temperature import ambient_celsius, ambient_kelvin, has_thermal_parameters
 
 #: C-rates of a rate-capability run when none are given (C/10 to 5C).
 DEFAULT_C_RATES = (0.1, 0.2, 0.5, 1.0, 2.0, 3.0, 5.0)
@@ -127,6 +128,9 @@ OUTPUT_VARIABLES = (
     "Average positive particle stoichiometry",
 )
 
+#: Volume-averaged cell temperature (constant at the ambient one when isothermal).
+TEMPERATURE_VAR = "Volume-averaged cell temperature [K]"
+
 #: Results kept in the in-process cache (least recently used dropped first).
 CACHE_SIZE = 64
 
@@ -173,6 +177,11 @@ class RateResult:
     base_set: str = ""
     approximation: str = ""
     notes: list[str] = field(default_factory=list)
+    #: Lumped thermal model on (else isothermal), ambient temperature [degC] and the highest
+    #: volume-averaged cell temperature of each discharge [degC].
+    thermal: bool = False
+    ambient_temperature_C: float = math.nan
+    max_temperature_C: dict[float, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """A JSON-friendly form: NaN becomes ``None``, curves are keyed by ``str(c_rate)``."""
@@ -197,6 +206,11 @@ class RateResult:
                 for c, df in self.curves.items()
             },
             "notes": list(self.notes),
+            "thermal": self.thermal,
+            "ambient_temperature_C": _json_float(self.ambient_temperature_C),
+            "max_temperature_C": {
+                f"{c:g}": _json_float(t) for c, t in self.max_temperature_C.items()
+            },
         }
 
     def copy(self) -> RateResult:
@@ -471,7 +485,7 @@ def _end_state(sol: pybamm.Solution) -> dict[str, float]:
 
 
 def _simulate(
-    setup: PhysicsSetup, rates: list[float], num_threads: int
+    setup: PhysicsSetup, rates: list[float], num_threads: int, thermal: bool = False
 ) -> tuple[pd.DataFrame, dict[float, pd.DataFrame]]:
     q_design = setup.capacity_Ah
     metrics = setup.metrics
@@ -482,9 +496,14 @@ def _simulate(
     solver = make_solver(
         HORIZON_FACTOR * 3600.0 / max(rates),  # the shortest solve sets the stall guard
         num_threads=num_threads,
-        output_variables=list(OUTPUT_VARIABLES),
+        output_variables=[*OUTPUT_VARIABLES, TEMPERATURE_VAR],
     )
-    sim = pybamm.Simulation(setup.new_model(), parameter_values=pv, solver=solver)
+    model = (
+        pybamm.lithium_ion.DFN(options={**setup.model_options, "thermal": "lumped"})
+        if thermal
+        else setup.new_model()
+    )
+    sim = pybamm.Simulation(model, parameter_values=pv, solver=solver)
     t_eval = [0.0, HORIZON_FACTOR * 3600.0 / min(rates)]
     currents = {c: c * q_design for c in rates}
     sols, at_start = _solve_batch(sim, t_eval, currents, setup.name)
@@ -509,7 +528,9 @@ def _simulate(
                     "limiting_mechanism": MECH_CUTOFF_AT_START,
                 }
             )
-            curves[c] = pd.DataFrame({"capacity_Ah": [], "voltage_V": []}, dtype=float)
+            curves[c] = pd.DataFrame(
+                {"capacity_Ah": [], "voltage_V": [], "temperature_C": []}, dtype=float
+            )
             continue
         sol = sols[c]
         t = np.asarray(sol.t, dtype=float)
@@ -541,7 +562,8 @@ def _simulate(
                 "limiting_mechanism": mech,
             }
         )
-        curves[c] = pd.DataFrame({"capacity_Ah": q_t, "voltage_V": v})
+        temp_c = np.ravel(sol[TEMPERATURE_VAR].entries).astype(float) - 273.15
+        curves[c] = pd.DataFrame({"capacity_Ah": q_t, "voltage_V": v, "temperature_C": temp_c})
 
     df = pd.DataFrame(rows)
     ref = df.iloc[0]  # the lowest C-rate
@@ -569,6 +591,8 @@ def rate_capability(
     temperature_K: float | None = None,
     overrides: Mapping[str, object] | None = None,
     use_cache: bool = True,
+    temperature_c: float | None = None,
+    thermal: bool = False,
 ) -> RateResult:
     """Constant-current discharges of a design from full charge to its lower cut-off.
 
@@ -591,6 +615,14 @@ def rate_capability(
         PyBaMM parameter name -> value, applied after the mapping (see :func:`parameters_for`).
     use_cache : bool
         Look up and store the result in the in-process cache (key: :func:`design_hash`).
+    temperature_c : float, optional
+        Ambient and initial temperature [degC], in [-40, 80]; an alternative to
+        ``temperature_K`` (not both). Liquid electrolytes without a temperature dependence in
+        their base set get an Arrhenius one (:mod:`casip.physics.temperature`).
+    thermal : bool
+        PyBaMM's lumped thermal model (cell volume and cooling surface from the design engine,
+        heat capacities and heat transfer from the base set); refused for base sets without
+        thermal parameters (Prada2013, Xu2019). Isothermal by default.
 
     Returns
     -------
@@ -611,6 +643,7 @@ def rate_capability(
     >>> r.table[["c_rate", "capacity_Ah", "limiting_mechanism"]]  # doctest: +SKIP
     """
     rates = _check_rates(c_rates)
+    temperature_K = ambient_kelvin(temperature_c, temperature_K)
     threads = int(num_threads) if num_threads else (os.cpu_count() or 1)
     if threads < 1:
         raise CasipInputError(Problem("num_threads", "must be at least 1", num_threads))
@@ -619,7 +652,7 @@ def rate_capability(
     if cacheable:
         key = design_hash(
             design, library, c_rates=rates, temperature_K=temperature_K,
-            overrides=dict(overrides or {}),
+            overrides=dict(overrides or {}), **({"thermal": True} if thermal else {}),
         )
         with _CACHE_LOCK:
             hit = _CACHE.get(key)
@@ -629,7 +662,19 @@ def rate_capability(
                 return hit.copy()
             _STATS["misses"] += 1
     setup = _setup_for(design, library, temperature_K, overrides)
-    table, curves = _simulate(setup, rates, min(threads, len(rates)))
+    if thermal and not has_thermal_parameters(setup.parameter_values):
+        raise CasipInputError(
+            Problem(
+                "thermal",
+                f"the base set {setup.base_set} has no thermal parameters (heat capacities, "
+                "densities, heat-transfer coefficient), so no lumped thermal model can be built "
+                "for this cell",
+                thermal,
+                "thermal=False for this cell (Chen2020-based cells have thermal data)",
+            ),
+            source=setup.name,
+        )
+    table, curves = _simulate(setup, rates, min(threads, len(rates)), thermal)
     result = RateResult(
         name=setup.name,
         table=table,
@@ -645,7 +690,16 @@ def rate_capability(
             "energies integrate V*I over time; specific values use the design engine's cell "
             "mass and volume",
             "limiting mechanism: heuristic of casip.physics.rate.limiting_mechanism",
+            "lumped thermal model (heating from the ambient temperature)"
+            if thermal
+            else "isothermal at the ambient temperature",
         ],
+        thermal=bool(thermal),
+        ambient_temperature_C=ambient_celsius(setup.parameter_values),
+        max_temperature_C={
+            c: float(df["temperature_C"].max()) if len(df) else math.nan
+            for c, df in curves.items()
+        },
     )
     if cacheable:
         with _CACHE_LOCK:
