@@ -72,11 +72,11 @@ def test_attach_list_detach(server, blob):
     assert e["cycles"] == t["cycles"] > 0
     assert e["note"] == "cell B, 1C"  # stripped
     assert e["flags"] == t["flags"] and e["flagged"] == t["flagged"]
-    assert e["simulated"] is None  # the replay's place, empty until it exists
+    assert e["simulated"] is None  # the replay's place, empty until one is run
     assert e["attached_by"]["name"]
     listed = c.get(f"/api/designs/{d['id']}/tests", headers=eng).json()
     assert [x["test_id"] for x in listed["tests"]] == [t["id"]]
-    assert listed["simulated_available"] is False
+    assert listed["simulated_available"] is True  # replays exist (test_replays.py)
     # the link to the curves answers with the measured voltage-capacity curves
     curves = c.get(e["links"]["curves"], headers=eng)
     assert curves.status_code == 200, curves.text

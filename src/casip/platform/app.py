@@ -33,6 +33,7 @@ ROUTERS = (
     "casip.platform.api.jobs",
     "casip.platform.api.tests",
     "casip.platform.api.design_tests",
+    "casip.platform.api.replays",
     "casip.platform.api.benchmark",
     "casip.platform.api.admin",
     "casip.platform.api.studies",

@@ -15,8 +15,9 @@ rules, on top of :mod:`casip.platform.access`:
 * attaching and detaching are written to the audit log (``attach_test``, ``detach_test``, about
   the design).
 
-Each attached test carries ``"simulated": None``: the place of the simulated curves of the
-replay (:mod:`casip.physics.replay`, being built), empty until it exists.
+Each attached test carries ``"simulated"``: the newest replay of the test against the design
+that the reader may read (:mod:`casip.platform.replays`: simulated curves and error metrics, or
+why the replay was impossible), ``None`` until one was run.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.errors import CasipInputError, Problem
-from casip.platform import access, audit, uploads
+from casip.platform import access, audit, replays, uploads
 from casip.platform.access import Actor
 from casip.platform.models import Design, DesignTest, TestDataset, User
 from casip.platform.problems import ApiProblem
@@ -189,9 +190,10 @@ def entry(session: Session, actor: Actor, link: DesignTest, test: TestDataset) -
             "curves": f"/api/tests/{test.id}/curves",
             "cycles": f"/api/tests/{test.id}/cycles",
             "page": f"/tests/{test.id}",
+            "replays": f"/api/designs/{link.design_id}/tests/{test.id}/replays",
         },
-        # the replay of this test against the design (casip.physics.replay): not built yet
-        "simulated": None,
+        # the newest replay of this test against the design the reader may read
+        "simulated": replays.latest(session, actor, link.design_id, test.id),
     }
 
 
@@ -210,7 +212,7 @@ def attached_tests(session: Session, actor: Actor, design_id: int) -> dict:
     return {
         "design_id": design.id,
         "tests": [entry(session, actor, link, test) for link, test in rows],
-        "simulated_available": False,
+        "simulated_available": True,
     }
 
 

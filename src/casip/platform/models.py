@@ -270,6 +270,32 @@ class DesignTest(Base):
     attached_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class Replay(OwnedMixin, Base):
+    """A measured test replayed against a design (migration 0008; issue 14).
+
+    The simulated curve and its error metrics of one replay job
+    (:mod:`casip.platform.replays`): ``status`` is ``"done"`` or ``"impossible"`` (the replay
+    could not be run, ``result["reason"]`` says why). Derived from both the design and the
+    test: readable only while both are (:func:`casip.platform.replays.read_clause`), never
+    shared wider than either; deleting either deletes it (``ON DELETE CASCADE``)."""
+
+    __tablename__ = "replays"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("designs.id", ondelete="CASCADE"), index=True
+    )
+    test_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("test_datasets.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    status: Mapped[str] = mapped_column(sa.String(16))
+    parameters: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+
+
 class Job(Base):
     """A background job (simulation, lifetime projection, study) with its progress."""
 

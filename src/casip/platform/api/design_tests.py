@@ -62,8 +62,9 @@ def attach_test(
     summary="The test datasets attached to a design (those you may read)",
     description=(
         "Each test with its name, format, cycles, flags, note, and links to its curves "
-        "(`links.curves`: GET /api/tests/{id}/curves). `simulated` is null until the replay "
-        "of tests against designs exists."
+        "(`links.curves`: GET /api/tests/{id}/curves). `simulated`: the newest replay of the "
+        "test against the design you may read (curves and error metrics, or why it was "
+        "impossible; POST `links.replays` runs one), null until one was run."
     ),
 )
 def list_design_tests(design_id: int, actor: CurrentActor, s: DbSession) -> dict:

@@ -9,7 +9,7 @@
    * @param {object} answer  {cycles: [...], curves: [{cycle, branch, capacity_ah, voltage_volt}]}
    * @param {function} capValue  capacity [Ah] -> the number shown (units, per gram, per area)
    * @param {object} [opts]  {label: "measured"|"simulated" (name prefix), dash: line dash for
-   *                         discharge (charge is dotted), showlegend}
+   *                         discharge (charge is dotted, or opts.chargeDash), showlegend}
    * @returns {Array} Plotly traces, one per cycle and branch
    */
   function voltageCurveTraces(answer, capValue, opts) {
@@ -21,7 +21,7 @@
       return { type: "scatter", mode: "lines", name: prefix + "cycle " + c.cycle + " " + c.branch,
         x: c.capacity_ah.map(function (v) { return v === null ? null : capValue(v); }), y: c.voltage_volt,
         line: { color: casip.COLORS[(i < 0 ? 0 : i) % casip.COLORS.length],
-          dash: c.branch === "charge" ? "dot" : (opts.dash || "solid") },
+          dash: c.branch === "charge" ? (opts.chargeDash || "dot") : (opts.dash || "solid") },
         connectgaps: false, showlegend: opts.showlegend };
     });
   }

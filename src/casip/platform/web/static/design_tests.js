@@ -37,14 +37,95 @@
     if (!r.ok) { casip.notice(el, casip.problemText(r), "error"); return; }
     if (!(r.data.curves || []).length) { casip.notice(el, "No voltage-capacity data in this test."); return; }
     draw(el, [{ answer: r.data, opts: { label: "measured" } }]);
-    // the simulated slot: a replay answer with the curves API's shape, when it exists
-    const slot = document.getElementById("simulated-slot-" + t.test_id);
-    if (slot && t.simulated && t.simulated.curves) {
-      draw(slot, [{ answer: r.data, opts: { label: "measured" } },
-        { answer: t.simulated, opts: { label: "simulated", dash: "dash" } }]);
-    }
   }
   tests.forEach(measured);
+
+  /* ------------------------------------------------------------ replay (replays.py) */
+  const fmt = casip.fmt, h = casip.h;
+  // the simulated slot: the replay's curves (curves API shape) dashed over the measured curves
+  // of the same rows, and its metrics and error table below
+  function simulatedView(t) {
+    const sim = t.simulated;
+    const slot = document.getElementById("simulated-slot-" + t.test_id);
+    const out = document.getElementById("replay-result-" + t.test_id);
+    if (!sim || !slot || !out) return;
+    if (sim.status !== "done") {
+      out.replaceChildren(h("p", { class: "muted small" }, "Asked: " + JSON.stringify(sim.parameters || {})));
+      return;
+    }
+    if ((sim.curves || []).length) {
+      draw(slot, [{ answer: { cycles: sim.cycles, curves: sim.measured_curves || [] }, opts: { label: "measured" } },
+        { answer: { cycles: sim.cycles, curves: sim.curves }, opts: { label: "simulated", dash: "dash", chargeDash: "dashdot" } }]);
+    } else {
+      casip.notice(slot, "The replayed rows have no charge or discharge to draw against capacity.");
+    }
+    const m = sim.metrics || {};
+    const stop = m.stopped_early
+      ? "stopped early at t = " + fmt(m.stopped_at_s, 0) + " s: " + m.stop_reason
+      : "ran to the end of the window (" + m.stop_reason + ")";
+    const rows = (m.errors || []).map(function (e) {
+      return h("tr", {}, h("td", {}, e.step_type), h("td", { class: "num" }, fmt(e.points)),
+        h("td", { class: "num" }, fmt(e.rmse_mV, 1)), h("td", { class: "num" }, fmt(e.max_abs_mV, 1)),
+        h("td", { class: "num" }, fmt(e.mean_mV, 1)));
+    });
+    out.replaceChildren(
+      h("p", { class: "small replay-summary" },
+        h("strong", {}, "RMSE " + fmt(m.rmse_mV, 1) + " mV, max error " + fmt(m.max_error_mV, 1) + " mV"),
+        " · " + sim.window_rule + " · " + sim.model + " · ", h("span", { class: "replay-stop" }, stop)),
+      h("ul", { class: "small muted" },
+        h("li", { class: "replay-scale" }, "Current scaling: " + sim.scale_choice + " (factor " + fmt(sim.current_factor, 4) + ")"),
+        h("li", {}, "Temperature: " + fmt(sim.temperature_c, 1) + " °C, " + sim.temperature_rule),
+        h("li", {}, "Initial state: " + sim.initial_state),
+        h("li", {}, "Axis: " + sim.curve_axis)),
+      h("table", { class: "data replay-errors" },
+        h("thead", {}, h("tr", {}, h("th", {}, "step type"), h("th", {}, "points"), h("th", {}, "RMSE [mV]"),
+          h("th", {}, "max |error| [mV]"), h("th", {}, "mean error [mV]"))),
+        h("tbody", {}, rows)));
+  }
+  tests.forEach(simulatedView);
+
+  function parseRange(text, field) {
+    const m = /^\s*(\d+(?:\.\d*)?)\s*(?:[-–,]\s*(\d+(?:\.\d*)?))?\s*$/.exec(text);
+    if (!m) throw new Error(field + ": expected a number or a range like 2-3");
+    return m[2] === undefined ? [parseFloat(m[1])] : [parseFloat(m[1]), parseFloat(m[2])];
+  }
+  section.querySelectorAll("form.replay-form").forEach(function (f) {
+    const st = document.getElementById("replay-status-" + f.dataset.testId);
+    f.addEventListener("submit", async function (ev) {
+      ev.preventDefault();
+      const body = { scale: f.elements.scale.value };
+      try {
+        const cyc = f.elements.cycles.value.trim(), win = f.elements.window.value.trim();
+        if (cyc) body.cycles = parseRange(cyc, "cycles").map(function (x) { return Math.round(x); });
+        if (win) {
+          body.window_s = parseRange(win, "window");
+          if (body.window_s.length !== 2) throw new Error("window: expected t0-t1 in seconds");
+        }
+      } catch (e) { st.replaceChildren(h("span", { class: "field-error" }, e.message)); return; }
+      const cap = f.elements.tested_capacity_ah.value, temp = f.elements.temperature_c.value;
+      if (cap) body.tested_capacity_ah = parseFloat(cap);
+      if (temp) body.temperature_c = parseFloat(temp);
+      const button = f.querySelector("button[type=submit]");
+      button.disabled = true;
+      st.replaceChildren("submitting…");
+      const r = await casip.api("POST", f.dataset.url, body);
+      if (!r.ok) { button.disabled = false; st.replaceChildren(h("span", { class: "field-error" }, details(r))); return; }
+      const bar = h("progress", { max: "1", value: "0", "aria-label": "replay progress" });
+      const msg = h("span", {}, " queued");
+      st.replaceChildren(h("span", {}, "Job #" + r.data.job.id + " "), bar, msg);
+      casip.pollJob(r.data.job.id, function (j, res) {
+        if (!j) { msg.textContent = " " + casip.problemText(res); button.disabled = false; return; }
+        bar.value = j.progress || 0;
+        msg.textContent = " " + j.status + (j.message ? ": " + j.message : "");
+        if (j.status === "failed") { msg.append(h("span", { class: "field-error" }, " " + (j.error || ""))); button.disabled = false; }
+        if (j.status === "cancelled") button.disabled = false;
+        if (j.status === "done") {
+          window.location.hash = "measured-test-" + f.dataset.testId;
+          window.location.reload();
+        }
+      });
+    });
+  });
 
   const form = document.getElementById("attach-test");
   const status = document.getElementById("attach-test-status");
