@@ -50,6 +50,15 @@ def test_simulate_an_attached_test_and_see_the_overlay(page, live_url, shared_da
     slot = page.locator(f"#simulated-slot-{test_id}")
     assert slot.get_attribute("data-simulated") == "empty"
     page.fill(f"#replay-cap-{test_id}", "30.6")
+    # the file records no temperature and none is given: refused, the server's reason shown
+    page.click(f"#replay-form-{test_id} button[type=submit]")
+    err = page.locator(f"#replay-status-{test_id} .field-error")
+    err.wait_for(timeout=30_000)
+    assert "temperature_c" in err.inner_text() and "records no temperature" in err.inner_text()
+    assert page.evaluate("() => document.activeElement.name") == "temperature_c"
+    assert slot.get_attribute("data-simulated") == "empty"
+    page.fill(f"#replay-temp-{test_id}", "25")
+    page.select_option(f"#replay-thermal-{test_id}", "lumped")  # the lumped thermal model
     page.click(f"#replay-form-{test_id} button[type=submit]")
     # the job runs; the page reloads with the replay
     page.wait_for_selector(f"#simulated-slot-{test_id}[data-simulated='present']",
@@ -63,9 +72,31 @@ def test_simulate_an_attached_test_and_see_the_overlay(page, live_url, shared_da
     simulated = [t for t in traces if t[0].startswith("simulated cycle 2")]
     assert measured and simulated, traces
     assert all(d in ("dash", "dashdot") for _, d in simulated)
+    # under the overlay: measured and simulated voltage against test time, in the palette's
+    # first colour (measured solid, simulated dashed), from the replay's stored series
+    tsel = f"#replay-time-{test_id}"
+    assert plot_traces(page, tsel) == 2
+    lines = page.evaluate(
+        f"() => document.querySelector('{tsel}').data.map(t => [t.name, t.line.color, "
+        "t.line.dash, t.x.length, t.y.filter(v => v !== null).length])"
+    )
+    first = page.evaluate("() => casip.palette.series[0]")
+    assert [x[:3] for x in lines] == [["measured voltage", first, "solid"],
+                                      ["simulated voltage", first, "dash"]], lines
+    assert all(n > 10 and finite > 10 for *_, n, finite in lines), lines
+    assert page.evaluate(
+        f"() => document.querySelector('{tsel}').layout.xaxis.title.text"
+    ) == "Test time [h]"
+    assert page.evaluate(  # drawn under the overlay
+        f"() => document.querySelector('{sel}').getBoundingClientRect().bottom <= "
+        f"document.querySelector('{tsel}').getBoundingClientRect().top + 1"
+    )
     result = page.inner_text(f"#replay-result-{test_id}")
     assert "RMSE" in result and "cycle 2" in result
     assert "same C-rate as the tested cell of 30.6 A.h" in result
+    thermal = page.inner_text(f"#replay-result-{test_id} li.replay-thermal")
+    assert thermal.startswith("Thermal: lumped (simulated cell temperature up to ")
+    assert float(thermal.split("up to ")[1].split(" ")[0]) > 25.5  # heated above the ambient
     rows = page.locator(f"#replay-result-{test_id} table.replay-errors tbody tr")
     steps = [rows.nth(i).locator("td").first.inner_text() for i in range(rows.count())]
     assert steps[0] == "all" and "rest" in steps and "cc_discharge" in steps
@@ -73,6 +104,7 @@ def test_simulate_an_attached_test_and_see_the_overlay(page, live_url, shared_da
 
     # a window starting in the middle of a discharge: impossible, with the reason
     page.fill(f"#replay-window-{test_id}", "11000-12000")
+    page.fill(f"#replay-temp-{test_id}", "25")  # the page reloaded: the form is empty again
     page.click(f"#replay-form-{test_id} button[type=submit]")
     page.wait_for_selector(f"#simulated-slot-{test_id}[data-simulated='impossible']",
                            timeout=180_000)

@@ -102,7 +102,7 @@ def test_default_replay_stores_curves_and_errors(server, blob, shared_data):
     d, t = attached(server, eng, blob)
     assert simulated(server, eng, d, t) is None  # nothing run yet
 
-    out = run(server, eng, d, t, {"tested_capacity_ah": TESTED_AH})
+    out = run(server, eng, d, t, {"tested_capacity_ah": TESTED_AH, "temperature_c": 25})
     rp = out["replay"]
     assert rp["status"] == "done" and rp["reason"] is None
     # the first full cycle after a rest: cycle 2 (a 1C discharge, rest, 0.5C charge, rest),
@@ -112,7 +112,8 @@ def test_default_replay_stores_curves_and_errors(server, blob, shared_data):
     # the tested capacity is known: the same C-rate, said so
     assert rp["scale"] == "c_rate" and "30.6 A.h (given)" in rp["scale_choice"]
     assert rp["current_factor"] == pytest.approx(rp["design_capacity_ah"] / TESTED_AH)
-    assert "assumed 25 degC" in rp["temperature_rule"]  # the file records no temperature
+    # the file records no temperature: the given one, said so
+    assert rp["temperature_c"] == 25 and rp["temperature_rule"] == "given (the test records none)"
     assert rp["initial_state"].startswith("open-circuit voltage 4.1")
     m = rp["metrics"]
     steps = {e["step_type"]: e for e in m["errors"]}
@@ -133,6 +134,9 @@ def test_default_replay_stores_curves_and_errors(server, blob, shared_data):
     for c in rp["curves"] + rp["measured_curves"]:
         assert len(c["capacity_ah"]) == len(c["voltage_volt"]) <= 2 * replays.MAX_CURVE_POINTS
     assert len(rp["series"]["test_time_second"]) <= replays.MAX_SERIES_POINTS
+    # isothermal by default: no simulated temperature
+    assert rp["thermal"] == "isothermal" and rp["max_temperature_c"] is None
+    assert "simulated_temperature_c" not in rp["series"]
     assert out["job"]["message"].startswith("done: RMSE")
 
     # the same replay through casip.physics directly gives the same errors
@@ -151,7 +155,7 @@ def test_default_replay_stores_curves_and_errors(server, blob, shared_data):
     assert sim["replay_id"] == rp["replay_id"] and sim["curves"] == rp["curves"]
 
     # without a tested capacity: the measured amperes, and the page is told why
-    rp2 = run(server, eng, d, t, {"cycles": [3]})["replay"]
+    rp2 = run(server, eng, d, t, {"cycles": [3], "temperature_c": 25})["replay"]
     assert rp2["scale"] == "amps" and "capacity is unknown" in rp2["scale_choice"]
     assert rp2["current_factor"] == 1.0 and rp2["cycles"] == [3]
     assert simulated(server, eng, d, t)["replay_id"] == rp2["replay_id"]  # the newest
@@ -162,13 +166,14 @@ def test_impossible_replays_say_why(server, blob):
     eng = server.as_role("kestrel")
     d, t = attached(server, eng, blob)
     # a window that starts in the middle of a 1C discharge: no rest voltage to start from
-    rp = run(server, eng, d, t, {"window_s": [11000, 12000], "tested_capacity_ah": 30})["replay"]
+    rp = run(server, eng, d, t, {"window_s": [11000, 12000], "tested_capacity_ah": 30,
+                                 "temperature_c": 25})["replay"]
     assert rp["status"] == "impossible"
     assert "cc_discharge" in rp["reason"] and "not a rest" in rp["reason"]
     assert "curves" not in rp and "metrics" not in rp
     assert simulated(server, eng, d, t)["status"] == "impossible"
     # c_rate asked for explicitly without any tested capacity
-    rp = run(server, eng, d, t, {"scale": "c_rate"})["replay"]
+    rp = run(server, eng, d, t, {"scale": "c_rate", "temperature_c": 25})["replay"]
     assert rp["status"] == "impossible" and "capacity" in rp["reason"]
 
 
@@ -183,10 +188,26 @@ def test_requests_are_checked(server, blob):
         ({"scale": "watts"}, "scale"),
         ({"tested_capacity_ah": -1}, "tested_capacity_ah"),
         ({"model": "SPM2"}, "model"),
+        ({"temperature_c": 200}, "temperature_c"),
+        ({"thermal": "adiabatic", "temperature_c": 25}, "thermal"),
     ):
         r = c.post(url, json=body, headers=eng)
         assert r.status_code == 422, (body, r.text)
         assert r.json()["errors"][0]["field"].startswith(field), r.text
+    # the file records no temperature: none is assumed, the request is refused and says why
+    # (nothing is queued)
+    def replay_jobs():
+        items = c.get("/api/jobs?kind=replay&limit=200", headers=eng).json()["items"]
+        return {j["id"] for j in items}
+
+    jobs_before = replay_jobs()
+    for body in ({}, {"cycles": [2], "tested_capacity_ah": TESTED_AH}):
+        r = c.post(url, json=body, headers=eng)
+        assert r.status_code == 422, (body, r.text)
+        err = r.json()["errors"][0]
+        assert err["field"] == "temperature_c", r.text
+        assert "records no temperature" in err["message"] and "degrees Celsius" in err["expected"]
+    assert replay_jobs() == jobs_before
     assert c.post(url, json={}, headers=server.as_role("kestrel", "viewer")).status_code == 403
     other = upload(server, eng, blob, mark("rp-unattached"))
     r = c.post(f"/api/designs/{d['id']}/tests/{other['id']}/replays", json={}, headers=eng)
@@ -200,7 +221,7 @@ def test_requests_are_checked(server, blob):
 def test_replays_are_never_wider_than_design_and_test(server, blob):
     c, eng, other = server.client, server.as_role("kestrel"), server.as_role("lantern")
     d, t = attached(server, eng, blob)
-    rp = run(server, eng, d, t, {"tested_capacity_ah": TESTED_AH})["replay"]
+    rp = run(server, eng, d, t, {"tested_capacity_ah": TESTED_AH, "temperature_c": 25})["replay"]
     rid = rp["replay_id"]
     assert rp["visibility"] == "private"
     assert c.get(f"/api/replays/{rid}", headers=other).status_code == 404
@@ -254,3 +275,46 @@ def test_default_window_needs_a_rest_before_a_full_cycle():
         replays.choose_window(ts, None, {"cycles": [1, 1]})
     rows, how = replays.choose_window(ts, None, {"window_s": [0.0, 600.0]})
     assert len(rows) == 11 and "chosen" in how
+
+
+def test_a_test_that_records_its_temperature_needs_none(server, shared_data):
+    """A BDF file with an ambient temperature column (DLR, 25.8 degC): no temperature_c is
+    needed to queue its replay (the job is cancelled at once: only the check is tested here)."""
+    path = shared_data / "cycler" / "DLR__LiGrHydra0b__20230131__POCV__25degC__Basytec.bdf.csv"
+    if not path.is_file():
+        pytest.skip(f"{path} missing from the shared data")
+    c, eng = server.client, server.as_role("kestrel")
+    d = design(server, eng, mark("rp-design"))
+    t = upload(server, eng, path.read_bytes(), mark("rp-temp"))
+    r = c.post(f"/api/designs/{d['id']}/tests", json={"test_id": t["id"]}, headers=eng)
+    assert r.status_code == 201, r.text
+    r = c.post(f"/api/designs/{d['id']}/tests/{t['id']}/replays", json={}, headers=eng)
+    assert r.status_code == 202, r.text
+    c.post(f"/api/jobs/{r.json()['job']['id']}/cancel", headers=eng)
+
+
+@pytest.mark.slow
+def test_lumped_thermal_replay_and_its_refusal(server, blob):
+    """thermal "lumped": the cell heats above the ambient over the 1C discharge (a Chen2020
+    design has thermal parameters); a design whose base set has none (the LFP blade,
+    Prada2013) is stored as impossible, with the reason."""
+    eng = server.as_role("kestrel")
+    d, t = attached(server, eng, blob)
+    body = {"tested_capacity_ah": TESTED_AH, "temperature_c": 25, "thermal": "lumped"}
+    rp = run(server, eng, d, t, body)["replay"]
+    assert rp["status"] == "done", rp["reason"]
+    assert rp["thermal"] == "lumped" and rp["parameters"]["thermal"] == "lumped"
+    assert "lumped" in rp["model"]
+    temps = [x for x in rp["series"]["simulated_temperature_c"] if x is not None]
+    assert len(rp["series"]["simulated_temperature_c"]) == len(rp["series"]["test_time_second"])
+    assert temps and min(temps) >= 24.9
+    assert rp["max_temperature_c"] == pytest.approx(max(temps), abs=0.5)
+    assert rp["max_temperature_c"] > 25.5  # heated by the discharge
+    iso = run(server, eng, d, t, {**body, "thermal": "isothermal"})["replay"]
+    assert iso["metrics"]["rmse_mV"] != pytest.approx(rp["metrics"]["rmse_mV"], abs=0.05)
+
+    d2, t2 = attached(server, eng, blob, reference="lfp-blade")
+    rp2 = run(server, eng, d2, t2, body)["replay"]
+    assert rp2["status"] == "impossible" and rp2["thermal"] == "lumped"
+    assert "Prada2013" in rp2["reason"] and "no thermal parameters" in rp2["reason"]
+    assert "isothermal" in rp2["reason"]

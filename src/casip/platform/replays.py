@@ -18,7 +18,15 @@ simulated curve and the error metrics. The rules:
   test's metadata nominal capacity), else the measured amperes (``"amps"``); the result says
   which and why (``scale_choice``).
 * **Temperature**: the test's recorded one where it has it (a different ``temperature_c`` is
-  refused by the replay); else ``temperature_c``; else 25 degC, said in the result.
+  refused by the replay); else ``temperature_c``. A test that records none (no ambient or
+  surface temperature column, no metadata temperature) without ``temperature_c`` is refused
+  before any job is queued (422 naming ``temperature_c``, :func:`submit_params`), as
+  :func:`casip.physics.replay.replay` refuses it: no temperature is assumed.
+* **Thermal**: ``thermal="isothermal"`` (default) or ``"lumped"`` (PyBaMM's lumped thermal
+  model, :func:`casip.physics.replay.replay`'s option: the result adds the simulated cell
+  temperature to its series). A design whose base set has no thermal parameters
+  (:func:`casip.physics.temperature.has_thermal_parameters`) cannot be replayed ``"lumped"``:
+  stored as impossible, with the reason.
 * **Impossible replays** (the design cannot be mapped to PyBaMM, no rest to take the initial
   state from, no voltage, a window outside the test...) are stored too, with
   ``status="impossible"`` and the reason, so the design page can say why.
@@ -58,10 +66,9 @@ MAX_WINDOW_H = 48.0
 MAX_ROWS = 20_000
 #: most rest before a cycle replayed as its lead-in [s]
 REST_LEAD_S = 3600.0
-#: temperature assumed when the test records none and none is given [degC]
-DEFAULT_TEMPERATURE_C = 25.0
 SCALES = ("auto", "c_rate", "amps")
 MODELS = ("DFN", "SPMe")
+THERMALS = ("isothermal", "lumped")
 #: points of the stored voltage-time series
 MAX_SERIES_POINTS = 400
 #: points per stored voltage-capacity curve (cycle and branch)
@@ -91,6 +98,7 @@ def check_params(
     tested_capacity_ah: Any = None,
     temperature_c: Any = None,
     model: str = "DFN",
+    thermal: str = "isothermal",
 ) -> dict:
     """Checked job parameters of a replay (:class:`CasipInputError` naming the bad field)."""
     if window_s is not None and cycles is not None:
@@ -147,6 +155,11 @@ def check_params(
     if model not in MODELS:
         raise CasipInputError(Problem("model", "unknown model", model, "DFN or SPMe"))
     out["model"] = model
+    if thermal not in THERMALS:
+        raise CasipInputError(
+            Problem("thermal", "unknown thermal option", thermal, "isothermal or lumped")
+        )
+    out["thermal"] = thermal
     return out
 
 
@@ -355,6 +368,17 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         setup = parameters_for(runs._validated(document, design_id))
     except CasipInputError as exc:
         return _impossible(f"the design cannot be mapped to a PyBaMM model: {_reason(exc)}")
+    thermal = p.get("thermal", "isothermal")
+    if thermal != "isothermal":
+        from casip.physics.temperature import has_thermal_parameters
+
+        if not has_thermal_parameters(setup.parameter_values):
+            return _impossible(
+                f"thermal: the design's base set {setup.base_set} has no thermal parameters "
+                "(heat capacities, densities, heat-transfer coefficient), so no lumped thermal "
+                "model can be built for it (expected: thermal isothermal for this design)",
+                thermal=thermal,
+            )
     store = Store(ctx.store_dir)
     if store_test_id not in store:
         raise ValueError("the stored data of the test is missing; ask an administrator")
@@ -404,14 +428,6 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         metadata_temperature_c=md.get("temperature_celsius"),
     )
     temperature = p.get("temperature_c")
-    recorded = (
-        profile.ambient_temperature_c is not None
-        or profile.surface_temperature_c is not None
-        or profile.metadata_temperature_c is not None
-    )
-    assumed = temperature is None and not recorded
-    if assumed:
-        temperature = DEFAULT_TEMPERATURE_C
     base = {
         "window_s": [float(rows["test_time_second"].iloc[0]),
                      float(rows["test_time_second"].iloc[-1])],
@@ -421,6 +437,7 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         "scale_choice": choice,
         "design_capacity_ah": setup.capacity_Ah,
         "model": p.get("model", "DFN"),
+        "thermal": thermal,
     }
     ctx.progress(0.2, f"replaying {len(rows)} rows ({how}) on {setup.approximation}")
     t_clock = time.perf_counter()
@@ -432,6 +449,7 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
             temperature_c=temperature,
             tested_capacity_ah=tested,
             model=p.get("model", "DFN"),
+            thermal=thermal,
         )
     except CasipInputError as exc:
         return _impossible(_reason(exc), **base)
@@ -444,15 +462,11 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
     _, meas_curves = curves_of(rows, rows["voltage_volt"].to_numpy(dtype=float))
     series = runs.downsample(
         res.to_frame(),
-        ("test_time_second", "measured_voltage_v", "simulated_voltage_v", "applied_current_a"),
+        ("test_time_second", "measured_voltage_v", "simulated_voltage_v", "applied_current_a",
+         "simulated_temperature_c"),
         MAX_SERIES_POINTS,
     )
     temp_rule = summary["temperature_rule"]
-    if assumed:
-        temp_rule = (
-            f"assumed {DEFAULT_TEMPERATURE_C:g} degC: the test records no temperature (give "
-            "temperature_c)"
-        )
     return runs.json_safe(
         {
             "status": "done",
@@ -462,6 +476,12 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
             "current_factor": summary["current_factor"],
             "temperature_c": summary["temperature_c"],
             "temperature_rule": temp_rule,
+            # the simulated cell's hottest point (thermal "lumped"; None when isothermal)
+            "max_temperature_c": (
+                float(np.nanmax(res.simulated_temperature_c))
+                if res.simulated_temperature_c is not None
+                and np.isfinite(res.simulated_temperature_c).any() else None
+            ),
             "initial_state": summary["initial_state"],
             "model": summary["model"],
             "metrics": {
@@ -644,9 +664,38 @@ def latest(session: Session, actor: Actor, design_id: int, test_id: int) -> dict
     return full(row) if row is not None else None
 
 
+#: the stored time-series columns a replay takes the temperature from
+TEMPERATURE_COLUMNS = ("ambient_temperature_celsius", "surface_temperature_celsius")
+
+
+def records_temperature(store_dir: Any, store_test_id: str, details: dict | None) -> bool:
+    """Whether a stored test records a temperature a replay can take: a metadata temperature
+    or a finite value in an ambient or surface temperature column."""
+    import pyarrow.parquet as pq
+
+    from casip.data.store import Store
+
+    md = (details or {}).get("metadata") or {}
+    t = md.get("temperature_celsius")
+    if isinstance(t, int | float) and not isinstance(t, bool) and math.isfinite(t):
+        return True
+    store = Store(store_dir)
+    if store_test_id not in store:
+        return False
+    path = store._resolve(store_test_id) / "timeseries.parquet"
+    present = [c for c in TEMPERATURE_COLUMNS if c in pq.read_schema(path).names]
+    if not present:
+        return False
+    table = pq.read_table(path, columns=present).to_pandas()
+    return bool(np.isfinite(table.to_numpy(dtype=float)).any())
+
+
 def submit_params(session: Session, actor: Actor, design_id: int, test_id: int,
-                  body: dict) -> dict:
-    """Check who asks, the design, the test, the attachment and the body; the job params."""
+                  body: dict, store_dir: Any = None) -> dict:
+    """Check who asks, the design, the test, the attachment and the body; the job params.
+
+    With ``store_dir`` (the hub's store) a test that records no temperature needs
+    ``temperature_c``: refused here (422 naming it) rather than assumed."""
     access.require_create(actor)
     design = access.get_for_read(session, actor, "design", design_id)
     test = access.get_for_read(session, actor, "test", test_id)
@@ -659,7 +708,15 @@ def submit_params(session: Session, actor: Actor, design_id: int, test_id: int,
         raise ApiProblem(
             404, f"test {test.id} is not attached to design {design.id}: attach it first"
         )
-    return check_params(design.id, test.id, **body)
+    params = check_params(design.id, test.id, **body)
+    if (store_dir is not None and "temperature_c" not in params
+            and not records_temperature(store_dir, test.store_test_id, test.details)):
+        raise CasipInputError(
+            Problem("temperature_c", "the test records no temperature (no ambient or surface "
+                    "temperature column, none in its metadata): give the one it was run at",
+                    None, "the test's ambient temperature in degrees Celsius, in [-60, 150]")
+        )
+    return params
 
 
 __all__ = [
@@ -673,6 +730,7 @@ __all__ = [
     "latest",
     "max_visibility",
     "read_clause",
+    "records_temperature",
     "run_replay",
     "set_visibility",
     "submit_params",

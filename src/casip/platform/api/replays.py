@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from casip.platform import replays as svc
 from casip.platform.api.jobs import _submit
-from casip.platform.deps import CommitRoute, CurrentActor, DbSession
+from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 
 router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["designs", "test data"])
 
@@ -42,9 +42,17 @@ class ReplayIn(BaseModel):
         None, description="the tested cell's capacity [A.h] (default: the test's nominal one)"
     )
     temperature_c: float | None = Field(
-        None, description="ambient temperature [degC] where the test records none (else 25)"
+        None,
+        description="ambient temperature [degC]; required when the test records none (422 "
+        "naming temperature_c otherwise), refused when it differs from the recorded one",
     )
     model: str = Field("DFN", max_length=8, description="DFN or SPMe")
+    thermal: str = Field(
+        "isothermal",
+        max_length=16,
+        description="isothermal or lumped (PyBaMM's lumped thermal model; a design whose base "
+        "set has no thermal parameters is stored as impossible, with the reason)",
+    )
 
 
 class VisibilityIn(BaseModel):
@@ -76,7 +84,8 @@ def submit_replay(
     body: ReplayIn | None = None,
 ) -> dict:
     given = body.model_dump(exclude_unset=True) if body is not None else {}
-    params = svc.submit_params(s, actor, ids[0], ids[1], given)
+    params = svc.submit_params(s, actor, ids[0], ids[1], given,
+                               store_dir=platform_of(request).settings.store_dir)
     return _submit(request, s, actor, "replay", params)
 
 

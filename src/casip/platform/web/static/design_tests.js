@@ -59,6 +59,7 @@
     } else {
       casip.notice(slot, "The replayed rows have no charge or discharge to draw against capacity.");
     }
+    timeView(t.test_id, sim.series || {});
     const m = sim.metrics || {};
     const stop = m.stopped_early
       ? "stopped early at t = " + fmt(m.stopped_at_s, 0) + " s: " + m.stop_reason
@@ -75,6 +76,9 @@
       h("ul", { class: "small muted" },
         h("li", { class: "replay-scale" }, "Current scaling: " + sim.scale_choice + " (factor " + fmt(sim.current_factor, 4) + ")"),
         h("li", {}, "Temperature: " + fmt(sim.temperature_c, 1) + " °C, " + sim.temperature_rule),
+        h("li", { class: "replay-thermal" }, "Thermal: " + (sim.thermal || "isothermal") +
+          (sim.max_temperature_c !== null && sim.max_temperature_c !== undefined
+            ? " (simulated cell temperature up to " + fmt(sim.max_temperature_c, 1) + " °C)" : "")),
         h("li", {}, "Initial state: " + sim.initial_state),
         h("li", {}, "Axis: " + sim.curve_axis)),
       h("table", { class: "data replay-errors" },
@@ -83,6 +87,27 @@
         h("tbody", {}, rows)));
   }
   tests.forEach(simulatedView);
+
+  // under the overlay: measured and simulated voltage against test time (the replay's stored
+  // series), in the overlay's colours: measured solid, simulated dashed
+  function timeView(testId, series) {
+    const el = document.getElementById("replay-time-" + testId);
+    if (!el) return;
+    const t = series.test_time_second || [];
+    if (!t.length) { casip.notice(el, "No voltage-time series stored with this replay."); return; }
+    const hours = t.map(function (v) { return v === null ? null : v / 3600; });
+    const color = casip.palette.series[0];
+    const traces = [
+      { type: "scatter", mode: "lines", name: "measured voltage", x: hours, y: series.measured_voltage_v || [],
+        line: { color: color, dash: "solid" }, connectgaps: false },
+      { type: "scatter", mode: "lines", name: "simulated voltage", x: hours, y: series.simulated_voltage_v || [],
+        line: { color: color, dash: "dash" }, connectgaps: false },
+    ];
+    casip.whenPlotly(function () {
+      casip.plot(el, traces, { xaxis: { title: { text: "Test time [h]" }, gridcolor: "#eef1f4" },
+        yaxis: { title: { text: "Voltage [V]" }, gridcolor: "#eef1f4" } });
+    });
+  }
 
   function parseRange(text, field) {
     const m = /^\s*(\d+(?:\.\d*)?)\s*(?:[-–,]\s*(\d+(?:\.\d*)?))?\s*$/.exec(text);
@@ -93,7 +118,7 @@
     const st = document.getElementById("replay-status-" + f.dataset.testId);
     f.addEventListener("submit", async function (ev) {
       ev.preventDefault();
-      const body = { scale: f.elements.scale.value };
+      const body = { scale: f.elements.scale.value, thermal: f.elements.thermal.value };
       try {
         const cyc = f.elements.cycles.value.trim(), win = f.elements.window.value.trim();
         if (cyc) body.cycles = parseRange(cyc, "cycles").map(function (x) { return Math.round(x); });
@@ -109,7 +134,14 @@
       button.disabled = true;
       st.replaceChildren("submitting…");
       const r = await casip.api("POST", f.dataset.url, body);
-      if (!r.ok) { button.disabled = false; st.replaceChildren(h("span", { class: "field-error" }, details(r))); return; }
+      if (!r.ok) {
+        button.disabled = false;
+        st.replaceChildren(h("span", { class: "field-error" }, details(r)));
+        // e.g. the test records no temperature: the server names temperature_c; ask for it
+        const bad = ((r.data && r.data.errors) || []).map(function (e) { return e.field; });
+        if (bad.indexOf("temperature_c") >= 0) f.elements.temperature_c.focus();
+        return;
+      }
       const bar = h("progress", { max: "1", value: "0", "aria-label": "replay progress" });
       const msg = h("span", {}, " queued");
       st.replaceChildren(h("span", {}, "Job #" + r.data.job.id + " "), bar, msg);
