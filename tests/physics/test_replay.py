@@ -64,6 +64,43 @@ def synthetic_csv(tmp_path_factory) -> Path:
     return path
 
 
+def _synthetic_power() -> tuple[np.ndarray, np.ndarray]:
+    """A sampled power profile [W] (CASIP sign: + charge): rest, 18 W discharge, rest,
+    9 W charge, rest; 10 s sampling, steps switch within 1 s."""
+    segments = [(0.0, 300), (-18.0, 1200), (0.0, 600), (9.0, 900), (0.0, 300)]
+    t, p, now = [0.0], [0.0], 0.0
+    for pw, dur in segments:
+        if pw != p[-1]:
+            now += 1.0
+            t.append(now)
+            p.append(pw)
+        for _ in range(int(dur // 10)):
+            now += 10.0
+            t.append(now)
+            p.append(pw)
+    return np.array(t), np.array(p)
+
+
+@pytest.fixture(scope="module")
+def synthetic_power_csv(tmp_path_factory) -> Path:
+    """The 'measurement' of a power profile: raw PyBaMM DFN in power mode (positive power is
+    discharge in PyBaMM) on Chen2020 from SOC 0.8; CSV with time, power and voltage only."""
+    t, pw = _synthetic_power()
+    pv = pybamm.ParameterValues("Chen2020")
+    pv.set_initial_state(SOC0, inplace=True)
+    pv.update({"Power function [W]": pybamm.Interpolant(t, -pw, pybamm.t,
+                                                        interpolator="linear")},
+              check_already_exists=False)
+    sim = pybamm.Simulation(pybamm.lithium_ion.DFN(options={"operating mode": "power"}),
+                            parameter_values=pv, solver=pybamm.IDAKLUSolver())
+    sol = sim.solve(t_eval=t, t_interp=t)
+    assert sol.termination == "final time"
+    v = sol["Voltage [V]"].entries
+    path = tmp_path_factory.mktemp("replay_power") / "power.csv"
+    pd.DataFrame({"time_s": t, "power_w": pw, "voltage_v": v}).to_csv(path, index=False)
+    return path
+
+
 @pytest.fixture(scope="module")
 def chen() -> object:
     return setup_from_pybamm("Chen2020")
@@ -110,6 +147,7 @@ def test_profile_drops_repeated_times_and_refuses_bad_tables():
         ({"scale": "amps", "initial_soc": 1.5}, "initial_soc", "must lie in"),
         ({"scale": "amps", "initial_soc": "guess"}, "initial_soc", "unknown rule"),
         ({"scale": "amps", "model": "P2D"}, "model", "unknown model"),
+        ({"scale": "amps", "control": "voltage"}, "control", "unknown control"),
     ],
 )
 def test_replay_refuses_with_the_field_named(synthetic_csv, chen, kwargs, field, text):
@@ -183,6 +221,46 @@ def test_window_replays_only_its_rows_from_its_own_rest(synthetic_csv, chen):
     assert r.rmse_v > 3 * full_err + 2e-3, r.errors  # measured: 15.8 mV
 
 
+def test_power_replay_reproduces_a_raw_pybamm_power_simulation(synthetic_power_csv, chen):
+    p = Profile.from_csv(synthetic_power_csv)
+    assert p.power_w is not None and any("P / V" in n for n in p.notes)
+    r = replay(chen, p, scale="amps", control="power", temperature_c=25.0)
+    assert r.control == "power" and not r.stopped_early, r.stop_reason
+    assert r.rmse_v < 1e-3, r.errors
+    np.testing.assert_allclose(r.applied_power_w, p.power_w)
+    # the model drew P / V: discharge current negative (CASIP sign) at 18 W, ~4.6 A
+    dis = p.power_w < -1
+    assert np.all(r.applied_current_a[dis] < -4.0)
+    frame = r.to_frame()
+    ok = np.abs(frame["measured_power_w"]) > 1
+    np.testing.assert_allclose(frame["simulated_power_w"][ok], frame["measured_power_w"][ok],
+                               rtol=1e-3)
+    # watts are not taken as amps: the current is P / V (~4.6 A at 18 W), not 18 A
+    assert abs(r.applied_current_a[dis].mean()) < 18.0 / 3.0
+
+
+def test_power_replay_of_a_measured_window_reproduces_the_measured_power(synthetic_csv, chen):
+    p = Profile.from_csv(synthetic_csv)  # current and voltage only: power = measured I x V
+    assert p.power_w is None
+    r = replay(chen, p, scale="amps", control="power", temperature_c=25.0,
+               window=(0.0, 1400.0))
+    assert not r.stopped_early, r.stop_reason
+    assert any("measured I x V" in n for n in r.notes)
+    m = (p.time_s >= 0.0) & (p.time_s <= 1400.0)
+    p_meas = p.current_a[m] * p.voltage_v[m]
+    np.testing.assert_allclose(r.measured_power_w, p_meas)
+    p_sim = r.applied_current_a * r.simulated_voltage_v
+    on = np.abs(p_meas) > 1.0
+    assert on.sum() > 50
+    assert np.max(np.abs(p_sim[on] - p_meas[on]) / np.abs(p_meas[on])) < 0.01
+    # c_rate scales the power by C_design / C_tested
+    rc = replay(chen, p, scale="c_rate", tested_capacity_ah=2.5, control="power",
+                temperature_c=25.0, window=(0.0, 400.0))
+    assert rc.current_factor == pytest.approx(2.0)
+    np.testing.assert_allclose(rc.applied_power_w, 2.0 * rc.measured_power_w)
+    assert any("P_model" in n for n in rc.notes)
+
+
 def test_early_stop_says_where_and_why(chen):
     t = np.arange(0.0, 7201.0, 10.0)
     i = np.where(t < 60, 0.0, -5.0)
@@ -234,6 +312,18 @@ def test_cli_replay_writes_the_overlay_and_prints_the_table(synthetic_csv, tmp_p
     assert doc["rmse_mV"] < 1.0 and doc["window_s"][1] <= 1400.0
 
 
+def test_cli_replay_power_control(synthetic_power_csv, tmp_path):
+    r = CliRunner().invoke(app, ["sim", "replay", "--csv", str(synthetic_power_csv),
+                                 "--design", "pybamm:Chen2020", "--scale", "amps",
+                                 "--control", "power", "--temperature", "25", "--window",
+                                 "0:1600", "--json", "--out", str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    doc = json.loads(r.stdout)
+    assert doc["control"] == "power" and doc["rmse_mV"] < 1.0
+    frame = pd.read_csv(tmp_path / "o" / "replay.csv")
+    assert {"measured_power_w", "applied_power_w", "simulated_power_w"} <= set(frame.columns)
+
+
 @pytest.mark.parametrize(
     ("extra", "text"),
     [
@@ -241,6 +331,7 @@ def test_cli_replay_writes_the_overlay_and_prints_the_table(synthetic_csv, tmp_p
         (["--scale", "amps", "--bpx", "x.json"], "--design/--bpx"),
         (["--scale", "amps", "--window", "5"], "--window"),
         (["--scale", "amps", "--initial-soc", "x"], "--initial-soc"),
+        (["--scale", "amps", "--control", "voltage"], "--control"),
     ],
 )
 def test_cli_replay_bad_input_exits_2(synthetic_csv, extra, text):

@@ -525,6 +525,11 @@ def replay_cmd(
     window: Annotated[
         str | None, typer.Option("--window", metavar="T0:T1", help="Test-time window [s].")
     ] = None,
+    control: Annotated[
+        str, typer.Option("--control", metavar="current|power",
+                          help="Drive the model with the measured current, or the measured "
+                               "power (power column, else I*V).")
+    ] = "current",
     initial_soc: Annotated[
         str, typer.Option("--initial-soc", metavar="auto|X",
                           help="auto: from the rest voltage the window starts in; or a SOC.")
@@ -557,6 +562,9 @@ def replay_cmd(
     scales = {"amps": "amps", "c-rate": "c_rate", "c_rate": "c_rate"}
     if scale not in scales:
         raise CasipInputError(Problem("--scale", "unknown scaling", scale, "amps or c-rate"))
+    if control not in ("current", "power"):
+        raise CasipInputError(Problem("--control", "unknown control", control,
+                                      "current or power"))
     win = None
     if window is not None:
         parts = window.split(":")
@@ -584,7 +592,7 @@ def replay_cmd(
     else:
         profile = Profile.from_csv(csv)
     with spinner(f"replaying {profile.source} on {label}"):
-        res = replay(target, profile, scale=scales[scale], initial_soc=soc,
+        res = replay(target, profile, scale=scales[scale], control=control, initial_soc=soc,
                      temperature_c=temperature, window=win, tested_capacity_ah=tested_capacity,
                      model=model)
     files: list[Path] = []

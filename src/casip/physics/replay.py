@@ -13,6 +13,12 @@ of the piecewise-linear current is a solver breakpoint, and the solution is read
 measured times (``t_interp``). Sign: CASIP's (and BDF's) current is positive on *charge*,
 PyBaMM's on *discharge*; the replay negates it.
 
+With ``control="power"`` the model is driven by power instead: PyBaMM's ``"operating mode":
+"power"`` with ``"Power function [W]"`` as the same kind of Interpolant of time (PyBaMM's power
+is positive on discharge, CASIP's on charge; the replay negates it). The power is the profile's
+power column (``power_watt``, ``power_w``...), else the measured ``I * V`` row by row; the
+current the model then draws is reported as the applied current.
+
 Rules that change the error (each stated in the result, see ``docs/replay.md``):
 
 * **Initial state of charge.** ``"from_rest_voltage"`` (default): the replayed window must
@@ -32,7 +38,9 @@ Rules that change the error (each stated in the result, see ``docs/replay.md``):
 * **Current scaling.** ``scale="amps"`` applies the measured amperes; ``scale="c_rate"``
   applies the same C-rate, ``I_model = I_measured * C_design / C_tested``, with ``C_design``
   the setup's capacity and ``C_tested`` the tested cell's (``tested_capacity_ah``, else the
-  test's ``nominal_capacity_ah``). There is no default: the caller chooses.
+  test's ``nominal_capacity_ah``). There is no default: the caller chooses. With
+  ``control="power"`` the same factor scales the power: ``"amps"`` applies the measured watts,
+  ``"c_rate"`` ``P_model = P_measured * C_design / C_tested``.
 * **Window.** ``window=(t0, t1)`` in the test's own time [s] replays the rows with
   ``t0 <= t <= t1``; ``None`` replays the whole profile.
 
@@ -82,6 +90,9 @@ TEMPERATURE_CONFLICT_C = 1.0
 STEP_TYPES = ("rest", "cc_charge", "cc_discharge", "cv_charge", "cv_discharge", "pulse", "other")
 
 _CURRENT = "Current function [A]"
+_POWER = "Power function [W]"
+_SIM_CURRENT = "Current [A]"
+_CONTROLS = ("current", "power")
 _VOLTAGE = "Voltage [V]"
 _TEMPERATURE = "X-averaged cell temperature [K]"
 _MODELS = ("DFN", "SPMe")
@@ -98,6 +109,7 @@ _ALIASES = {
     ),
     "surface_temperature_celsius": ("surface_temperature_celsius", "surface_temperature_c"),
     "step_type": ("step_type",),
+    "power_watt": ("power_watt", "power_w", "power", "power [w]"),
 }
 
 
@@ -150,6 +162,10 @@ class Profile:
         Where the profile came from, for messages and reports.
     notes : list of str
         What was done to the rows (duplicate times dropped...).
+    power_w : numpy.ndarray or None
+        Measured power [W], positive on charge (CASIP sign), where the profile has a power
+        column. A profile with power but no current column gets ``current_a = P / V`` from
+        the measured voltage (NaN without one).
     """
 
     time_s: np.ndarray
@@ -162,6 +178,7 @@ class Profile:
     nominal_capacity_ah: float | None = None
     source: str = "<profile>"
     notes: tuple[str, ...] = ()
+    power_w: np.ndarray | None = None
 
     # ---------------------------------------------------------------- constructors
     @classmethod
@@ -176,7 +193,8 @@ class Profile:
         """A profile from a table with BDF column names or the aliases of a simple CSV.
 
         Required: time (``test_time_second``, ``time_s`` or ``time``) and current
-        (``current_ampere``, ``current_a`` or ``current``, positive on charge). Optional:
+        (``current_ampere``, ``current_a`` or ``current``, positive on charge) or power
+        (``power_watt``, ``power_w`` or ``power``, positive on charge). Optional:
         voltage (``voltage_volt``, ``voltage_v``, ``voltage``), temperature
         (``ambient_temperature_celsius``, ``temperature_c``, ``temperature``),
         ``surface_temperature_celsius`` and ``step_type`` (else derived from the current).
@@ -190,14 +208,20 @@ class Profile:
                 if n in lower:
                     cols[bdf] = lower[n]
                     break
-        for need, names in (("test_time_second", "time"), ("current_ampere", "current")):
+        need_drive = (
+            "power_watt" if "power_watt" in cols and "current_ampere" not in cols
+            else "current_ampere"
+        )
+        for need, names in (("test_time_second", "time"), (need_drive, "current")):
             if need not in cols:
                 raise CasipInputError(
                     Problem(
                         names,
                         f"the profile has no {names} column",
                         sorted(map(str, df.columns))[:20],
-                        "one of: " + ", ".join(_ALIASES[need]),
+                        "one of: " + ", ".join(_ALIASES[need])
+                        + ("" if need == "test_time_second"
+                           else "; or a power column: " + ", ".join(_ALIASES["power_watt"])),
                     ),
                     source=source,
                 )
@@ -207,7 +231,7 @@ class Profile:
                 return None
             return pd.to_numeric(df[cols[key]], errors="coerce").to_numpy(dtype=float)
 
-        t, i = num("test_time_second"), num("current_ampere")
+        t, i = num("test_time_second"), num(need_drive)
         keep = np.isfinite(t) & np.isfinite(i)
         notes: list[str] = []
         if not keep.all():
@@ -242,11 +266,27 @@ class Profile:
             return a if np.isfinite(a).any() else None
 
         t_out, i_out, v_out = t[idx], i[idx], sub(v)
+        p_out = None
+        if "power_watt" in cols:
+            p_out = sub(num("power_watt"))
+            if need_drive == "power_watt":
+                p_out = i_out
+                if v_out is not None:
+                    with np.errstate(divide="ignore", invalid="ignore"):
+                        i_out = np.where(v_out > 0, p_out / v_out, np.nan)
+                    notes.append("current derived as P / V from the measured voltage "
+                                 "(no current column)")
+                else:
+                    i_out = np.full(len(t_out), np.nan)
+                    notes.append("no current column and no voltage: current unknown")
         if "step_type" in cols:
             st = df[cols["step_type"]].astype(str).to_numpy(dtype=object)[idx]
         else:
-            st = _step_types_from_current(t_out, i_out, v_out)
-            notes.append("step types derived from the current (no step_type column)")
+            basis = i_out if np.isfinite(i_out).all() else p_out
+            st = _step_types_from_current(t_out, basis, v_out)
+            notes.append("step types derived from the "
+                          + ("current" if basis is i_out else "power")
+                          + " (no step_type column)")
         return cls(
             time_s=t_out,
             current_a=i_out,
@@ -258,6 +298,7 @@ class Profile:
             nominal_capacity_ah=nominal_capacity_ah,
             source=source,
             notes=tuple(notes),
+            power_w=p_out,
         )
 
     @classmethod
@@ -439,6 +480,12 @@ class ReplayResult:
         Why it stopped (``"end of the profile"``, a voltage cut-off, a solver failure).
     solve_time_s : float
     notes : list of str
+    control : str
+        ``"current"`` or ``"power"`` (what drove the model). With ``"power"``,
+        ``applied_current_a`` is the current the model drew (NaN after an early stop).
+    measured_power_w, applied_power_w : numpy.ndarray or None
+        With ``control="power"``: the measured power (the profile's column, else measured
+        ``I * V``) and the power applied to the model (after scaling) [W], positive on charge.
     """
 
     name: str
@@ -464,6 +511,9 @@ class ReplayResult:
     stop_reason: str
     solve_time_s: float
     notes: list[str] = field(default_factory=list)
+    control: str = "current"
+    measured_power_w: np.ndarray | None = None
+    applied_power_w: np.ndarray | None = None
 
     def _overall(self, col: str) -> float:
         row = self.errors[self.errors["step_type"] == "all"]
@@ -492,6 +542,10 @@ class ReplayResult:
             "simulated_voltage_v": self.simulated_voltage_v,
         }
         out["error_v"] = out["simulated_voltage_v"] - out["measured_voltage_v"]
+        if self.control == "power":
+            out["measured_power_w"] = self.measured_power_w
+            out["applied_power_w"] = self.applied_power_w
+            out["simulated_power_w"] = self.applied_current_a * self.simulated_voltage_v
         if self.simulated_temperature_c is not None:
             out["simulated_temperature_c"] = self.simulated_temperature_c
         out["step_type"] = self.step_type
@@ -503,6 +557,7 @@ class ReplayResult:
             "name": self.name,
             "source": self.source,
             "model": self.model,
+            "control": self.control,
             "window_s": list(self.window),
             "points": len(self.time_s),
             "initial_state": self.initial_state,
@@ -578,15 +633,18 @@ def _window_mask(p: Profile, window: Sequence[float] | None) -> tuple[np.ndarray
 
 
 def _current_factor(
-    setup: PhysicsSetup, p: Profile, scale: str, tested_capacity_ah: float | None
+    setup: PhysicsSetup, p: Profile, scale: str, tested_capacity_ah: float | None,
+    control: str = "current",
 ) -> tuple[float, str]:
+    x = "P" if control == "power" else "I"
     if scale not in ("amps", "c_rate"):
         raise CasipInputError(
             Problem("scale", "unknown current scaling", scale,
                     "'amps' (as measured) or 'c_rate' (same C-rate on the design's capacity)")
         )
     if scale == "amps":
-        return 1.0, "currents applied as measured (amps)"
+        return 1.0, ("power applied as measured (amps: watts as measured)" if x == "P"
+                     else "currents applied as measured (amps)")
     c_tested = tested_capacity_ah if tested_capacity_ah is not None else p.nominal_capacity_ah
     if c_tested is None:
         raise CasipInputError(
@@ -607,8 +665,8 @@ def _current_factor(
         )
     f = c_design / c_tested
     return f, (
-        f"same C-rate: I_model = I_measured x C_design / C_tested = I x {c_design:.4g} / "
-        f"{c_tested:.4g} Ah = {f:.4g} I"
+        f"same C-rate: {x}_model = {x}_measured x C_design / C_tested = {x} x {c_design:.4g}"
+        f" / {c_tested:.4g} Ah = {f:.4g} {x}"
     )
 
 
@@ -719,6 +777,7 @@ def replay(
     profile: Any,
     *,
     scale: Literal["amps", "c_rate"],
+    control: Literal["current", "power"] = "current",
     initial_soc: str | float | None = "from_rest_voltage",
     temperature_c: float | None = None,
     window: Sequence[float] | None = None,
@@ -739,7 +798,11 @@ def replay(
     profile : Profile, CyclerTest, DataFrame or path
         The measured profile (:meth:`Profile.from_store` for a hub test).
     scale : {"amps", "c_rate"}
-        Current scaling, required (see the module docstring).
+        Current scaling, required (see the module docstring); with ``control="power"`` it
+        scales the power.
+    control : {"current", "power"}
+        Drive the model with the measured current, or with the measured power (the profile's
+        power column, else measured ``I * V``) in PyBaMM's power operating mode.
     initial_soc : None, "from_rest_voltage" or float
         Initial state rule (see the module docstring).
     temperature_c : float, optional
@@ -769,6 +832,9 @@ def replay(
     """
     if model not in _MODELS:
         raise CasipInputError(Problem("model", "unknown model", model, "DFN or SPMe"))
+    if control not in _CONTROLS:
+        raise CasipInputError(Problem("control", "unknown control", control,
+                                      "'current' or 'power'"))
     if thermal not in _THERMAL:
         raise CasipInputError(Problem("thermal", "unknown thermal option", thermal,
                                       "isothermal or lumped"))
@@ -777,7 +843,7 @@ def replay(
     p = as_profile(profile)
     mask, window_note = _window_mask(p, window)
     setup = _setup_of(setup_or_design)
-    factor, scale_note = _current_factor(setup, p, scale, tested_capacity_ah)
+    factor, scale_note = _current_factor(setup, p, scale, tested_capacity_ah, control)
     ambient_c, initial_c, temp_rule = _temperatures(p, mask, temperature_c)
 
     pv = setup.parameter_values.copy()
@@ -820,11 +886,43 @@ def replay(
     t_rel = t_abs - t_abs[0]
     i_meas = p.current_a[mask]
     i_model = i_meas * factor
+    p_meas = p_model = None
+    power_note = None
+    if control == "power":
+        if p.power_w is not None:
+            p_meas = p.power_w[mask]
+            power_note = "power control: the profile's power column"
+        elif p.voltage_v is not None:
+            p_meas = p.current_a[mask] * p.voltage_v[mask]
+            power_note = "power control: power computed as measured I x V"
+        else:
+            raise CasipInputError(
+                Problem("control", "power control needs a power column, or a measured "
+                        "current and voltage", control, "control='current'"),
+                source=p.source,
+            )
+        if not np.isfinite(p_meas).all():
+            raise CasipInputError(
+                Problem("control", "the power is missing in some replayed rows", control,
+                        "a finite power (or current and voltage) in every row of the window"),
+                source=p.source,
+            )
+        p_model = p_meas * factor
+        drive = {_POWER: pybamm.Interpolant(t_rel, -p_model, pybamm.t, interpolator="linear")}
+    else:
+        if not np.isfinite(i_meas).all():
+            raise CasipInputError(
+                Problem("control", "the current is missing in some replayed rows (a power "
+                        "profile without voltage?)", control, "control='power'"),
+                source=p.source,
+            )
+        drive = {_CURRENT: pybamm.Interpolant(t_rel, -i_model, pybamm.t,
+                                              interpolator="linear")}
     lower = max(setup.lower_cutoff_V - cutoff_margin_v, 0.0)
     upper = setup.upper_cutoff_V + cutoff_margin_v
     pv.update(
         {
-            _CURRENT: pybamm.Interpolant(t_rel, -i_model, pybamm.t, interpolator="linear"),
+            **drive,
             "Lower voltage cut-off [V]": lower,
             "Upper voltage cut-off [V]": upper,
         },
@@ -833,6 +931,8 @@ def replay(
     options = dict(setup.model_options)
     if thermal != "isothermal":
         options["thermal"] = thermal
+    if control == "power":
+        options["operating mode"] = "power"
     cls = pybamm.lithium_ion.DFN if model == "DFN" else pybamm.lithium_ion.SPMe
     try:
         pmodel = cls(options=options)
@@ -841,6 +941,8 @@ def replay(
             Problem("model", f"PyBaMM refuses the options: {exc}", model)
         ) from None
     outputs = [_VOLTAGE] + ([_TEMPERATURE] if thermal != "isothermal" else [])
+    if control == "power":
+        outputs.append(_SIM_CURRENT)
     duration = float(t_rel[-1])
     sim = pybamm.Simulation(
         pmodel, parameter_values=pv,
@@ -878,6 +980,14 @@ def replay(
         sim_temp = np.full(len(t_rel), np.nan)
         if ts.size >= 2:
             sim_temp[reached] = np.interp(t_rel[reached], ts, temps)
+    if control == "power":
+        # the current the model drew, CASIP sign (PyBaMM's is positive on discharge)
+        currents = -np.asarray(sol[_SIM_CURRENT].entries, dtype=float)
+        i_model = np.full(len(t_rel), np.nan)
+        if ts.size >= 2:
+            i_model[reached] = np.interp(t_rel[reached], ts, currents)
+        elif ts.size == 1:
+            i_model[0] = currents[0]
     term = str(sol.termination)
     stopped = not (term == "final time" and t_end >= duration - 1e-6)
     if not stopped:
@@ -901,6 +1011,8 @@ def replay(
         else error_table(np.array([]), np.array([]), np.array([], dtype=object)).iloc[0:0]
     )
     notes = [*p.notes, scale_note, f"temperature: {temp_rule}"]
+    if power_note:
+        notes.insert(len(p.notes), power_note)
     if window_note:
         notes.insert(0, window_note)
     return ReplayResult(
@@ -927,6 +1039,9 @@ def replay(
         stop_reason=reason,
         solve_time_s=elapsed,
         notes=notes,
+        control=control,
+        measured_power_w=p_meas,
+        applied_power_w=p_model,
     )
 
 
