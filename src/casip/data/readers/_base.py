@@ -32,7 +32,7 @@ An adapter is one module in :mod:`casip.data.readers` per file format. It define
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import metadata as _md
 from pathlib import Path
@@ -150,6 +150,22 @@ def merge_metadata(into: dict[str, Any], batch: dict[str, Any]) -> dict[str, Any
         else:
             into[k] = v
     return into
+
+
+def join_batches(batches: Iterable[RawReading]) -> RawReading:
+    """One reading from consecutive batches (the adapter contract's ``iter_batches``): data
+    concatenated, metadata merged with :func:`merge_metadata`, warnings joined without
+    repeats."""
+    parts: list[pd.DataFrame] = []
+    md: dict[str, Any] = {}
+    warnings: list[str] = []
+    for r in batches:
+        if len(r.data) or not parts:
+            parts.append(r.data)
+        merge_metadata(md, r.metadata)
+        warnings += [w for w in r.warnings if w not in warnings]
+    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return RawReading(data, md, warnings)
 
 
 def library_version(dist: str) -> str:

@@ -75,6 +75,7 @@ from casip.data.readers._base import (
     decode_head,
     first_line,
     header_tokens,
+    join_batches,
     looks_binary,
 )
 from casip.data.readers.tabular import (
@@ -521,12 +522,7 @@ def read(path: Path) -> RawReading:
         parts = list(_batches(path, whole, None, f))
     except StreamFallback as exc:  # only if the engine ever cut the file in several batches
         raise _bad(f"the file's batches do not read alike ({exc})") from None
-    md: dict[str, Any] = {}
-    warnings: list[str] = []
-    for r in parts:
-        md.update(r.metadata)
-        warnings += [w for w in r.warnings if w not in warnings]
-    return RawReading(pd.concat([r.data for r in parts], ignore_index=True), md, warnings)
+    return join_batches(parts)
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:

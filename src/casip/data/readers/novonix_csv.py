@@ -83,6 +83,7 @@ from casip.data.readers._base import (
     StreamFallback,
     block_size_for,
     decode_head,
+    join_batches,
     line_chunks,
     looks_binary,
 )
@@ -525,14 +526,7 @@ def read(path: Path) -> RawReading:
         with a unit other than Novonix's, cut mid-row, corrupted, or without data rows.
     """
     path = Path(path)
-    parts, md, warnings = [], {}, []
-    for batch in _batches(path, None):
-        if len(batch.data):
-            parts.append(batch.data)
-        md.update(batch.metadata)
-        warnings += batch.warnings
-    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return RawReading(data=data, metadata=md, warnings=warnings)
+    return join_batches(_batches(path, None))
 
 
 def iter_batches(path: Path, batch_rows: int) -> Iterator[RawReading]:

@@ -68,9 +68,9 @@ from casip.data.readers._base import (
     HEAD_BYTES,
     RawReading,
     StreamFallback,
+    join_batches,
     line_chunks,
     looks_binary,
-    merge_metadata,
     offset_after_lines,
     truncated_error,
 )
@@ -912,13 +912,8 @@ def read_table(fmt: TableFormat, path: Path, layout: Layout | None = None,
                what: str | None = None) -> RawReading:
     """Read a whole delimited export of ``fmt`` in one batch (whole-file decisions of the
     converter and the hooks then see every row)."""
-    parts, md, warns = [], {}, []
-    for r in iter_table(fmt, path, 1 << 40, layout=layout, streaming=False, what=what):
-        parts.append(r.data)
-        merge_metadata(md, r.metadata)
-        warns += [w for w in r.warnings if w not in warns]
-    data = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-    return RawReading(data, md, warns)
+    return join_batches(
+        iter_table(fmt, path, 1 << 40, layout=layout, streaming=False, what=what))
 
 
 class TableAdapter:
