@@ -318,3 +318,58 @@ def test_lumped_thermal_replay_and_its_refusal(server, blob):
     assert rp2["status"] == "impossible" and rp2["thermal"] == "lumped"
     assert "Prada2013" in rp2["reason"] and "no thermal parameters" in rp2["reason"]
     assert "isothermal" in rp2["reason"]
+
+
+@pytest.mark.slow
+def test_power_control_and_initial_state_from_history(server, blob, shared_data):
+    """control "power": the job drives the design with the measured power (I x V) and stores
+    which; initial_soc "from_history": a window that starts mid-discharge (impossible from a
+    rest voltage, see test_impossible_replays_say_why) starts from the rest before it plus the
+    charge passed since. Both equal a direct replay() of the same rows."""
+    from casip.cells import reference_design
+    from casip.data import read
+    from casip.physics.replay import replay
+
+    eng = server.as_role("kestrel")
+    d, t = attached(server, eng, blob)
+    body = {"tested_capacity_ah": TESTED_AH, "temperature_c": 25, "cycles": [2]}
+    rp = run(server, eng, d, t, {**body, "control": "power"})["replay"]
+    assert rp["status"] == "done", rp["reason"]
+    assert rp["control"] == "power" and rp["parameters"]["control"] == "power"
+    assert any("measured I x V" in n for n in rp["notes"])
+    test = read(shared_data / "cycler" / FILE)
+    design_ = reference_design("nmc811-pouch")
+    direct = replay(design_, test, scale="c_rate", tested_capacity_ah=TESTED_AH,
+                    temperature_c=25.0, window=tuple(rp["window_s"]), control="power")
+    assert rp["metrics"]["rmse_mV"] == pytest.approx(direct.rmse_v * 1e3, abs=0.1)
+    cur = run(server, eng, d, t, body)["replay"]
+    assert cur["control"] == "current"
+    # power and current control are different drives of the same rows: different errors
+    assert cur["metrics"]["rmse_mV"] != pytest.approx(rp["metrics"]["rmse_mV"], abs=0.05)
+
+    # mid-discharge: from the history
+    win = [11000, 23846]
+    hist = run(server, eng, d, t, {"window_s": win, "tested_capacity_ah": TESTED_AH,
+                                   "temperature_c": 25, "initial_soc": "from_history"})["replay"]
+    assert hist["status"] == "done", hist["reason"]
+    assert hist["initial_soc"] == "from_history"
+    assert "from the test's history" in hist["initial_state"]
+    soc = hist["initial_state_of_charge"]
+    assert 0.0 < soc < 1.0
+    direct = replay(design_, test, scale="c_rate", tested_capacity_ah=TESTED_AH,
+                    temperature_c=25.0, window=tuple(win), initial_soc="from_history")
+    assert soc == pytest.approx(direct.initial_state_of_charge, abs=1e-6)
+    assert hist["metrics"]["rmse_mV"] == pytest.approx(direct.rmse_v * 1e3, abs=0.1)
+    # the window is the chosen one, not widened by the history rows read before it
+    assert hist["window_s"][0] >= win[0] and hist["rows"] == len(direct.time_s)
+
+
+def test_control_and_initial_state_are_checked(server, blob):
+    c, eng = server.client, server.as_role("kestrel")
+    d, t = attached(server, eng, blob)
+    url = f"/api/designs/{d['id']}/tests/{t['id']}/replays"
+    for body, field in (({"control": "voltage", "temperature_c": 25}, "control"),
+                        ({"initial_soc": "guess", "temperature_c": 25}, "initial_soc")):
+        r = c.post(url, json=body, headers=eng)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["errors"][0]["field"] == field, r.text

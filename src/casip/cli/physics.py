@@ -531,8 +531,10 @@ def replay_cmd(
                                "power (power column, else I*V).")
     ] = "current",
     initial_soc: Annotated[
-        str, typer.Option("--initial-soc", metavar="auto|X",
-                          help="auto: from the rest voltage the window starts in; or a SOC.")
+        str, typer.Option("--initial-soc", metavar="auto|from_history|X",
+                          help="auto: from the rest voltage the window starts in; "
+                               "from_history: the last rest before the window plus the "
+                               "charge passed since; or a SOC.")
     ] = "auto",
     temperature: Annotated[
         float | None, typer.Option("--temperature", metavar="C",
@@ -572,7 +574,9 @@ def replay_cmd(
             raise CasipInputError(Problem("--window", "not T0:T1", window, "e.g. 94700:115400"))
         win = tuple(parse_floats(x, "--window", positive=False)[0] for x in parts)
     soc: str | float = "from_rest_voltage"
-    if initial_soc != "auto":
+    if initial_soc in ("from_history", "from-history"):
+        soc = "from_history"
+    elif initial_soc != "auto":
         soc = parse_floats(initial_soc, "--initial-soc", positive=False)[0]
     if bpx is not None:
         from casip.physics.bpx import import_bpx

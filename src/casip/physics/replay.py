@@ -27,6 +27,15 @@ Rules that change the error (each stated in the result, see ``docs/replay.md``):
   the state on the setup's lithium-conservation line whose open-circuit voltage equals it is
   found by PyBaMM's electrode state-of-health solver
   (:meth:`pybamm.ParameterValues.set_initial_state` with a ``"<V> V"`` string, PyBaMM 26) [2]_.
+  ``"from_history"``: for a window that need not start at rest, the last rest *before* the
+  window's start in the same profile (the whole profile is read; the window only selects the
+  replayed rows) gives a state of charge as above, ``SOC_rest``; the charge passed between the
+  end of that rest and the window's first row, ``dQ`` (trapezoid of the measured current,
+  times the replay's current factor, positive on charge), is then counted against the
+  model's capacity between its cut-offs, ``Q_model = C_n (x_100 - x_0)`` (the capacity
+  PyBaMM's state of charge is a fraction of): ``SOC_start = SOC_rest + dQ / Q_model``. A
+  window that starts in a rest gets the rest-voltage state (no charge passes in a rest). No
+  rest before the window, or a state outside [0, 1], is refused.
   A float is PyBaMM's state of charge (0 and 1 where the open-circuit voltage reaches the
   lower and upper cut-off). ``None`` keeps the setup's own initial state (a design's is fully
   charged).
@@ -341,6 +350,62 @@ class Profile:
             metadata_temperature_c=md.get("temperature_celsius"),
         )
 
+    @classmethod
+    def drive_cycle(cls, name: str = "US06", *, current_scale: float = 1.0) -> Profile:
+        """A drive-cycle current profile shipped with CASIP (no measured voltage).
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`DRIVE_CYCLES` (``"US06"``: PyBaMM's US06 current, 601 samples at
+            1 s, peak 8.1 A on discharge; source, commit and licence in
+            ``casip/physics/data/README.md``).
+        current_scale : float
+            Factor on the file's current (e.g. to drive a larger cell at the same C-rates;
+            ``replay(..., scale="c_rate", tested_capacity_ah=...)`` does the same at replay).
+
+        Returns
+        -------
+        Profile
+            Time [s] and current [A] in CASIP's sign (positive on charge): the file holds
+            PyBaMM's ``"Current function [A]"``, positive on discharge, and is negated. Step
+            type ``"rest"`` below the hub's rest threshold, else ``"other"``; ``voltage_v`` is
+            None.
+        """
+        key = str(name).strip().upper()
+        if key not in DRIVE_CYCLES:
+            raise CasipInputError(
+                Problem("drive_cycle", "no such drive cycle shipped with CASIP", name,
+                        ", ".join(sorted(DRIVE_CYCLES)))
+            )
+        f = float(current_scale)
+        if not (math.isfinite(f) and f > 0):
+            raise CasipInputError(
+                Problem("current_scale", "must be a positive factor", current_scale, "> 0")
+            )
+        from importlib import resources
+
+        ref = resources.files("casip.physics").joinpath("data", DRIVE_CYCLES[key])
+        with resources.as_file(ref) as path:
+            df = pd.read_csv(path, comment="#")
+        t = df["time_s"].to_numpy(dtype=float)
+        i = -df["current_a_pybamm"].to_numpy(dtype=float) * f
+        from casip.data.schema import rest_threshold
+
+        # the hub's run-by-run rule would call a drive cycle's runs pulses and CV steps: every
+        # row is "rest" below the hub's rest threshold, else "other"
+        thr = rest_threshold(float(np.max(np.abs(i))))
+        steps = np.where(np.abs(i) < thr, "rest", "other").astype(object)
+        return cls.from_frame(
+            pd.DataFrame({"time_s": t, "current_a": i, "step_type": steps}),
+            source=f"drive cycle {key} (PyBaMM's {DRIVE_CYCLES[key]}"
+            + (f", current x {f:g}" if f != 1.0 else "") + ")",
+        )
+
+
+#: Drive cycles shipped in ``casip/physics/data`` (name -> file), see its README.md.
+DRIVE_CYCLES = {"US06": "us06.csv"}
+
 
 def as_profile(profile: Any) -> Profile:
     """A :class:`Profile` from a Profile, a CyclerTest, a DataFrame or a CSV path."""
@@ -486,6 +551,9 @@ class ReplayResult:
     measured_power_w, applied_power_w : numpy.ndarray or None
         With ``control="power"``: the measured power (the profile's column, else measured
         ``I * V``) and the power applied to the model (after scaling) [W], positive on charge.
+    initial_state_of_charge : float or None
+        PyBaMM's state of charge at the window's start where the rule computed it (a given
+        float, ``"from_history"``); None for ``"from_rest_voltage"`` and the setup's own.
     """
 
     name: str
@@ -514,6 +582,7 @@ class ReplayResult:
     control: str = "current"
     measured_power_w: np.ndarray | None = None
     applied_power_w: np.ndarray | None = None
+    initial_state_of_charge: float | None = None
 
     def _overall(self, col: str) -> float:
         row = self.errors[self.errors["step_type"] == "all"]
@@ -561,6 +630,7 @@ class ReplayResult:
             "window_s": list(self.window),
             "points": len(self.time_s),
             "initial_state": self.initial_state,
+            "initial_state_of_charge": self.initial_state_of_charge,
             "temperature_c": self.temperature_c,
             "initial_temperature_c": self.initial_temperature_c,
             "temperature_rule": self.temperature_rule,
@@ -756,7 +826,9 @@ def _set_initial_state(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            pv.set_initial_state(value, inplace=True, options=dict(setup.model_options) or None)
+            pv.set_initial_state(value, inplace=True, options=(
+                pybamm.BatteryModelOptions(dict(setup.model_options))
+                if setup.model_options else None))
     except Exception as exc:  # PyBaMM raises ValueError/SolverError for unreachable states
         raise CasipInputError(
             Problem("initial_soc", f"{what} cannot be set on {setup.name!r}: "
@@ -765,6 +837,112 @@ def _set_initial_state(
                     f"{setup.lower_cutoff_V:g} .. {setup.upper_cutoff_V:g} V, or a state of "
                     "charge in [0, 1]")
         ) from None
+
+
+def _model_soc_scale(
+    pv: pybamm.ParameterValues, setup: PhysicsSetup, v_rest: float
+) -> tuple[float, float]:
+    """(PyBaMM's state of charge at the open-circuit voltage ``v_rest``, the model's capacity
+    between its cut-offs [A.h]) from PyBaMM's electrode state-of-health solver: the state of
+    charge is linear in the stoichiometries, ``x = x_0 + SOC (x_100 - x_0)``, so one A.h is
+    ``1 / (C_n (x_100 - x_0))`` of it, with ``C_n`` the negative electrode's capacity."""
+    from pybamm.models.full_battery_models.lithium_ion.electrode_soh import ElectrodeSOHSolver
+
+    opts = dict(setup.model_options) or None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            param = pybamm.LithiumIonParameters(opts)
+            esoh = ElectrodeSOHSolver(pv, param=param, options=opts)
+            x0, x100, _, _ = esoh.get_min_max_stoichiometries()
+            x, _ = esoh.get_initial_stoichiometries(f"{v_rest} V")
+            q_n = float(pv.evaluate(param.n.prim.Q_init))
+    except Exception as exc:  # PyBaMM raises ValueError/SolverError/KeyError here
+        raise CasipInputError(
+            Problem("initial_soc", f"'from_history': the state of charge at the rest voltage "
+                    f"{v_rest:.4f} V cannot be found on {setup.name!r}: "
+                    f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}",
+                    "from_history", "a float state of charge, or 'from_rest_voltage'")
+        ) from None
+    q_model = q_n * float(x100 - x0)
+    return float((x - x0) / (x100 - x0)), q_model
+
+
+def _history_state(
+    pv: pybamm.ParameterValues, setup: PhysicsSetup, p: Profile, mask: np.ndarray,
+    factor: float,
+) -> tuple[float, str]:
+    """The ``"from_history"`` rule: (state of charge at the window's start, its statement)."""
+    idx = np.flatnonzero(mask)
+    k0 = int(idx[0])
+    t0 = float(p.time_s[k0])
+    if p.voltage_v is None:
+        raise CasipInputError(
+            Problem("initial_soc", "'from_history' needs a measured voltage; the profile has "
+                    "none", "from_history", "a float state of charge, or None"),
+            source=p.source,
+        )
+    st = np.asarray(p.step_type, dtype=object).astype(str)
+    if st[k0] == "rest":
+        v_rest, t_rest = _rest_voltage(p, mask)
+        soc, q_model = _model_soc_scale(pv, setup, v_rest)
+        return soc, (
+            f"state of charge {soc:.4f} from the test's history: the window starts in a rest, "
+            f"so no charge passes between that rest and its start; open-circuit voltage "
+            f"{v_rest:.4f} V, the last voltage of that rest (t = {t_rest:g} s), inverted on "
+            "the setup's open-circuit voltage"
+        )
+    before = np.flatnonzero((st[:k0] == "rest") & np.isfinite(p.voltage_v[:k0]))
+    if before.size == 0:
+        raise CasipInputError(
+            Problem("initial_soc", f"'from_history': the profile has no rest (with a measured "
+                    f"voltage) before the window's start at t = {t0:g} s, so there is no "
+                    "open-circuit voltage to count the charge from", "from_history",
+                    "a window with a rest somewhere before it in the same profile, a float "
+                    "state of charge, or 'from_rest_voltage' with a window that starts in a "
+                    "rest"),
+            source=p.source,
+        )
+    r = int(before[-1])  # the last (most relaxed) row of the last rest before the window
+    r_start = r
+    while r_start > 0 and st[r_start - 1] == "rest":
+        r_start -= 1
+    seg = slice(r, k0 + 1)
+    i_seg = p.current_a[seg]
+    if not np.isfinite(i_seg).all():
+        raise CasipInputError(
+            Problem("initial_soc", "'from_history': the current is missing between the rest "
+                    f"(t = {p.time_s[r]:g} s) and the window's start (t = {t0:g} s)",
+                    "from_history", "a finite current on every row before the window"),
+            source=p.source,
+        )
+    dq_meas = float(np.trapezoid(i_seg, p.time_s[seg])) / 3600.0
+    dq_model = dq_meas * factor
+    v_rest = float(p.voltage_v[r])
+    soc_rest, q_model = _model_soc_scale(pv, setup, v_rest)
+    soc = soc_rest + dq_model / q_model
+    if not (-1e-6 <= soc <= 1.0 + 1e-6):
+        raise CasipInputError(
+            Problem("initial_soc", f"'from_history' gives a state of charge of {soc:.4f} at "
+                    f"the window's start (t = {t0:g} s): {soc_rest:.4f} at the rest voltage "
+                    f"{v_rest:.4f} V plus {dq_model:+.4g} A.h on a model of {q_model:.4g} A.h "
+                    "between its cut-offs, outside [0, 1] (the tested cell and the model "
+                    "disagree on capacity or balance, or the current factor is wrong)",
+                    "from_history", "a float state of charge, or a window nearer its rest"),
+            source=p.source,
+        )
+    soc = min(max(soc, 0.0), 1.0)
+    rest_s = float(p.time_s[r] - p.time_s[r_start])
+    return soc, (
+        f"state of charge {soc:.4f} at the window's start (t = {t0:g} s) from the test's "
+        f"history: open-circuit voltage {v_rest:.4f} V at the end of the last rest before the "
+        f"window (t = {p.time_s[r]:g} s, after {rest_s:g} s of rest), inverted on the "
+        f"setup's open-circuit voltage (state of charge {soc_rest:.4f}), plus the charge "
+        f"passed since, {dq_meas:+.4g} A.h measured x {factor:.4g} = {dq_model:+.4g} A.h "
+        f"(trapezoid of the current, + on charge), over the model's {q_model:.4g} A.h "
+        "between its cut-offs (PyBaMM's state of charge); the model starts from uniform "
+        "concentrations at that state (the history's gradients are not simulated)"
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -803,7 +981,7 @@ def replay(
     control : {"current", "power"}
         Drive the model with the measured current, or with the measured power (the profile's
         power column, else measured ``I * V``) in PyBaMM's power operating mode.
-    initial_soc : None, "from_rest_voltage" or float
+    initial_soc : None, "from_rest_voltage", "from_history" or float
         Initial state rule (see the module docstring).
     temperature_c : float, optional
         Ambient temperature [degC] where the test records none.
@@ -855,13 +1033,18 @@ def replay(
         check_already_exists=False,
     )
     # initial state (before the current is replaced: the state solver reads the set as it is)
+    soc_value: float | None = None
     if initial_soc is None:
         initial_state = "the setup's own initial state (a design's is fully charged)"
+    elif isinstance(initial_soc, str) and initial_soc == "from_history":
+        soc_value, initial_state = _history_state(pv, setup, p, mask, factor)
+        _set_initial_state(pv, setup, soc_value, "the state of charge from the history")
     elif isinstance(initial_soc, str):
         if initial_soc not in ("from_rest_voltage", "auto"):
             raise CasipInputError(
                 Problem("initial_soc", "unknown rule", initial_soc,
-                        "'from_rest_voltage', a state of charge in [0, 1], or None")
+                        "'from_rest_voltage', 'from_history', a state of charge in [0, 1], "
+                        "or None")
             )
         v_rest, t_rest = _rest_voltage(p, mask)
         _set_initial_state(pv, setup, f"{v_rest} V", "the rest voltage")
@@ -877,6 +1060,7 @@ def replay(
                         "a fraction, 'from_rest_voltage' or None")
             )
         _set_initial_state(pv, setup, soc, "the state of charge")
+        soc_value = soc
         initial_state = (
             f"given state of charge {soc:g} (PyBaMM's: 0 and 1 where the open-circuit voltage "
             "reaches the lower and upper cut-off)"
@@ -1042,10 +1226,12 @@ def replay(
         control=control,
         measured_power_w=p_meas,
         applied_power_w=p_model,
+        initial_state_of_charge=soc_value,
     )
 
 
 __all__ = [
+    "DRIVE_CYCLES",
     "REPLAY_CUTOFF_MARGIN_V",
     "Profile",
     "ReplayResult",

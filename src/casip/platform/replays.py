@@ -27,6 +27,14 @@ simulated curve and the error metrics. The rules:
   temperature to its series). A design whose base set has no thermal parameters
   (:func:`casip.physics.temperature.has_thermal_parameters`) cannot be replayed ``"lumped"``:
   stored as impossible, with the reason.
+* **Initial state**: ``initial_soc="from_rest_voltage"`` (default: the last voltage of the
+  rest the window starts in) or ``"from_history"`` (the last rest *before* the window, at most
+  :data:`MAX_WINDOW_H` hours before it, plus the charge the test passed since: the window may
+  then start in a charge or a discharge, and a cycle need not follow a rest), passed to
+  :func:`casip.physics.replay.replay`; the stored result says which and the state it gave.
+* **Control**: ``control="current"`` (default) drives the model with the measured current,
+  ``"power"`` with the measured power (``I x V`` row by row, scaled like the current), in
+  PyBaMM's power operating mode; the stored series then holds the current the model drew.
 * **Impossible replays** (the design cannot be mapped to PyBaMM, no rest to take the initial
   state from, no voltage, a window outside the test...) are stored too, with
   ``status="impossible"`` and the reason, so the design page can say why.
@@ -69,6 +77,8 @@ REST_LEAD_S = 3600.0
 SCALES = ("auto", "c_rate", "amps")
 MODELS = ("DFN", "SPMe")
 THERMALS = ("isothermal", "lumped")
+INITIAL_STATES = ("from_rest_voltage", "from_history")
+CONTROLS = ("current", "power")
 #: points of the stored voltage-time series
 MAX_SERIES_POINTS = 400
 #: points per stored voltage-capacity curve (cycle and branch)
@@ -99,6 +109,8 @@ def check_params(
     temperature_c: Any = None,
     model: str = "DFN",
     thermal: str = "isothermal",
+    initial_soc: str = "from_rest_voltage",
+    control: str = "current",
 ) -> dict:
     """Checked job parameters of a replay (:class:`CasipInputError` naming the bad field)."""
     if window_s is not None and cycles is not None:
@@ -160,6 +172,17 @@ def check_params(
             Problem("thermal", "unknown thermal option", thermal, "isothermal or lumped")
         )
     out["thermal"] = thermal
+    if initial_soc not in INITIAL_STATES:
+        raise CasipInputError(
+            Problem("initial_soc", "unknown initial-state rule", initial_soc,
+                    "from_rest_voltage or from_history")
+        )
+    out["initial_soc"] = initial_soc
+    if control not in CONTROLS:
+        raise CasipInputError(
+            Problem("control", "unknown control", control, "current or power")
+        )
+    out["control"] = control
     return out
 
 
@@ -207,6 +230,13 @@ def choose_window(
     ts = ts.sort_values("test_time_second", kind="stable").reset_index(drop=True)
     t = ts["test_time_second"].to_numpy(dtype=float)
     cyc = ts["cycle_count"].to_numpy()
+    history = params.get("initial_soc") == "from_history"
+
+    def lead_in(k: int) -> int | None:
+        # from the history, a cycle need not start in or after a rest
+        start = _lead_in(ts, k)
+        return k if start is None and history else start
+
     if "window_s" in params:
         t0, t1 = params["window_s"]
         rows = ts[(t >= t0) & (t <= t1)]
@@ -219,7 +249,7 @@ def choose_window(
                 Problem("cycles", "the test has no such cycle", params["cycles"],
                         f"cycles within {int(np.min(cyc))} .. {int(np.max(cyc))}")
             )
-        start = _lead_in(ts, int(idx[0]))
+        start = lead_in(int(idx[0]))
         if start is None:
             raise CasipInputError(
                 Problem("cycles", f"cycle {first} neither starts in a rest nor follows one: "
@@ -239,13 +269,15 @@ def choose_window(
             idx = np.flatnonzero(cyc == c)
             if idx.size == 0:
                 continue
-            start = _lead_in(ts, int(idx[0]))
+            start = lead_in(int(idx[0]))
             if start is None:
                 continue
             rows = ts.iloc[start : int(idx[-1]) + 1]
-            how = f"cycle {c}: the first full cycle that starts in or right after a rest" + (
-                f" (from the rest before it, t = {t[start]:g} s)" if start < idx[0] else ""
-            )
+            how = (
+                f"cycle {c}: the first full cycle (its state from the test's history)"
+                if history else
+                f"cycle {c}: the first full cycle that starts in or right after a rest"
+            ) + (f" (from the rest before it, t = {t[start]:g} s)" if start < idx[0] else "")
             break
         if rows is None:
             raise CasipInputError(
@@ -271,6 +303,26 @@ def choose_window(
                     params.get("cycles"), f"at most {MAX_WINDOW_H:g} h: give window_s")
         )
     return rows.reset_index(drop=True), how
+
+
+def history_rows(ts: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, tuple | None]:
+    """For ``initial_soc="from_history"``: the test's rows from the last rest before the
+    window (at most :data:`MAX_WINDOW_H` hours before its start) to the window's end, and the
+    window to replay in them. A window that starts in a rest, or with no rest that near,
+    keeps its own rows (the replay then says why it cannot start, or starts from that rest)."""
+    t0, t1 = (float(rows["test_time_second"].iloc[0]), float(rows["test_time_second"].iloc[-1]))
+    if str(rows["step_type"].iloc[0]) == "rest":
+        return rows, None
+    ts = ts.sort_values("test_time_second", kind="stable").reset_index(drop=True)
+    t = ts["test_time_second"].to_numpy(dtype=float)
+    st = ts["step_type"].astype(str).to_numpy()
+    k0 = int(np.searchsorted(t, t0, side="left"))
+    before = np.flatnonzero((st[:k0] == "rest") & (t[:k0] >= t0 - MAX_WINDOW_H * 3600))
+    if before.size == 0:
+        return rows, None
+    r = int(before[-1])
+    k1 = int(np.searchsorted(t, t1, side="right"))
+    return ts.iloc[r:k1].reset_index(drop=True), (t0, t1)
 
 
 # --------------------------------------------------------------------------- curves
@@ -421,8 +473,14 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
     else:
         scale = p["scale"]
         choice = f"{scale} (chosen)"
+    initial_soc = p.get("initial_soc", "from_rest_voltage")
+    control = p.get("control", "current")
+    window = None
+    frame = rows
+    if initial_soc == "from_history":
+        frame, window = history_rows(ts, rows)
     profile = Profile.from_frame(
-        rows,
+        frame,
         source=f"test {ctx.params.get('test_id')}",
         nominal_capacity_ah=nominal,
         metadata_temperature_c=md.get("temperature_celsius"),
@@ -438,6 +496,8 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         "design_capacity_ah": setup.capacity_Ah,
         "model": p.get("model", "DFN"),
         "thermal": thermal,
+        "initial_soc": initial_soc,
+        "control": control,
     }
     ctx.progress(0.2, f"replaying {len(rows)} rows ({how}) on {setup.approximation}")
     t_clock = time.perf_counter()
@@ -450,6 +510,9 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
             tested_capacity_ah=tested,
             model=p.get("model", "DFN"),
             thermal=thermal,
+            initial_soc=initial_soc,
+            control=control,
+            window=window,
         )
     except CasipInputError as exc:
         return _impossible(_reason(exc), **base)
@@ -483,6 +546,7 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
                 and np.isfinite(res.simulated_temperature_c).any() else None
             ),
             "initial_state": summary["initial_state"],
+            "initial_state_of_charge": summary["initial_state_of_charge"],
             "model": summary["model"],
             "metrics": {
                 "rmse_mV": summary["rmse_mV"],
@@ -727,6 +791,7 @@ __all__ = [
     "choose_window",
     "full",
     "get_for_read",
+    "history_rows",
     "latest",
     "max_visibility",
     "read_clause",

@@ -53,6 +53,19 @@ class ReplayIn(BaseModel):
         description="isothermal or lumped (PyBaMM's lumped thermal model; a design whose base "
         "set has no thermal parameters is stored as impossible, with the reason)",
     )
+    initial_soc: str = Field(
+        "from_rest_voltage",
+        max_length=24,
+        description="from_rest_voltage (the last voltage of the rest the window starts in) or "
+        "from_history (the last rest before the window plus the charge passed since: the "
+        "window may start in a charge or a discharge)",
+    )
+    control: str = Field(
+        "current",
+        max_length=16,
+        description="current (drive the model with the measured current) or power (with the "
+        "measured power I x V, in PyBaMM's power operating mode)",
+    )
 
 
 class VisibilityIn(BaseModel):

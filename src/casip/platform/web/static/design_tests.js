@@ -79,7 +79,9 @@
         h("li", { class: "replay-thermal" }, "Thermal: " + (sim.thermal || "isothermal") +
           (sim.max_temperature_c !== null && sim.max_temperature_c !== undefined
             ? " (simulated cell temperature up to " + fmt(sim.max_temperature_c, 1) + " °C)" : "")),
-        h("li", {}, "Initial state: " + sim.initial_state),
+        h("li", { class: "replay-control" }, "Drive: measured " + (sim.control || "current") +
+          (sim.control === "power" ? " (I × V; the model draws P / V)" : "")),
+        h("li", { class: "replay-initial" }, "Initial state: " + sim.initial_state),
         h("li", {}, "Axis: " + sim.curve_axis)),
       h("table", { class: "data replay-errors" },
         h("thead", {}, h("tr", {}, h("th", {}, "step type"), h("th", {}, "points"), h("th", {}, "RMSE [mV]"),
@@ -118,7 +120,8 @@
     const st = document.getElementById("replay-status-" + f.dataset.testId);
     f.addEventListener("submit", async function (ev) {
       ev.preventDefault();
-      const body = { scale: f.elements.scale.value, thermal: f.elements.thermal.value };
+      const body = { scale: f.elements.scale.value, thermal: f.elements.thermal.value,
+        initial_soc: f.elements.initial_soc.value, control: f.elements.control.value };
       try {
         const cyc = f.elements.cycles.value.trim(), win = f.elements.window.value.trim();
         if (cyc) body.cycles = parseRange(cyc, "cycles").map(function (x) { return Math.round(x); });
