@@ -57,6 +57,7 @@ MODELS = (("DFN", "isothermal"), ("SPMe", "isothermal"), ("DFN", "lumped"))
 SOLID = ("assb-sulfide-li", "assb-sulfide-si", "oxide-anode-free")
 SOLID_RATES = (0.1, 0.33, 0.5, 1.0, 2.0, 3.0)
 SOLID_TEMPS_C = (0.0, 25.0, 45.0, 60.0)
+SOLID_PRESSURES_MPA = (1.0, 2.0, 5.0, 10.0, 25.0, 50.0)
 
 
 def discharge_metrics(r) -> dict[str, float]:
@@ -150,6 +151,35 @@ def run_solid() -> tuple[pd.DataFrame, pd.DataFrame]:
     return pd.DataFrame(rows), pd.DataFrame(cond)
 
 
+def run_solid_band() -> pd.DataFrame:
+    """Joint pessimistic / central / optimistic ends of the sourced ranges, 25 degC."""
+    from casip.physics.solid_state import solid_state_band
+
+    rows = []
+    for cid in SOLID:
+        df = solid_state_band(reference_design(cid), SOLID_RATES, temperature_c=25.0)
+        df.insert(0, "cell", cid)
+        rows.append(df)
+    return pd.concat(rows, ignore_index=True)
+
+
+def run_solid_pressure() -> pd.DataFrame:
+    """Interface resistance and 1C retention of the lithium-metal cells against stack pressure."""
+    rows = []
+    for cid in ("assb-sulfide-li", "oxide-anode-free"):
+        design = reference_design(cid)
+        for p in SOLID_PRESSURES_MPA:
+            setup = parameters_for(design, stack_pressure_MPa=p)
+            res = rate_capability(setup, (0.1, 1.0), num_threads=1)
+            ret = float(res.table["capacity_retention"].iloc[-1])
+            rows.append({"cell": cid, "pressure_MPa": p,
+                         "contact_ohm_cm2": setup.mapping[
+                             "Contact resistance [Ohm cm2] (CASIP)"].value,
+                         "retention_1c": ret,
+                         "warning": any(n.startswith("WARNING") for n in setup.notes)})
+    return pd.DataFrame(rows)
+
+
 def chart_maccor(keep: dict, img: Path) -> list[Path]:
     import matplotlib
 
@@ -227,6 +257,62 @@ def chart_solid(rate: pd.DataFrame, cond: pd.DataFrame, img: Path) -> Path:
     return path
 
 
+def chart_solid_band(band: pd.DataFrame, press: pd.DataFrame, img: Path) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cells = list(dict.fromkeys(band["cell"]))
+    fig, axes = plt.subplots(1, len(cells) + 1, figsize=(4.2 * (len(cells) + 1), 4))
+    for ax, cid in zip(axes, cells, strict=False):
+        g = band[band["cell"] == cid]
+        ax.fill_between(g["c_rate"], g["retention_pessimistic"] * 100,
+                        g["retention_optimistic"] * 100, alpha=0.3, label="sourced ranges")
+        ax.plot(g["c_rate"], g["retention_central"] * 100, "o-", label="central")
+        ax.set_xscale("log")
+        ax.set_ylim(0, 105)
+        ax.set_xlabel("C-rate")
+        ax.set_ylabel("capacity vs C/10, 25 °C [%]")
+        ax.set_title(cid, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    ax = axes[-1]
+    for cid, g in press.groupby("cell", sort=False):
+        ax.plot(g["pressure_MPa"], g["contact_ohm_cm2"], "o-", label=cid)
+    ax.axvline(5.0, color="k", ls=":", lw=1)
+    ax.text(5.2, ax.get_ylim()[1] * 0.9, "5 MPa (Doux 2020)", fontsize=8)
+    ax.set_xscale("log")
+    ax.set_xlabel("stack pressure [MPa]")
+    ax.set_ylabel("model contact resistance, 25 °C [Ω cm²]")
+    ax.set_title("interface resistance vs stack pressure", fontsize=10)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path = img / "validation-solid-state-band.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def markdown_solid_extra(band: pd.DataFrame, press: pd.DataFrame) -> str:
+    lines = ["### sensitivity band at 25 °C (retention vs C/10, %: pessimistic / central / "
+             "optimistic)", "",
+             "| cell | " + " | ".join(f"{c:g}C" for c in SOLID_RATES) + " |",
+             "|" + " --- |" * (1 + len(SOLID_RATES))]
+    for cid, g in band.groupby("cell", sort=False):
+        cells = [f"{r.retention_pessimistic * 100:.0f} / {r.retention_central * 100:.0f} / "
+                 f"{r.retention_optimistic * 100:.0f}" for r in g.itertuples()]
+        lines.append(f"| {cid} | " + " | ".join(cells) + " |")
+    lines += ["", "### stack pressure (25 °C)", "",
+              "| cell | P [MPa] | contact resistance [Ω cm²] | 1C retention [%] | warning |",
+              "| --- | --- | --- | --- | --- |"]
+    for r in press.itertuples():
+        lines.append(f"| {r.cell} | {r.pressure_MPa:g} | {r.contact_ohm_cm2:.2f} | "
+                     f"{r.retention_1c * 100:.1f} | {'yes' if r.warning else ''} |")
+    return "\n".join(lines)
+
+
 def markdown(df: pd.DataFrame, rate: pd.DataFrame, cond: pd.DataFrame) -> str:
     lines = ["### maccor_001 windows", "",
              "| window | set | model | RMSE all | discharge | relaxation | max | capacity to "
@@ -268,20 +354,37 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--img", type=Path, default=Path("docs/img"))
     ap.add_argument("--csv", type=Path, default=None, help="also write the tables as CSV here")
+    ap.add_argument("--solid-only", action="store_true",
+                    help="only the solid-state part (section 3 of docs/validation.md)")
     args = ap.parse_args()
     args.img.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
+    if args.solid_only:
+        rate, cond = run_solid()
+        band, press = run_solid_band(), run_solid_pressure()
+        paths = [chart_solid(rate, cond, args.img), chart_solid_band(band, press, args.img)]
+        print(markdown(pd.DataFrame(), rate, cond).split("### solid-state", 1)[1])
+        print()
+        print(markdown_solid_extra(band, press))
+        for p in paths:
+            print("wrote", p)
+        print(f"total {time.perf_counter() - t0:.0f} s")
+        return
     print("maccor_001 replays:")
     df, keep = run_maccor()
     print("solid-state rate capability:")
     rate, cond = run_solid()
-    paths = [*chart_maccor(keep, args.img), chart_solid(rate, cond, args.img)]
+    band, press = run_solid_band(), run_solid_pressure()
+    paths = [*chart_maccor(keep, args.img), chart_solid(rate, cond, args.img),
+             chart_solid_band(band, press, args.img)]
     if args.csv:
         args.csv.mkdir(parents=True, exist_ok=True)
         df.to_csv(args.csv / "validation-m50.csv", index=False)
         rate.to_csv(args.csv / "validation-solid-state.csv", index=False)
     print()
     print(markdown(df, rate, cond))
+    print()
+    print(markdown_solid_extra(band, press))
     print()
     for p in paths:
         print("wrote", p)

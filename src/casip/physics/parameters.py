@@ -87,10 +87,10 @@ F = 96485.33212  # C/mol, Faraday constant
 K_B_EV = 8.617333262e-5  # eV/K, Boltzmann constant
 T_REF = 298.15  # K, reference temperature of library conductivities (25 C)
 
-#: Assumed values of the solid-state approximation (each says why in ``docs/physics.md``).
+#: Fallback activation energy for a solid electrolyte that neither the library nor the sourced
+#: table of :mod:`casip.physics.solid_state` covers (e.g. a user's own material).
 ASSUMED_ACTIVATION_ENERGY_EV = 0.3
-ASSUMED_LI_EXCHANGE_CURRENT_A_M2 = 10.0
-ASSUMED_CONTACT_RESISTANCE_OHM_CM2 = 5.0
+#: Electrolyte diffusivity of the single-ion conductor: inert at transference number 1.
 ASSUMED_SE_DIFFUSIVITY_M2_S = 1e-12
 
 LIQUID_BASE = {"LFP": "Prada2013", "layered": "Chen2020"}
@@ -422,6 +422,8 @@ def parameters_for(
     contact_resistance_ohm_cm2: float | None = None,
     overrides: Mapping[str, object] | None = None,
     source: str | None = None,
+    stack_pressure_MPa: float | None = None,
+    solid_state_case: str = "central",
 ) -> PhysicsSetup:
     """Map a design to a PyBaMM DFN model and parameter values.
 
@@ -436,12 +438,23 @@ def parameters_for(
         Ambient and initial temperature [K]; the base set's (298.15 K) by default. The
         solid-electrolyte conductivity follows it through its Arrhenius law.
     contact_resistance_ohm_cm2 : float, optional
-        Area-specific contact resistance [Ohm cm2] of a solid-state cell (default
-        5 Ohm cm2, assumed). Liquid cells have none unless given.
+        Area-specific contact resistance [Ohm cm2], an explicit override. A solid-state cell
+        otherwise gets the interface resistances of :mod:`casip.physics.solid_state` at the
+        stack pressure and temperature; liquid cells have none unless given.
     overrides : mapping, optional
         PyBaMM parameter name -> value, applied last (origin ``"caller"``).
     source : str, optional
         Where the design came from, named in errors.
+    stack_pressure_MPa : float, optional
+        Stack pressure [MPa] of a solid-state cell: sets the lithium | solid-electrolyte
+        contact resistance (``P^-0.5`` law, see :mod:`casip.physics.solid_state`). Default:
+        the design's ``pressure_hardware.pressure_MPa``, else 5 MPa (the pressure of the cited
+        Li | Li6PS5Cl cells, Doux et al. 2020). Below 5 MPa with lithium metal the setup's
+        notes carry a warning (voids and contact loss are not modelled).
+    solid_state_case : str
+        ``"central"`` (default), ``"pessimistic"`` or ``"optimistic"``: which end of the
+        sourced ranges the uncertain solid-state values take (see
+        :func:`casip.physics.solid_state.solid_state_band`).
 
     Returns
     -------
@@ -460,6 +473,24 @@ def parameters_for(
     src = source or d.name
     metrics = evaluate(d, lib, source=source)
     p = comp.params
+    ss = _SolidStateInputs(
+        stack_pressure_MPa=(
+            stack_pressure_MPa
+            if stack_pressure_MPa is not None
+            else (d.pressure_hardware.pressure_MPa if d.pressure_hardware is not None else None)
+        ),
+        case=solid_state_case,
+        pressure_given=stack_pressure_MPa is not None
+        or (d.pressure_hardware is not None and d.pressure_hardware.pressure_MPa is not None),
+    )
+    if solid_state_case not in ("central", "pessimistic", "optimistic"):
+        _refuse(
+            "solid_state_case",
+            "unknown case",
+            solid_state_case,
+            "central, pessimistic or optimistic",
+            src,
+        )
 
     cat = lib.materials[d.cathode.active]
     family = _cathode_family(cat.id, cat.formula)
@@ -484,7 +515,8 @@ def parameters_for(
                 src,
             )
         return _liquid_full_cell(
-            d, p, lib, metrics, family, temperature_K, contact_resistance_ohm_cm2, overrides, src
+            d, p, lib, metrics, family, temperature_K, contact_resistance_ohm_cm2, overrides, src,
+            ss,
         )
     if family != "layered":
         _refuse(
@@ -496,7 +528,7 @@ def parameters_for(
             src,
         )
     return _lithium_metal_cell(
-        d, p, lib, metrics, temperature_K, contact_resistance_ohm_cm2, overrides, src
+        d, p, lib, metrics, temperature_K, contact_resistance_ohm_cm2, overrides, src, ss
     )
 
 
@@ -613,7 +645,9 @@ def _liquid_full_cell(
     contact_resistance_ohm_cm2: float | None,
     overrides: Mapping[str, object] | None,
     src: str,
+    ss: _SolidStateInputs | None = None,
 ) -> PhysicsSetup:
+    ss = ss or _SolidStateInputs()
     blend = dict(d.anode.active)
     has_silicon = any(_anode_kind(lib, k) == "silicon" for k in blend)
     composite = has_silicon and family == "layered"
@@ -663,7 +697,7 @@ def _liquid_full_cell(
     if solid:
         # single-ion solid electrolyte: the electrolyte phase of each composite is its
         # solid-electrolyte volume fraction; the residual voids are neglected
-        se = _solid_electrolyte_conductivity(d, lib, set_, m, src)
+        se, ea = _solid_electrolyte_conductivity(d, lib, set_, m, src, ss.case)
         eps_p = c_frac.get("catholyte", 0.0)
         eps_n = a_frac.get("electrolyte", 0.0)
         for name, v in (
@@ -842,7 +876,20 @@ def _liquid_full_cell(
         notes += add_electrolyte_temperature_dependence(pv, set_, base_name)
     options: dict = dict(COMPOSITE_OPTIONS) if composite else {}
     if solid:
-        _solid_contact_resistance(options, set_, m, area, contact_resistance_ohm_cm2)
+        _solid_contact_resistance(
+            options,
+            set_,
+            m,
+            area,
+            contact_resistance_ohm_cm2,
+            se_id=se.id,
+            ea_eV=ea,
+            lithium=False,
+            solid_cathode=p["c_w_catholyte"] > 0,
+            temperature_K=temperature_K,
+            ss=ss,
+            notes=notes,
+        )
     elif contact_resistance_ohm_cm2 is not None:
         options["contact resistance"] = "true"
         set_(
@@ -1139,10 +1186,24 @@ def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> fl
     return u100
 
 
-def _solid_electrolyte_conductivity(d: Design, lib: MaterialLibrary, set_, m, src: str):
+@dataclass(frozen=True)
+class _SolidStateInputs:
+    """Stack pressure (None: the default) and end of the sourced ranges for a solid cell."""
+
+    stack_pressure_MPa: float | None = None
+    case: str = "central"
+    pressure_given: bool = False
+
+
+def _solid_electrolyte_conductivity(
+    d: Design, lib: MaterialLibrary, set_, m, src: str, case: str = "central"
+):
     """Set the single-ion electrolyte's conductivity from the solid electrolyte of the
-    separator (or, without one, the cathode's catholyte): the library's 25 C value with an
-    Arrhenius temperature dependence. Returns the material."""
+    separator (or, without one, the cathode's catholyte): the library's 25 C value (or, off
+    the central case, the end of the range in :mod:`casip.physics.solid_state`) with an
+    Arrhenius temperature dependence. Returns the material and the activation energy [eV]."""
+    from casip.physics import solid_state as ss_table
+
     sep = lib.materials[d.separator.material]
     if sep.category == Category.solid_electrolyte:
         se = sep
@@ -1166,25 +1227,34 @@ def _solid_electrolyte_conductivity(d: Design, lib: MaterialLibrary, set_, m, sr
             "a material with a sourced conductivity",
             src,
         )
+    fam = ss_table.family_of(se.id)
+    sigma_entry = ss_table.TABLE.get(f"sigma_{fam}") if fam else None
     sigma = se.ionic_conductivity_S_cm.value * 100.0  # S/cm -> S/m
-    if se.activation_energy_eV is not None:
+    sigma_origin = f"{_source_of(lib, se.id, 'ionic_conductivity_S_cm')} (x100 S/m per S/cm)"
+    if case != "central" and sigma_entry is not None:
+        sigma = sigma_entry.at(case) * 0.1  # mS/cm -> S/m
+        sigma_origin = sigma_entry.origin(case)
+    ea_entry = ss_table.activation_energy(se.id)
+    if se.activation_energy_eV is not None and (case == "central" or ea_entry is None):
         ea = se.activation_energy_eV.value
         ea_origin = _source_of(lib, se.id, "activation_energy_eV")
+    elif ea_entry is not None:
+        ea = ea_entry.at(case)
+        ea_origin = ea_entry.origin(case)
     else:
         ea = ASSUMED_ACTIVATION_ENERGY_EV
         ea_origin = (
-            f"assumed: {ea:g} eV, the library gives no activation energy for {se.id} "
-            "(sulfide and garnet conductors lie near 0.2-0.45 eV)"
+            f"assumed: {ea:g} eV, neither the library nor casip.physics.solid_state gives an "
+            f"activation energy for {se.id} (sulfide and garnet conductors lie near 0.2-0.45 eV)"
         )
     set_(
         "Electrolyte conductivity [S.m-1]",
         _arrhenius_conductivity(sigma, ea),
-        f"{_source_of(lib, se.id, 'ionic_conductivity_S_cm')} (x100 S/m per S/cm); "
-        f"Arrhenius with Ea from {ea_origin}",
+        f"{sigma_origin}; Arrhenius with Ea from {ea_origin}",
         shown=f"{sigma:.4g} S/m at 25 C, Ea {ea:g} eV",
     )
     m["Electrolyte activation energy [eV] (CASIP)"] = Mapped(ea, ea_origin)
-    return se
+    return se, ea
 
 
 def _composite_bruggeman(
@@ -1235,25 +1305,72 @@ def _single_ion_electrolyte(d: Design, set_) -> None:
 
 
 def _solid_contact_resistance(
-    options: dict, set_, m, area: float, contact_resistance_ohm_cm2: float | None
+    options: dict,
+    set_,
+    m,
+    area: float,
+    contact_resistance_ohm_cm2: float | None,
+    *,
+    se_id: str,
+    ea_eV: float,
+    lithium: bool,
+    solid_cathode: bool,
+    temperature_K: float | None,
+    ss: _SolidStateInputs,
+    notes: list[str],
 ) -> None:
-    r_area = (
-        ASSUMED_CONTACT_RESISTANCE_OHM_CM2
-        if contact_resistance_ohm_cm2 is None
-        else contact_resistance_ohm_cm2
-    )
+    """Contact resistance of a solid-state cell: the lithium | SE contact at the stack pressure
+    (lithium-metal and anode-free cells) plus the cathode | SE interphase (a solid catholyte),
+    both Arrhenius with the electrolyte's activation energy; or the caller's value."""
+    from casip.physics import solid_state as sst
+
     options["contact resistance"] = "true"
-    set_(
-        "Contact resistance [Ohm]",
-        r_area * 1e-4 / area,
-        (
-            f"assumed: {r_area:g} Ohm cm2 area-specific interface resistance (order of "
-            "sulfide cells under stack pressure) / electrode area"
-            if contact_resistance_ohm_cm2 is None
-            else f"caller: {r_area:g} Ohm cm2 / electrode area"
-        ),
-    )
-    m["Contact resistance [Ohm cm2] (CASIP)"] = Mapped(r_area, m["Contact resistance [Ohm]"].origin)
+    if contact_resistance_ohm_cm2 is not None:
+        r_area = float(contact_resistance_ohm_cm2)
+        origin = f"caller: {r_area:g} Ohm cm2 / electrode area"
+    else:
+        case = ss.case
+        t_k = float(temperature_K) if temperature_K is not None else sst.T_REF
+        pressure = (
+            ss.stack_pressure_MPa
+            if ss.stack_pressure_MPa is not None
+            else sst.DEFAULT_STACK_PRESSURE_MPA
+        )
+        if lithium or ss.pressure_given:
+            notes += sst.pressure_notes(se_id, pressure, lithium)
+        factor = sst.arrhenius_factor(ea_eV, t_k)
+        parts, how = [], []
+        if lithium:
+            r_li = sst.lithium_contact_resistance_ohm_cm2(se_id, pressure, t_k, ea_eV, case)
+            key = sst.li_interface_key(se_id)
+            entry = sst.TABLE[key]
+            r_ct = sst.charge_transfer_resistance_ohm_cm2(sst.TABLE["j0_li_se"].at(case))
+            parts.append(r_li)
+            how.append(
+                f"lithium contact {r_li:.3g} Ohm cm2 = max(R_ref {entry.at(case):g} - R_ct "
+                f"{r_ct:.3g}, 0) x ({sst.DEFAULT_STACK_PRESSURE_MPA:g}/{pressure:g} MPa)^0.5 x "
+                f"Arrhenius {factor:.3g} [{entry.origin(case)}; pressure law: "
+                f"{sst.TABLE['pressure_exponent'].origin()}]"
+            )
+            m["Stack pressure [MPa] (CASIP)"] = Mapped(
+                pressure,
+                "caller or design pressure_hardware"
+                if ss.pressure_given
+                else f"assumed: {pressure:g} MPa, the pressure of the cited Li | Li6PS5Cl cells "
+                "(Doux et al. 2020, doi 10.1002/aenm.201903253)",
+            )
+        if solid_cathode:
+            entry = sst.TABLE["r_cathode_coated_nmc"]
+            r_cat = entry.at(case) * factor
+            parts.append(r_cat)
+            how.append(f"cathode interphase {r_cat:.3g} Ohm cm2 [{entry.origin(case)}]")
+        r_area = float(sum(parts))
+        origin = (
+            f"derived: {r_area:.3g} Ohm cm2 / electrode area at {t_k - 273.15:.3g} C = "
+            + " + ".join(how)
+        )
+    set_("Contact resistance [Ohm]", r_area * 1e-4 / area, origin)
+    m["Contact resistance [Ohm cm2] (CASIP)"] = Mapped(r_area, origin)
 
 
 def _lithium_metal_cell(
@@ -1265,7 +1382,9 @@ def _lithium_metal_cell(
     contact_resistance_ohm_cm2: float | None,
     overrides: Mapping[str, object] | None,
     src: str,
+    ss: _SolidStateInputs | None = None,
 ) -> PhysicsSetup:
+    ss = ss or _SolidStateInputs()
     base_name = LITHIUM_BASE
     base = base_set_c20(base_name)
     pv = pybamm.ParameterValues(base_name)
@@ -1312,7 +1431,7 @@ def _lithium_metal_cell(
 
     if solid:
         approximation = "lithium-metal DFN (single-ion solid electrolyte)"
-        se = _solid_electrolyte_conductivity(d, lib, set_, m, src)
+        se, ea = _solid_electrolyte_conductivity(d, lib, set_, m, src, ss.case)
         # cathode: the electrolyte phase is the solid-electrolyte volume fraction
         b_pos, b_origin = 1.5, "base set Xu2019 (1.5)"
         if p["c_w_catholyte"] > 0:
@@ -1340,14 +1459,29 @@ def _lithium_metal_cell(
             b_origin,
         )
         _single_ion_electrolyte(d, set_)
+        from casip.physics.solid_state import TABLE as SS_TABLE
+
+        j0 = SS_TABLE["j0_li_se"].at(ss.case)
         set_(
             "Exchange-current density for lithium metal electrode [A.m-2]",
-            _constant_li_exchange_current(ASSUMED_LI_EXCHANGE_CURRENT_A_M2),
-            f"assumed: constant placeholder {ASSUMED_LI_EXCHANGE_CURRENT_A_M2:g} A/m2 (1 mA/cm2) "
-            "for the lithium/solid-electrolyte interface; replace with a sourced value",
-            shown=ASSUMED_LI_EXCHANGE_CURRENT_A_M2,
+            _constant_li_exchange_current(j0),
+            f"{SS_TABLE['j0_li_se'].origin(ss.case)}; constant in temperature (assumed)",
+            shown=j0,
         )
-        _solid_contact_resistance(options, set_, m, area, contact_resistance_ohm_cm2)
+        _solid_contact_resistance(
+            options,
+            set_,
+            m,
+            area,
+            contact_resistance_ohm_cm2,
+            se_id=se.id,
+            ea_eV=ea,
+            lithium=True,
+            solid_cathode=p["c_w_catholyte"] > 0,
+            temperature_K=temperature_K,
+            ss=ss,
+            notes=notes,
+        )
     else:
         approximation = "lithium-metal DFN (liquid)"
         _check_fraction("Positive electrode porosity", liquid_in_cathode, src)
