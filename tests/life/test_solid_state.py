@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from casip.errors import CasipInputError
@@ -67,6 +70,36 @@ def test_low_stack_pressure_fails():
     with pytest.warns(ss.SolidStateFailureWarning, match="stack pressure"):
         frame = ss.project("LPSCl", DUTY, stack_pressure_MPa=1.0)
     assert frame.attrs["failed"]
+
+
+def test_interface_resistance_is_the_physics_table_value():
+    from casip.physics.solid_state import TABLE
+
+    p = ss.PARAMETERS
+    # R0 is the physics table's lithium | SE interface resistance at 5 MPa and 25 C
+    # (casip.physics.solid_state.TABLE): Li | Li6PS5Cl 5 Ohm cm2 (assumed, range 2-30; was an
+    # own assumed 20 here), Li | LLZO 2 Ohm cm2 (Sharafi et al. 2017; was an own assumed 10)
+    assert p["LPSCl"]["R0_ohm_cm2"].value == 5.0 == TABLE["r_li_argyrodite"].central
+    assert p["LLZO"]["R0_ohm_cm2"].value == 2.0 == TABLE["r_li_garnet"].central
+    assert p["LPSCl"]["R0_ohm_cm2"].source == ss.ASSUMED  # the table marks it assumed
+    assert p["LLZO"]["R0_ohm_cm2"].source == "physics:r_li_garnet"
+    assert "10.1021/acs.chemmater.7b02371" in ss.SOURCES["physics:r_li_garnet"]  # Sharafi 2017
+    assert "r_li_argyrodite" in p["LPSCl"]["R0_ohm_cm2"].note
+    # minimum stack pressure of Li | LPSCl: the table's p_min_li (Doux et al. 2020), 5 MPa
+    assert p["LPSCl"]["p_min_MPa"].value == TABLE["p_min_li"].central == 5.0
+    frame = ss.project("LPSCl", DUTY)
+    assert frame["resistance_ohm_cm2"].iloc[0] == 5.0
+    assert frame["resistance_rel"].iloc[0] == 1.0
+    assert ss.parameters() is ss.PARAMETERS  # one dict, which the bands swap entries of
+
+
+def test_importing_the_life_package_does_not_load_pybamm():
+    code = (
+        "import sys, casip.life, casip.life.solid_state as s; s.ELECTROLYTES; "
+        "print('pybamm' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_every_parameter_has_a_source_or_says_assumed():

@@ -176,7 +176,7 @@ def project_band(
             Problem("rate_factors", "must bracket 1", rate_factors, "0 < low <= 1 <= high")
         )
     temps = (-temperature_delta_K, 0.0, temperature_delta_K)
-    solid = isinstance(model, str) and model in solid_state.PARAMETERS
+    solid = isinstance(model, str) and model in solid_state.ELECTROLYTES
     runs = []
     if solid:
         horizon = None if years is None else years

@@ -33,12 +33,21 @@ References
    metal batteries", Adv. Energy Mater. 10 (2020) 1903253.
    https://doi.org/10.1002/aenm.201903253 (5 MPa for Li | Li6PS5Cl).
 .. [3] The CCD values and their sources: :mod:`casip.materials` (``electrolytes.yaml``).
+.. [4] The starting interface resistance ``R0`` and the minimum stack pressure of Li | LPSCl:
+   the sourced solid-state table :data:`casip.physics.solid_state.TABLE` (one source of truth
+   with the physics mapping; its citations are copied into :data:`SOURCES`).
+
+:data:`PARAMETERS` is built on first use, not at import: its table entries live in
+:mod:`casip.physics`, whose import loads PyBaMM, and ``import casip.life`` (the platform, the
+command line) stays free of it.
 """
 
 from __future__ import annotations
 
+import threading
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -46,6 +55,9 @@ import pandas as pd
 from casip.errors import CasipInputError, Problem
 from casip.life._eol import crossing
 from casip.life.duty import DutyCycle
+
+if TYPE_CHECKING:
+    from casip.physics.solid_state import SolidStateValue
 
 K_B_EV_K = 8.617333262e-5
 """Boltzmann constant [eV/K]."""
@@ -77,7 +89,14 @@ SOURCES = {
     "https://doi.org/10.1002/aenm.201903253",
 }
 """Citations of the source keys used in :data:`PARAMETERS` (CCD sources are in the materials
-library)."""
+library). Entries ``physics:<key>`` are added when :data:`PARAMETERS` is built: the citations
+of that :data:`casip.physics.solid_state.TABLE` entry."""
+
+ELECTROLYTES = ("LPSCl", "LLZO")
+"""Solid electrolytes with ageing parameters (the keys of :data:`PARAMETERS`)."""
+
+#: Life-model electrolyte -> key of its lithium | SE interface resistance in the physics table.
+INTERFACE_KEYS = {"LPSCl": "r_li_argyrodite", "LLZO": "r_li_garnet"}
 
 _COMMON = {
     "n": Param(
@@ -123,46 +142,110 @@ _COMMON = {
     ),
 }
 
-PARAMETERS: dict[str, dict[str, Param]] = {
-    "LPSCl": {
-        "R0_ohm_cm2": Param(
-            20.0, "ohm cm2", ASSUMED, "Li | argyrodite interface resistance after formation."
-        ),
-        "k_ref_ohm_cm2_h_n": Param(
-            0.15,
-            "ohm cm2 / h**n",
-            ASSUMED,
-            "Argyrodite is reduced by lithium to Li2S, Li3P and LiCl but passivates; chosen so "
-            "the interphase grows by about 30 ohm cm2 in 5 years at 25 C.",
-        ),
-        "p_min_MPa": Param(
-            5.0, "MPa", "doux2020", "Stable Li | Li6PS5Cl cycling shown at 5 MPa [2]."
-        ),
-        **_COMMON,
-    },
-    "LLZO": {
-        "R0_ohm_cm2": Param(
-            10.0,
+def _from_table(entry: SolidStateValue, unit: str, what: str) -> Param:
+    """A :class:`Param` holding a physics-table entry's central value, with its source text.
+
+    A measured or derived entry gets the source key ``physics:<key>`` (its citations are added
+    to :data:`SOURCES`); an entry the table itself marks assumed stays :data:`ASSUMED`.
+    """
+    from casip.physics.solid_state import SOURCES as TABLE_SOURCES
+
+    refs = "; ".join(f"{TABLE_SOURCES[k].citation} ({TABLE_SOURCES[k].doi})" for k in entry.sources)
+    if entry.basis == "assumed":
+        source = ASSUMED
+    else:
+        source = f"physics:{entry.key}"
+        SOURCES[source] = refs
+    note = (
+        f"{what} casip.physics.solid_state.TABLE[{entry.key!r}] ({entry.basis}; {entry.quantity}, "
+        f"central {entry.central:g}, range {entry.low:g}-{entry.high:g} {entry.unit}): "
+        f"{entry.note.rstrip('.')}."
+        + (f" Context: {refs}." if entry.basis == "assumed" and refs else "")
+    )
+    return Param(float(entry.central), unit, source, note)
+
+
+def _build_parameters() -> dict[str, dict[str, Param]]:
+    """The model parameters; the table entries come from :mod:`casip.physics.solid_state`."""
+    from casip.physics.solid_state import TABLE
+
+    def r0(electrolyte: str) -> Param:
+        return _from_table(
+            TABLE[INTERFACE_KEYS[electrolyte]],
             "ohm cm2",
-            ASSUMED,
-            "Li | garnet interface with a surface treatment or interlayer.",
-        ),
-        "k_ref_ohm_cm2_h_n": Param(
-            0.03,
-            "ohm cm2 / h**n",
-            ASSUMED,
-            "Garnet is kinetically stable against lithium; growth taken 5x slower than argyrodite.",
-        ),
-        "p_min_MPa": Param(
-            2.0,
-            "MPa",
-            ASSUMED,
-            "Garnet is stiffer and needs less pressure to keep contact than sulfides.",
-        ),
-        **_COMMON,
-    },
-}
-"""Model parameters per solid electrolyte (material id in :mod:`casip.materials`)."""
+            "Li | SE interface resistance after formation, the same quantity as the physics "
+            "mapping's lithium-interface resistance at its reference pressure (5 MPa) and 25 C. "
+            "Held constant here (the physics mapping scales it with P^-0.5 and Arrhenius); the "
+            "value of",
+        )
+
+    return {
+        "LPSCl": {
+            "R0_ohm_cm2": r0("LPSCl"),
+            "k_ref_ohm_cm2_h_n": Param(
+                0.15,
+                "ohm cm2 / h**n",
+                ASSUMED,
+                "Argyrodite is reduced by lithium to Li2S, Li3P and LiCl but passivates; chosen "
+                "so the interphase grows by about 30 ohm cm2 in 5 years at 25 C.",
+            ),
+            "p_min_MPa": _from_table(
+                TABLE["p_min_li"],
+                "MPa",
+                "Stable Li | Li6PS5Cl cycling shown at 5 MPa [2]; the value of",
+            ),
+            **_COMMON,
+        },
+        "LLZO": {
+            "R0_ohm_cm2": r0("LLZO"),
+            "k_ref_ohm_cm2_h_n": Param(
+                0.03,
+                "ohm cm2 / h**n",
+                ASSUMED,
+                "Garnet is kinetically stable against lithium; growth taken 5x slower than "
+                "argyrodite.",
+            ),
+            "p_min_MPa": Param(
+                2.0,
+                "MPa",
+                ASSUMED,
+                "Garnet is stiffer and needs less pressure to keep contact than sulfides. A "
+                "different value from the physics table's p_min_li (5 MPa, measured on Li | "
+                "Li6PS5Cl cells, Doux et al. 2020), which has no garnet entry.",
+            ),
+            **_COMMON,
+        },
+    }
+
+
+_PARAMETERS: dict[str, dict[str, Param]] | None = None
+_BUILD_LOCK = threading.Lock()
+
+
+def parameters() -> dict[str, dict[str, Param]]:
+    """Model parameters per solid electrolyte (material id in :mod:`casip.materials`).
+
+    Built on the first call (this imports :mod:`casip.physics`, hence PyBaMM) and then the same
+    dict every time; also readable as the module attribute :data:`PARAMETERS`.
+
+    Returns
+    -------
+    dict
+        Electrolyte id -> parameter name -> :class:`Param`.
+    """
+    global _PARAMETERS
+    if _PARAMETERS is None:
+        with _BUILD_LOCK:
+            if _PARAMETERS is None:
+                _PARAMETERS = _build_parameters()
+    return _PARAMETERS
+
+
+def __getattr__(name: str):
+    # PARAMETERS is built lazily (PEP 562): see parameters()
+    if name == "PARAMETERS":
+        return parameters()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def critical_current_density_mA_cm2(electrolyte: str) -> tuple[float, str]:
@@ -177,7 +260,7 @@ def critical_current_density_mA_cm2(electrolyte: str) -> tuple[float, str]:
                 "electrolyte",
                 "no critical current density in the materials library",
                 electrolyte,
-                "one of " + ", ".join(sorted(PARAMETERS)),
+                "one of " + ", ".join(ELECTROLYTES),
             )
         )
     return float(ccd.value), ccd.source
@@ -219,16 +302,16 @@ def interphase_resistance(t_h, temperature_C, j_charge_mA_cm2, efc_per_day, elec
 
 
 def _params(electrolyte: str) -> dict[str, Param]:
-    if electrolyte not in PARAMETERS:
+    if electrolyte not in ELECTROLYTES:
         raise CasipInputError(
             Problem(
                 "electrolyte",
                 "no solid-state ageing parameters for this electrolyte",
                 electrolyte,
-                "one of " + ", ".join(sorted(PARAMETERS)),
+                "one of " + ", ".join(ELECTROLYTES),
             )
         )
-    return PARAMETERS[electrolyte]
+    return parameters()[electrolyte]
 
 
 def project(
