@@ -553,11 +553,8 @@ def replay_cmd(
 
     With --out: replay.png/.html (measured vs simulated voltage) and replay.csv.
     """
-    from casip.physics.replay import Profile, replay, setup_from_pybamm
+    from casip.physics.replay import Profile, replay
 
-    if (design is None) == (bpx is None):
-        raise CasipInputError(Problem("--design/--bpx", "give exactly one", None,
-                                      "--design NAME|FILE or --bpx FILE"))
     if (test is None) == (csv is None):
         raise CasipInputError(Problem("--test/--csv", "give exactly one", None,
                                       "--test TEST_ID or --csv FILE"))
@@ -578,17 +575,7 @@ def replay_cmd(
         soc = "from_history"
     elif initial_soc != "auto":
         soc = parse_floats(initial_soc, "--initial-soc", positive=False)[0]
-    if bpx is not None:
-        from casip.physics.bpx import import_bpx
-
-        target, label = import_bpx(bpx), bpx.stem
-    elif design.startswith("pybamm:"):
-        target, label = setup_from_pybamm(design[len("pybamm:"):]), design[len("pybamm:"):]
-    else:
-        d, label, _ = load_design(design)
-        from casip.physics.parameters import parameters_for
-
-        target = parameters_for(d, material_library(materials))
+    target, label = _setup_target(design, bpx, materials)
     if test is not None:
         from casip.cli.common import open_store
 
@@ -616,6 +603,185 @@ def replay_cmd(
         stop = (f"stopped early at t = {res.stopped_at_s:g} s: {res.stop_reason}"
                 if res.stopped_early else "simulated to the end of the window")
         _notes(console, [f"initial state: {res.initial_state}", stop, *res.notes])
+    wrote(files)
+
+
+def _setup_target(design: str | None, bpx: Path | None, materials: Path | None):
+    """(setup, label) of --design NAME|FILE|pybamm:SET or --bpx FILE."""
+    if (design is None) == (bpx is None):
+        raise CasipInputError(Problem("--design/--bpx", "give exactly one", None,
+                                      "--design NAME|FILE or --bpx FILE"))
+    if bpx is not None:
+        from casip.physics.bpx import import_bpx
+
+        return import_bpx(bpx), bpx.stem
+    from casip.physics.replay import setup_from_pybamm
+
+    if design.startswith("pybamm:"):
+        return setup_from_pybamm(design[len("pybamm:"):]), design[len("pybamm:"):]
+    d, label, _ = load_design(design)
+    from casip.physics.parameters import parameters_for
+
+    return parameters_for(d, material_library(materials)), label
+
+
+def _cases(specs: list[str], option: str, profiles, **rules):
+    """FitCases from LABEL=T0:T1[@TEST_ID] specs."""
+    from casip.physics.calibration import FitCase
+
+    out = []
+    for spec in specs:
+        label, sep, rest = spec.partition("=")
+        win, _, test_id = rest.partition("@")
+        parts = win.split(":")
+        if not sep or not label or len(parts) != 2:
+            raise CasipInputError(Problem(option, "not LABEL=T0:T1[@TEST_ID]", spec,
+                                          "e.g. C/10=29705:76820"))
+        t = tuple(parse_floats(x, option, positive=False)[0] for x in parts)
+        out.append(FitCase(label, profiles(test_id or None), window=t, **rules))
+    return out
+
+
+@sim_app.command("calibrate")
+@handles_input_errors
+def calibrate_cmd(
+    design: Annotated[
+        str | None,
+        typer.Option("--design", metavar="NAME|FILE",
+                     help="A design file, ref:ID, or pybamm:SET (e.g. pybamm:ORegan2022)."),
+    ] = None,
+    bpx: Annotated[
+        Path | None, typer.Option("--bpx", metavar="FILE", help="A BPX parameter file.")
+    ] = None,
+    test: Annotated[
+        str | None, typer.Option("--test", metavar="TEST_ID",
+                                 help="The hub test the windows come from (unless @TEST_ID).")
+    ] = None,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", metavar="FILE",
+                                  help="A CSV of time [s], current [A, + charge], voltage.")
+    ] = None,
+    store: Annotated[
+        Path, typer.Option("--store", metavar="DIR", envvar="CASIP_STORE",
+                           help="The store folder (default ./casip-data).")
+    ] = Path("casip-data"),
+    fit: Annotated[
+        list[str], typer.Option("--fit", metavar="LABEL=T0:T1[@TEST]",
+                                help="A protocol to fit on (repeat).")
+    ] = ...,
+    hold: Annotated[
+        list[str] | None, typer.Option("--hold", metavar="LABEL=T0:T1[@TEST]",
+                                       help="A protocol held back for prediction (repeat).")
+    ] = None,
+    scale: Annotated[
+        str, typer.Option("--scale", metavar="amps|c-rate",
+                          help="Apply the measured amps, or the same C-rate on the design.")
+    ] = ...,
+    parameters: Annotated[
+        str | None, typer.Option("--parameters", metavar="A,B,...",
+                                 help="Kinetics/transport parameters to fit (see docs).")
+    ] = None,
+    stages: Annotated[
+        str, typer.Option("--stages", metavar="balance,kinetics_transport",
+                          help="Stages to run, in order.")
+    ] = "balance,kinetics_transport",
+    temperature: Annotated[
+        float | None, typer.Option("--temperature", metavar="C",
+                                   help="Ambient temperature [degC] if the test records none.")
+    ] = None,
+    tested_capacity: Annotated[
+        float | None, typer.Option("--tested-capacity", metavar="AH",
+                                   help="The tested cell's capacity (for --scale c-rate).")
+    ] = None,
+    initial_soc: Annotated[
+        str, typer.Option("--initial-soc", metavar="auto|from_history",
+                          help="auto: the rest voltage each window starts in; from_history.")
+    ] = "auto",
+    model: Annotated[str, typer.Option("--model", help="SPMe (default) or DFN.")] = "SPMe",
+    thermal: Annotated[
+        str, typer.Option("--thermal", metavar="isothermal|lumped",
+                          help="PyBaMM's thermal option for the fit and the replays.")
+    ] = "isothermal",
+    max_evaluations: Annotated[
+        int, typer.Option("--max-evaluations", metavar="N", help="Budget per stage.")
+    ] = 600,
+    out: OutOpt = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+) -> None:
+    """Calibrate a design (or BPX/PyBaMM set) to measured windows, in stages, with PyBOP.
+
+    Prints the fitted parameters with their identifiability and the fit and prediction
+    errors. With --out: calibration.json (the record; apply it with the Python API) and
+    calibrated.bpx.json (liquid cells).
+    """
+    from casip.physics.calibration import DEFAULT_KINETICS_TRANSPORT, calibrate
+    from casip.physics.replay import Profile
+
+    scales = {"amps": "amps", "c-rate": "c_rate", "c_rate": "c_rate"}
+    if scale not in scales:
+        raise CasipInputError(Problem("--scale", "unknown scaling", scale, "amps or c-rate"))
+    if test is not None and csv is not None:
+        raise CasipInputError(Problem("--test/--csv", "give at most one", None,
+                                      "--test TEST_ID or --csv FILE"))
+    target, label = _setup_target(design, bpx, materials)
+    cache: dict = {}
+
+    def profiles(test_id):
+        key = test_id or test or (str(csv) if csv else None)
+        if key is None:
+            raise CasipInputError(Problem("--test", "a window names no test", None,
+                                          "--test TEST_ID, --csv FILE or LABEL=T0:T1@TEST_ID"))
+        if key not in cache:
+            if csv is not None and key == str(csv):
+                cache[key] = Profile.from_csv(csv)
+            else:
+                from casip.cli.common import open_store
+
+                cache[key] = Profile.from_store(open_store(store), key)
+        return cache[key]
+
+    soc = "from_history" if initial_soc in ("from_history", "from-history") else (
+        "from_rest_voltage" if initial_soc == "auto"
+        else parse_floats(initial_soc, "--initial-soc", positive=False)[0])
+    rules = {"scale": scales[scale], "temperature_c": temperature,
+             "tested_capacity_ah": tested_capacity, "initial_soc": soc}
+    fit_cases = _cases(fit, "--fit", profiles, **rules)
+    held = _cases(hold or [], "--hold", profiles, **rules)
+    params = ([p.strip() for p in parameters.split(",") if p.strip()] if parameters
+              else list(DEFAULT_KINETICS_TRANSPORT))
+    with spinner(f"calibrating {label} on {', '.join(c.label for c in fit_cases)}"):
+        res = calibrate(target, fit_cases, held_back=held,
+                        stages=[x.strip() for x in stages.split(",") if x.strip()],
+                        parameters=params, model=model, thermal=thermal,
+                        max_evaluations=max_evaluations)
+    files: list[Path] = []
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        files.append(res.save(out / "calibration.json"))
+        try:
+            files.append(res.export_bpx(out / "calibrated.bpx.json"))
+        except CasipInputError as exc:
+            res.warnings.append(f"no BPX file: {exc}")
+        files.append(_write_csv(pd.concat([res.fit_errors, res.prediction_errors]), out,
+                                "calibration-errors"))
+    if json_:
+        echo_json({**res.summary(), "files": files})
+        return
+    console = make_console()
+    for st in res.stages:
+        if st.skipped:
+            _notes(console, [f"{st.stage}: skipped: {st.skipped}"])
+            continue
+        print_df(console, st.parameters[["parameter", "initial", "fitted", "rel_std",
+                                         "max_abs_correlation", "identifiability"]],
+                 title=(f"{st.stage}: RMSE {st.rmse_before_mV:.1f} -> {st.rmse_after_mV:.1f} "
+                        f"mV over {st.points} points ({st.evaluations} evaluations, "
+                        f"{st.seconds:.0f} s)"), index=False)
+    print_df(console, pd.concat([res.fit_errors, res.prediction_errors])[
+        ["case", "role", "rmse_before_mV", "rmse_after_mV"]],
+        title=f"Replays before and after ({model})", index=False)
+    _notes(console, res.warnings)
     wrote(files)
 
 

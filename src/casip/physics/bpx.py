@@ -237,15 +237,6 @@ def _refuse_unless_liquid(setup: PhysicsSetup, source: str | None) -> None:
             ),
             source=source,
         )
-    if setup.model_options.get("contact resistance") == "true":
-        raise CasipInputError(
-            Problem(
-                "contact_resistance_ohm_cm2",
-                "BPX has no contact resistance; export the design without one",
-                float(setup.parameter_values["Contact resistance [Ohm]"]),
-            ),
-            source=source,
-        )
 
 
 def _electrode(
@@ -364,6 +355,42 @@ def _outer_surface_m2(metrics: CellMetrics, fmt: str) -> float:
     return 2.0 * (w * h + w * t + h * t)
 
 
+def _cell_size(pv: pybamm.ParameterValues, m: CellMetrics) -> tuple[float, float, float]:
+    """(volume [m3], outer surface [m2], density [kg/m3]) of the cell: from the design
+    engine's metrics for a design; for a setup without them (a PyBaMM set, a calibrated
+    variant of one) from the set's ``"Cell volume [m3]"`` and ``"Cell cooling surface area
+    [m2]"``, with the repeating stack's thickness-weighted density (the density PyBaMM's lumped
+    thermal model uses with these layers) as the cell's."""
+    g = m.geometry
+    if all(k in g for k in ("cell_width_mm", "cell_height_mm", "cell_thickness_mm")) and \
+            math.isfinite(m.mass_g) and math.isfinite(m.volume_cm3):
+        v = m.volume_cm3 * 1e-6
+        return v, _outer_surface_m2(m, m.format), m.mass_g * 1e-3 / v
+    keys = pv.keys()
+    if "Cell volume [m3]" not in keys or "Cell cooling surface area [m2]" not in keys:
+        raise CasipInputError(
+            Problem("", "the setup has neither the design engine's cell size nor PyBaMM's "
+                    "'Cell volume [m3]' and 'Cell cooling surface area [m2]'", m.name,
+                    "a design, or a parameter set with the cell's volume and surface"))
+    parts = ("Negative current collector", "Negative electrode", "Separator",
+             "Positive electrode", "Positive current collector")
+    num = den = 0.0
+    for part in parts:
+        rho, thick = pv[f"{part} density [kg.m-3]"], pv[f"{part} thickness [m]"]
+        num += float(rho) * float(thick)
+        den += float(thick)
+    return float(pv["Cell volume [m3]"]), float(pv["Cell cooling surface area [m2]"]), num / den
+
+
+def _contact_resistance(pv: pybamm.ParameterValues, setup: PhysicsSetup) -> dict:
+    """BPX has no contact-resistance field: a setup that uses one (PyBaMM's ``"contact
+    resistance"`` option, e.g. a calibrated variant) carries it as a user-defined value."""
+    if setup.model_options.get("contact resistance") == "true" and \
+            "Contact resistance [Ohm]" in pv.keys():
+        return {"Contact resistance [Ohm]": float(pv["Contact resistance [Ohm]"])}
+    return {}
+
+
 def _specific_heat(pv: pybamm.ParameterValues) -> float | None:
     """Lumped specific heat [J/(kg K)] of the repeating stack, where the set has thermal data.
 
@@ -439,17 +466,17 @@ def to_bpx_dict(
     q = float(pv["Nominal cell capacity [A.h]"])
     neg, ocv_n = _electrode(pv, "negative", area, q, t_ref, ce0)
     pos, ocv_p = _electrode(pv, "positive", area, q, t_ref, ce0)
-    volume_m3 = m.volume_cm3 * 1e-6
+    volume_m3, surface_m2, density = _cell_size(pv, m)
     cell: dict[str, object] = {
         "Electrode area [m2]": area,
-        "External surface area [m2]": _outer_surface_m2(m, m.format),
+        "External surface area [m2]": surface_m2,
         "Volume [m3]": volume_m3,
         "Number of electrode pairs connected in parallel to make a cell": 1,
         "Lower voltage cut-off [V]": float(pv["Lower voltage cut-off [V]"]),
         "Upper voltage cut-off [V]": float(pv["Upper voltage cut-off [V]"]),
         "Nominal cell capacity [A.h]": q,
         "Reference temperature [K]": t_ref,
-        "Density [kg.m-3]": m.mass_g * 1e-3 / volume_m3,
+        "Density [kg.m-3]": density,
     }
     cp = _specific_heat(pv)
     if cp is not None:
@@ -488,6 +515,7 @@ def to_bpx_dict(
             "User-defined": {
                 "Open-circuit voltage at 0% SOC [V]": ocv_p["empty"] - ocv_n["empty"],
                 "Open-circuit voltage at 100% SOC [V]": ocv_p["full"] - ocv_n["full"],
+                **_contact_resistance(pv, setup),
             },
         },
         "State": {
@@ -728,11 +756,13 @@ def import_bpx(path: str | os.PathLike) -> PhysicsSetup:
         for k, v in pv.items()
         if k != "citations"
     }
+    # CASIP writes a contact resistance (which BPX has no field for) as a user-defined value
+    options = {"contact resistance": "true"} if "Contact resistance [Ohm]" in pv.keys() else {}
     return PhysicsSetup(
         name=title,
         approximation="DFN from BPX",
         base_set=f"BPX {p.name}",
-        model_options={},
+        model_options=options,
         parameter_values=pv,
         metrics=metrics,
         mapping=mapping,

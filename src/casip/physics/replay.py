@@ -950,6 +950,51 @@ def _history_state(
 # --------------------------------------------------------------------------------------------
 
 
+def apply_initial_state(
+    pv: pybamm.ParameterValues, setup: PhysicsSetup, p: Profile, mask: np.ndarray,
+    factor: float, initial_soc: str | float | None,
+) -> tuple[str, float | None]:
+    """Set the initial state of ``pv`` (in place) by one of the replay's rules.
+
+    Shared by :func:`replay` and :mod:`casip.physics.calibration`, so that a fit starts each
+    protocol exactly as its replay does. Returns the statement of the rule and the state of
+    charge where the rule gives one (``"from_history"``, a float).
+    """
+    soc_value: float | None = None
+    if initial_soc is None:
+        initial_state = "the setup's own initial state (a design's is fully charged)"
+    elif isinstance(initial_soc, str) and initial_soc == "from_history":
+        soc_value, initial_state = _history_state(pv, setup, p, mask, factor)
+        _set_initial_state(pv, setup, soc_value, "the state of charge from the history")
+    elif isinstance(initial_soc, str):
+        if initial_soc not in ("from_rest_voltage", "auto"):
+            raise CasipInputError(
+                Problem("initial_soc", "unknown rule", initial_soc,
+                        "'from_rest_voltage', 'from_history', a state of charge in [0, 1], "
+                        "or None")
+            )
+        v_rest, t_rest = _rest_voltage(p, mask)
+        _set_initial_state(pv, setup, f"{v_rest} V", "the rest voltage")
+        initial_state = (
+            f"open-circuit voltage {v_rest:.4f} V: the last voltage of the rest the window "
+            f"starts in (t = {t_rest:g} s), inverted on the setup's open-circuit voltage"
+        )
+    else:
+        soc = float(initial_soc)
+        if not (0.0 <= soc <= 1.0):
+            raise CasipInputError(
+                Problem("initial_soc", "a state of charge must lie in [0, 1]", initial_soc,
+                        "a fraction, 'from_rest_voltage' or None")
+            )
+        _set_initial_state(pv, setup, soc, "the state of charge")
+        soc_value = soc
+        initial_state = (
+            f"given state of charge {soc:g} (PyBaMM's: 0 and 1 where the open-circuit voltage "
+            "reaches the lower and upper cut-off)"
+        )
+    return initial_state, soc_value
+
+
 def replay(
     setup_or_design: Any,
     profile: Any,
@@ -1033,38 +1078,7 @@ def replay(
         check_already_exists=False,
     )
     # initial state (before the current is replaced: the state solver reads the set as it is)
-    soc_value: float | None = None
-    if initial_soc is None:
-        initial_state = "the setup's own initial state (a design's is fully charged)"
-    elif isinstance(initial_soc, str) and initial_soc == "from_history":
-        soc_value, initial_state = _history_state(pv, setup, p, mask, factor)
-        _set_initial_state(pv, setup, soc_value, "the state of charge from the history")
-    elif isinstance(initial_soc, str):
-        if initial_soc not in ("from_rest_voltage", "auto"):
-            raise CasipInputError(
-                Problem("initial_soc", "unknown rule", initial_soc,
-                        "'from_rest_voltage', 'from_history', a state of charge in [0, 1], "
-                        "or None")
-            )
-        v_rest, t_rest = _rest_voltage(p, mask)
-        _set_initial_state(pv, setup, f"{v_rest} V", "the rest voltage")
-        initial_state = (
-            f"open-circuit voltage {v_rest:.4f} V: the last voltage of the rest the window "
-            f"starts in (t = {t_rest:g} s), inverted on the setup's open-circuit voltage"
-        )
-    else:
-        soc = float(initial_soc)
-        if not (0.0 <= soc <= 1.0):
-            raise CasipInputError(
-                Problem("initial_soc", "a state of charge must lie in [0, 1]", initial_soc,
-                        "a fraction, 'from_rest_voltage' or None")
-            )
-        _set_initial_state(pv, setup, soc, "the state of charge")
-        soc_value = soc
-        initial_state = (
-            f"given state of charge {soc:g} (PyBaMM's: 0 and 1 where the open-circuit voltage "
-            "reaches the lower and upper cut-off)"
-        )
+    initial_state, soc_value = apply_initial_state(pv, setup, p, mask, factor, initial_soc)
 
     t_abs = p.time_s[mask]
     t_rel = t_abs - t_abs[0]
