@@ -440,3 +440,37 @@ def aggregate_clause(model: type) -> sa.ColumnElement[bool]:
         .exists()
     )
     return sa.and_(own, sa.or_(model.design_id.is_(None), countable))
+
+
+def set_capped_visibility(session: Session, actor: Actor, row, visibility: str, allowed: str,
+                          kind: str, capped_by: str):
+    """Share or unshare a derived item (a replay, a calibration) whose visibility may not be
+    wider than ``allowed`` (the narrowest of what it was made from, named in ``capped_by``);
+    audited. 403 for another organisation's item; 422 naming ``visibility`` otherwise."""
+    if not can_write(actor, row):
+        raise AccessDenied(f"{kind} {row.id} belongs to another organisation")
+    order = VISIBILITY_ORDER
+    if visibility not in order:
+        raise CasipInputError(
+            Problem("visibility", "unknown visibility", visibility, "private, consortium or "
+                    "public")
+        )
+    if order.index(visibility) > order.index(allowed):
+        raise CasipInputError(
+            Problem("visibility", f"wider than {capped_by} allows ({allowed}): a {kind} is never "
+                    "more visible than any of them", visibility, f"at most {allowed}")
+        )
+    before = row.visibility
+    row.visibility = visibility
+    session.flush()
+    audit.record(
+        session,
+        "visibility",
+        actor_user_id=actor.user_id,
+        actor_org_id=actor.org_id,
+        item_kind=kind,
+        item_id=row.id,
+        item_owner_org_id=row.owner_org_id,
+        detail={"from": before, "to": visibility},
+    )
+    return row

@@ -34,6 +34,7 @@ ROUTERS = (
     "casip.platform.api.tests",
     "casip.platform.api.design_tests",
     "casip.platform.api.replays",
+    "casip.platform.api.calibrations",
     "casip.platform.api.benchmark",
     "casip.platform.api.admin",
     "casip.platform.api.studies",

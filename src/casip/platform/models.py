@@ -296,6 +296,67 @@ class Replay(OwnedMixin, Base):
     job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
 
 
+class Calibration(OwnedMixin, Base):
+    """A calibration of a design to its attached tests (migration 0009; issue 14).
+
+    One ``calibration`` job (:mod:`casip.platform.calibrations`): the fit and held-back cases
+    (attached tests with their windows and rules), the fitted parameters and options, the
+    progress while it runs, and the result (the ``casip.calibration/1`` record with its error
+    tables and warnings, the BPX document or why there is none), or why it failed. Readable
+    only while the design and every test it uses are (:func:`casip.platform.calibrations.
+    read_clause`, through :class:`CalibrationTest`); deleting the design deletes it."""
+
+    __tablename__ = "calibrations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    design_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("designs.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    #: queued, running, done, ill_posed, failed or cancelled
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    fit_cases: Mapped[list[Any]] = mapped_column(sa.JSON())
+    held_back_cases: Mapped[list[Any]] = mapped_column(sa.JSON())
+    #: keys of casip.physics.calibration.FITTABLE
+    fit_parameters: Mapped[list[Any]] = mapped_column(sa.JSON())
+    options: Mapped[dict[str, Any]]
+    #: distinct tests used (a calibration is readable only while all of them are)
+    test_count: Mapped[int]
+    progress: Mapped[float] = mapped_column(default=0.0)
+    evaluations: Mapped[int] = mapped_column(default=0)
+    stage: Mapped[str | None] = mapped_column(sa.String(32))
+    result: Mapped[dict[str, Any] | None]
+    bpx: Mapped[dict[str, Any] | None]
+    bpx_reason: Mapped[str | None] = mapped_column(sa.Text)
+    error: Mapped[str | None] = mapped_column(sa.Text)
+    error_field: Mapped[str | None] = mapped_column(sa.String(100))
+    job_id: Mapped[int | None] = mapped_column(sa.ForeignKey("jobs.id", ondelete="SET NULL"))
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+
+
+class CalibrationTest(Base):
+    """A test a calibration uses (migration 0009): deleting the test deletes the link, after
+    which the calibration (whose ``test_count`` no longer matches) is readable by no one."""
+
+    __tablename__ = "calibration_tests"
+    __table_args__ = (
+        sa.UniqueConstraint("calibration_id", "test_id",
+                            name="uq_calibration_tests_calibration_id_test_id"),
+        {"sqlite_autoincrement": True},
+    )
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    calibration_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("calibrations.id", ondelete="CASCADE"), index=True
+    )
+    test_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("test_datasets.id", ondelete="CASCADE"), index=True
+    )
+
+
 class Job(Base):
     """A background job (simulation, lifetime projection, study) with its progress."""
 

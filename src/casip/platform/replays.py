@@ -60,7 +60,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from casip.errors import CasipInputError, Problem
-from casip.platform import access, audit, runs
+from casip.platform import access, runs
 from casip.platform.access import Actor, NotFound
 from casip.platform.jobs import JobCancelled, JobContext, register
 from casip.platform.models import Design, DesignTest, Job, JobStatus, Replay, TestDataset
@@ -111,6 +111,7 @@ def check_params(
     thermal: str = "isothermal",
     initial_soc: str = "from_rest_voltage",
     control: str = "current",
+    calibration_id: Any = None,
 ) -> dict:
     """Checked job parameters of a replay (:class:`CasipInputError` naming the bad field)."""
     if window_s is not None and cycles is not None:
@@ -183,6 +184,11 @@ def check_params(
             Problem("control", "unknown control", control, "current or power")
         )
     out["control"] = control
+    if calibration_id is not None:  # the calibrated variant (casip.platform.calibrations)
+        if isinstance(calibration_id, bool) or not isinstance(calibration_id, int):
+            raise CasipInputError(Problem("calibration_id", "not an id", calibration_id,
+                                          "the id of a finished calibration of the design"))
+        out["calibration_id"] = calibration_id
     return out
 
 
@@ -420,6 +426,13 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         setup = parameters_for(runs._validated(document, design_id))
     except CasipInputError as exc:
         return _impossible(f"the design cannot be mapped to a PyBaMM model: {_reason(exc)}")
+    if p.get("calibration_id") is not None:  # the calibrated variant of the design
+        from casip.platform.calibrations import calibrated_setup
+
+        try:
+            setup = calibrated_setup(ctx, setup, design_id, p["calibration_id"])
+        except CasipInputError as exc:
+            return _impossible(_reason(exc), calibration_id=p["calibration_id"])
     thermal = p.get("thermal", "isothermal")
     if thermal != "isothermal":
         from casip.physics.temperature import has_thermal_parameters
@@ -498,6 +511,7 @@ def replay_result(ctx: JobContext, document: dict, design_id: int, store_test_id
         "thermal": thermal,
         "initial_soc": initial_soc,
         "control": control,
+        "calibration_id": p.get("calibration_id"),
     }
     ctx.progress(0.2, f"replaying {len(rows)} rows ({how}) on {setup.approximation}")
     t_clock = time.perf_counter()
@@ -663,35 +677,9 @@ def set_visibility(session: Session, actor: Actor, replay_id: int, visibility: s
     """Share or unshare a replay (audited); 422 naming ``visibility`` when wider than the
     design or the test."""
     row = get_for_read(session, actor, replay_id)
-    if not access.can_write(actor, row):
-        raise access.AccessDenied(f"replay {row.id} belongs to another organisation")
-    order = access.VISIBILITY_ORDER
-    allowed = max_visibility(session, row)
-    if visibility not in order:
-        raise CasipInputError(
-            Problem("visibility", "unknown visibility", visibility, "private, consortium or "
-                    "public")
-        )
-    if order.index(visibility) > order.index(allowed):
-        raise CasipInputError(
-            Problem("visibility", f"wider than its design or its test allows ({allowed}): a "
-                    "replay is never more visible than either", visibility,
-                    f"at most {allowed}")
-        )
-    before = row.visibility
-    row.visibility = visibility
-    session.flush()
-    audit.record(
-        session,
-        "visibility",
-        actor_user_id=actor.user_id,
-        actor_org_id=actor.org_id,
-        item_kind="replay",
-        item_id=row.id,
-        item_owner_org_id=row.owner_org_id,
-        detail={"from": before, "to": visibility},
-    )
-    return row
+    return access.set_capped_visibility(session, actor, row, visibility,
+                                        max_visibility(session, row), "replay",
+                                        "its design or its test")
 
 
 # --------------------------------------------------------------------------- answers
@@ -773,6 +761,10 @@ def submit_params(session: Session, actor: Actor, design_id: int, test_id: int,
             404, f"test {test.id} is not attached to design {design.id}: attach it first"
         )
     params = check_params(design.id, test.id, **body)
+    if "calibration_id" in params:  # a finished calibration of this design, readable
+        from casip.platform.calibrations import usable_record
+
+        usable_record(session, actor, design.id, params["calibration_id"])
     if (store_dir is not None and "temperature_c" not in params
             and not records_temperature(store_dir, test.store_test_id, test.details)):
         raise CasipInputError(

@@ -66,6 +66,11 @@ class ReplayIn(BaseModel):
         description="current (drive the model with the measured current) or power (with the "
         "measured power I x V, in PyBaMM's power operating mode)",
     )
+    calibration_id: int | None = Field(
+        None,
+        description="replay the calibrated variant of the design: the id of a finished "
+        "calibration of it (POST /api/designs/{design_id}/calibrations)",
+    )
 
 
 class VisibilityIn(BaseModel):

@@ -133,6 +133,8 @@
       const cap = f.elements.tested_capacity_ah.value, temp = f.elements.temperature_c.value;
       if (cap) body.tested_capacity_ah = parseFloat(cap);
       if (temp) body.temperature_c = parseFloat(temp);
+      // the calibrated variant, offered by design_calibrations.js when a calibration finished
+      if (f.elements.calibration_id && f.elements.calibration_id.value) body.calibration_id = parseInt(f.elements.calibration_id.value, 10);
       const button = f.querySelector("button[type=submit]");
       button.disabled = true;
       st.replaceChildren("submitting…");
