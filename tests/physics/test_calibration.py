@@ -88,7 +88,8 @@ def test_recovers_known_parameters(recovered):
     assert pred.loc["C/2", "rmse_after_mV"] < 1.0
     fit = recovered.fit_errors.set_index("case")
     assert (fit["rmse_after_mV"] < 1.0).all()
-    assert recovered.warnings == []
+    # at most the note that 300 evaluations ended the search, nothing about the result
+    assert [w for w in recovered.warnings if "stopped on its budget" not in w] == []
 
 
 @pytest.mark.slow
@@ -176,8 +177,10 @@ def test_refusals(synthetic):
     case = synthetic["1C"]
     with pytest.raises(CasipInputError, match="fit"):
         calibrate("pybamm:Chen2020", [])
-    with pytest.raises(CasipInputError, match="parameters"):
+    with pytest.raises(CasipInputError, match="mesh depends on it"):
         calibrate("pybamm:Chen2020", [case], parameters=["electrode_thickness"])
+    with pytest.raises(CasipInputError, match="not a fittable parameter"):
+        calibrate("pybamm:Chen2020", [case], parameters=["magic"])
     with pytest.raises(CasipInputError, match="stages"):
         calibrate("pybamm:Chen2020", [case], stages=["ocv"])
     with pytest.raises(CasipInputError, match="bounds"):

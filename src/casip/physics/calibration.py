@@ -484,16 +484,56 @@ def _optimiser(problem, name: str, max_evaluations: int, seed: int | None,
             method="Nelder-Mead", maxiter=max_evaluations))
     cls = getattr(pybop, name)
     return cls(problem, options=pybop.PintsOptions(
-        max_iterations=max(max_evaluations // 6, 10), max_evaluations=max_evaluations,
+        max_iterations=max_evaluations, max_evaluations=max_evaluations,
         max_unchanged_iterations=unchanged, absolute_tolerance=1e-9, relative_tolerance=1e-4))
 
 
-def _parameter(lo: float, hi: float, x0: float, log: bool):
-    pybop = _pybop()
+def _inside(lo: float, hi: float, x0: float, log: bool) -> float:
+    """The start moved 1 % inside its bounds (a population method samples around it)."""
     if log:
-        return pybop.Parameter(bounds=[lo, hi], initial_value=x0,
+        return min(max(x0, lo * 1.01), hi / 1.01)
+    span = hi - lo
+    return min(max(x0, lo + 0.01 * span), hi - 0.01 * span)
+
+
+_STARTED: dict[str, type] = {}
+
+
+def _started_uniform(lo: float, hi: float, start: float, step: float):
+    """A uniform prior on the bounds whose mean and spread are the start and the step.
+
+    PyBOP 26.3 starts its population-based optimisers (XNES, CMA-ES...) at the *mean* of each
+    parameter's distribution, which for plain bounds is their mid-point (a factor of 50 on
+    0.01-100), not at the parameter's initial value; this distribution makes the mean the start
+    and the initial spread the step, keeping the bounds as the support."""
+    if "cls" not in _STARTED:
+        pybop = _pybop()
+
+        class StartedUniform(pybop.Uniform):
+            def __init__(self, lower, upper, start_, step_):
+                super().__init__(lower, upper)
+                self._start, self._step = float(start_), float(step_)
+
+            def mean(self):
+                return self._start
+
+            def std(self):
+                return self._step
+
+        _STARTED["cls"] = StartedUniform
+    return _STARTED["cls"](lo, hi, start, step)
+
+
+def _parameter(lo: float, hi: float, x0: float, log: bool):
+    """A PyBOP parameter on [lo, hi] started at ``x0`` (log scale: search step 0.5 in ln x,
+    a factor of 1.65; else 5 % of the span, PyBOP's own default)."""
+    pybop = _pybop()
+    step = 0.5 * x0 if log else 0.05 * (hi - lo)
+    dist = _started_uniform(lo, hi, x0, step)
+    if log:
+        return pybop.Parameter(distribution=dist, initial_value=x0,
                                transformation=pybop.LogTransformation())
-    return pybop.Parameter(bounds=[lo, hi], initial_value=x0)
+    return pybop.Parameter(distribution=dist, initial_value=x0)
 
 
 # ---- stage 1: balance -----------------------------------------------------------------------
@@ -600,6 +640,7 @@ def _balance_stage(setup, pv, fit, balance_max_c_rate, optimiser, max_evaluation
             por = float(pv[f"{E} electrode porosity"])
             b = (b[0], max(min(b[1], (1.0 - por) / eps), 1.0))
         spec.append((name, b, log))
+    starts = {name: _inside(*b, starts[name], log) for name, b, log in spec}
     params = {name: _parameter(*b, starts[name], log) for name, b, log in spec}
     # each low-rate case starts from its own rest: x0/y0 fitted for the first, the others
     # continue on the same lithium line from their own measured rest (independent cases
@@ -739,13 +780,13 @@ def _kinetics_stage(setup, pv, fit, chosen, bounds, model, thermal, optimiser, m
             starts[f.key] = 1.0
         else:
             starts[f.key] = float(pv[f.pybamm_name]) if f.pybamm_name in pv.keys() else 0.0
+    starts = {f.key: _inside(*bounds[f.key], starts[f.key], f.log) for f in chosen}
     sims, problems = [], []
     for c in fit:
         cpv = _case_pv(pv, setup, c)
         params_pv = _stage_pv(cpv, chosen, {
-            f.key: _parameter(*bounds[f.key], min(max(starts[f.key], bounds[f.key][0]),
-                                                  bounds[f.key][1]), f.log)
-            for f in chosen}, as_inputs=True)
+            f.key: _parameter(*bounds[f.key], starts[f.key], f.log) for f in chosen},
+            as_inputs=True)
         # PyBOP keys the inputs by the names in the parameter values: the factor names
         ds = pybop.Dataset({"Time [s]": c.t_rel, "Current [A]": c.current_pybamm,
                             "Voltage [V]": c.voltage})
@@ -776,7 +817,7 @@ def _kinetics_stage(setup, pv, fit, chosen, bounds, model, thermal, optimiser, m
         v = np.concatenate(out)
         return v if len(v) == len(data_v) else np.full(len(data_v), np.nan)
 
-    start_in = {k: min(max(v, bounds[k][0]), bounds[k][1]) for k, v in starts.items()}
+    start_in = dict(starts)
     before = _rmse(simulate(start_in), data_v)
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -1048,8 +1089,13 @@ def calibrate(
     chosen: list[Fittable] = []
     for k in parameters:
         if k not in FITTABLE:
-            raise CasipInputError(Problem("parameters", "not a fittable parameter", k,
-                                          ", ".join(FITTABLE)))
+            why = "not a fittable parameter"
+            if any(g in str(k).lower() for g in ("thickness", "radius", "area", "width",
+                                                  "height", "length")):
+                why = ("geometry is not fitted: PyBaMM cannot take it as an input (the mesh "
+                       "depends on it), so every evaluation would rebuild the model; fix the "
+                       "geometry in the design and fit transport or kinetics instead")
+            raise CasipInputError(Problem("parameters", why, k, ", ".join(FITTABLE)))
         chosen.append(FITTABLE[k])
     bnds = {f.key: tuple(map(float, (bounds or {}).get(f.key, f.bounds))) for f in chosen}
     for k, (lo, hi) in bnds.items():
@@ -1105,6 +1151,12 @@ def calibrate(
             if r.identifiability != "identified":
                 warns.append(f"{st.stage}: {r.parameter} is {r.identifiability} from these data "
                              f"(relative standard error {r.rel_std:.2g})")
+        if "Maximum number of evaluations" in st.message or \
+                "Maximum number of iterations" in st.message:
+            warns.append(f"{st.stage}: the optimiser stopped on its budget ({st.evaluations} "
+                         "evaluations), not on convergence: the fitted values and their "
+                         "identifiability are taken at the last best point; raise "
+                         "max_evaluations to check")
         if not st.rmse_after_mV < st.rmse_before_mV:
             warns.append(f"{st.stage}: the fit did not lower the error "
                          f"({st.rmse_before_mV:.1f} -> {st.rmse_after_mV:.1f} mV)")
