@@ -30,8 +30,10 @@ router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["designs", "tes
 class CalibrationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # required, but checked after access (a 422 before it would tell a stranger the design
+    # exists): the service refuses a missing or empty list naming "fit"
     fit: list[Any] = Field(
-        ...,
+        default_factory=list,
         description=f"1 to {svc.MAX_FIT_CASES} cases fitted on: each {{test_id (attached), "
         f"window_s [t0, t1] (at most {svc.MAX_WINDOW_H:g} h), scale (auto, c_rate, amps), "
         "tested_capacity_ah, initial_soc (from_rest_voltage or a state of charge), "
@@ -79,9 +81,11 @@ def calibration_parameters(actor: CurrentActor) -> dict:
     ),
 )
 def submit_calibration(
-    design_id: int, body: CalibrationIn, request: Request, actor: CurrentActor, s: DbSession
+    design_id: int, request: Request, actor: CurrentActor, s: DbSession,
+    body: CalibrationIn | None = None,
 ) -> dict:
-    given = body.model_dump(exclude_unset=True)
+    # no body is checked after access (as replays do): a stranger gets 404, not a 422
+    given = body.model_dump(exclude_unset=True) if body is not None else {}
     row, job = svc.submit(s, actor, design_id, given,
                           store_dir=platform_of(request).settings.store_dir)
     s.commit()  # the worker thread must see the rows
