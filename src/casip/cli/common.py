@@ -53,6 +53,27 @@ MaterialsOpt = Annotated[
         show_default=False,
     ),
 ]
+PricesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        metavar="NAME",
+        help="Price set of the materials cost (see 'casip cost prices'); the most recent by "
+        "default.",
+        show_default=False,
+    ),
+]
+LithiumCarbonateOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--lithium-carbonate",
+        metavar="USD_KG",
+        min=0,
+        help="What-if: battery-grade lithium carbonate price in USD/kg; every price linked to "
+        "lithium moves with it.",
+        show_default=False,
+    ),
+]
 DesignArg = Annotated[
     str,
     typer.Argument(
@@ -200,6 +221,21 @@ def material_library(materials: Sequence[Path] | None):
     from casip.materials import load_library
 
     return load_library(list(materials or ()))
+
+
+def priced_material_library(
+    materials: Sequence[Path] | None, prices: str | None = None,
+    lithium_carbonate: float | None = None,
+):
+    """:func:`material_library` priced by a price set (``--prices``, the most recent by
+    default), with an optional lithium-carbonate what-if (``--lithium-carbonate``)."""
+    from casip.cost.prices import priced_library
+
+    lib = material_library(materials) if materials else None
+    overrides = (
+        {"commodities": {"Li2CO3": lithium_carbonate}} if lithium_carbonate is not None else None
+    )
+    return priced_library(lib, prices, overrides)
 
 
 def reference_cell_ids() -> tuple[str, ...]:

@@ -160,16 +160,16 @@ class _Context:
 
 @functools.lru_cache(maxsize=8)
 def _context(study_json: str) -> _Context:
+    from casip.cost.prices import priced_library
     from casip.design.api import compile as compile_design
     from casip.explore.study import Study, base_design
-    from casip.materials.library import load_library
 
     data = json.loads(study_json)
     base_dir = data.pop("_base_dir", None)
     study = Study.model_validate(data)
     study.base_dir = base_dir
     design = base_design(study)
-    lib = load_library()
+    lib = priced_library()  # the most recent price set, as casip.design.evaluate uses
     comp = compile_design(design, lib)
     names = [*study.objectives, *study.constraints]
     needed = list(dict.fromkeys(canonical(n) for n in names))
@@ -204,7 +204,7 @@ def evaluate_cheap(
     """Vectorised design-engine quantities of ``n`` points (parameter name -> array)."""
     from casip.design import engine
     from casip.design.api import element_demand
-    from casip.design.compile import EXCLUSIVE
+    from casip.design.compile import EXCLUSIVE, reprice_by_area
 
     n = len(next(iter(cols.values())))
     errors: list[str | None] = [None] * n
@@ -242,6 +242,7 @@ def evaluate_cheap(
             bad_fraction |= remain > 1e-9
         if "active" in fractions:
             bad_fraction |= fractions["active"] <= 0
+    reprice_by_area(params)  # a per-area price (separator) follows a varied thickness
     out = engine.evaluate_arrays(params)
     status = np.broadcast_to(np.asarray(out["status"]), (n,))
     res: dict[str, np.ndarray] = {}

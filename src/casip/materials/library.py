@@ -27,6 +27,11 @@ class MaterialLibrary(Mapping[str, Material]):
     materials: dict[str, Material]
     sources: dict[str, Source]
     origin: dict[str, str] = field(default_factory=dict)
+    #: Per-area prices (USD/m2) added to ``cost_usd_kg`` for layers priced by area (separator,
+    #: lithium-foil rolling); set by :func:`casip.cost.prices.apply_prices`.
+    area_cost_usd_m2: dict[str, float] = field(default_factory=dict)
+    #: The price set the costs come from (None: the materials files' own ``cost_usd_kg``).
+    price_set: str | None = None
 
     def __getitem__(self, key: str) -> Material:
         try:
