@@ -57,7 +57,7 @@ from casip.life._eol import crossing
 from casip.life.duty import DutyCycle
 
 if TYPE_CHECKING:
-    from casip.physics.solid_state import SolidStateValue
+    from casip.materials.solid_state import SolidStateValue
 
 K_B_EV_K = 8.617333262e-5
 """Boltzmann constant [eV/K]."""
@@ -148,7 +148,7 @@ def _from_table(entry: SolidStateValue, unit: str, what: str) -> Param:
     A measured or derived entry gets the source key ``physics:<key>`` (its citations are added
     to :data:`SOURCES`); an entry the table itself marks assumed stays :data:`ASSUMED`.
     """
-    from casip.physics.solid_state import SOURCES as TABLE_SOURCES
+    from casip.materials.solid_state import SOURCES as TABLE_SOURCES
 
     refs = "; ".join(f"{TABLE_SOURCES[k].citation} ({TABLE_SOURCES[k].doi})" for k in entry.sources)
     if entry.basis == "assumed":
@@ -167,7 +167,7 @@ def _from_table(entry: SolidStateValue, unit: str, what: str) -> Param:
 
 def _build_parameters() -> dict[str, dict[str, Param]]:
     """The model parameters; the table entries come from :mod:`casip.physics.solid_state`."""
-    from casip.physics.solid_state import TABLE
+    from casip.materials.solid_state import TABLE
 
     def r0(electrolyte: str) -> Param:
         return _from_table(

@@ -87,7 +87,7 @@ def c20_capacity(
     """Capacity [A.h] of a design simulated at C/20 from full charge to the lower cut-off.
 
     The mapping (:func:`casip.physics.parameters_for`) makes this match the design engine's
-    ``capacity_Ah`` within 5% for every supported reference cell.
-    """
+    ``capacity_Ah`` (the capacity after formation) within 1% for every supported reference
+    cell."""
     setup = design if isinstance(design, PhysicsSetup) else parameters_for(design, library)
     return float(discharge_capacities(setup, [0.05])[0])

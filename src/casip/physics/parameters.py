@@ -765,16 +765,45 @@ def _liquid_full_cell(
         if n in pv.keys():
             set_(n, cc.thickness_um * 1e-6, f"design: current_collectors.{pole.lower()}")
 
-    # ---- capacity match
+    # ---- capacity match, with the lithium lost on formation
     q = metrics.capacity_Ah
-    if composite:
-        un = _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src)
-    else:
-        un, neg_values = _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src)
-    _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, src)
-    if not composite:
-        for name, value, how in neg_values:
-            set_(name, value, how)
+    q_pos = _positive_capacity_Ah(g)
+    loss = _formation_loss(q, q_pos)
+    neg_ocp = GRAPHITE_OCP if composite else "negative"
+    ocv0 = float(
+        _ocp(pv, "positive", np.array([base.y0]))[0] - _ocp(pv, neg_ocp, np.array([base.x0]))[0]
+    )
+    y100 = base.y100
+    for _ in range(8):  # the charged positive depends on the negative and back: fixed point
+        # end of discharge: the positive short of y0 by the lithium lost, the negative at the
+        # potential that puts the open-circuit voltage at the base set's end-of-discharge one
+        y_end = base.y0 - loss / q_pos * (base.y0 - y100)
+        u_end = None if loss == 0.0 else float(_ocp(pv, "positive", np.array([y_end]))[0]) - ocv0
+        neg_notes: list[str] = []
+        if composite:
+            neg_values, un = _composite_negative(
+                d, p, lib, pv, neg_notes, g, area, q, base, src, u_end
+            )
+        else:
+            neg_values, un = _effective_negative(
+                d, p, pv, neg_notes, g, area, q, a_frac, base, src, u_end
+            )
+        y100_new, pos_note = _charged_positive(pv, un, base)
+        if abs(y100_new - y100) < 1e-7:
+            break
+        y100 = y100_new
+    notes += neg_notes + pos_note
+    _positive_window(pv, set_, g, area, q_pos, y100, c_frac, base, base_name, src)
+    for name, value, how, *shown in neg_values:
+        set_(name, value, how, *shown)
+    if loss > 0.0:
+        notes.append(
+            f"first-cycle loss: the design engine's capacity is after formation; the positive "
+            f"keeps its reversible capacity {q_pos:.4g} Ah (window y100-y0) and the lithium "
+            f"lost to the negative's SEI ({loss:.4g} Ah, {loss / q_pos:.1%}) is missing from "
+            f"the cyclable inventory: the discharge ends with the positive at {y_end:.4f} "
+            f"instead of {base.y0:.4f} and the negative emptied to {u_end * 1e3:.0f} mV vs Li"
+        )
 
     # ---- semi-solid and silicon
     approximation = "liquid DFN"
@@ -914,8 +943,29 @@ def _liquid_full_cell(
     )
 
 
-def _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src):
-    """One-phase negative: returns its potential at full charge [V] and its values to set."""
+def _positive_capacity_Ah(g: Mapping[str, float]) -> float:
+    """The positive's reversible capacity before formation [A.h]: the design engine's cathode
+    areal capacity x cathode area (capped by the anode's capacity, N/P < 1)."""
+    return (
+        g["cathode_areal_capacity_mAh_cm2"]
+        * g["cathode_area_cm2"]
+        * 1e-3
+        * min(1.0, g["np_ratio"])
+    )
+
+
+def _formation_loss(q: float, q_pos: float) -> float:
+    """Lithium lost on formation [A.h]: the positive's reversible capacity minus the design
+    engine's capacity after formation (0 when the positive limits, rounding included)."""
+    loss = q_pos - q
+    return loss if loss > 1e-9 * q_pos else 0.0
+
+
+def _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src, u_end=None):
+    """One-phase negative: returns its values to set and its potential at full charge [V].
+
+    ``u_end`` is its potential at the end of discharge [V] when lithium was lost on formation
+    (None: the base set's end stoichiometry ``x0``)."""
     base_name = base.name
     blend = dict(d.anode.active)
     q_prac = p["a_q_mAh_g"]
@@ -931,7 +981,8 @@ def _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src):
         * 1e-3
         * (q_th / q_prac)
     )
-    x100 = base.x0 + q / cn
+    x_end = base.x0 if u_end is None else _negative_end(pv, "negative", u_end, base, src)
+    x100 = x_end + q / cn
     if not x100 < 0.995:
         _refuse(
             "anode.np_ratio",
@@ -954,19 +1005,39 @@ def _effective_negative(d, p, pv, notes, g, area, q, a_frac, base, src):
         (
             "Initial concentration in negative electrode [mol.m-3]",
             x100 * c_max_n,
-            f"derived: x100 = x0 + Q_design / C_n = {base.x0:.4f} + {q / cn:.4f}",
+            f"derived: x100 = x_end + Q_design / C_n = {x_end:.4f} + {q / cn:.4f}"
+            + (" (x_end: the base set's x0)" if u_end is None else
+               " (x_end: emptied by the lithium lost on formation)"),
         ),
     ]
-    return un, values
+    return values, un
 
 
-def _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, src) -> None:
-    """Positive: base set's y0; y100 from the base set's charged open-circuit voltage with the
-    negative at potential ``un`` at full charge; sets its maximum and initial concentration."""
+def _negative_end(pv, ocp: str, u_end: float, base, src) -> float:
+    """Stoichiometry of a negative (its OCP named by ``ocp``) at potential ``u_end`` [V]: where
+    a cell short of lithium ends its discharge."""
+    s = np.linspace(1e-4, 0.999, 9991)
+    u = _ocp(pv, ocp, s)
+    if not u_end < u[0]:
+        _refuse(
+            "anode",
+            f"the lithium lost on formation empties the {base.name} negative before the "
+            f"lower cut-off (it would have to reach {u_end:.3f} V vs Li, its open-circuit "
+            f"potential ends at {u[0]:.3f} V)",
+            round(u_end, 4),
+            "a smaller first-cycle loss",
+            src,
+        )
+    return float(_inverse_ocp(s, u, np.array([u_end]))[0])
+
+
+def _charged_positive(pv, un: float, base: BaseC20) -> tuple[float, list[str]]:
+    """The positive's stoichiometry at full charge: the base set's ``y100``, or less delithiated
+    if the negative at potential ``un`` [V] would put the charged open-circuit voltage above the
+    base set's; returns it and a note (empty when unchanged)."""
     grid = np.linspace(max(1e-4, base.y100 * 0.5), base.y0, 4001)
     up = _ocp(pv, "positive", grid)
     target = base.ocv100_V + un
-    y100 = base.y100
     above = np.nonzero(up > target)[0]
     if len(above) and above[-1] + 1 < len(grid):
         i = above[-1]  # up[i] > target >= up[i + 1]: interpolate the crossing
@@ -975,11 +1046,18 @@ def _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, s
         y_root = grid[-1] if len(above) else grid[0]
     if y_root > base.y100 + 1e-4:
         y100 = float(y_root)
-        notes.append(
+        return y100, [
             f"positive charged to stoichiometry {y100:.4f} instead of the base set's "
             f"{base.y100:.4f} so that the charged open-circuit voltage stays at the base set's "
             f"{base.ocv100_V:.3f} V with the negative at {un * 1e3:.1f} mV vs Li"
-        )
+        ]
+    return base.y100, []
+
+
+def _positive_window(pv, set_, g, area, q_pos, y100, c_frac, base, base_name, src) -> None:
+    """Positive: the base set's ``y0``, charged to ``y100``; its reversible capacity
+    ``q_pos`` [A.h] (before formation) over that window sets its maximum and initial
+    concentration."""
     if not y100 < base.y0 - 0.05:
         _refuse(
             "anode.np_ratio",
@@ -988,11 +1066,12 @@ def _positive_window(pv, set_, notes, g, area, q, c_frac, un, base, base_name, s
             "a larger N/P ratio",
             src,
         )
-    cp = q / (base.y0 - y100)
+    cp = q_pos / (base.y0 - y100)
     c_max_p = cp * 3600.0 / (F * c_frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
     how_p = (
-        f"derived: capacity match, C_p = Q_design / (y0 - y100) with y0 = {base.y0:.4f} from the "
-        f"{base_name} C/20 run ({base.capacity_Ah:.4g} Ah)"
+        f"derived: C_p = Q_positive / (y0 - y100), the design's cathode capacity before "
+        f"formation over the window with y0 = {base.y0:.4f} from the {base_name} C/20 run "
+        f"({base.capacity_Ah:.4g} Ah)"
     )
     set_("Maximum concentration in positive electrode [mol.m-3]", c_max_p, how_p)
     set_(
@@ -1051,9 +1130,17 @@ def _phase_initial_concentration(
     return initial_concentration
 
 
-def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> float:
-    """Two-phase (graphite + silicon) negative on :data:`COMPOSITE_BASE`; returns the
-    negative's potential at full charge [V]."""
+def _composite_negative(d, p, lib, pv, notes, g, area, q, base, src, u_end=None):
+    """Two-phase (graphite + silicon) negative on :data:`COMPOSITE_BASE`; returns its values to
+    set and its potential at full charge [V].
+
+    ``u_end`` is its potential at the end of discharge [V] when lithium was lost on formation
+    (None: graphite at the base set's end stoichiometry ``x0``)."""
+    values: list[tuple] = []
+
+    def set_(name, value, how, shown=None):
+        values.append((name, value, how, shown))
+
     blend = dict(d.anode.active)
     kinds: dict[str, dict[str, float]] = {
         k: {"w": 0.0, "inv_rho": 0.0, "q": 0.0, "qth": 0.0} for k in ("graphite", "silicon")
@@ -1102,7 +1189,8 @@ def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> fl
     cap_n = cap["graphite"] + cap["silicon"]
     # end of a C/20 discharge: graphite at the base set's end stoichiometry, silicon at rest
     # with it; full charge: Q_design more lithium, both phases at one potential
-    u0 = float(_ocp(pv, GRAPHITE_OCP, np.array([base.x0]))[0])
+    x_gr0 = base.x0 if u_end is None else _negative_end(pv, GRAPHITE_OCP, u_end, base, src)
+    u0 = float(_ocp(pv, GRAPHITE_OCP, np.array([x_gr0]))[0])
     xs0 = float(
         _inverse_ocp(
             np.linspace(1e-3, 0.999, 1997),
@@ -1110,7 +1198,7 @@ def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> fl
             np.array([u0]),
         )[0]
     )
-    theta0 = (base.x0 * cap["graphite"] + xs0 * cap["silicon"]) / cap_n
+    theta0 = (x_gr0 * cap["graphite"] + xs0 * cap["silicon"]) / cap_n
     theta100 = theta0 + q / cap_n
     x_gr100 = float(np.interp(theta100, theta, xg))
     x_si100 = float(np.interp(theta100, theta, xs))
@@ -1178,12 +1266,12 @@ def _composite_negative(d, p, lib, pv, set_, notes, g, area, q, base, src) -> fl
         f"silicon-graphite blend: {COMPOSITE_BASE}'s two-phase negative (graphite primary, "
         f"silicon secondary); volume fractions {frac['graphite']:.3f} / {frac['silicon']:.3f}; "
         f"at full charge graphite {x_gr100:.4f} and silicon {x_si100:.4f} at "
-        f"{u100 * 1e3:.1f} mV vs Li, at the end of discharge graphite {base.x0:.4f} and silicon "
+        f"{u100 * 1e3:.1f} mV vs Li, at the end of discharge graphite {x_gr0:.4f} and silicon "
         f"{xs0:.4f}; silicon's open-circuit potential follows the set's lithiation/"
         "delithiation branches with the current's sign (hysteresis), rest states are on the "
         "delithiation branch"
     )
-    return u100
+    return values, u100
 
 
 @dataclass(frozen=True)
@@ -1202,7 +1290,7 @@ def _solid_electrolyte_conductivity(
     separator (or, without one, the cathode's catholyte): the library's 25 C value (or, off
     the central case, the end of the range in :mod:`casip.physics.solid_state`) with an
     Arrhenius temperature dependence. Returns the material and the activation energy [eV]."""
-    from casip.physics import solid_state as ss_table
+    from casip.materials import solid_state as ss_table
 
     sep = lib.materials[d.separator.material]
     if sep.category == Category.solid_electrolyte:
@@ -1322,7 +1410,7 @@ def _solid_contact_resistance(
     """Contact resistance of a solid-state cell: the lithium | SE contact at the stack pressure
     (lithium-metal and anode-free cells) plus the cathode | SE interphase (a solid catholyte),
     both Arrhenius with the electrolyte's activation energy; or the caller's value."""
-    from casip.physics import solid_state as sst
+    from casip.materials import solid_state as sst
 
     options["contact resistance"] = "true"
     if contact_resistance_ohm_cm2 is not None:
@@ -1348,7 +1436,7 @@ def _solid_contact_resistance(
             parts.append(r_li)
             how.append(
                 f"lithium contact {r_li:.3g} Ohm cm2 = max(R_ref {entry.at(case):g} - R_ct "
-                f"{r_ct:.3g}, 0) x ({sst.DEFAULT_STACK_PRESSURE_MPA:g}/{pressure:g} MPa)^0.5 x "
+                f"{r_ct:.3g}, 0) x ({sst.reference_pressure_MPa(se_id):g}/{pressure:g} MPa)^0.5 x "
                 f"Arrhenius {factor:.3g} [{entry.origin(case)}; pressure law: "
                 f"{sst.TABLE['pressure_exponent'].origin()}]"
             )
@@ -1459,7 +1547,7 @@ def _lithium_metal_cell(
             b_origin,
         )
         _single_ion_electrolyte(d, set_)
-        from casip.physics.solid_state import TABLE as SS_TABLE
+        from casip.materials.solid_state import TABLE as SS_TABLE
 
         j0 = SS_TABLE["j0_li_se"].at(ss.case)
         set_(
@@ -1512,6 +1600,15 @@ def _lithium_metal_cell(
 
     # ---- capacity match (half cell: the positive's window of the base set)
     q = metrics.capacity_Ah
+    if _formation_loss(q, _positive_capacity_Ah(g)) > 0.0:
+        # the half cell's lithium counter electrode never runs out, so a cell whose capacity
+        # is set by the lithium left after formation cannot end its discharge on an empty
+        # negative here: the positive's window is shrunk to that capacity instead
+        notes.append(
+            "first-cycle loss: the capacity after formation is below the positive's reversible "
+            "capacity, but the half-cell model's lithium electrode is unlimited; the positive's "
+            "maximum concentration is scaled to the capacity after formation (approximation)"
+        )
     cp = q / (base.y0 - base.y100)
     c_max_p = cp * 3600.0 / (F * frac["active"] * g["cathode_thickness_um"] * 1e-6 * area)
     set_(
