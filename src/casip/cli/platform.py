@@ -439,3 +439,52 @@ def privacy_cmd(
         typer.echo(f"released now: {', '.join(made) or 'nothing due'}")
     for r in rows:
         typer.echo(f"  {r['kpi']:<22} {r['released_at']}  slot {r['slot']}  epsilon {r['epsilon']}")
+
+
+@platform_app.command("recompute")
+@_operator_errors
+def recompute_cmd(
+    data_dir: DataDir = None,
+    database: DatabaseUrl = None,
+    prices: Annotated[
+        str | None,
+        typer.Option(
+            "--prices",
+            metavar="NAME|FILE",
+            help="Price set of the platform's costs [default: $CASIP_PRICE_SET, else the "
+            "library's most recent set]. Give the server the same setting.",
+            show_default=False,
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Recompute current rows too.")
+    ] = False,
+    json_: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Recompute stored design results of another engine version or price set.
+
+    Every design row records the design-engine version and price set its results were computed
+    with; rows of another one are re-evaluated from their stored documents (what the server
+    does at start-up). Rows that cannot be are left stale, with the reason, and never count in
+    the benchmark."""
+    from casip.platform import designs
+    from casip.platform.db import Database, upgrade
+
+    extra = {"price_set": prices} if prices else {}
+    settings = _settings(data_dir, database, **extra)
+    db = Database(settings.database_url)
+    upgrade(db.engine)
+    designs.configure(settings.price_set)
+    with db.session() as s:
+        done = designs.recompute(s, force=force)
+    db.dispose()
+    if json_:
+        typer.echo(json.dumps(done))
+        return
+    typer.echo(
+        f"design engine {done['engine_version']}, price set {done['price_set']}: "
+        f"{done['recomputed']} recomputed, {done['current']} already current, "
+        f"{len(done['stale'])} left stale"
+    )
+    for item in done["stale"]:
+        typer.echo(f"  design {item['id']}: {item['reason']}", err=True)

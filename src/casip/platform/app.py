@@ -8,6 +8,7 @@ received, and starts the background job runner.
 from __future__ import annotations
 
 import importlib
+import logging
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ from casip.platform.releases import ReleaseScheduler
 from casip.platform.settings import Settings
 
 STATIC = Path(__file__).parent / "web" / "static"
+log = logging.getLogger(__name__)
 
 #: routers, each a module with a module-level ``router`` (API) or pages (web)
 ROUTERS = (
@@ -68,15 +70,31 @@ def prepare(settings: Settings) -> Database:
 
 
 def initialise(settings: Settings) -> tuple[Database, bool]:
-    """:func:`prepare`, also telling whether the database was seeded now (first start)."""
-    from casip.platform import runs, seed
+    """:func:`prepare`, also telling whether the database was seeded now (first start).
+
+    Stored design results of another engine version or price set are recomputed here (before
+    any benchmark release), unless ``settings.recompute_on_start`` is off."""
+    from casip.platform import designs, runs, seed
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
     upgrade(db.engine)
+    designs.configure(settings.price_set)
     seeded = seed.seed(db, demo=settings.seed_demo)
     if seeded and settings.seed_demo:
         runs.seed_demo_results(db)  # lifetime projections of the shared demo designs (BLAST)
+    if settings.recompute_on_start and not seeded:
+        with db.session() as s:
+            done = designs.recompute(s)
+        if done["recomputed"] or done["stale"]:
+            log.warning(
+                "design results recomputed with engine %s, price set %s: %d recomputed, "
+                "%d left stale",
+                done["engine_version"],
+                done["price_set"],
+                done["recomputed"],
+                len(done["stale"]),
+            )
     return db, seeded
 
 

@@ -47,7 +47,14 @@ Rules
    ``measured_cycle_life`` unless included explicitly (``rows_of(..., include_flagged=True)``).
    The caller's own flagged tests are left out of ``own`` too, and ``flagged_left_out`` says
    how many; ``include_flagged`` lists them (``flagged: true``, ``counted: false``).
-5. **Roadmap.** For every quarter with a release of Wh/kg or Wh/L, the quarter's last release:
+5. **One model.** A design KPI counts only the designs whose stored results are of the
+   current design engine and price set (:func:`casip.platform.designs.current_clause`; the
+   server recomputes the others at start-up, before any release, and rows that cannot be
+   recomputed stay stale and out). Each release of a design KPI records the ``engine_version``
+   and ``price_set`` it was made from (``model`` in the answer, ``model_current`` whether it is
+   the platform's); own items are placed only on a release of the current model, and only
+   when they are themselves current (``current``), never across models.
+6. **Roadmap.** For every quarter with a release of Wh/kg or Wh/L, the quarter's last release:
    its median and upper quartile (the level reached by the best quarter of the consortium,
    equal weight per organisation) and its noisy organisation count; drawn against the three
    CASIP stages and the reference cells. It is built from the benchmark's releases and costs
@@ -65,9 +72,10 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from casip.design.version import ENGINE_VERSION
 from casip.platform import privacy, releases
 from casip.platform.access import Actor, aggregate_clause
-from casip.platform.designs import stages
+from casip.platform.designs import current_clause, current_price_set, is_current, stages
 from casip.platform.models import (
     Design,
     LifetimeResult,
@@ -183,6 +191,7 @@ def standing(value: float, quantiles: dict[str, float | None]) -> tuple[float | 
 def counted_rows(kpi: Kpi, extra: tuple = ()) -> sa.Select:
     """``SELECT value, owner_org_id, created_at`` of the items of ``kpi`` that count (rule 1)."""
     m = kpi.model
+    model = current_clause() if m is Design else ()  # rule 5: one engine and price set
     return (
         sa.select(kpi.col, m.owner_org_id, m.created_at)
         .join(Organisation, Organisation.id == m.owner_org_id)
@@ -191,9 +200,15 @@ def counted_rows(kpi: Kpi, extra: tuple = ()) -> sa.Select:
             Organisation.kind.in_(COUNTED_KINDS),
             kpi.col.is_not(None),
             *kpi.where,
+            *model,
             *extra,
         )
     )
+
+
+def current_model() -> dict[str, str]:
+    """The model of design results now: ``{engine_version, price_set}`` (rule 5)."""
+    return {"engine_version": ENGINE_VERSION, "price_set": current_price_set()}
 
 
 def is_flagged(details: dict | None) -> bool:
@@ -240,7 +255,9 @@ def _references(session: Session) -> dict[str, list[dict]]:
             Design.energy_density_Wh_L,
             Design.cost_usd_kWh,
         )
-        .where(Design.owner_org_id.in_(platform), Design.reference_id.is_not(None))
+        .where(
+            Design.owner_org_id.in_(platform), Design.reference_id.is_not(None), *current_clause()
+        )
         .order_by(Design.reference_id != "lfp-blade", Design.reference_id)
     ).all()
     for name, ref, se, ed, cost in rows:
@@ -295,6 +312,7 @@ def own_items(
         if len(specs) == 1:
             where.append(specs[0].col.is_not(None))
         tests = model is TestDataset
+        designs = model is Design
         stmt = (
             sa.select(model.id, model.name, model.visibility, model.benchmark_opt_in)
             .add_columns(*[s.col for s in specs])
@@ -305,9 +323,20 @@ def own_items(
             stmt = stmt.add_columns(TestDataset.details)
         else:
             stmt = stmt.limit(limit * len(specs))
+        if designs:  # rule 5: the model each result was computed with
+            stmt = stmt.add_columns(Design.engine_version, Design.price_set)
         for row in session.execute(stmt).all():
             item_id, name, visibility, opt_in, *values = row
             flagged = is_flagged(values.pop()) if tests else False
+            model_of = {}
+            if designs:
+                price_set = values.pop()
+                engine_version = values.pop()
+                model_of = {
+                    "engine_version": engine_version,
+                    "price_set": price_set,
+                    "current": is_current(engine_version, price_set),
+                }
             for spec, v in zip(specs, values, strict=True):
                 if v is None or not math.isfinite(v):
                     continue
@@ -321,10 +350,13 @@ def own_items(
                     "id": item_id,
                     "name": name,
                     "value": float(v),
-                    "counted": (visibility != "private" or bool(opt_in)) and not flagged,
+                    "counted": (visibility != "private" or bool(opt_in))
+                    and not flagged
+                    and model_of.get("current", True),
                 }
                 if tests:
                     item["flagged"] = flagged
+                item.update(model_of)
                 out[spec.kpi].append(item)
     return out
 
@@ -333,7 +365,9 @@ def _with_own(entry: dict, own: list[dict]) -> dict:
     result = dict(entry)
     placed = []
     for item in own:
-        shown = entry["shown"] and entry["quantiles"]
+        # rule 5: never place a result on a release of another model
+        same_model = entry.get("model_current", True) and item.get("current", True)
+        shown = entry["shown"] and entry["quantiles"] and same_model
         pct, band = standing(item["value"], entry["quantiles"]) if shown else (None, None)
         placed.append({**item, "percentile": pct, "band": band})
     result["own"] = placed
@@ -374,12 +408,19 @@ def release_due(db, settings, now: dt.datetime | None = None) -> list[str]:
         ).scalar_one()
     if members < settings.k_anonymity:
         return []
+
+    def measure(rows: list[tuple], kpi: str, epsilon: float, k: int) -> dict:
+        payload = privacy.release(rows, kpi, epsilon, k)
+        if KPIS[kpi].model is Design:  # rule 5: the model the release was made from
+            payload = {**payload, "model": current_model()}
+        return payload
+
     return releases.run_due(
         db.sessions,
         releases.Policy.of(settings),
         list(KPIS),
         rows_of,
-        privacy.release,
+        measure,
         now,
     )
 
@@ -391,6 +432,13 @@ def _released(spec: Kpi, rel) -> dict:
         "unit": spec.unit,
         "better": spec.better,
     }
+    if spec.model is Design:  # rule 5: which model the release is of, and whether it is now's
+        model = (rel.payload.get("model") if rel is not None else None) or {
+            "engine_version": None,
+            "price_set": None,
+        }
+        entry["model"] = model
+        entry["model_current"] = rel is None or model == current_model()
     if rel is None:
         return entry | {
             "shown": False,
@@ -503,6 +551,7 @@ def roadmap(session: Session, actor: Actor, settings) -> dict:
                     "n_organisations": p["n_organisations"],
                     "released_at": rel.released_at.isoformat() + "Z",
                     "epsilon": rel.epsilon,
+                    "model": p.get("model"),  # rule 5: engine and price set of the release
                 }
             )
         series.append({"kpi": name, "unit": KPIS[name].unit, "points": points})

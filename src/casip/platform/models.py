@@ -161,6 +161,9 @@ class Design(OwnedMixin, Base):
             "created_by_id",
             "version",
             "name",
+            "cell_cost_usd_kWh",
+            "engine_version",
+            "price_set",
         ),
         sa.Index("ix_designs_reference_id", "reference_id"),
         {"sqlite_autoincrement": True},  # ids never reused (see migration 0006)
@@ -175,6 +178,14 @@ class Design(OwnedMixin, Base):
     energy_density_Wh_L: Mapped[float | None]
     cost_usd_kWh: Mapped[float | None]
     capacity_Ah: Mapped[float | None]
+    #: cell cost (materials + scrap + manufacturing, casip.cost.cell_cost) [$/kWh]
+    cell_cost_usd_kWh: Mapped[float | None]
+    #: the design engine (casip.design.ENGINE_VERSION) and price set the results were computed
+    #: with; NULL: computed before versioning (migration 0010)
+    engine_version: Mapped[str | None] = mapped_column(sa.String(32))
+    price_set: Mapped[str | None] = mapped_column(sa.String(100))
+    #: why the stored results could not be recomputed with the current engine (then stale)
+    stale_reason: Mapped[str | None] = mapped_column(sa.Text)
     reference_id: Mapped[str | None] = mapped_column(sa.String(64))
     version: Mapped[int] = mapped_column(default=1)
 

@@ -28,6 +28,29 @@ def _env_float(name: str, default: float) -> float:
     return _env_number(name, default, float, "a number")
 
 
+def check_price_set(name: str) -> str:
+    """The label of the price set ``name`` (a bundled set or a YAML file; empty: the most
+    recent bundled set), else ``ValueError`` naming the setting and the sets there are.
+
+    Parameters
+    ----------
+    name : str
+        The ``price_set`` setting.
+
+    Returns
+    -------
+    str
+        The label stored with every result priced by it (e.g. ``china-2025``).
+    """
+    from casip.cost.prices import load_price_set
+    from casip.errors import CasipInputError
+
+    try:
+        return load_price_set(name or None).label
+    except CasipInputError as exc:
+        raise ValueError(f"price_set={name!r}: {exc}") from None
+
+
 @dataclass
 class Settings:
     """Everything the server needs to run.
@@ -98,6 +121,15 @@ class Settings:
     login_throttle_window_s : int
         Length of the login throttle's sliding window in seconds (default 900,
         ``CASIP_LOGIN_THROTTLE_WINDOW_S``).
+    price_set : str
+        The price set of every materials and cell cost the platform stores
+        (``CASIP_PRICE_SET``): a bundled set's name or a price-set YAML file; by default the
+        library's most recent set (:func:`casip.cost.default_price_set_name`). Changing it
+        makes every stored design result stale until recomputed (:mod:`casip.platform.designs`).
+    recompute_on_start : bool
+        Recompute, at start-up, the stored design results of another engine version or price
+        set (``CASIP_RECOMPUTE_ON_START``, default on; ``casip platform recompute`` does the
+        same offline).
     """
 
     data_dir: Path = field(
@@ -162,6 +194,11 @@ class Settings:
     privacy_check_s: float = field(
         default_factory=lambda: _env_float("CASIP_PRIVACY_CHECK_S", 60.0)
     )
+    price_set: str = field(default_factory=lambda: os.environ.get("CASIP_PRICE_SET", ""))
+    recompute_on_start: bool = field(
+        default_factory=lambda: os.environ.get("CASIP_RECOMPUTE_ON_START", "1")
+        not in ("0", "false")
+    )
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -193,6 +230,7 @@ class Settings:
             raise ValueError(
                 f"login_throttle_window_s={self.login_throttle_window_s}: expected at least 1"
             )
+        check_price_set(self.price_set)
 
     @property
     def store_dir(self) -> Path:

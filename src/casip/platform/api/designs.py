@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from casip.design import api as design_api
 from casip.design.schema import json_schema, validate_design
+from casip.design.version import ENGINE_VERSION
 from casip.errors import CasipInputError, Problem
 from casip.platform import access
 from casip.platform import designs as svc
@@ -38,7 +39,11 @@ SUMMARY_COLUMNS = (
     Design.specific_energy_Wh_kg,
     Design.energy_density_Wh_L,
     Design.cost_usd_kWh,
+    Design.cell_cost_usd_kWh,
     Design.capacity_Ah,
+    Design.engine_version,
+    Design.price_set,
+    Design.stale_reason,
     Design.version,
     Design.created_at,
     Design.updated_at,
@@ -173,10 +178,16 @@ def sweep(
     values = np.linspace(body.start, body.stop, body.points)
     if body.parameter == "format.layers":
         values = np.unique(np.round(values).astype(int))
-    df = design_api.sweep(base, {body.parameter: values})
+    df = design_api.sweep(base, {body.parameter: values}, prices=svc.price_set_spec())
     cols = [c for c in df.columns if c in (body.parameter, "status", *design_api.HEADLINE)]
     out = df[cols].replace({np.nan: None})
-    return {"parameter": body.parameter, "design_id": row.id, "rows": out.to_dict(orient="records")}
+    return {
+        "parameter": body.parameter,
+        "design_id": row.id,
+        "engine_version": ENGINE_VERSION,
+        "price_set": df.attrs.get("price_set"),
+        "rows": out.to_dict(orient="records"),
+    }
 
 
 @router.get("/designs/{design_id}", summary="One design with its document and results")

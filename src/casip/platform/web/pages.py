@@ -21,6 +21,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2.utils import htmlsafe_json_dumps
 from sqlalchemy.orm import Session
 
+from casip.design.version import ENGINE_VERSION
 from casip.platform import access, design_tests, runs, uploads
 from casip.platform import designs as design_svc
 from casip.platform.access import AccessDenied, NotFound
@@ -82,6 +83,7 @@ KPIS = (
     ("specific_energy_Wh_kg", "Specific energy", "Wh/kg"),
     ("energy_density_Wh_L", "Energy density", "Wh/L"),
     ("cost_usd_kWh", "Materials cost", "$/kWh"),
+    ("cell_cost_usd_kWh", "Cell cost", "$/kWh"),
     ("capacity_Ah", "Capacity", "Ah"),
 )
 
@@ -121,6 +123,9 @@ def render(
         "actor": auth.actor if auth else None,
         "org": org,
         "csrf_token": auth.session.csrf_token if auth and auth.session else "",
+        # the model of current results: a stored design of another is shown as stale
+        "engine_version": ENGINE_VERSION,
+        "price_set": design_svc.current_price_set(),
         **context,
     }
     return templates.TemplateResponse(request, name, ctx, status_code=status_code)
@@ -369,7 +374,10 @@ def designs_query(actor, q: str = "", kind: str = "", mine: bool = False) -> sa.
         Design.specific_energy_Wh_kg,
         Design.energy_density_Wh_L,
         Design.cost_usd_kWh,
+        Design.cell_cost_usd_kWh,
         Design.capacity_Ah,
+        Design.engine_version,
+        Design.price_set,
         Design.updated_at,
     )
 
