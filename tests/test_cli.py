@@ -323,13 +323,22 @@ def test_show_json_is_clean_and_lfp_is_plausible(runner):
 
 
 @requires_references
-def test_show_prints_tables(runner):
+def test_show_prints_tables(runner, tmp_path):
     r = invoke(runner, "show", "ref:assb-sulfide-li")
     assert r.exit_code == 0, r.stderr
     for heading in ("Headline", "Geometry", "Mass and cost by component", "Element demand"):
         assert heading in r.stdout
     assert "Wh/kg" in r.stdout
-    assert "warning:" in r.stdout  # no pressure hardware on a lithium-metal cell
+    # the reference's stack pressure is held by its module (issue 15); without any, it warns
+    from casip.cells import reference_text
+
+    data = yaml.safe_load(reference_text("assb-sulfide-li"))
+    data.pop("pressure_hardware")
+    path = tmp_path / "no-pressure.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    r = invoke(runner, "show", str(path))
+    assert r.exit_code == 0, r.stderr
+    assert "warning:" in r.stdout and "needs stack pressure" in r.stdout
 
 
 @requires_references

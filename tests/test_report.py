@@ -57,7 +57,9 @@ def metrics():
         ("cathode.thickness_um", "cathode thickness [µm]"),
         ("specific_energy_Wh_kg", "specific energy [Wh/kg]"),
         ("energy_density_Wh_L", "energy density [Wh/L]"),
-        ("cost_usd_kWh", "cost [$/kWh]"),
+        ("cost_usd_kWh", "materials cost [$/kWh]"),
+        ("cost_usd", "materials cost [$]"),
+        ("cell_cost_usd_kWh", "cell cost [$/kWh]"),
         ("cathode.areal_capacity_mAh_cm2", "cathode areal capacity [mAh/cm²]"),
         ("electrolyte.excess_g_per_Ah", "electrolyte excess [g/Ah]"),
         ("cathode.porosity", "cathode porosity [-]"),
@@ -191,7 +193,7 @@ def test_energy_cost_chart(metrics, tmp_path):
     figs = report.energy_cost_figures(table, targets=TARGETS)
     axes = figs.png.axes
     assert [ax.get_ylabel() for ax in axes] == [
-        "cell specific energy [Wh/kg]", "cell energy density [Wh/L]", "cell cost [$/kWh]"]
+        "cell specific energy [Wh/kg]", "cell energy density [Wh/L]", "materials cost [$/kWh]"]
     assert all(ax.get_title() for ax in axes)
     # target lines: three stages set Wh/kg, two set Wh/L, none set cost
     dashed = [sum(1 for ln in ax.get_lines() if ln.get_linestyle() == "--") for ax in axes]

@@ -60,10 +60,11 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "volume_cm3": ("volume [cm³]", "0"),
     "specific_energy_Wh_kg": ("Wh/kg", "0"),
     "energy_density_Wh_L": ("Wh/L", "0"),
-    "cost_usd_kWh": ("$/kWh", "1"),
+    "cost_usd_kWh": ("materials\n$/kWh", "1"),
+    "cell_cost_usd_kWh": ("cell\n$/kWh", "1"),
     "specific_energy_vs_lfp": ("Wh/kg\nvs LFP", "ratio"),
     "energy_density_vs_lfp": ("Wh/L\nvs LFP", "ratio"),
-    "cost_vs_lfp": ("$/kWh\nvs LFP", "ratio"),
+    "cost_vs_lfp": ("materials $/kWh\nvs LFP", "ratio"),
     "specific_energy_vs_target": ("Wh/kg\nof target", "pct"),
     "energy_density_vs_target": ("Wh/L\nof target", "pct"),
     "cell": ("cell", "text"),
@@ -97,6 +98,13 @@ _UNITS = {
     "_g": "g",
 }
 
+#: Labels of columns whose name alone does not say what they are.
+_NAMED_LABELS = {
+    "cost_usd_kWh": "materials cost [$/kWh]",
+    "cost_usd": "materials cost [$]",
+    "cell_cost_usd_kWh": "cell cost [$/kWh]",
+}
+
 #: Colours of the cell kinds in bar charts (from :mod:`casip.palette`, Okabe-Ito hues).
 KIND_COLOURS = {
     "liquid": palette.BLUE,
@@ -117,7 +125,11 @@ def axis_label(name: str) -> str:
     ``"cathode.thickness_um"`` -> ``"cathode thickness [µm]"``;
     ``"specific_energy_Wh_kg"`` -> ``"specific energy [Wh/kg]"``; a name without a unit suffix
     (porosity, fractions, ratios) gets ``[-]``.
+    Costs say what they are: ``"cost_usd_kWh"`` -> ``"materials cost [$/kWh]"`` (the design
+    engine's bill of materials; a cell cost adds scrap and manufacturing, :mod:`casip.cost`).
     """
+    if name in _NAMED_LABELS:
+        return _NAMED_LABELS[name]
     for suffix in sorted(_UNITS, key=len, reverse=True):
         if name.endswith(suffix):
             stem = name[: -len(suffix)]
@@ -442,7 +454,7 @@ def _mpl_figure(width_in: float, height_in: float):
 _BAR_PANELS = (
     ("specific_energy_Wh_kg", "Specific energy", "cell specific energy [Wh/kg]"),
     ("energy_density_Wh_L", "Energy density", "cell energy density [Wh/L]"),
-    ("cost_usd_kWh", "Cost", "cell cost [$/kWh]"),
+    ("cost_usd_kWh", "Materials cost", "materials cost [$/kWh]"),
 )
 
 
@@ -587,9 +599,11 @@ def mass_breakdown_figures(
     grams = np.array([[metrics[lab].mass_breakdown_g.get(c, 0.0) for c in comps] for lab in labels])
     totals = np.array([metrics[lab].mass_g for lab in labels])
     share = grams / totals[:, None] * 100 if len(labels) else grams
-    # Okabe-Ito colours in turn; components past the eighth repeat a colour with hatching.
+    # Okabe-Ito colours in turn; each further round of eight repeats them with another hatch.
     colours = {c: palette.colour(i) for i, c in enumerate(comps)}
-    hatched = {c: i >= len(palette.PALETTE) for i, c in enumerate(comps)}
+    hatch_shapes = ("", "/", "x", ".")
+    hatched = {c: hatch_shapes[(i // len(palette.PALETTE)) % len(hatch_shapes)]
+               for i, c in enumerate(comps)}
 
     fig = _mpl_figure(11.0, max(3.0, 0.55 * len(labels) + 2.2))
     ax = fig.subplots()
@@ -597,7 +611,7 @@ def mass_breakdown_figures(
     left = np.zeros(len(labels))
     for j, c in enumerate(comps):
         ax.barh(y, share[:, j], left=left, color=colours[c], edgecolor="white", linewidth=0.4,
-                hatch="//" if hatched[c] else None, label=c.replace("_", " "))
+                hatch=hatched[c] * 2 or None, label=c.replace("_", " "))
         for i in range(len(labels)):
             if share[i, j] >= 6:
                 ax.text(left[i] + share[i, j] / 2, y[i], f"{share[i, j]:.0f}", ha="center",
@@ -621,7 +635,7 @@ def mass_breakdown_figures(
                 orientation="h",
                 name=c.replace("_", " "),
                 marker_color=colours[c],
-                marker_pattern_shape="/" if hatched[c] else "",
+                marker_pattern_shape=hatched[c],
                 customdata=grams[:, j],
                 hovertemplate="%{y}: %{x:.1f}% (%{customdata:.1f} g)<extra>"
                 + c.replace("_", " ") + "</extra>",

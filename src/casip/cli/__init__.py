@@ -9,12 +9,14 @@ on stderr naming the file, the field, the value and what was expected, and exits
 The package imports one way: :mod:`casip.cli.common` holds the shared options and output
 helpers; one module per command group imports it (and nothing else of this package):
 
-- :mod:`casip.cli.design`: ``show``, ``compare``, ``references``, ``sweep``, ``schema``,
+- :mod:`casip.cli.design`: ``show``, ``compare``, ``references``, ``sweep``, ``size``, ``schema``,
   ``casip materials ...`` and ``casip reference ...``
 - :mod:`casip.cli.data`: ``casip data ...`` (the test-data hub)
 - :mod:`casip.cli.physics`: ``casip sim ...`` (PyBaMM)
 - :mod:`casip.cli.life`: ``casip life ...`` (longevity)
 - :mod:`casip.cli.explore`: ``casip explore ...`` (design-space exploration)
+- :mod:`casip.cli.cost`: ``casip cost ...`` (price sets)
+- :mod:`casip.cli.cost_cell`: ``casip cost cell`` (cell cost: materials + manufacturing)
 - :mod:`casip.cli.platform`: ``casip serve`` and ``casip platform ...``
 
 and this module assembles them into :data:`app`. Run ``casip --help`` or see ``docs/cli.md``.
@@ -29,7 +31,7 @@ from typing import Annotated
 import typer
 
 import casip
-from casip.cli import data, design, explore, life, physics, platform
+from casip.cli import cost, cost_cell, data, design, explore, life, physics, platform
 from casip.cli.common import EXIT_BAD_INPUT
 
 app = typer.Typer(
@@ -62,8 +64,8 @@ def _root(
 
 
 # Top-level commands, in the order `casip --help` lists them.
-for _command in (design.show, design.compare, design.references, design.sweep, design.schema,
-                 platform.serve):
+for _command in (design.show, design.compare, design.references, design.sweep, design.size,
+                 design.schema, platform.serve):
     app.command(_command.__name__)(_command)
 
 # Command groups.
@@ -73,6 +75,8 @@ app.add_typer(data.data_app, name="data")
 app.add_typer(physics.sim_app, name="sim")
 app.add_typer(life.life_app, name="life")
 app.add_typer(explore.explore_app, name="explore")
+cost.cost_app.command("cell")(cost_cell.cell)  # the cell cost (casip.cost.manufacturing)
+app.add_typer(cost.cost_app, name="cost")
 app.add_typer(platform.platform_app, name="platform")
 
 

@@ -1,5 +1,5 @@
-"""The design commands: ``show``, ``compare``, ``references``, ``sweep``, ``schema``, and the
-``casip materials ...`` and ``casip reference ...`` groups.
+"""The design commands: ``show``, ``compare``, ``references``, ``sweep``, ``size``, ``schema``,
+and the ``casip materials ...`` and ``casip reference ...`` groups.
 
 The top-level commands are plain functions; :mod:`casip.cli` registers them on the app.
 """
@@ -25,12 +25,15 @@ from casip.cli.common import (
     CsvOpt,
     DesignArg,
     JsonOpt,
+    LithiumCarbonateOpt,
     MaterialsOpt,
+    PricesOpt,
     echo_json,
     handles_input_errors,
     load_design,
     make_console,
     material_library,
+    priced_material_library,
     print_df,
     records,
     reference_cell_ids,
@@ -62,7 +65,9 @@ def _num(v: float | None) -> str:
     return "—" if v is None else format_number(float(v))
 
 
-_FRIENDLY = {"cost_usd": "cell cost", "cost_usd_kWh": "cost per energy", "np_ratio": "N/P ratio"}
+_FRIENDLY = {"cost_usd": "materials cost", "cost_usd_kWh": "materials cost per energy",
+             "np_ratio": "N/P ratio",
+             "cell_cost_usd_kWh": "cell cost per energy (materials + manufacturing)"}
 
 
 def _kv_table(title: str, items: Sequence[tuple[str, float]]) -> Table:
@@ -80,14 +85,18 @@ def _kv_table(title: str, items: Sequence[tuple[str, float]]) -> Table:
     return t
 
 
-def _print_metrics(console: Console, m, source: str) -> None:
+def _print_metrics(console: Console, m, source: str, cell_usd_kWh: float | None = None) -> None:
     from casip.design import HEADLINE
 
     console.print(Text(f"{m.name}", style="bold"))
     console.print(Text(f"{m.kind}, {m.format}  ({source})"))
+    console.print(Text(f"materials cost at price set {m.price_set}"))
     console.print()
     headline = [(k, getattr(m, k)) for k in HEADLINE]
     headline.insert(headline.index(("cost_usd_kWh", m.cost_usd_kWh)), ("cost_usd", m.cost_usd))
+    if cell_usd_kWh is not None:  # the cell cost (casip.cost.manufacturing), labelled apart
+        headline.insert(headline.index(("cost_usd_kWh", m.cost_usd_kWh)) + 1,
+                        ("cell_cost_usd_kWh", cell_usd_kWh))
     console.print(_kv_table("Headline", headline))
     console.print(_kv_table("Geometry", list(m.geometry.items())))
 
@@ -145,6 +154,8 @@ def show(
         ),
     ] = None,
     materials: MaterialsOpt = None,
+    prices: PricesOpt = None,
+    lithium_carbonate: LithiumCarbonateOpt = None,
     json_: JsonOpt = False,
     csv: Annotated[
         bool, typer.Option("--csv", help="Print every number (section,name,value,unit) as CSV.")
@@ -155,8 +166,11 @@ def show(
     from casip.design import evaluate
 
     d, label, source = load_design(design)
-    lib = material_library(materials)
+    lib = priced_material_library(materials, prices, lithium_carbonate)
     m = evaluate(d, lib, source=source)
+    from casip.cost.manufacturing import cell_cost, default_process
+
+    cell = cell_cost(m, process=default_process(d)) if math.isfinite(m.cost_usd_kWh) else None
     files: list[Path] = []
     if out is not None:
         with spinner("writing charts"):
@@ -168,11 +182,13 @@ def show(
                 report.breakdown_table(m), out, "breakdown", index=False
             )[:1]
     if json_:
-        echo_json({"source": source, "label": label, **m.to_dict(), "files": files})
+        echo_json({"source": source, "label": label, **m.to_dict(),
+                   "cell_cost": cell.to_dict() if cell else None, "files": files})
     elif csv:
         typer.echo(report.breakdown_table(m).to_csv(index=False), nl=False)
     else:
-        _print_metrics(make_console(), m, source)
+        _print_metrics(make_console(), m, source,
+                       float(cell.cell_usd_kWh) if cell else None)
     wrote(files)
 
 
@@ -186,6 +202,7 @@ _COMPARE_COLUMNS = (
     "specific_energy_Wh_kg",
     "energy_density_Wh_L",
     "cost_usd_kWh",
+    "cell_cost_usd_kWh",
     "specific_energy_vs_lfp",
     "energy_density_vs_lfp",
     "cost_vs_lfp",
@@ -194,15 +211,48 @@ _COMPARE_COLUMNS = (
 )
 
 
-def _evaluate_specs(specs: Sequence[str], lib) -> dict:
+def _evaluate_specs(specs: Sequence[str], lib, designs: dict | None = None) -> dict:
+    """Label -> CellMetrics of each design spec; ``designs`` (if given) is filled with label ->
+    Design (what the cell cost needs beside the metrics: the process follows the design)."""
     from casip.design import evaluate
 
     loaded = [load_design(s) for s in specs]
     labels = unique_labels([lab for _, lab, _ in loaded])
+    if designs is not None:
+        designs.update({lab: d for lab, (d, _, _) in zip(labels, loaded, strict=True)})
     return {
         lab: evaluate(d, lib, source=src)
         for lab, (d, _, src) in zip(labels, loaded, strict=True)
     }
+
+
+#: plant size of the cell cost column of ``casip compare`` [GWh/yr] (``casip cost cell``'s default)
+COMPARE_PLANT_GWH = 10.0
+
+
+def _with_cell_cost(table: pd.DataFrame, metrics: Mapping, designs: Mapping) -> pd.DataFrame:
+    """Add ``cell_cost_usd_kWh`` (materials + scrap + manufacturing, :func:`casip.cost.cell_cost`
+    at a :data:`COMPARE_PLANT_GWH` plant, on the process each design's separator calls for) after
+    the materials cost; NaN for roadmap rows and designs without a materials cost."""
+    from casip.cost import cell_cost
+    from casip.cost.manufacturing import default_process
+
+    values = {}
+    for label, m in metrics.items():
+        d = designs.get(label)
+        if d is None and label in reference_cell_ids():  # the LFP baseline added afterwards
+            d = load_design(f"ref:{label}")[0]
+        process = default_process(d) if d is not None else None
+        try:
+            c = cell_cost(m, plant_GWh=COMPARE_PLANT_GWH, process=process)
+            values[label] = float(c.cell_usd_kWh)
+        except CasipInputError:
+            values[label] = float("nan")
+    col = pd.Series(values, dtype=float).reindex(table.index)
+    out = table.copy()
+    out.insert(list(out.columns).index("cost_usd_kWh") + 1, "cell_cost_usd_kWh", col.to_numpy())
+    out.attrs.update(table.attrs)
+    return out
 
 
 def _with_baseline(metrics: dict, lib) -> dict:
@@ -232,6 +282,9 @@ def _print_comparison(console: Console, table: pd.DataFrame, title: str) -> None
 
 
 def _print_notes(console: Console, metrics: Mapping) -> None:
+    sets = sorted({m.price_set for m in metrics.values()})
+    if sets:
+        console.print(Text(f"cost = materials cost at price set {', '.join(sets)}"))
     for label, m in metrics.items():
         if m.missing_cost:
             console.print(Text(f"{label}: no price for {', '.join(m.missing_cost)}",
@@ -249,7 +302,8 @@ def _comparison_json(table: pd.DataFrame, metrics: Mapping, files: Sequence[Path
         "rows": records(table, "label"),
         "targets": [vars(t) for t in roadmap_targets()],
         "notes": {
-            lab: {"missing_cost": m.missing_cost, "warnings": m.warnings}
+            lab: {"missing_cost": m.missing_cost, "warnings": m.warnings,
+                  "price_set": m.price_set}
             for lab, m in metrics.items()
         },
         "files": list(files),
@@ -282,6 +336,8 @@ def compare(
         ),
     ] = None,
     materials: MaterialsOpt = None,
+    prices: PricesOpt = None,
+    lithium_carbonate: LithiumCarbonateOpt = None,
     json_: JsonOpt = False,
     csv: CsvOpt = False,
 ) -> None:
@@ -289,9 +345,10 @@ def compare(
     from casip import report
 
     specs = list(designs or []) or [f"ref:{c}" for c in reference_cell_ids()]
-    lib = material_library(materials)
-    metrics = _with_baseline(_evaluate_specs(specs, lib), lib)
-    table = report.comparison_table(metrics)
+    lib = priced_material_library(materials, prices, lithium_carbonate)
+    designs_of: dict = {}
+    metrics = _with_baseline(_evaluate_specs(specs, lib, designs_of), lib)
+    table = _with_cell_cost(report.comparison_table(metrics), metrics, designs_of)
     files: list[Path] = []
     if out is not None:
         with spinner("writing tables and charts"):
@@ -304,6 +361,8 @@ def compare(
         console = make_console()
         _print_comparison(console, table, "Designs against LFP and the CASIP roadmap")
         _print_notes(console, metrics)
+        console.print(Text(f"cell_cost = materials + scrap + manufacturing at a "
+                           f"{COMPARE_PLANT_GWH:g} GWh/yr plant ('casip cost cell')"))
     wrote(files)
 
 
@@ -316,6 +375,8 @@ def references(
         ),
     ] = Path("casip-output"),
     materials: MaterialsOpt = None,
+    prices: PricesOpt = None,
+    lithium_carbonate: LithiumCarbonateOpt = None,
     json_: JsonOpt = False,
     csv: Annotated[
         bool, typer.Option("--csv", help="Print the comparison table as CSV on stdout.")
@@ -325,7 +386,7 @@ def references(
     from casip import report
     from casip.cells import compare as compare_published
 
-    lib = material_library(materials)
+    lib = priced_material_library(materials, prices, lithium_carbonate)
     metrics = _evaluate_specs([f"ref:{c}" for c in reference_cell_ids()], lib)
     table = report.comparison_table(metrics)
     published = report.published_table(compare_published(lib))
@@ -461,6 +522,8 @@ def sweep(
         ),
     ] = None,
     materials: MaterialsOpt = None,
+    prices: PricesOpt = None,
+    lithium_carbonate: LithiumCarbonateOpt = None,
     json_: JsonOpt = False,
     csv: CsvOpt = False,
     max_rows: Annotated[
@@ -498,7 +561,7 @@ def sweep(
                                           "one of: " + ", ".join(close or HEADLINE)))
 
     d, label, source = load_design(design)
-    lib = material_library(materials)
+    lib = priced_material_library(materials, prices, lithium_carbonate)
     with spinner(f"evaluating {n_points:,} designs"):
         try:
             df = run_sweep(d, parsed, grid=not zip_, library=lib)
@@ -550,6 +613,167 @@ def sweep(
         if bad:
             console.print(Text(f"{bad} points do not fit the cell format (see status)",
                                style="yellow"))
+    wrote(files)
+
+
+# --------------------------------------------------------------------------------------------
+# size
+# --------------------------------------------------------------------------------------------
+
+
+def _sizes_mm(option: str, text: str | None) -> tuple[float, ...] | None:
+    """``W,H,T`` (or ``D,H`` for a cylinder's envelope) in mm."""
+    if text is None:
+        return None
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) not in (2, 3) or not all(math.isfinite(v) and v > 0 for v in values):
+        raise CasipInputError(Problem(option, "expected sizes in mm separated by commas", text,
+                                      "WIDTH,HEIGHT,THICKNESS (or DIAMETER,HEIGHT), e.g. "
+                                      "320,130,12"))
+    return values
+
+
+@handles_input_errors
+def size(
+    design: DesignArg,
+    energy_wh: Annotated[
+        float | None,
+        typer.Option("--energy-wh", metavar="WH", help="Target energy [Wh].", show_default=False),
+    ] = None,
+    capacity_ah: Annotated[
+        float | None,
+        typer.Option("--capacity-ah", metavar="AH", help="Target capacity [Ah].",
+                     show_default=False),
+    ] = None,
+    envelope_mm: Annotated[
+        str | None,
+        typer.Option("--envelope-mm", metavar="W,H,T",
+                     help="Target outer box [mm]: the cell fills it (cylinder: D,H).",
+                     show_default=False),
+    ] = None,
+    free: Annotated[
+        str | None,
+        typer.Option(metavar="DIM", help="Dimension to solve for: pouch layers (default), "
+                     "electrode_height, electrode_width, electrode_area; prismatic layers "
+                     "(default; the can thickness follows), height, length; cylindrical height "
+                     "(default), diameter.", show_default=False),
+    ] = None,
+    rounding: Annotated[
+        str | None,
+        typer.Option(metavar="RULE", help="Whole layer counts: up (default: the target is "
+                     "met), nearest or down.", show_default=False),
+    ] = None,
+    param: Annotated[
+        list[str] | None,
+        typer.Option("--sweep", "-p", metavar="PATH=VALUES",
+                     help="Size every point of a sweep: PATH=START:STOP:NUM or PATH=V1,V2,... "
+                     "(repeatable).", show_default=False),
+    ] = None,
+    zip_: Annotated[
+        bool, typer.Option("--zip", help="Vary the sweep parameters together, not on a grid.")
+    ] = False,
+    within_mm: Annotated[
+        str | None,
+        typer.Option("--within-mm", metavar="W,H,T",
+                     help="A limit on the sized cell's outer size; rows beyond it are flagged.",
+                     show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(metavar="DIR", help="Folder for sized.csv (and sized.yaml for one design)."),
+    ] = None,
+    materials: MaterialsOpt = None,
+    json_: JsonOpt = False,
+    csv: CsvOpt = False,
+    max_rows: Annotated[
+        int, typer.Option(min=0, metavar="N", help="Rows to print in the terminal table.")
+    ] = 100,
+) -> None:
+    """Size a design to a target energy, capacity or envelope (every point of a sweep)."""
+    from casip.design.sizing import size as run_size
+    from casip.design.sizing import size_design
+
+    given = [(k, v) for k, v in (("energy_Wh", energy_wh), ("capacity_Ah", capacity_ah),
+                                 ("envelope_mm", _sizes_mm("--envelope-mm", envelope_mm)))
+             if v is not None]
+    if len(given) != 1:
+        raise CasipInputError(Problem("--energy-wh/--capacity-ah/--envelope-mm",
+                                      "give exactly one target", len(given) or None,
+                                      "e.g. --energy-wh 100"))
+    target = dict(given)
+    parsed: dict[str, list] = {}
+    for spec in param or []:
+        path, values = parse_param(spec)
+        if path in parsed:
+            raise CasipInputError(Problem("--sweep", "the same path is given twice", path,
+                                          "each design path once"))
+        parsed[path] = values
+    n_points = 1 if not parsed else (
+        len(next(iter(parsed.values()))) if zip_ else math.prod(len(v) for v in parsed.values()))
+    if n_points > MAX_SWEEP_POINTS:
+        raise CasipInputError(Problem("--sweep", "the grid has too many points", n_points,
+                                      f"at most {MAX_SWEEP_POINTS:,} (use --zip or fewer values)"))
+    d, label, source = load_design(design)
+    lib = material_library(materials)
+    with spinner(f"sizing {n_points:,} designs"):
+        try:
+            df = run_size(d, target, free, rounding=rounding, sweep=parsed or None,
+                          grid=not zip_, within_mm=_sizes_mm("--within-mm", within_mm),
+                          library=lib)
+        except CasipInputError as exc:
+            if exc.source:
+                raise
+            raise CasipInputError(exc.problems, source=f"sizing of {source}") from None
+    files: list[Path] = []
+    if out is not None:
+        from casip.io import ensure_dir, write_text_atomic
+
+        folder = ensure_dir(out)
+        files.append(write_text_atomic(folder / "sized.csv", df.to_csv(index=False)))
+        if not parsed and int(df["sizing_status"].iloc[0]) == 0:
+            import yaml
+
+            sized = size_design(d, target, free, rounding=rounding, library=lib,
+                                within_mm=_sizes_mm("--within-mm", within_mm))
+            text = yaml.safe_dump(sized.model_dump(mode="json", by_alias=True, exclude_none=True),
+                                  sort_keys=False, allow_unicode=True)
+            files.append(write_text_atomic(folder / "sized.yaml", text))
+    attrs = df.attrs
+    if json_:
+        echo_json({
+            "design": label, "source": source, "target": attrs["target"], "free": attrs["free"],
+            "free_paths": attrs["free_paths"], "rounding": attrs["rounding"],
+            "rounding_rule": attrs["rounding_rule"], "params": parsed, "points": len(df),
+            "rows": records(df), "warnings": attrs["warnings"], "files": files,
+        })
+    elif csv:
+        typer.echo(df.to_csv(index=False), nl=False)
+    else:
+        console = make_console()
+        (kind, value), = attrs["target"].items()
+        shown = [*parsed, *attrs["free_paths"]]
+        shown += [c for c in (f"achieved_{kind}", "overshoot", "cell_width_mm",
+                              "cell_height_mm", "cell_thickness_mm", "capacity_Ah", "energy_Wh",
+                              "specific_energy_Wh_kg", "energy_density_Wh_L", "cost_usd_kWh")
+                  if c in df.columns and c not in shown]
+        view = df[shown].copy()
+        if (df["sizing_status"] != 0).any():
+            view["sizing"] = df["sizing_message"]
+        tv = " x ".join(f"{v:g}" for v in value) if kind == "envelope_mm" else f"{value:g}"
+        print_df(console, view.head(max_rows), index=False,
+                 title=f"{d.name}: sized to {kind} {tv}, free {attrs['free']}")
+        if len(df) > max_rows:
+            console.print(Text(f"... {len(df) - max_rows:,} more rows: use --csv or --out",
+                               style="dim"))
+        console.print(Text(attrs["rounding_rule"], style="dim"))
+        for w in attrs["warnings"]:
+            console.print(Text(f"warning: {w}", style="yellow"))
+        bad = int((df["sizing_status"] != 0).sum())
+        if bad:
+            console.print(Text(f"{bad} points could not be sized (see sizing)", style="yellow"))
     wrote(files)
 
 

@@ -2,7 +2,8 @@
 
 The same arithmetic serves one design and a million (:func:`engine.evaluate_arrays`);
 :func:`evaluate` wraps it for one design with breakdowns and element demand, :func:`sweep` varies
-fields of a design in one vectorised call.
+fields of a design in one vectorised call, and :func:`size` solves a free dimension (layers,
+electrode area, can height) for a target energy, capacity or envelope, over a sweep at once.
 """
 
 from casip.design.api import (
@@ -16,8 +17,11 @@ from casip.design.api import (
     sweep,
 )
 from casip.design.schema import SCHEMA_ID, Design, json_schema
+from casip.design.sizing import size, size_design
+from casip.design.version import ENGINE_VERSION
 
 __all__ = [
+    "ENGINE_VERSION",
     "GEOMETRY",
     "HEADLINE",
     "SCHEMA_ID",
@@ -28,5 +32,7 @@ __all__ = [
     "evaluate",
     "evaluate_many",
     "json_schema",
+    "size",
+    "size_design",
     "sweep",
 ]

@@ -17,11 +17,11 @@ import numpy as np
 import pandas as pd
 
 from casip.design import engine
-from casip.design.compile import EXCLUSIVE, Compiled, compile_design
+from casip.design.compile import EXCLUSIVE, Compiled, compile_design, reprice_by_area
 from casip.design.ranges import range_warnings, sweep_range_warnings
 from casip.design.schema import SCHEMA_ID, Design, validate_design
 from casip.errors import CasipInputError, Problem
-from casip.materials.library import MaterialLibrary, load_library
+from casip.materials.library import MaterialLibrary
 
 #: Headline metrics, in the order reports show them.
 HEADLINE = (
@@ -65,8 +65,10 @@ class CellMetrics:
     """Everything the design engine computes for one design.
 
     Units are in the names. Breakdowns are dicts of component -> value; ``element_demand_kg_GWh``
-    is the mass of each element per GWh of cell energy. ``cost_usd_kWh`` is NaN when the library
-    lacks a price for a material used; ``missing_cost`` names those materials.
+    is the mass of each element per GWh of cell energy. ``cost_usd`` and ``cost_usd_kWh`` are the
+    cell's **materials cost** (no manufacturing) at the prices of ``price_set`` (see
+    :mod:`casip.cost.prices`); ``cost_usd_kWh`` is NaN when the library lacks a price for a
+    material used; ``missing_cost`` names those materials.
     """
 
     name: str
@@ -93,6 +95,8 @@ class CellMetrics:
     element_demand_kg_GWh: dict[str, float]
     missing_cost: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: The price set of the materials cost (``library``: the materials files' own prices).
+    price_set: str = "library"
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict (NaN becomes None)."""
@@ -125,6 +129,16 @@ class CellMetrics:
         return {k: getattr(self, k) for k in HEADLINE}
 
 
+def _library(library: MaterialLibrary | None, prices) -> MaterialLibrary:
+    """The library to price with: the given one as it is, unless a price set is asked for; the
+    bundled one at the most recent price set by default (:mod:`casip.cost.prices`)."""
+    if library is not None and prices is None:
+        return library
+    from casip.cost.prices import priced_library
+
+    return priced_library(library, prices)
+
+
 def _resolve(design: Design | Mapping, source: str | None) -> Design:
     if isinstance(design, Design):
         return design
@@ -134,10 +148,11 @@ def _resolve(design: Design | Mapping, source: str | None) -> Design:
 
 
 def compile(
-    design: Design | Mapping, library: MaterialLibrary | None = None, source: str | None = None
+    design: Design | Mapping, library: MaterialLibrary | None = None, source: str | None = None,
+    *, prices=None,
 ) -> Compiled:
     """Validate and flatten a design (a :class:`Design` or a dict of the file format)."""
-    lib = library if library is not None else load_library()
+    lib = _library(library, prices)
     return compile_design(_resolve(design, source), lib, source=source)
 
 
@@ -237,12 +252,14 @@ def _metrics(
         element_demand_kg_GWh=elements,
         missing_cost=list(comp.missing_cost),
         warnings=warnings,
+        price_set=getattr(lib, "price_set", None) or "library",
         **{k: float(out[k]) for k in (*HEADLINE, "cost_usd")},
     )
 
 
 def evaluate(
-    design: Design | Mapping, library: MaterialLibrary | None = None, source: str | None = None
+    design: Design | Mapping, library: MaterialLibrary | None = None, source: str | None = None,
+    *, prices=None,
 ) -> CellMetrics:
     """Evaluate one design: capacity, energy, Wh/kg, Wh/L, $/kWh, breakdowns, element demand.
 
@@ -254,6 +271,9 @@ def evaluate(
         Materials to resolve ids against; the bundled library by default.
     source : str, optional
         Where the design came from, named in error messages.
+    prices : str or PriceSet, optional
+        The price set of the materials cost (:func:`casip.cost.load_price_set`). By default
+        the most recent set when ``library`` is not given, else the library's own prices.
 
     Raises
     ------
@@ -261,7 +281,7 @@ def evaluate(
         If the design is invalid, a material is unknown or lacks a needed value, or the stack
         does not fit the chosen can.
     """
-    lib = library if library is not None else load_library()
+    lib = _library(library, prices)
     comp = compile_design(_resolve(design, source), lib, source=source)
     out = engine.evaluate_arrays(comp.params)
     return _metrics(comp, out, lib, source)
@@ -325,6 +345,7 @@ def sweep(
     *,
     grid: bool = True,
     library: MaterialLibrary | None = None,
+    prices=None,
 ) -> pd.DataFrame:
     """Evaluate a design over ranges of one or more of its fields, in one vectorised call.
 
@@ -339,6 +360,8 @@ def sweep(
     grid : bool
         True: the full factorial grid of all values. False: the value lists are zipped (they
         must have the same length).
+    library, prices :
+        As in :func:`evaluate`; ``df.attrs["price_set"]`` names the prices of the materials cost.
 
     Returns
     -------
@@ -346,7 +369,7 @@ def sweep(
         One row per point: the swept values, then the headline metrics, geometry, mass
         breakdown and ``status`` (0 = ok, see :data:`casip.design.engine.STATUS`).
     """
-    lib = library if library is not None else load_library()
+    lib = _library(library, prices)
     base = _resolve(design, None)
     if not isinstance(values, Mapping) or not values:
         raise CasipInputError(
@@ -391,6 +414,9 @@ def sweep(
         except KeyError:
             fast.append(False)
             continue
+        if comp.pressure_hardware:  # cell-held hardware is re-sized with each point's cell
+            fast.append(False)
+            continue
         fast.append(
             all(isinstance(x, int | float | np.number) and not isinstance(x, bool | np.bool_)
                 for x in arr)
@@ -430,6 +456,7 @@ def sweep(
             if key == "a_np":
                 params["a_li_thickness_um"] = np.nan
                 params["a_thickness_um"] = np.nan
+        reprice_by_area(params)  # a per-area price follows a swept thickness
         out = engine.evaluate_arrays(params)
         table = {path: col for path, col in zip(paths, cols, strict=True)}
     else:
@@ -450,6 +477,7 @@ def sweep(
     columns_out["status"] = out["status"]
     df = pd.DataFrame(columns_out, copy=False)
     df.attrs["warnings"] = list(comp.warnings)
+    df.attrs["price_set"] = lib.price_set or "library"
     low_np = df["np_ratio"][df["status"] == 0] < 1
     if base.anode.type == "intercalation" and low_np.any():
         df.attrs["warnings"].append(
@@ -460,10 +488,10 @@ def sweep(
 
 
 def evaluate_many(
-    designs: Sequence[Design | Mapping], library: MaterialLibrary | None = None
+    designs: Sequence[Design | Mapping], library: MaterialLibrary | None = None, *, prices=None
 ) -> pd.DataFrame:
     """Headline metrics of several designs, one row each (index: design name)."""
-    lib = library if library is not None else load_library()
+    lib = _library(library, prices)
     rows = []
     for d in designs:
         m = evaluate(d, lib)

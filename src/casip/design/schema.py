@@ -163,6 +163,12 @@ class Anode(_Strict):
     lithium_thickness_um: Annotated[float, Field(ge=0, le=500)] | None = Field(
         default=None, description="lithium foil thickness per side as assembled"
     )
+    formation_efficiency: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        default=None,
+        description="lithium_metal and anode_free: share of the lithium plated on the first "
+        "charge that can be stripped again (the rest is lost to SEI and dead lithium); "
+        "intercalation anodes take theirs from the materials' initial_coulombic_efficiency",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Anode:
@@ -188,6 +194,11 @@ class Anode(_Strict):
                     )
             if self.lithium_thickness_um is not None:
                 raise ValueError("lithium_thickness_um is only for a lithium_metal anode")
+            if self.formation_efficiency is not None:
+                raise ValueError(
+                    "formation_efficiency is for lithium_metal and anode_free anodes; an "
+                    "intercalation anode's comes from its materials' initial_coulombic_efficiency"
+                )
         elif self.type == AnodeType.lithium_metal:
             if (self.lithium_thickness_um is None) == (self.np_ratio is None):
                 raise ValueError(
@@ -267,6 +278,11 @@ class _FormatBase(_Strict):
         default=2.0, description="separator beyond the cathode on each edge"
     )
     terminals: Terminals
+    foil_tab_width_mm: Annotated[float, Field(gt=0, le=500)] | None = Field(
+        default=None,
+        description="width of the uncoated foil tab on each collector sheet (tab bundle); "
+        "default: the width of the terminal it is welded to",
+    )
 
 
 class Pouch(_FormatBase):
@@ -287,6 +303,30 @@ class Pouch(_FormatBase):
         default=15.0, description="seal plus tab region on the terminal side"
     )
     bottom_seal_mm: Annotated[float, Field(ge=0, le=100)] = 5.0
+    terminal_layout: Literal["same_side", "opposite_sides"] = Field(
+        default="same_side",
+        description="both terminals on one end (top), or one on each end (top and bottom "
+        "then both take top_seal_mm, tab_zone_mm and the protrusion)",
+    )
+    tab_zone_mm: Annotated[float, Field(ge=0, le=100)] = Field(
+        default=0.0,
+        description="inner length on each terminal end between the electrodes and the seal, "
+        "where the foil tabs are gathered and welded to the terminal (0: inside top_seal_mm)",
+    )
+    tab_protrusion_mm: Annotated[float, Field(ge=0, le=200)] | None = Field(
+        default=None,
+        description="terminal length outside the seal, counted in the cell's length; default: "
+        "the longer terminal's length_mm minus top_seal_mm (the terminal runs through the seal)",
+    )
+    side_seals_folded: bool = Field(
+        default=False,
+        description="side flanges folded up against the cell's sides (the width then grows by "
+        "the folded double film, not by side_seal_mm)",
+    )
+    tab_sealant: str = Field(default="PP_film", description="sealant film around each terminal")
+    tab_sealant_thickness_um: Annotated[float, Field(ge=0, le=1000)] = Field(
+        default=100.0, description="sealant film on each face of a terminal, across the seal"
+    )
 
 
 class Prismatic(_FormatBase):
@@ -311,6 +351,29 @@ class Prismatic(_FormatBase):
         description="share of the inner thickness the stack may take (insulation, swelling)",
     )
     layers: Annotated[int, Field(ge=1, le=2000, strict=True)] | None = None
+    lid_thickness_mm: Annotated[float, Field(gt=0, le=20)] | None = Field(
+        default=None, description="lid plate thickness (default: wall_thickness_mm)"
+    )
+    lid_faces: Literal["top", "ends"] = Field(
+        default="top",
+        description="one lid on the top face, or two lids closing both ends of the length "
+        "(long blade-type cells)",
+    )
+    tab_length_mm: Annotated[float, Field(ge=0, le=200)] | None = Field(
+        default=None, description="length of the foil tabs in a bundle (default: headspace_mm)"
+    )
+    insulation_film: str = Field(default="PP_film", description="inner insulating film")
+    insulation_film_um: Annotated[float, Field(ge=0, le=2000)] = Field(
+        default=100.0, description="insulating film lining the can's inside"
+    )
+    wrap_film: str = Field(default="PET_film", description="outer wrap and tape film")
+    wrap_film_um: Annotated[float, Field(ge=0, le=2000)] = Field(
+        default=100.0, description="wrap film over the can's outside except the lid face(s)"
+    )
+    tape_coverage: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.1, description="share of the stack's surface under adhesive tape"
+    )
+    tape_thickness_um: Annotated[float, Field(ge=0, le=500)] = 50.0
 
 
 class Cylindrical(_FormatBase):
@@ -328,20 +391,84 @@ class Cylindrical(_FormatBase):
     fill_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
         default=0.96, description="share of the annulus the winding takes"
     )
+    lid_thickness_mm: Annotated[float, Field(gt=0, le=10)] | None = Field(
+        default=None, description="cap (lid) thickness (default: wall_thickness_mm)"
+    )
+    base_thickness_mm: Annotated[float, Field(gt=0, le=10)] | None = Field(
+        default=None, description="can bottom thickness (default: wall_thickness_mm)"
+    )
+    insulator: str = Field(default="PP_film", description="insulator discs at both roll ends")
+    insulator_thickness_mm: Annotated[float, Field(ge=0, le=5)] = 0.3
+    wrap_film: str = Field(default="PET_film", description="outer insulating sleeve")
+    wrap_film_um: Annotated[float, Field(ge=0, le=1000)] = 60.0
 
 
 Format = Annotated[Pouch | Prismatic | Cylindrical, Field(discriminator="type")]
 
 
 class PressureHardware(_Strict):
-    """External hardware that holds stack pressure on a solid-state cell, per cell."""
+    """Stack pressure a cell is held at, where it is held, and (held by the cell) its hardware.
 
-    material: str
-    mass_g: Annotated[float, Field(ge=0, le=1e5)]
-    volume_cm3: Annotated[float, Field(ge=0, le=1e5)]
-    pressure_MPa: Annotated[float, Field(ge=0, le=500)] | None = Field(
-        default=None, description="stack pressure held (informative)"
+    ``held_by: cell`` (default): two end plates and tie bolts or bands on this cell, sized
+    from ``pressure_MPa`` (see :mod:`casip.design.pressure`), or measured hardware given as
+    ``mass_g`` and ``volume_cm3`` (which then override the sizing). ``held_by: module`` or
+    ``pack``: the pressure is held by hardware shared by many cells; nothing is counted on the
+    cell (the pack model counts it), so it is counted once.
+    """
+
+    held_by: Literal["cell", "module", "pack"] = Field(
+        default="cell", description="where the pressure is held: cell, module or pack"
     )
+    kind: Literal["plates_bolts", "bands"] = Field(
+        default="plates_bolts", description="end plates with tie bolts, or with bands"
+    )
+    material: str = Field(
+        default="steel_hardware", description="hardware material id (category hardware)"
+    )
+    pressure_MPa: Annotated[float, Field(ge=0, le=500)] | None = Field(
+        default=None,
+        description="stack pressure held; required when the cell's hardware is sized from it",
+    )
+    allowable_stress_MPa: Annotated[float, Field(gt=0, le=5000)] | None = Field(
+        default=None,
+        description="allowable stress of the end plates (default: 2/3 of the material's yield)",
+    )
+    tie_allowable_stress_MPa: Annotated[float, Field(gt=0, le=5000)] | None = Field(
+        default=None,
+        description="allowable stress of the bolts or bands (default: 2/3 of their yield)",
+    )
+    ties: Annotated[int, Field(ge=1, le=100, strict=True)] | None = Field(
+        default=None, description="number of bolts (default 4) or bands (default 2)"
+    )
+    mass_g: Annotated[float, Field(ge=0, le=1e5)] | None = Field(
+        default=None, description="measured hardware mass per cell (overrides the sizing)"
+    )
+    volume_cm3: Annotated[float, Field(ge=0, le=1e5)] | None = Field(
+        default=None, description="measured hardware volume per cell (overrides the sizing)"
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> PressureHardware:
+        measured = (self.mass_g is not None, self.volume_cm3 is not None)
+        if any(measured) and not all(measured):
+            raise ValueError("measured hardware needs both mass_g and volume_cm3")
+        if self.held_by != "cell":
+            if any(measured):
+                raise ValueError(
+                    f"held_by {self.held_by}: the {self.held_by} holds the pressure and counts "
+                    "its hardware; remove mass_g and volume_cm3 (or set held_by: cell)"
+                )
+            if self.pressure_MPa is None or self.pressure_MPa <= 0:
+                raise ValueError(
+                    f"held_by {self.held_by} needs pressure_MPa > 0: the pressure the cell "
+                    f"needs from its {self.held_by}"
+                )
+        elif not any(measured) and (self.pressure_MPa is None or self.pressure_MPa <= 0):
+            raise ValueError(
+                "cell-held hardware is sized from pressure_MPa: give pressure_MPa > 0, or "
+                "measured mass_g and volume_cm3"
+            )
+        return self
 
 
 class Design(_Strict):

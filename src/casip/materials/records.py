@@ -91,6 +91,7 @@ _PLAUSIBLE = (
     ("critical_current_density_mA_cm2", 1e-4, 1e3),
     ("cost_usd_kg", 0.0, 1e6),
     ("lithiation_volume_expansion", 0.0, 5.0),
+    ("initial_coulombic_efficiency", 0.3, 1.0),
 )
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+\-]*$")
@@ -133,6 +134,11 @@ class Material(BaseModel):
         default=None,
         description="relative volume increase of an anode active material at its practical "
         "capacity (0.10 = +10%)",
+    )
+    initial_coulombic_efficiency: Value | None = Field(
+        default=None,
+        description="first-cycle charge returned over charge taken, in a half cell against "
+        "lithium (active materials; 0.93 = 7% lost on formation)",
     )
     notes: str | None = None
 
