@@ -339,6 +339,46 @@ def with_updates(design: Design, updates: Mapping[str, object]) -> Design:
     return _design_with(design, updates)
 
 
+def _sweep_values(
+    values: Mapping[str, Sequence | np.ndarray], grid: bool, field: str
+) -> tuple[list[str], list[np.ndarray]]:
+    """The swept paths and their value lists, checked: no two paths that size the same layer,
+    each a non-empty list, equal lengths when zipped (``grid`` False). Shared by
+    :func:`sweep` and :func:`casip.design.sizing.size`."""
+    paths = list(values)
+    groups = [set((p, *_SIZING_PEERS.get(p, ()))) for p in paths]
+    for i, a in enumerate(paths):
+        for b in paths[i + 1 :]:
+            if b in groups[i] or (a == "anode.np_ratio" and b in _NP_PEERS) or (
+                b == "anode.np_ratio" and a in _NP_PEERS
+            ):
+                raise CasipInputError(
+                    Problem(
+                        f"{a}, {b}",
+                        "these two paths size the same layer; a sweep can vary only one of them",
+                        expected="one sizing path per electrode",
+                    )
+                )
+    arrays: list[np.ndarray] = []
+    for path in paths:
+        v = values[path]
+        if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
+            raise CasipInputError(
+                Problem(path, "values must be a list or array", v, "e.g. [40, 80, 120]")
+            )
+        arr = np.asarray(list(v) if not isinstance(v, np.ndarray) else v.ravel(), dtype=object)
+        if len(arr) == 0:
+            raise CasipInputError(Problem(path, "empty list of values", None, "at least one"))
+        arrays.append(arr)
+    if not grid:
+        n = {len(a) for a in arrays}
+        if len(n) != 1:
+            raise CasipInputError(
+                Problem(field, "zipped sweeps need lists of equal length", sorted(n))
+            )
+    return paths, arrays
+
+
 def sweep(
     design: Design | Mapping,
     values: Mapping[str, Sequence | np.ndarray],
@@ -375,37 +415,7 @@ def sweep(
         raise CasipInputError(
             Problem("values", "nothing to sweep", None, "a mapping of design path -> values")
         )
-    paths = list(values)
-    groups = [set((p, *_SIZING_PEERS.get(p, ()))) for p in paths]
-    for i, a in enumerate(paths):
-        for b in paths[i + 1 :]:
-            if b in groups[i] or (a == "anode.np_ratio" and b in _NP_PEERS) or (
-                b == "anode.np_ratio" and a in _NP_PEERS
-            ):
-                raise CasipInputError(
-                    Problem(
-                        f"{a}, {b}",
-                        "these two paths size the same layer; a sweep can vary only one of them",
-                        expected="one sizing path per electrode",
-                    )
-                )
-    arrays: list[np.ndarray] = []
-    for path in paths:
-        v = values[path]
-        if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
-            raise CasipInputError(
-                Problem(path, "values must be a list or array", v, "e.g. [40, 80, 120]")
-            )
-        arr = np.asarray(list(v) if not isinstance(v, np.ndarray) else v.ravel(), dtype=object)
-        if len(arr) == 0:
-            raise CasipInputError(Problem(path, "empty list of values", None, "at least one"))
-        arrays.append(arr)
-    if not grid:
-        n = {len(a) for a in arrays}
-        if len(n) != 1:
-            raise CasipInputError(
-                Problem("values", "zipped sweeps need lists of equal length", sorted(n))
-            )
+    paths, arrays = _sweep_values(values, grid, "values")
     comp = compile_design(base, lib)
     fast = []
     for path, arr in zip(paths, arrays, strict=True):

@@ -399,33 +399,8 @@ def _columns(
                 Problem(p, "the sizing sets this field; it cannot be swept as well", None,
                         "a sweep over other fields, or another free dimension")
             )
-    groups = [{p, *api._SIZING_PEERS.get(p, ())} for p in paths]
-    for i, a in enumerate(paths):
-        for b in paths[i + 1:]:
-            if b in groups[i] or (a == "anode.np_ratio" and b in api._NP_PEERS) or (
-                b == "anode.np_ratio" and a in api._NP_PEERS
-            ):
-                raise CasipInputError(
-                    Problem(f"{a}, {b}", "these two paths size the same layer; a sweep can "
-                            "vary only one of them", expected="one sizing path per electrode")
-                )
-    arrays = []
-    for p in paths:
-        v = values[p]
-        if isinstance(v, str | bytes) or not hasattr(v, "__len__"):
-            raise CasipInputError(
-                Problem(p, "values must be a list or array", v, "e.g. [40, 80, 120]")
-            )
-        arr = np.asarray(list(v) if not isinstance(v, np.ndarray) else v.ravel(), dtype=object)
-        if len(arr) == 0:
-            raise CasipInputError(Problem(p, "empty list of values", None, "at least one"))
-        arrays.append(arr)
+    paths, arrays = api._sweep_values(values, grid, "sweep")
     if not grid:
-        if len({len(a) for a in arrays}) != 1:
-            raise CasipInputError(
-                Problem("sweep", "zipped sweeps need lists of equal length",
-                        sorted({len(a) for a in arrays}))
-            )
         return paths, arrays
     if len(arrays) == 1:
         return paths, arrays
