@@ -18,6 +18,8 @@ helpers; one module per command group imports it (and nothing else of this packa
 - :mod:`casip.cli.cost`: ``casip cost ...`` (price sets)
 - :mod:`casip.cli.cost_cell`: ``casip cost cell`` (cell cost: materials + manufacturing)
 - :mod:`casip.cli.platform`: ``casip serve`` and ``casip platform ...``
+- :mod:`casip.cli.pack`: ``casip pack ...`` (battery packs)
+- :mod:`casip.cli.vehicle`: ``casip vehicle ...`` (drive cycles, range, pack fast charge)
 
 and this module assembles them into :data:`app`. Run ``casip --help`` or see ``docs/cli.md``.
 """
@@ -31,7 +33,18 @@ from typing import Annotated
 import typer
 
 import casip
-from casip.cli import cost, cost_cell, data, design, explore, life, physics, platform
+from casip.cli import (
+    cost,
+    cost_cell,
+    data,
+    design,
+    explore,
+    life,
+    pack,
+    physics,
+    platform,
+    vehicle,
+)
 from casip.cli.common import EXIT_BAD_INPUT
 
 app = typer.Typer(
@@ -78,6 +91,8 @@ app.add_typer(explore.explore_app, name="explore")
 cost.cost_app.command("cell")(cost_cell.cell)  # the cell cost (casip.cost.manufacturing)
 app.add_typer(cost.cost_app, name="cost")
 app.add_typer(platform.platform_app, name="platform")
+app.add_typer(pack.pack_app, name="pack")
+app.add_typer(vehicle.vehicle_app, name="vehicle")
 
 
 def main() -> None:

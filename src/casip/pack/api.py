@@ -1,0 +1,643 @@
+"""The pack model's Python API: read a pack file, evaluate it, fit cells into an envelope.
+
+>>> from casip.pack import evaluate_pack
+>>> r = evaluate_pack("ref:blade-ctp")  # doctest: +SKIP
+>>> round(r.gross_kWh)  # doctest: +SKIP
+72
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from casip.errors import CasipInputError, Problem
+from casip.pack import model
+from casip.pack.schema import SCHEMA_ID, Pack, validate_pack
+
+#: The bundled reference packs, in the order reports show them.
+REFERENCE_IDS = ("blade-ctp", "nmc-modules", "semi-solid-150", "assb-sulfide-modules")
+
+#: Largest pack file read, in bytes.
+MAX_PACK_BYTES = 1_000_000
+
+
+@dataclass
+class CellFacts:
+    """What the pack model takes from the cell: the design engine's metrics and cell cost."""
+
+    spec: str
+    name: str
+    format: str
+    mass_g: float
+    volume_cm3: float
+    energy_Wh: float
+    capacity_Ah: float
+    nominal_voltage_V: float
+    width_mm: float
+    height_mm: float
+    thickness_mm: float
+    swelling_mm: float
+    stack_width_mm: float
+    stack_height_mm: float
+    specific_energy_Wh_kg: float
+    energy_density_Wh_L: float
+    cell_usd_kWh: float
+    pressure_MPa: float
+    pressure_held_by: str | None
+    element_demand_kg_GWh: dict[str, float]
+
+
+@dataclass
+class PackMetrics:
+    """Everything the pack model computes for one pack. Units are in the names."""
+
+    name: str
+    cell: str
+    cell_name: str
+    integration: str
+    series: int
+    parallel: int
+    cells: int
+    modules: int
+    gross_kWh: float
+    usable_kWh: float
+    nominal_voltage_V: float
+    capacity_Ah: float
+    mass_kg: float
+    volume_L: float
+    length_mm: float
+    width_mm: float
+    height_mm: float
+    specific_energy_Wh_kg: float
+    usable_Wh_kg: float
+    energy_density_Wh_L: float
+    gravimetric_cell_to_pack: float
+    volumetric_cell_to_pack: float
+    cost_usd: float
+    cost_usd_kWh: float
+    cell_specific_energy_Wh_kg: float
+    cell_energy_density_Wh_L: float
+    cell_usd_kWh: float
+    mass_breakdown_kg: dict[str, float]
+    volume_breakdown_L: dict[str, float]
+    cost_breakdown_usd: dict[str, float]
+    element_demand_kg: dict[str, float]
+    details: dict[str, float]
+    published: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """A JSON-friendly dict (NaN becomes None)."""
+
+        def clean(x):
+            if isinstance(x, float) and not math.isfinite(x):
+                return None
+            if isinstance(x, dict):
+                return {k: clean(v) for k, v in x.items()}
+            if isinstance(x, list):
+                return [clean(v) for v in x]
+            return x
+
+        return clean(asdict(self))
+
+    def headline(self) -> dict[str, float]:
+        """The headline figures, in report order."""
+        return {k: getattr(self, k) for k in HEADLINE}
+
+    def breakdown(self) -> pd.DataFrame:
+        """Mass, volume and cost by component (kg, L, USD)."""
+        df = pd.DataFrame({
+            "mass_kg": pd.Series(self.mass_breakdown_kg),
+            "volume_L": pd.Series(self.volume_breakdown_L),
+            "cost_usd": pd.Series(self.cost_breakdown_usd),
+        })
+        df["mass_share"] = df["mass_kg"] / self.mass_kg
+        df.index.name = "component"
+        return df[["mass_kg", "mass_share", "volume_L", "cost_usd"]]
+
+
+HEADLINE = (
+    "cells", "series", "parallel", "modules", "nominal_voltage_V", "gross_kWh", "usable_kWh",
+    "mass_kg", "volume_L", "length_mm", "width_mm", "height_mm", "specific_energy_Wh_kg",
+    "usable_Wh_kg", "energy_density_Wh_L", "gravimetric_cell_to_pack",
+    "volumetric_cell_to_pack", "cost_usd_kWh",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def reference_ids() -> tuple[str, ...]:
+    """Ids of the bundled reference packs."""
+    return REFERENCE_IDS
+
+
+def reference_text(pack_id: str) -> str:
+    """The YAML text of a reference pack (to copy and edit)."""
+    if pack_id not in REFERENCE_IDS:
+        raise CasipInputError(Problem("pack", "unknown reference pack", pack_id,
+                                      "one of: " + ", ".join(REFERENCE_IDS)))
+    return (resources.files("casip.pack") / "data" / f"{pack_id}.yaml").read_text("utf-8")
+
+
+def read_pack_text(text: str, source: str = "<text>") -> Pack:
+    """Parse and validate the YAML text of a pack file."""
+    from casip.io import parse_yaml
+
+    return validate_pack(parse_yaml(text, source), source)
+
+
+def read_pack(spec: str | os.PathLike) -> tuple[Pack, str, Path | None]:
+    """A pack from a file path or ``ref:ID``: (pack, source, the file's folder or None)."""
+    s = str(spec)
+    if s.startswith("ref:"):
+        return read_pack_text(reference_text(s[4:]), s), s, None
+    from casip.io import read_text_file
+
+    text = read_text_file(spec, "pack file", MAX_PACK_BYTES)
+    return read_pack_text(text, s), s, Path(s).resolve().parent
+
+
+def _resolve_pack(pack, source: str | None) -> tuple[Pack, str, Path | None]:
+    if isinstance(pack, Pack):
+        return pack, source or pack.name, None
+    if isinstance(pack, Mapping):
+        data = dict(pack)
+        data.setdefault("schema", SCHEMA_ID)
+        return validate_pack(data, source or "<dict>"), source or "<dict>", None
+    return read_pack(pack)
+
+
+# --------------------------------------------------------------------------------------------
+# The cell
+
+
+@functools.lru_cache(maxsize=64)
+def _cell_cached(spec: str, plant_GWh: float) -> CellFacts:
+    from casip.cost import cell_cost
+    from casip.design import evaluate
+
+    if spec.startswith("ref:"):
+        from casip.cells import reference_design
+
+        design = reference_design(spec[4:])
+    else:
+        from casip.io import read_design
+
+        design = read_design(spec)
+    m = evaluate(design, source=spec)
+    g = m.geometry
+    pouch = m.format == "pouch"
+    h = design.pressure_hardware
+    held_by = h.held_by if h is not None else None
+    pressure = float(h.pressure_MPa or 0.0) if held_by in ("module", "pack") else 0.0
+    cylindrical = m.format == "cylindrical"
+    return CellFacts(
+        spec=spec, name=m.name, format=m.format, mass_g=m.mass_g, volume_cm3=m.volume_cm3,
+        energy_Wh=m.energy_Wh, capacity_Ah=m.capacity_Ah,
+        nominal_voltage_V=m.nominal_voltage_V, width_mm=g["cell_width_mm"],
+        height_mm=g["cell_height_mm"], thickness_mm=g["cell_thickness_mm"],
+        swelling_mm=(g["stack_thickness_mm"] - g["stack_thickness_discharged_mm"]) if pouch
+        else 0.0,
+        stack_width_mm=g["cell_width_mm"] if cylindrical else g["electrode_width_mm"],
+        stack_height_mm=g["cell_height_mm"] if cylindrical else g["electrode_height_mm"],
+        specific_energy_Wh_kg=m.specific_energy_Wh_kg,
+        energy_density_Wh_L=m.energy_density_Wh_L,
+        cell_usd_kWh=float(np.asarray(cell_cost(design, plant_GWh=plant_GWh).cell_usd_kWh)),
+        pressure_MPa=pressure, pressure_held_by=held_by,
+        element_demand_kg_GWh=dict(m.element_demand_kg_GWh),
+    )
+
+
+def cell_facts(pack: Pack, folder: Path | None = None, source: str | None = None) -> CellFacts:
+    """Evaluate the pack's cell (``ref:ID`` or a design file, relative to the pack file)."""
+    spec = pack.cell
+    if not spec.startswith("ref:"):
+        path = Path(spec)
+        if not path.is_absolute() and folder is not None:
+            path = folder / path
+        if not path.exists():
+            raise CasipInputError(
+                Problem("cell", "no such design file", spec,
+                        "ref:ID of a reference cell, or a design file path (relative to the "
+                        "pack file)"), source=source)
+        spec = str(path)
+    else:
+        from casip.cells import reference_ids as cell_ids
+
+        if spec[4:] not in cell_ids():
+            raise CasipInputError(
+                Problem("cell", "unknown reference cell", spec,
+                        "one of: " + ", ".join(f"ref:{c}" for c in cell_ids())), source=source)
+    return _cell_cached(spec, float(pack.cost.plant_GWh))
+
+
+# --------------------------------------------------------------------------------------------
+# Compiling a pack into the model's parameters
+
+
+def _mat(pack_field: str, mid: str, source: str | None) -> model.PackMaterial:
+    if mid not in model.PACK_MATERIALS:
+        raise CasipInputError(
+            Problem(pack_field, "unknown pack material", mid,
+                    "one of: " + ", ".join(model.PACK_MATERIALS)), source=source)
+    return model.PACK_MATERIALS[mid]
+
+
+#: Which pack-file field names each component's material.
+COMPONENT_MATERIAL = {
+    "compression_pads": "swelling.pad_material",
+    "cell_barriers": "insulation.between_cells_material",
+    "module_housings": "module.material",
+    "busbars": "busbars.material",
+    "cold_plates": "thermal.plate_material",
+    "coolant": "thermal.coolant",
+    "thermal_interface": "thermal.interface_material",
+    "top_insulation": "insulation.material",
+    "pack_housing": "housing.material",
+    "pack_lid": "housing.lid_material",
+    "crash_structure": "crash.material",
+}
+
+_RHO = {
+    "compression_pads": "rho_pad", "cell_barriers": "rho_between",
+    "module_housings": "rho_module", "busbars": "rho_busbar", "cold_plates": "rho_plate",
+    "coolant": "rho_coolant", "thermal_interface": "rho_interface", "top_insulation": "rho_top",
+    "pack_housing": "rho_housing", "pack_lid": "rho_lid", "crash_structure": "rho_crash",
+}
+
+
+def _get(pack: Pack, dotted: str):
+    obj = pack
+    for part in dotted.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def arrangement_counts(pack: Pack, cell: CellFacts) -> tuple[int, int]:
+    """Series and parallel counts: as given, or from the target voltage and energy."""
+    a = pack.arrangement
+    if a.series is not None and a.parallel is not None:
+        return a.series, a.parallel
+    s = max(1, round(a.target_voltage_V / cell.nominal_voltage_V))
+    par = max(1, math.ceil(a.target_energy_kWh * 1e3 / (s * cell.energy_Wh) - 1e-9))
+    return s, par
+
+
+def compile_pack(pack: Pack, cell: CellFacts, source: str | None = None
+                 ) -> tuple[dict[str, float], str, dict[str, str]]:
+    """The model parameters of one pack: (params, pressure kind, component -> material id)."""
+    s, par = arrangement_counts(pack, cell)
+    mod = pack.module if pack.integration == "modules" else None
+    mats: dict[str, str] = {}
+    p: dict[str, float] = {}
+    for comp, fld in COMPONENT_MATERIAL.items():
+        if comp == "module_housings" and mod is None:
+            mid = "aluminium"  # no modules: the count is zero, any material does
+        else:
+            mid = _get(pack, fld)
+        pm = _mat(fld, mid, source)
+        mats[comp] = mid
+        p[_RHO[comp]] = pm.density_g_cm3
+        p[f"usd_kg_{comp}"] = pm.usd_kg
+    # stack-pressure hardware: a material of the materials library (as on the cell)
+    pr = pack.pressure
+    pressure = pr.pressure_MPa if pr.pressure_MPa is not None else cell.pressure_MPa
+    if cell.pressure_held_by == "cell" and pr.pressure_MPa is not None:
+        raise CasipInputError(
+            Problem("pressure.pressure_MPa", "the cell holds its own stack pressure "
+                    "(pressure_hardware.held_by: cell), so the pack must not hold it again",
+                    pr.pressure_MPa, "no pressure_MPa here, or held_by module/pack in the "
+                    "cell design"), source=source)
+    from casip.cost.prices import priced_library
+    from casip.design.pressure import allowable_stresses
+
+    lib = priced_library(None, None)
+    if pr.material not in lib.materials:
+        raise CasipInputError(Problem("pressure.material", "unknown hardware material",
+                                      pr.material, "a material id of category hardware, e.g. "
+                                      "steel_hardware"), source=source)
+    hwm = lib.materials[pr.material]
+    defaults = allowable_stresses(pr.material)
+    plate = pr.allowable_stress_MPa or (defaults[0] if defaults else None)
+    tie = pr.tie_allowable_stress_MPa or (defaults[1] if defaults else None)
+    if pressure and (plate is None or tie is None):
+        raise CasipInputError(Problem(
+            "pressure.allowable_stress_MPa", f"no default allowable stress for {pr.material}",
+            None, "allowable_stress_MPa and tie_allowable_stress_MPa"), source=source)
+    p["rho_pressure"] = hwm.density_g_cm3.value
+    price = hwm.cost_usd_kg.value if hwm.cost_usd_kg is not None else float("nan")
+    p["usd_kg_pressure_hardware"] = price
+    mats["pressure_hardware"] = pr.material
+    lay, h, b, t, ins, sw, e, c, w = (pack.layout, pack.housing, pack.busbars, pack.thermal,
+                                      pack.insulation, pack.swelling, pack.electronics,
+                                      pack.crash, pack.window)
+    p.update({
+        "series": s, "parallel": par, "is_modules": 1.0 if mod else 0.0,
+        "has_lid": 0.0 if pack.integration == "cell_to_body" else 1.0,
+        "rows": lay.rows, "layers": lay.layers, "cells_per_module": lay.cells_per_module or 1,
+        "clearance_mm": lay.clearance_mm, "row_gap_mm": lay.row_gap_mm,
+        "module_gap_mm": lay.module_gap_mm, "busbar_space_mm": lay.busbar_space_mm,
+        "cell_mass_g": cell.mass_g, "cell_volume_cm3": cell.volume_cm3,
+        "cell_energy_Wh": cell.energy_Wh, "cell_capacity_Ah": cell.capacity_Ah,
+        "cell_voltage_V": cell.nominal_voltage_V, "cell_width_mm": cell.width_mm,
+        "cell_height_mm": cell.height_mm, "cell_thickness_mm": cell.thickness_mm,
+        "swelling_mm": cell.swelling_mm, "stack_width_mm": cell.stack_width_mm,
+        "stack_height_mm": cell.stack_height_mm, "cell_usd_kWh": cell.cell_usd_kWh,
+        "module_wall_mm": mod.wall_mm if mod else 0.0,
+        "module_end_plate_mm": mod.end_plate_mm if mod else 0.0,
+        "module_electronics_g": mod.electronics_g if mod else 0.0,
+        "module_electronics_usd": MODULE_ELECTRONICS_USD,
+        "housing_wall_mm": h.wall_mm, "housing_floor_mm": h.floor_mm, "lid_mm": h.lid_mm,
+        "current_density_A_mm2": b.current_density_A_mm2, "max_c_rate": b.max_c_rate,
+        "link_extra_mm": b.link_extra_mm, "module_link_mm": b.module_link_mm,
+        "plate_mm": t.plate_mm, "channel_fraction": t.channel_fraction,
+        "interface_mm": t.interface_mm, "top_sheet_mm": ins.top_sheet_mm,
+        "between_cells_mm": ins.between_cells_mm, "every_n_cells": ins.every_n_cells,
+        "min_pad_mm": sw.min_pad_mm, "pad_compression": sw.pad_compression,
+        "bms_kg": e.bms_kg, "harness_g_per_cell": e.harness_g_per_cell, "bms_usd": e.bms_usd,
+        "harness_usd_per_cell": e.harness_usd_per_cell,
+        "frame_section_mm2": c.frame_section_mm2, "cross_members": c.cross_members,
+        "cross_member_section_mm2": c.cross_member_section_mm2,
+        "soc_min": w.soc_min, "soc_max": w.soc_max,
+        "pressure_MPa": float(pressure or 0.0),
+        "allow_plate_MPa": plate or 1.0, "allow_tie_MPa": tie or 1.0,
+        "assembly_usd": pack.cost.assembly_usd,
+    })
+    if pr.ties is not None:
+        p["ties"] = pr.ties
+    return p, pr.kind, mats
+
+
+#: Cost of one module's monitoring board and connectors [USD] (assumption).
+MODULE_ELECTRONICS_USD = 30.0
+
+
+def _element_demand(out: Mapping[str, np.ndarray], cell: CellFacts, mats: Mapping[str, str],
+                    i: int = 0) -> dict[str, float]:
+    """Element demand per pack [kg]: the cell's kg/GWh x the pack's cell energy, plus the
+    main element of each metal overhead (its mass x the element's share)."""
+    gwh = float(out["gross_kWh"][i]) * 1e-6
+    dem = {el: v * gwh for el, v in cell.element_demand_kg_GWh.items()}
+    for comp, mid in mats.items():
+        pm = model.PACK_MATERIALS.get(mid)
+        if pm is None or pm.element is None:
+            continue
+        el, share = pm.element
+        dem[el] = dem.get(el, 0.0) + float(out[f"mass_{comp}_g"][i]) * 1e-3 * share
+    if mats.get("pressure_hardware") == "steel_hardware":
+        dem["Fe"] = dem.get("Fe", 0.0) + float(out["mass_pressure_hardware_g"][i]) * 1e-3 * 0.98
+    return dict(sorted(dem.items()))
+
+
+def _warnings(pack: Pack, cell: CellFacts, out: Mapping[str, np.ndarray]) -> list[str]:
+    w = []
+    if cell.pressure_held_by == "module" and pack.integration != "modules":
+        w.append("the cell design says held_by module but the pack has no modules: the "
+                 "pressure is held by each row's end plates (a pack-level fixture)")
+    if float(out["volume_free_space_L"][0]) < 0:
+        w.append("the itemised volumes exceed the pack box: check wall and plate thicknesses")
+    return w
+
+
+def _metrics(pack: Pack, cell: CellFacts, out: Mapping[str, np.ndarray],
+             mats: Mapping[str, str], i: int = 0) -> PackMetrics:
+    def f(k: str) -> float:
+        return float(np.asarray(out[k]).ravel()[i] if np.ndim(out[k]) else out[k])
+
+    mass = {c: f(f"mass_{c}_g") * 1e-3 for c in model.MASS_COMPONENTS}
+    vol_keys = [k[len("volume_"):-2] for k in out if k.startswith("volume_") and k != "volume_L"]
+    vol = {c: f(f"volume_{c}_L") for c in vol_keys}
+    cost = {k[len("cost_"):-4]: f(k) for k in out
+            if k.startswith("cost_") and k.endswith("_usd") and k != "cost_usd"}
+    details = {k: f(k) for k in ("pitch_mm", "pad_mm", "unit_length_mm", "cells_per_unit",
+                                 "n_units", "units_per_row", "end_plate_mm", "tie_mm",
+                                 "fixture_force_kN", "busbar_section_mm2")}
+    details["pressure_MPa"] = f("pressure_MPa") if "pressure_MPa" in out else cell.pressure_MPa
+    details["swelling_mm"] = cell.swelling_mm
+    return PackMetrics(
+        name=pack.name, cell=pack.cell, cell_name=cell.name, integration=pack.integration,
+        series=round(f("series")), parallel=round(f("parallel")),
+        cells=round(f("cells")), modules=round(f("modules")),
+        gross_kWh=f("gross_kWh"), usable_kWh=f("usable_kWh"),
+        nominal_voltage_V=f("nominal_voltage_V"), capacity_Ah=f("capacity_Ah"),
+        mass_kg=f("mass_kg"), volume_L=f("volume_L"), length_mm=f("length_mm"),
+        width_mm=f("width_mm"), height_mm=f("height_mm"),
+        specific_energy_Wh_kg=f("specific_energy_Wh_kg"), usable_Wh_kg=f("usable_Wh_kg"),
+        energy_density_Wh_L=f("energy_density_Wh_L"),
+        gravimetric_cell_to_pack=f("gravimetric_cell_to_pack"),
+        volumetric_cell_to_pack=f("volumetric_cell_to_pack"),
+        cost_usd=f("cost_usd"), cost_usd_kWh=f("cost_usd_kWh"),
+        cell_specific_energy_Wh_kg=cell.specific_energy_Wh_kg,
+        cell_energy_density_Wh_L=cell.energy_density_Wh_L, cell_usd_kWh=cell.cell_usd_kWh,
+        mass_breakdown_kg=mass, volume_breakdown_L=vol, cost_breakdown_usd=cost,
+        element_demand_kg=_element_demand(out, cell, mats, i), details=details,
+        published=[pf.model_dump() for pf in pack.published],
+        warnings=_warnings(pack, cell, out),
+    )
+
+
+def evaluate_pack(pack, source: str | None = None) -> PackMetrics:
+    """Evaluate one pack: kWh, mass and volume breakdowns, Wh/kg, Wh/L, $/kWh.
+
+    Parameters
+    ----------
+    pack : Pack, dict, str or path
+        A validated :class:`~casip.pack.schema.Pack`, a dict in the pack-file format, a pack
+        file path or ``ref:ID`` of a reference pack.
+    source : str, optional
+        Where a Pack or dict came from, named in errors.
+
+    Returns
+    -------
+    PackMetrics
+
+    Raises
+    ------
+    CasipInputError
+        If the file is invalid, its cell unknown or invalid, or a material unknown.
+    """
+    pk, src, folder = _resolve_pack(pack, source)
+    cell = cell_facts(pk, folder, src)
+    p, kind, mats = compile_pack(pk, cell, src)
+    out = model.evaluate_arrays({k: np.atleast_1d(v) for k, v in p.items()}, kind)
+    out = {**out, "series": np.atleast_1d(p["series"]), "parallel": np.atleast_1d(p["parallel"]),
+           "pressure_MPa": np.atleast_1d(p["pressure_MPa"])}
+    return _metrics(pk, cell, out, mats)
+
+
+# --------------------------------------------------------------------------------------------
+# Fixed envelope
+
+
+@dataclass
+class EnvelopeFit:
+    """How many whole cells fit a pack envelope, and the pack they make."""
+
+    envelope_mm: tuple[float, float, float]
+    rows: int
+    layers: int
+    units_per_row: int
+    cells_per_unit: int
+    cells_fit: int
+    pack: PackMetrics | None
+    rule: str
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["pack"] = self.pack.to_dict() if self.pack is not None else None
+        return d
+
+
+def fit_envelope(pack, length_mm: float, width_mm: float, height_mm: float,
+                 parallel: int | None = None, source: str | None = None) -> EnvelopeFit:
+    """Fit whole cells into a pack envelope (outer L x W x H, mm) with the pack file's build.
+
+    Packing rule: cells stand on edge (height vertical, width across, stacked along the
+    length) as in :mod:`casip.pack.model`. Layers ``= floor(Z_free / (unit height + busbar
+    space + interface + cold plate))``; rows ``= floor((Y_free + row gap) / (unit width + row
+    gap))``; cell-to-pack/body: cells per row ``= floor((X_free - end plates) / pitch)``;
+    modules: modules per row ``= floor((X_free + gap) / (module length + gap))`` of
+    ``cells_per_module`` cells. ``X_free = L - 2 wall - 2 clearance`` (and so on). The cells
+    that fit are wired ``parallel`` (given, else the file's) x ``floor(cells / parallel)`` in
+    series; a file with a target voltage keeps its series count and takes
+    ``floor(cells / series)`` in parallel.
+
+    Returns
+    -------
+    EnvelopeFit
+        The counts, and the evaluated pack (None when not one cell fits).
+    """
+    for name, v in (("length_mm", length_mm), ("width_mm", width_mm), ("height_mm", height_mm)):
+        if not (v > 0 and math.isfinite(v)):
+            raise CasipInputError(Problem(name, "envelope size must be a positive number", v,
+                                          "a length in mm > 0"))
+    pk, src, folder = _resolve_pack(pack, source)
+    cell = cell_facts(pk, folder, src)
+    fixed_series = None
+    if parallel is None:
+        if pk.arrangement.parallel is not None:
+            parallel = pk.arrangement.parallel
+        else:  # a target voltage: keep its series count, parallel as many as fit
+            fixed_series = arrangement_counts(pk, cell)[0]
+    elif parallel < 1:
+        raise CasipInputError(Problem("parallel", "must be at least 1", parallel, ">= 1"))
+    p, kind, _ = compile_pack(pk, cell, src)
+    one = {k: np.atleast_1d(v) for k, v in p.items()}
+    one.update(series=np.array([1.0]), parallel=np.array([1.0]), rows=np.array([1.0]),
+               layers=np.array([1.0]))
+    pt = model.pitch_mm(one)
+    cpm = p["cells_per_module"] if p["is_modules"] else 1.0
+    hw = model.unit_hardware(one, np.array([cpm]), pt["pitch_mm"], kind)
+    mod = p["is_modules"] > 0
+    mw = p["module_wall_mm"] if mod else 0.0
+    unit_W = float(max(cell.width_mm, hw["width_mm"][0]) + 2 * mw)
+    unit_H = float(max(cell.height_mm, hw["height_mm"][0]) + 2 * mw)
+    end = float(hw["end_mm"][0])
+    if mod and p["pressure_MPa"] <= 0:
+        end = 2 * p["module_end_plate_mm"]
+    lid = p["lid_mm"] * p["has_lid"]
+    X = length_mm - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
+    Y = width_mm - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
+    Z = height_mm - p["housing_floor_mm"] - lid - p["top_sheet_mm"] - p["clearance_mm"]
+    layers = max(0, math.floor(Z / (unit_H + p["busbar_space_mm"] + p["interface_mm"]
+                                    + p["plate_mm"]) + 1e-9))
+    rows = max(0, math.floor((Y + p["row_gap_mm"]) / (unit_W + p["row_gap_mm"]) + 1e-9))
+    pitch = float(pt["pitch_mm"][0])
+    if mod:
+        unit_L = cpm * pitch + end
+        upr = max(0, math.floor((X + p["module_gap_mm"]) / (unit_L + p["module_gap_mm"]) + 1e-9))
+        per_unit = int(cpm)
+    else:
+        upr = 1
+        per_unit = max(0, math.floor((X - end) / pitch + 1e-9))
+    n_fit = rows * layers * upr * per_unit
+    rule = ("cells on edge, stacked along the length; "
+            + (f"{upr} module(s) of {per_unit} per row" if mod else f"{per_unit} per row")
+            + f", {rows} row(s), {layers} layer(s)")
+    if fixed_series is not None:
+        series, parallel = fixed_series, n_fit // fixed_series
+        if parallel < 1:
+            series = 0
+    else:
+        series = n_fit // parallel
+    metrics = None
+    if series >= 1 and rows >= 1 and layers >= 1:
+        data = pk.model_dump(by_alias=True)
+        data["arrangement"] = {"series": int(series), "parallel": int(parallel)}
+        data["layout"]["rows"] = int(rows)
+        data["layout"]["layers"] = int(layers)
+        data["name"] = f"{pk.name} (fit {length_mm:g} x {width_mm:g} x {height_mm:g} mm)"
+        if not Path(pk.cell).is_absolute() and not pk.cell.startswith("ref:"):
+            data["cell"] = cell.spec
+        metrics = evaluate_pack(validate_pack(data, src), src)
+    return EnvelopeFit((length_mm, width_mm, height_mm), rows, layers, upr, per_unit, n_fit,
+                       metrics, rule)
+
+
+# --------------------------------------------------------------------------------------------
+# References
+
+
+def compare_references() -> pd.DataFrame:
+    """Computed versus published figures for every reference pack (one row per figure)."""
+    rows = []
+    for pid in REFERENCE_IDS:
+        m = evaluate_pack(f"ref:{pid}")
+        for pf in m.published:
+            computed = getattr(m, pf["metric"], None)
+            rows.append({
+                "pack": pid, "metric": pf["metric"],
+                "computed": float(computed) if computed is not None else float("nan"),
+                "published": pf["value"],
+                "difference": (float(computed) / pf["value"] - 1.0) if computed is not None
+                else float("nan"),
+                "source": pf["source"], "note": pf["note"],
+            })
+    return pd.DataFrame(rows)
+
+
+def references_table() -> pd.DataFrame:
+    """Headline figures of every reference pack, one row each."""
+    rows = []
+    for pid in REFERENCE_IDS:
+        m = evaluate_pack(f"ref:{pid}")
+        rows.append({"pack": pid, "cell": m.cell, "integration": m.integration,
+                     **m.headline()})
+    return pd.DataFrame(rows).set_index("pack")
+
+
+def evaluate_many(pack, overrides: Mapping[str, np.ndarray], source: str | None = None
+                  ) -> dict[str, np.ndarray]:
+    """Evaluate one pack file with some model parameters replaced by arrays (one call).
+
+    ``overrides`` maps names of :data:`casip.pack.model.PARAMS` (e.g. ``series``,
+    ``housing_wall_mm``) to arrays of equal length; returns the arrays of
+    :func:`casip.pack.model.evaluate_arrays`.
+    """
+    pk, src, folder = _resolve_pack(pack, source)
+    cell = cell_facts(pk, folder, src)
+    p, kind, _ = compile_pack(pk, cell, src)
+    for k in overrides:
+        if k not in p and k != "ties":
+            raise CasipInputError(Problem(k, "not a pack model parameter", k,
+                                          "one of casip.pack.model.PARAMS"))
+    p = {**p, **{k: np.asarray(v, dtype=float) for k, v in overrides.items()}}
+    return model.evaluate_arrays(p, kind)
+
+
+__all__ = [
+    "REFERENCE_IDS", "CellFacts", "EnvelopeFit", "PackMetrics", "cell_facts", "compare_references",
+    "compile_pack", "evaluate_many", "evaluate_pack", "fit_envelope", "read_pack",
+    "read_pack_text", "reference_ids", "reference_text", "references_table",
+]
