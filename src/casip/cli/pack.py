@@ -4,12 +4,15 @@
   ``--json`` everything, ``--csv`` every number as ``section,name,value,unit``.
 - ``references``: the reference packs, computed against published figures.
 - ``fit FILE|ref:ID --length L --width W --height H``: how many whole cells fit an envelope.
+- ``gains --out DIR``: cell-level against pack-level Wh/kg and Wh/L gain over LFP (PNG + HTML).
+- ``charge FILE|ref:ID --charger-kw KW``: pack 10-80 % fast charge from the cell's physics.
 
 See ``docs/pack.md``.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -23,6 +26,7 @@ from casip.cli.common import (
     make_console,
     print_df,
     records,
+    wrote,
 )
 
 pack_app = typer.Typer(
@@ -156,4 +160,66 @@ def fit(
               f"{m.length_mm:.0f} x {m.width_mm:.0f} x {m.height_mm:.0f} mm")
 
 
-__all__ = ["fit", "pack_app", "references", "show"]
+@pack_app.command("gains")
+@handles_input_errors
+def gains(
+    out: Annotated[Path, typer.Option("--out", help="Folder for the PNG and HTML.")] = Path(
+        "casip-output"),
+    pack_kwh: Annotated[float, typer.Option("--pack-kwh", min=1.0,
+                                            help="Target gross energy of every pack [kWh].")
+                        ] = 80.0,
+    json_: JsonOpt = False,
+) -> None:
+    """Cell-level against pack-level Wh/kg and Wh/L gain over LFP, every reference cell."""
+    from casip.pack.charts import gain_table, gains_chart
+
+    rows = gain_table(pack_kwh)
+    files = gains_chart(rows, out)
+    if json_:
+        echo_json({"baseline": "lfp-blade", "target_kWh": pack_kwh, "rows": rows,
+                   "files": [str(f) for f in files]})
+        return
+    cols = ["integration", "cell_Wh_kg", "pack_Wh_kg", "cell_gain_Wh_kg", "pack_gain_Wh_kg",
+            "cell_Wh_L", "pack_Wh_L", "cell_gain_Wh_L", "pack_gain_Wh_L"]
+    df = pd.DataFrame(rows).set_index("cell")[cols]
+    df = df.round({c: 2 if "gain" in c else 0 for c in cols[1:]}).rename(columns={
+        "cell_Wh_kg": "cell Wh/kg", "pack_Wh_kg": "pack Wh/kg", "cell_gain_Wh_kg": "cell x",
+        "pack_gain_Wh_kg": "pack x", "cell_Wh_L": "cell Wh/L", "pack_Wh_L": "pack Wh/L",
+        "cell_gain_Wh_L": "cell x/L", "pack_gain_Wh_L": "pack x/L"})
+    print_df(make_console(), df, title=f"Gain over lfp-blade (packs of >= {pack_kwh:g} kWh)")
+    wrote(files)
+
+
+@pack_app.command("charge")
+@handles_input_errors
+def charge(
+    pack: PackArg,
+    charger_kw: Annotated[float, typer.Option("--charger-kw",
+                                              help="Charger power limit at the battery [kW].")
+                          ] = 250.0,
+    heat_kw: Annotated[float | None, typer.Option(
+        "--heat-rejection-kw", help="Heat the pack cooling rejects while charging [kW] "
+        "(default 10, an assumption).", show_default=False)] = None,
+    vehicle: Annotated[str, typer.Option("--vehicle", metavar="NAME",
+                                         help="Reference vehicle: sedan or suv.")] = "sedan",
+    json_: JsonOpt = False,
+) -> None:
+    """Pack 10-80 % fast charge from the cell's fastest plating-free charge (PyBaMM)."""
+    from casip.pack.charts import DEFAULT_HEAT_REJECTION_KW, pack_charge
+
+    r = pack_charge(pack, charger_kw,
+                    DEFAULT_HEAT_REJECTION_KW if heat_kw is None else heat_kw, vehicle)
+    if json_:
+        echo_json({"source": pack, "basis": "EPA label", **r.to_dict()})
+        return
+    typer.echo(
+        f"{r.pack}: cell {r.cell} 10-80 % in {r.cell_time_10_80_min:.1f} min at "
+        f"{r.cell_c_rate:.2f}C ({r.cell_binding_limit}); pack {r.usable_kWh:.1f} kWh usable, "
+        f"{r.pack_mass_kg:.0f} kg\n"
+        f"power {r.power_kw:.0f} kW ({r.binding_limit}-limited; cell {r.cell_limited_kw:.0f}, "
+        f"charger {r.charger_kw:.0f}, thermal {r.thermal_limit_kw:.0f} kW), 10-80 % in "
+        f"{r.time_10_80_min:.1f} min, {r.km_per_10_min:.0f} km per 10 min "
+        f"({r.vehicle}, EPA label, {r.consumption_wh_km:.0f} Wh/km)")
+
+
+__all__ = ["charge", "fit", "gains", "pack_app", "references", "show"]

@@ -13,7 +13,6 @@ format in :data:`CELL_TO_PACK`, and the usable energy taken equal to the pack's 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,34 +64,14 @@ def model_reference_packs(pack_kwh: Sequence[float] = (40, 60, 80, 100, 120)
     reference cell and target energy, a 400 V pack of that cell with the pack model's default
     housing, thermal, electrical and crash overheads (and the stack-pressure hardware of cells
     that need it, held by the module), integrated as :data:`PACK_INTEGRATION` says."""
-    from casip.cells import reference_designs
-    from casip.design.api import evaluate
+    from casip.cells import reference_ids
     from casip.pack import evaluate_pack
+    from casip.pack.charts import reference_pack_dict
 
     out: list[PackTuple] = []
-    for cell_id, design in reference_designs().items():
-        cm = evaluate(design)
-        fmt = cm.format
-        g = cm.geometry
-        w, t = float(g["cell_width_mm"]), float(g["cell_thickness_mm"])
+    for cell_id in reference_ids():
         for e in pack_kwh:
-            # rows side by side so the pack's floor is about PACK_ASPECT times as long as wide
-            # (cells stacked along the length by their thickness, rows across by their width)
-            series = max(1, round(PACK_VOLTAGE_V / cm.nominal_voltage_V))
-            n = series * math.ceil(e * 1000.0 / (series * cm.energy_Wh))
-            rows = int(min(100, max(1, round(math.sqrt(n * t / (w * PACK_ASPECT))))))
-            pack = {
-                "schema": "casip.pack/1",
-                "name": f"{cell_id} {e:g} kWh",
-                "cell": f"ref:{cell_id}",
-                "arrangement": {"target_voltage_V": PACK_VOLTAGE_V, "target_energy_kWh": float(e)},
-                "integration": PACK_INTEGRATION.get(fmt, "modules"),
-                "layout": {"rows": rows},
-            }
-            if pack["integration"] == "modules":
-                # ASSUMED: modules of 24 cells (the MEB-like reference pack's count)
-                pack["layout"]["cells_per_module"] = CELLS_PER_MODULE
-            m = evaluate_pack(pack)
+            m = evaluate_pack(reference_pack_dict(cell_id, float(e)))
             out.append((cell_id, float(m.mass_kg), float(m.usable_kWh)))
     return out
 
