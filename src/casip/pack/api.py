@@ -184,9 +184,6 @@ def _resolve_pack(pack, source: str | None) -> tuple[Pack, str, Path | None]:
 
 @functools.lru_cache(maxsize=64)
 def _cell_cached(spec: str, plant_GWh: float) -> CellFacts:
-    from casip.cost import cell_cost
-    from casip.design import evaluate
-
     if spec.startswith("ref:"):
         from casip.cells import reference_design
 
@@ -195,6 +192,31 @@ def _cell_cached(spec: str, plant_GWh: float) -> CellFacts:
         from casip.io import read_design
 
         design = read_design(spec)
+    return design_cell_facts(design, plant_GWh, spec)
+
+
+def design_cell_facts(design, plant_GWh: float = 10.0, spec: str = "<design>") -> CellFacts:
+    """The pack model's facts of one cell design (a design held in memory, e.g. by the platform).
+
+    Parameters
+    ----------
+    design : casip.design.schema.Design or dict
+        A validated design, or a dict in the design-file format.
+    plant_GWh : float
+        Cell plant size for the cell cost (:func:`casip.cost.cell_cost`).
+    spec : str
+        What to call the cell in the facts and in errors.
+
+    Returns
+    -------
+    CellFacts
+    """
+    from casip.cost import cell_cost
+    from casip.design import evaluate
+    from casip.design.schema import Design, validate_design
+
+    if not isinstance(design, Design):
+        design = validate_design(dict(design), source=spec)
     m = evaluate(design, source=spec)
     g = m.geometry
     pouch = m.format == "pouch"
@@ -447,7 +469,7 @@ def _metrics(pack: Pack, cell: CellFacts, out: Mapping[str, np.ndarray],
     )
 
 
-def evaluate_pack(pack, source: str | None = None) -> PackMetrics:
+def evaluate_pack(pack, source: str | None = None, cell_design=None) -> PackMetrics:
     """Evaluate one pack: kWh, mass and volume breakdowns, Wh/kg, Wh/L, $/kWh.
 
     Parameters
@@ -457,6 +479,9 @@ def evaluate_pack(pack, source: str | None = None) -> PackMetrics:
         file path or ``ref:ID`` of a reference pack.
     source : str, optional
         Where a Pack or dict came from, named in errors.
+    cell_design : casip.design.schema.Design or dict, optional
+        The cell as a design held in memory (e.g. one stored in the platform); when given, it
+        replaces the pack's ``cell`` (which then only names the cell).
 
     Returns
     -------
@@ -468,7 +493,10 @@ def evaluate_pack(pack, source: str | None = None) -> PackMetrics:
         If the file is invalid, its cell unknown or invalid, or a material unknown.
     """
     pk, src, folder = _resolve_pack(pack, source)
-    cell = cell_facts(pk, folder, src)
+    if cell_design is not None:
+        cell = design_cell_facts(cell_design, float(pk.cost.plant_GWh), pk.cell)
+    else:
+        cell = cell_facts(pk, folder, src)
     p, kind, mats = compile_pack(pk, cell, src)
     out = model.evaluate_arrays({k: np.atleast_1d(v) for k, v in p.items()}, kind)
     out = {**out, "series": np.atleast_1d(p["series"]), "parallel": np.atleast_1d(p["parallel"]),
@@ -638,6 +666,7 @@ def evaluate_many(pack, overrides: Mapping[str, np.ndarray], source: str | None 
 
 __all__ = [
     "REFERENCE_IDS", "CellFacts", "EnvelopeFit", "PackMetrics", "cell_facts", "compare_references",
-    "compile_pack", "evaluate_many", "evaluate_pack", "fit_envelope", "read_pack",
+    "compile_pack", "design_cell_facts", "evaluate_many", "evaluate_pack", "fit_envelope",
+    "read_pack",
     "read_pack_text", "reference_ids", "reference_text", "references_table",
 ]

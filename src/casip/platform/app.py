@@ -41,7 +41,9 @@ ROUTERS = (
     "casip.platform.api.admin",
     "casip.platform.api.studies",
     "casip.platform.api.materials",
+    "casip.platform.api.packs",
     "casip.platform.web.pages",
+    "casip.platform.web.packs",
 )
 
 

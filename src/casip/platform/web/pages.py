@@ -62,6 +62,7 @@ NAV = (
     ("/", "Dashboard"),
     ("/designs", "Designs"),
     ("/compare", "Compare"),
+    ("/packs", "Packs"),
     ("/simulations", "Simulations"),
     ("/tests", "Tests"),
     ("/benchmark", "Benchmark"),

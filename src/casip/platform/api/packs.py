@@ -1,0 +1,170 @@
+"""Packs: the reference packs, and a pack built from a member's design beside the LFP pack.
+
+Read-only: nothing is stored. The pack model is :mod:`casip.pack` (see ``docs/pack.md``).
+
+A *template* is one of the reference packs (:data:`casip.pack.REFERENCE_IDS`). A design is put
+into a template by keeping everything of the template but its cell and its arrangement: the
+arrangement becomes a target of the template pack's own nominal voltage and gross energy (so
+series = round(V / cell V), parallel = ceil(E / (series x cell E)), see
+:class:`casip.pack.schema.Arrangement`). The comparison is the LFP cell-to-pack reference pack
+(``blade-ctp``) sized to the same gross energy: one string, as in the reference pack, of as many
+cells in series as come nearest that energy (within half a cell's energy).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from casip.errors import CasipInputError, Problem
+from casip.pack import REFERENCE_IDS, evaluate_pack
+from casip.pack.api import HEADLINE, read_pack_text, reference_text
+from casip.platform import access
+from casip.platform.access import Actor
+from casip.platform.deps import CommitRoute, current_actor, db_session
+
+router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["packs"])
+
+#: the LFP cell-to-pack reference pack every built pack is compared with
+LFP_PACK = "blade-ctp"
+#: headline figures of a pack answer (HEADLINE plus the pack cost and the cell's figures)
+KPI_KEYS = (
+    *HEADLINE,
+    "cost_usd",
+    "cell_specific_energy_Wh_kg",
+    "cell_energy_density_Wh_L",
+    "cell_usd_kWh",
+)
+
+
+class PackEvaluateIn(BaseModel):
+    design_id: int = Field(description="a design you may read")
+    template: str = Field(
+        LFP_PACK,
+        max_length=64,
+        description="reference pack to build around the design: " + ", ".join(REFERENCE_IDS),
+    )
+
+
+def kpis(metrics) -> dict[str, Any]:
+    """The headline figures of a :class:`casip.pack.PackMetrics` (JSON-friendly, NaN -> None)."""
+    d = metrics.to_dict()
+    return {k: d[k] for k in KPI_KEYS}
+
+
+@functools.lru_cache(maxsize=1)
+def _references() -> tuple[dict, ...]:
+    out = []
+    for pid in REFERENCE_IDS:
+        m = evaluate_pack(f"ref:{pid}")
+        d = m.to_dict()
+        published = []
+        for pf in m.published:
+            computed = d.get(pf["metric"])
+            published.append(
+                {
+                    **pf,
+                    "computed": computed,
+                    "difference": (computed / pf["value"] - 1.0)
+                    if isinstance(computed, (int, float)) and pf["value"]
+                    else None,
+                }
+            )
+        out.append(
+            {
+                "id": pid,
+                "name": m.name,
+                "cell": m.cell,
+                "cell_name": m.cell_name,
+                "integration": m.integration,
+                "kpis": kpis(m),
+                "published": published,
+                "warnings": d["warnings"],
+            }
+        )
+    return tuple(out)
+
+
+def references() -> list[dict]:
+    """Every reference pack: headline figures, and the published figures beside the computed."""
+    return copy.deepcopy(list(_references()))
+
+
+def template_pack(template: str, cell: str, name: str) -> tuple[dict, float]:
+    """The pack-file dict of ``template`` with its cell replaced by ``cell`` (a label) and its
+    arrangement by the template's own voltage and gross energy; and that energy (kWh)."""
+    if template not in REFERENCE_IDS:
+        raise CasipInputError(
+            Problem("template", "unknown pack template", template,
+                    "one of: " + ", ".join(REFERENCE_IDS))
+        )
+    ref = next(r for r in _references() if r["id"] == template)
+    data = read_pack_text(reference_text(template), f"ref:{template}").model_dump(by_alias=True)
+    data["cell"] = cell
+    data["name"] = name
+    data["published"] = []
+    data["arrangement"] = {
+        "target_voltage_V": ref["kpis"]["nominal_voltage_V"],
+        "target_energy_kWh": ref["kpis"]["gross_kWh"],
+    }
+    return data, ref["kpis"]["gross_kWh"]
+
+
+@functools.lru_cache(maxsize=32)
+def _lfp_pack(energy_kWh: float) -> dict:
+    ref = next(r for r in _references() if r["id"] == LFP_PACK)
+    data = read_pack_text(reference_text(LFP_PACK), f"ref:{LFP_PACK}").model_dump(by_alias=True)
+    data["published"] = []
+    data["name"] = f"{ref['name']}, {energy_kWh:.1f} kWh"
+    # one string of cells (as the reference pack), as many in series as come nearest the energy
+    cell_kWh = ref["kpis"]["gross_kWh"] / ref["kpis"]["cells"]
+    data["arrangement"] = {"series": max(1, round(energy_kWh / cell_kWh)), "parallel": 1}
+    m = evaluate_pack(data, source=f"ref:{LFP_PACK}")
+    return {"name": m.name, "cell": m.cell, "pack_file": data, "kpis": kpis(m)}
+
+
+def evaluate_design_pack(row, template: str) -> dict:
+    """Build ``template`` around a stored design (a :class:`~casip.platform.models.Design` row
+    the caller may read) and compare it with the LFP cell-to-pack pack of the same energy."""
+    data, energy = template_pack(template, f"design:{row.id}", f"{row.name} in {template}")
+    m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=row.document)
+    lfp = copy.deepcopy(_lfp_pack(energy))
+    mine = kpis(m)
+    ratio = {}
+    for k in ("specific_energy_Wh_kg", "energy_density_Wh_L", "cost_usd_kWh", "mass_kg",
+              "volume_L"):
+        a, b = mine.get(k), lfp["kpis"].get(k)
+        both = isinstance(a, (int, float)) and isinstance(b, (int, float))
+        ratio[k] = a / b if both and b else None
+    return {
+        "template": template,
+        "energy_kWh": energy,
+        "design": {"id": row.id, "name": row.name},
+        "pack": {"name": m.name, "cell": m.cell, "cell_name": m.cell_name, "pack_file": data,
+                 "kpis": mine, "warnings": m.warnings},
+        "lfp": lfp,
+        "ratio_to_lfp": ratio,
+    }
+
+
+@router.get("/packs/references", summary="The reference packs: computed beside published figures")
+def pack_references(actor: Actor = Depends(current_actor)) -> dict:
+    return {"templates": list(REFERENCE_IDS), "lfp_pack": LFP_PACK, "packs": references()}
+
+
+@router.post(
+    "/packs/evaluate",
+    summary="Build a reference pack around one of your readable designs, beside the LFP pack",
+)
+def pack_evaluate(
+    body: PackEvaluateIn,
+    actor: Actor = Depends(current_actor),
+    s: Session = Depends(db_session, scope="function"),
+) -> dict:
+    row = access.get_for_read(s, actor, "design", body.design_id)
+    return evaluate_design_pack(row, body.template)
