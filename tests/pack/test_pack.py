@@ -304,3 +304,21 @@ def test_cli_pack_commands(tmp_path) -> None:
     res = r.invoke(app, ["pack", "show", bad])
     assert res.exit_code == 2
     assert "layout.rows" in res.stderr
+
+
+def test_price_set_reaches_the_cells_cost():
+    """A pack priced with the 2022 set costs its cells as the cell engine does at that set
+    (the platform passes its CASIP_PRICE_SET this way)."""
+    from casip.cells import reference_design
+    from casip.cost import cell_cost, default_process
+    from casip.design import evaluate
+    from casip.pack import evaluate_pack
+
+    new = evaluate_pack("ref:blade-ctp")
+    old = evaluate_pack("ref:blade-ctp", prices="batpac-2022")
+    d = reference_design("lfp-blade")
+    want = float(cell_cost(evaluate(d, prices="batpac-2022"),
+                           process=default_process(d)).cell_usd_kWh)
+    assert old.cell_usd_kWh == pytest.approx(want, rel=1e-12)
+    # LFP cathode and lithium were dearer in 2022: the same pack costs more per kWh
+    assert old.cost_usd_kWh > new.cost_usd_kWh

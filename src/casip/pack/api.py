@@ -183,7 +183,7 @@ def _resolve_pack(pack, source: str | None) -> tuple[Pack, str, Path | None]:
 
 
 @functools.lru_cache(maxsize=64)
-def _cell_cached(spec: str, plant_GWh: float) -> CellFacts:
+def _cell_cached(spec: str, plant_GWh: float, prices: str | None = None) -> CellFacts:
     if spec.startswith("ref:"):
         from casip.cells import reference_design
 
@@ -192,10 +192,11 @@ def _cell_cached(spec: str, plant_GWh: float) -> CellFacts:
         from casip.io import read_design
 
         design = read_design(spec)
-    return design_cell_facts(design, plant_GWh, spec)
+    return design_cell_facts(design, plant_GWh, spec, prices=prices)
 
 
-def design_cell_facts(design, plant_GWh: float = 10.0, spec: str = "<design>") -> CellFacts:
+def design_cell_facts(design, plant_GWh: float = 10.0, spec: str = "<design>",
+                      prices: str | None = None) -> CellFacts:
     """The pack model's facts of one cell design (a design held in memory, e.g. by the platform).
 
     Parameters
@@ -206,18 +207,21 @@ def design_cell_facts(design, plant_GWh: float = 10.0, spec: str = "<design>") -
         Cell plant size for the cell cost (:func:`casip.cost.cell_cost`).
     spec : str
         What to call the cell in the facts and in errors.
+    prices : str, optional
+        The price set of the cell's materials cost (:func:`casip.cost.load_price_set`); the
+        most recent by default.
 
     Returns
     -------
     CellFacts
     """
-    from casip.cost import cell_cost
+    from casip.cost import cell_cost, default_process
     from casip.design import evaluate
     from casip.design.schema import Design, validate_design
 
     if not isinstance(design, Design):
         design = validate_design(dict(design), source=spec)
-    m = evaluate(design, source=spec)
+    m = evaluate(design, source=spec, prices=prices)
     g = m.geometry
     pouch = m.format == "pouch"
     h = design.pressure_hardware
@@ -235,13 +239,16 @@ def design_cell_facts(design, plant_GWh: float = 10.0, spec: str = "<design>") -
         stack_height_mm=g["cell_height_mm"] if cylindrical else g["electrode_height_mm"],
         specific_energy_Wh_kg=m.specific_energy_Wh_kg,
         energy_density_Wh_L=m.energy_density_Wh_L,
-        cell_usd_kWh=float(np.asarray(cell_cost(design, plant_GWh=plant_GWh).cell_usd_kWh)),
+        # the cell cost on the metrics priced above, on the line the design's separator needs
+        cell_usd_kWh=float(np.asarray(cell_cost(m, plant_GWh=plant_GWh,
+                                                process=default_process(design)).cell_usd_kWh)),
         pressure_MPa=pressure, pressure_held_by=held_by,
         element_demand_kg_GWh=dict(m.element_demand_kg_GWh),
     )
 
 
-def cell_facts(pack: Pack, folder: Path | None = None, source: str | None = None) -> CellFacts:
+def cell_facts(pack: Pack, folder: Path | None = None, source: str | None = None,
+               prices: str | None = None) -> CellFacts:
     """Evaluate the pack's cell (``ref:ID`` or a design file, relative to the pack file)."""
     spec = pack.cell
     if not spec.startswith("ref:"):
@@ -261,7 +268,7 @@ def cell_facts(pack: Pack, folder: Path | None = None, source: str | None = None
             raise CasipInputError(
                 Problem("cell", "unknown reference cell", spec,
                         "one of: " + ", ".join(f"ref:{c}" for c in cell_ids())), source=source)
-    return _cell_cached(spec, float(pack.cost.plant_GWh))
+    return _cell_cached(spec, float(pack.cost.plant_GWh), prices)
 
 
 # --------------------------------------------------------------------------------------------
@@ -469,7 +476,8 @@ def _metrics(pack: Pack, cell: CellFacts, out: Mapping[str, np.ndarray],
     )
 
 
-def evaluate_pack(pack, source: str | None = None, cell_design=None) -> PackMetrics:
+def evaluate_pack(pack, source: str | None = None, cell_design=None,
+                  prices: str | None = None) -> PackMetrics:
     """Evaluate one pack: kWh, mass and volume breakdowns, Wh/kg, Wh/L, $/kWh.
 
     Parameters
@@ -482,6 +490,8 @@ def evaluate_pack(pack, source: str | None = None, cell_design=None) -> PackMetr
     cell_design : casip.design.schema.Design or dict, optional
         The cell as a design held in memory (e.g. one stored in the platform); when given, it
         replaces the pack's ``cell`` (which then only names the cell).
+    prices : str, optional
+        The price set of the cells' materials cost (the most recent by default).
 
     Returns
     -------
@@ -494,9 +504,9 @@ def evaluate_pack(pack, source: str | None = None, cell_design=None) -> PackMetr
     """
     pk, src, folder = _resolve_pack(pack, source)
     if cell_design is not None:
-        cell = design_cell_facts(cell_design, float(pk.cost.plant_GWh), pk.cell)
+        cell = design_cell_facts(cell_design, float(pk.cost.plant_GWh), pk.cell, prices=prices)
     else:
-        cell = cell_facts(pk, folder, src)
+        cell = cell_facts(pk, folder, src, prices=prices)
     p, kind, mats = compile_pack(pk, cell, src)
     out = model.evaluate_arrays({k: np.atleast_1d(v) for k, v in p.items()}, kind)
     out = {**out, "series": np.atleast_1d(p["series"]), "parallel": np.atleast_1d(p["parallel"]),

@@ -17,7 +17,7 @@ import copy
 import functools
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
@@ -26,7 +26,7 @@ from casip.pack import REFERENCE_IDS, evaluate_pack
 from casip.pack.api import HEADLINE, read_pack_text, reference_text
 from casip.platform import access
 from casip.platform.access import Actor
-from casip.platform.deps import CommitRoute, current_actor, db_session
+from casip.platform.deps import CommitRoute, current_actor, db_session, platform_of
 
 router = APIRouter(route_class=CommitRoute, prefix="/api", tags=["packs"])
 
@@ -57,11 +57,11 @@ def kpis(metrics) -> dict[str, Any]:
     return {k: d[k] for k in KPI_KEYS}
 
 
-@functools.lru_cache(maxsize=1)
-def _references() -> tuple[dict, ...]:
+@functools.lru_cache(maxsize=4)
+def _references(prices: str | None = None) -> tuple[dict, ...]:
     out = []
     for pid in REFERENCE_IDS:
-        m = evaluate_pack(f"ref:{pid}")
+        m = evaluate_pack(f"ref:{pid}", prices=prices)
         d = m.to_dict()
         published = []
         for pf in m.published:
@@ -90,12 +90,19 @@ def _references() -> tuple[dict, ...]:
     return tuple(out)
 
 
-def references() -> list[dict]:
+def references(prices: str | None = None) -> list[dict]:
     """Every reference pack: headline figures, and the published figures beside the computed."""
-    return copy.deepcopy(list(_references()))
+    return copy.deepcopy(list(_references(prices)))
 
 
-def template_pack(template: str, cell: str, name: str) -> tuple[dict, float]:
+def price_set_of(request: Request) -> str | None:
+    """The platform's price set (``CASIP_PRICE_SET``; None: the library's most recent), so
+    packs are priced as the platform's stored cell costs are."""
+    return platform_of(request).settings.price_set or None
+
+
+def template_pack(template: str, cell: str, name: str,
+                  prices: str | None = None) -> tuple[dict, float]:
     """The pack-file dict of ``template`` with its cell replaced by ``cell`` (a label) and its
     arrangement by the template's own voltage and gross energy; and that energy (kWh)."""
     if template not in REFERENCE_IDS:
@@ -103,7 +110,7 @@ def template_pack(template: str, cell: str, name: str) -> tuple[dict, float]:
             Problem("template", "unknown pack template", template,
                     "one of: " + ", ".join(REFERENCE_IDS))
         )
-    ref = next(r for r in _references() if r["id"] == template)
+    ref = next(r for r in _references(prices) if r["id"] == template)
     data = read_pack_text(reference_text(template), f"ref:{template}").model_dump(by_alias=True)
     data["cell"] = cell
     data["name"] = name
@@ -116,24 +123,26 @@ def template_pack(template: str, cell: str, name: str) -> tuple[dict, float]:
 
 
 @functools.lru_cache(maxsize=32)
-def _lfp_pack(energy_kWh: float) -> dict:
-    ref = next(r for r in _references() if r["id"] == LFP_PACK)
+def _lfp_pack(energy_kWh: float, prices: str | None = None) -> dict:
+    ref = next(r for r in _references(prices) if r["id"] == LFP_PACK)
     data = read_pack_text(reference_text(LFP_PACK), f"ref:{LFP_PACK}").model_dump(by_alias=True)
     data["published"] = []
     data["name"] = f"{ref['name']}, {energy_kWh:.1f} kWh"
     # one string of cells (as the reference pack), as many in series as come nearest the energy
     cell_kWh = ref["kpis"]["gross_kWh"] / ref["kpis"]["cells"]
     data["arrangement"] = {"series": max(1, round(energy_kWh / cell_kWh)), "parallel": 1}
-    m = evaluate_pack(data, source=f"ref:{LFP_PACK}")
+    m = evaluate_pack(data, source=f"ref:{LFP_PACK}", prices=prices)
     return {"name": m.name, "cell": m.cell, "pack_file": data, "kpis": kpis(m)}
 
 
-def evaluate_design_pack(row, template: str) -> dict:
+def evaluate_design_pack(row, template: str, prices: str | None = None) -> dict:
     """Build ``template`` around a stored design (a :class:`~casip.platform.models.Design` row
     the caller may read) and compare it with the LFP cell-to-pack pack of the same energy."""
-    data, energy = template_pack(template, f"design:{row.id}", f"{row.name} in {template}")
-    m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=row.document)
-    lfp = copy.deepcopy(_lfp_pack(energy))
+    data, energy = template_pack(template, f"design:{row.id}", f"{row.name} in {template}",
+                                 prices)
+    m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=row.document,
+                      prices=prices)
+    lfp = copy.deepcopy(_lfp_pack(energy, prices))
     mine = kpis(m)
     ratio = {}
     for k in ("specific_energy_Wh_kg", "energy_density_Wh_L", "cost_usd_kWh", "mass_kg",
@@ -153,8 +162,10 @@ def evaluate_design_pack(row, template: str) -> dict:
 
 
 @router.get("/packs/references", summary="The reference packs: computed beside published figures")
-def pack_references(actor: Actor = Depends(current_actor)) -> dict:
-    return {"templates": list(REFERENCE_IDS), "lfp_pack": LFP_PACK, "packs": references()}
+def pack_references(request: Request, actor: Actor = Depends(current_actor)) -> dict:
+    prices = price_set_of(request)
+    return {"templates": list(REFERENCE_IDS), "lfp_pack": LFP_PACK,
+            "price_set": prices or "default", "packs": references(prices)}
 
 
 @router.post(
@@ -163,8 +174,9 @@ def pack_references(actor: Actor = Depends(current_actor)) -> dict:
 )
 def pack_evaluate(
     body: PackEvaluateIn,
+    request: Request,
     actor: Actor = Depends(current_actor),
     s: Session = Depends(db_session, scope="function"),
 ) -> dict:
     row = access.get_for_read(s, actor, "design", body.design_id)
-    return evaluate_design_pack(row, body.template)
+    return evaluate_design_pack(row, body.template, price_set_of(request))

@@ -62,7 +62,7 @@ def packs_page(
     if design_id is not None:
         try:
             row = access.get_for_read(s, actor, "design", design_id)
-            result = pack_api.evaluate_design_pack(row, template)
+            result = pack_api.evaluate_design_pack(row, template, pack_api.price_set_of(request))
         except NotFound as e:
             error = str(e)
         except CasipInputError as e:
@@ -72,7 +72,7 @@ def packs_page(
         auth,
         s,
         "packs.html",
-        references=pack_api.references(),
+        references=pack_api.references(pack_api.price_set_of(request)),
         templates=REFERENCE_IDS,
         choices=choices,
         design_id=design_id,
