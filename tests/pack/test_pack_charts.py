@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
@@ -107,3 +108,19 @@ def test_pack_charge_from_the_cell_physics() -> None:
     assert d["binding_limit"] == "thermal"
     assert d["power_kw"] == pytest.approx(p_th, rel=1e-6)
     assert d["time_10_80_min"] == pytest.approx(0.7 * m.usable_kWh / p_th * 60.0, rel=1e-6)
+
+
+def test_show_writes_the_breakdown_chart(tmp_path):
+    """casip pack show --out writes a real PNG and the plotly HTML of the pack's breakdown,
+    and says so in its JSON."""
+    from casip.cli import app
+
+    r = CliRunner().invoke(app, ["pack", "show", "ref:assb-sulfide-modules", "--out",
+                                 str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout)
+    files = [Path(f) for f in d["files"]]
+    assert [f.suffix for f in files] == [".png", ".html"]
+    assert files[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    html = files[1].read_text()
+    assert "pressure hardware" in html and "cells" in html

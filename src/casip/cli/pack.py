@@ -73,13 +73,25 @@ def _fmt(key: str, v: float) -> str:
 
 @pack_app.command("show")
 @handles_input_errors
-def show(pack: PackArg, json_: JsonOpt = False, csv: CsvOpt = False) -> None:
+def show(
+    pack: PackArg,
+    json_: JsonOpt = False,
+    csv: CsvOpt = False,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Also write the breakdown chart (PNG + HTML).")
+    ] = None,
+) -> None:
     """Evaluate one pack: kWh, mass, volume, Wh/kg, Wh/L, cell-to-pack ratios, $/kWh."""
     from casip.pack import evaluate_pack
 
     m = evaluate_pack(pack)
+    files: list[Path] = []
+    if out is not None:
+        from casip.pack.charts import breakdown_chart
+
+        files = breakdown_chart(m, out)
     if json_:
-        echo_json({"source": pack, **m.to_dict()})
+        echo_json({"source": pack, **m.to_dict(), "files": [str(f) for f in files]})
         return
     if csv:
         typer.echo(_long_table(m).to_csv(index=False), nl=False)
@@ -96,6 +108,7 @@ def show(pack: PackArg, json_: JsonOpt = False, csv: CsvOpt = False) -> None:
     print_df(con, m.breakdown().round({"cost_usd": 0}), title="Breakdown")
     for w in m.warnings:
         con.print(f"warning: {w}")
+    wrote(files)
 
 
 @pack_app.command("references")

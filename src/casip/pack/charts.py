@@ -219,6 +219,63 @@ def gains_chart(rows: Sequence[dict], out_dir: str | os.PathLike) -> list[Path]:
     return [png, html]
 
 
+def breakdown_chart(metrics, out_dir: str | os.PathLike) -> list[Path]:
+    """Write ``<pack>-breakdown.png`` and ``.html``: where the pack's mass, volume and cost go.
+
+    Three horizontal bar panels (mass kg, volume L, cost USD) of
+    :meth:`casip.pack.PackMetrics.breakdown`'s components, the cells first, so the share the
+    overheads take (housing, crash frame, pressure hardware...) is read at a glance.
+
+    Parameters
+    ----------
+    metrics : casip.pack.PackMetrics
+        An evaluated pack (:func:`casip.pack.evaluate_pack`).
+    out_dir : path
+        Folder to write into (created if missing).
+
+    Returns
+    -------
+    list of Path
+        The PNG and the HTML.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from casip import palette
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    panels = (("mass (kg)", metrics.mass_breakdown_kg), ("volume (L)", metrics.volume_breakdown_L),
+              ("cost (USD)", metrics.cost_breakdown_usd))
+    title = (f"{metrics.name}: {metrics.gross_kWh:.1f} kWh, {metrics.mass_kg:.0f} kg, "
+             f"{metrics.specific_energy_Wh_kg:.0f} Wh/kg, {metrics.cost_usd_kWh:.0f} $/kWh")
+    fig, axes = plt.subplots(1, 3, figsize=(15, 5))
+    pfig = make_subplots(rows=1, cols=3, subplot_titles=[p[0] for p in panels])
+    for j, (label, parts) in enumerate(panels):
+        items = [(k, float(v)) for k, v in parts.items() if v and math.isfinite(float(v))]
+        names = [k.replace("_", " ") for k, _ in items][::-1]
+        values = [v for _, v in items][::-1]
+        colours = [palette.BLUE if n == "cells" else palette.ORANGE for n in names]
+        axes[j].barh(names, values, color=colours)
+        axes[j].set_title(label)
+        axes[j].grid(axis="x", alpha=0.3)
+        pfig.add_trace(go.Bar(x=values, y=names, orientation="h", marker_color=colours,
+                              showlegend=False), row=1, col=j + 1)
+    fig.suptitle(title)
+    stem = "".join(c if c.isalnum() or c in "-_" else "-" for c in metrics.name)[:60]
+    png = out / f"{stem}-breakdown.png"
+    fig.savefig(png, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    pfig.update_layout(title=title)
+    html = out / f"{stem}-breakdown.html"
+    pfig.write_html(html, include_plotlyjs=True, full_html=True)
+    return [png, html]
+
+
 # --------------------------------------------------------------------------------------------
 # Pack fast charge from the cell physics
 
