@@ -60,6 +60,18 @@ GEOMETRY = (
 )
 
 
+def nan_to_none(x: object) -> object:
+    """``x`` with every non-finite float (in nested dicts and lists) replaced by None: the
+    JSON-friendly form of a metrics dataclass's ``asdict`` (cells here, packs in casip.pack)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: nan_to_none(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [nan_to_none(v) for v in x]
+    return x
+
+
 @dataclass
 class CellMetrics:
     """Everything the design engine computes for one design.
@@ -101,16 +113,7 @@ class CellMetrics:
     def to_dict(self) -> dict:
         """A JSON-friendly dict (NaN becomes None)."""
 
-        def clean(x):
-            if isinstance(x, float) and not math.isfinite(x):
-                return None
-            if isinstance(x, dict):
-                return {k: clean(v) for k, v in x.items()}
-            if isinstance(x, list):
-                return [clean(v) for v in x]
-            return x
-
-        return clean(asdict(self))
+        return nan_to_none(asdict(self))
 
     def breakdown(self) -> pd.DataFrame:
         """Mass, share of mass, cost and share of cost by component."""

@@ -98,16 +98,9 @@ class PackMetrics:
     def to_dict(self) -> dict:
         """A JSON-friendly dict (NaN becomes None)."""
 
-        def clean(x):
-            if isinstance(x, float) and not math.isfinite(x):
-                return None
-            if isinstance(x, dict):
-                return {k: clean(v) for k, v in x.items()}
-            if isinstance(x, list):
-                return [clean(v) for v in x]
-            return x
+        from casip.design.api import nan_to_none
 
-        return clean(asdict(self))
+        return nan_to_none(asdict(self))
 
     def headline(self) -> dict[str, float]:
         """The headline figures, in report order."""

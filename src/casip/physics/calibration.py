@@ -386,11 +386,9 @@ class CalibrationResult:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write :meth:`to_record` as JSON (atomically)."""
-        out = Path(path)
-        tmp = out.with_suffix(out.suffix + ".part")
-        tmp.write_text(json.dumps(self.record, indent=2, allow_nan=False))
-        tmp.replace(out)
-        return out
+        from casip.io import write_text_atomic
+
+        return write_text_atomic(path, json.dumps(self.record, indent=2, allow_nan=False))
 
     def export_bpx(self, path: str | os.PathLike) -> Path:
         """Write the calibrated parameters as a BPX file (liquid cells; see
