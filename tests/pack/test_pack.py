@@ -266,12 +266,13 @@ def test_references_load_and_compare() -> None:
 
 
 def test_fit_envelope_counts_whole_cells() -> None:
-    f = fit_envelope("ref:blade-ctp", 2800, 1500, 130)
+    # pinned: turned across (upright_width) 202 cells fit; see tests/pack/test_pack_fit.py
+    f = fit_envelope("ref:blade-ctp", 2800, 1500, 130, orientation="upright_length")
     # (2800 - 2 x 3 - 2 x 10) / 14.5 = 191.3 -> 191 cells in one row (965 mm cells: 1 row)
     assert (f.rows, f.layers, f.cells_fit) == (1, 1, 191)
     assert f.pack is not None and f.pack.cells == 191
     assert f.pack.length_mm <= 2800 and f.pack.width_mm <= 1500 and f.pack.height_mm <= 130
-    small = fit_envelope("ref:blade-ctp", 2800, 500, 130)
+    small = fit_envelope("ref:blade-ctp", 2800, 500, 130, orientation="upright_length")
     assert small.cells_fit == 0 and small.pack is None
     target = {"name": "t", "cell": "ref:assb-sulfide-li", "layout": {"rows": 3},
               "arrangement": {"target_voltage_V": 400, "target_energy_kWh": 80}}
@@ -298,7 +299,7 @@ def test_cli_pack_commands(tmp_path) -> None:
     assert res.exit_code == 0
     assert len(json.loads(res.stdout)["packs"]) == len(REFERENCE_IDS)
     res = r.invoke(app, ["pack", "fit", "ref:blade-ctp", "--length", "2800", "--width", "1500",
-                         "--height", "130"])
+                         "--height", "130", "--orientation", "upright_length"])
     assert res.exit_code == 0 and "191 cells fit" in res.stdout
     bad = _write(tmp_path, _BASE + "layout: {rows: 0}\n")
     res = r.invoke(app, ["pack", "show", bad])

@@ -3,7 +3,8 @@
 - ``show FILE|ref:ID``: headline figures, mass / volume / cost breakdown, element demand;
   ``--json`` everything, ``--csv`` every number as ``section,name,value,unit``.
 - ``references``: the reference packs, computed against published figures.
-- ``fit FILE|ref:ID --length L --width W --height H``: how many whole cells fit an envelope.
+- ``fit FILE|ref:ID --length L --width W --height H [--orientation NAME]``: how many whole
+  cells fit an envelope, every orientation tried (``--json``, ``--csv`` the candidates).
 - ``gains --out DIR``: cell-level against pack-level Wh/kg and Wh/L gain over LFP (PNG + HTML).
 - ``charge FILE|ref:ID --charger-kw KW``: pack 10-80 % fast charge from the cell's physics.
 
@@ -152,17 +153,34 @@ def fit(
         help="Cells in parallel (default: the pack file's; with a target voltage, as many "
         "strings as fit).",
         show_default=False)] = None,
+    orientation: Annotated[str | None, typer.Option(
+        "--orientation", metavar="NAME",
+        help="Pin the orientation: upright_length, upright_width, flat_length or flat_width "
+        "(flat: pouch and prismatic cells only). Default: the one whose pack has the most "
+        "cells.", show_default=False)] = None,
     json_: JsonOpt = False,
+    csv: CsvOpt = False,
 ) -> None:
-    """Fit whole cells into a pack envelope with the pack file's build: cells, kWh, mass."""
+    """Fit whole cells into a pack envelope with the pack file's build: cells, kWh, mass.
+
+    Every admissible orientation is tried and listed; the chosen one is marked.
+    """
     from casip.pack import fit_envelope
 
-    f = fit_envelope(pack, length, width, height, parallel=parallel)
+    f = fit_envelope(pack, length, width, height, parallel=parallel, orientation=orientation)
     if json_:
         echo_json(f.to_dict())
         return
+    table = f.candidates_table()
+    if csv:
+        typer.echo(table.to_csv(index=False), nl=False)
+        return
     con = make_console()
-    con.print(f"{f.cells_fit} cells fit {length:g} x {width:g} x {height:g} mm ({f.rule})")
+    shown = table.drop(columns=["description"]).set_index("orientation").round(
+        {"gross_kWh": 1, "mass_kg": 0})
+    print_df(con, shown, title="Orientations tried")
+    con.print(f"{f.cells_fit} cells fit {length:g} x {width:g} x {height:g} mm, orientation "
+              f"{f.orientation} ({f.rule})")
     if f.pack is None:
         con.print("not one series string fits: the envelope is too small for this cell")
         return

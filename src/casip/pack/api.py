@@ -398,7 +398,27 @@ def compile_pack(pack: Pack, cell: CellFacts, source: str | None = None
     })
     if pr.ties is not None:
         p["ties"] = pr.ties
+    p["hex_packing"] = 1.0 if _hex_packing(pack, cell, float(pressure or 0.0), source) else 0.0
     return p, pr.kind, mats
+
+
+def _hex_packing(pack: Pack, cell: CellFacts, pressure: float, source: str | None) -> bool:
+    """Whether the pack's rows are staggered (``layout.cylinder_packing: hex``), checked."""
+    if pack.layout.cylinder_packing != "hex":
+        return False
+    why = None
+    if cell.format != "cylindrical":
+        why = f"the cell is {cell.format}; only round cells nest in staggered rows"
+    elif pack.integration == "modules":
+        why = "module walls keep rows of modules from nesting"
+    elif pressure > 0:
+        why = "the pressure fixture's plates keep rows from nesting"
+    if why is not None:
+        raise CasipInputError(Problem(
+            "layout.cylinder_packing", f"hex packing does not apply: {why}", "hex",
+            "square, or hex with a cylindrical cell in cell_to_pack or cell_to_body and no "
+            "pack-held stack pressure"), source=source)
+    return True
 
 
 #: Cost of one module's monitoring board and connectors [USD] (assumption).
@@ -513,7 +533,15 @@ def evaluate_pack(pack, source: str | None = None, cell_design=None,
 
 @dataclass
 class EnvelopeFit:
-    """How many whole cells fit a pack envelope, and the pack they make."""
+    """How many whole cells fit a pack envelope, and the pack they make.
+
+    ``rows``, ``layers``, ``units_per_row`` and ``cells_per_unit`` are counted in the pack's
+    own frame (stack along x, cell width along y, cell height along z; see
+    :mod:`casip.pack.model`), which ``orientation`` places in the envelope
+    (:data:`ORIENTATIONS`). ``candidates`` lists every admissible orientation tried, with
+    its counts (``cells_fit`` whole cells fit, ``cells_used`` of them wired into the pack),
+    gross kWh and mass (kWh 0 and mass NaN when not one series string fits).
+    """
 
     envelope_mm: tuple[float, float, float]
     rows: int
@@ -523,38 +551,176 @@ class EnvelopeFit:
     cells_fit: int
     pack: PackMetrics | None
     rule: str
+    orientation: str = "upright_length"
+    cylinder_packing: str = "square"
+    candidates: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
+        """A JSON-friendly dict (NaN becomes None)."""
+        from casip.design.api import nan_to_none
+
         d = asdict(self)
         d["pack"] = self.pack.to_dict() if self.pack is not None else None
-        return d
+        return nan_to_none(d)
+
+    def candidates_table(self) -> pd.DataFrame:
+        """The orientations tried, one row each (the chosen one flagged)."""
+        df = pd.DataFrame(self.candidates)
+        if not df.empty:
+            df["chosen"] = df["orientation"] == self.orientation
+        return df
+
+
+#: Orientations of the pack in the envelope: which envelope axis (0 length, 1 width,
+#: 2 height) takes the model's stacking axis x, its cell-width axis y and its cell-height
+#: axis z. ``upright``: cell height vertical (on edge; cylinders standing); ``flat``: cell
+#: thickness vertical (pouch and prismatic only), the cell's width along the named axis.
+ORIENTATIONS: dict[str, tuple[int, int, int]] = {
+    "upright_length": (0, 1, 2),
+    "upright_width": (1, 0, 2),
+    "flat_length": (2, 0, 1),
+    "flat_width": (2, 1, 0),
+}
+
+_AXES = ("length", "width", "height")
+
+
+def admissible_orientations(cell_format: str) -> tuple[str, ...]:
+    """Orientations a cell format may take: all four for pouch and prismatic cells, the two
+    upright ones (standing) for cylindrical cells."""
+    if cell_format == "cylindrical":
+        return ("upright_length", "upright_width")
+    return tuple(ORIENTATIONS)
+
+
+def _describe(orientation: str, cell_format: str) -> str:
+    x, y, _ = (_AXES[i] for i in ORIENTATIONS[orientation])
+    if orientation.startswith("flat"):
+        return f"cells lying flat (thickness vertical), stacked upwards, width along the {y}"
+    if cell_format == "cylindrical":
+        return f"cells standing, rows along the {x}"
+    return f"cells on edge (height vertical), stacked along the {x}"
+
+
+def _fit_counts(p: dict, cell: CellFacts, kind: str, X_env: float, Y_env: float,
+                Z_env: float) -> dict:
+    """Whole cells in an envelope given in the model's frame (x stack, y width, z height)."""
+    one = {k: np.atleast_1d(v) for k, v in p.items()}
+    one.update(series=np.array([1.0]), parallel=np.array([1.0]), rows=np.array([1.0]),
+               layers=np.array([1.0]))
+    pt = model.pitch_mm(one)
+    mod = p["is_modules"] > 0
+    cpm = p["cells_per_module"] if mod else 1.0
+    hw = model.unit_hardware(one, np.array([cpm]), pt["pitch_mm"], kind)
+    mw = p["module_wall_mm"] if mod else 0.0
+    unit_W = float(max(cell.width_mm, hw["width_mm"][0]) + 2 * mw)
+    unit_H = float(max(cell.height_mm, hw["height_mm"][0]) + 2 * mw)
+    end = float(hw["end_mm"][0])
+    if mod and p["pressure_MPa"] <= 0:
+        end = 2 * p["module_end_plate_mm"]
+    hexp = p.get("hex_packing", 0.0) > 0
+    row_pitch = float(pt["row_pitch_mm"][0]) if hexp else unit_W
+    lid = p["lid_mm"] * p["has_lid"]
+    X = X_env - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
+    Y = Y_env - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
+    Z = Z_env - p["housing_floor_mm"] - lid - p["top_sheet_mm"] - p["clearance_mm"]
+    layers = max(0, math.floor(Z / (unit_H + p["busbar_space_mm"] + p["interface_mm"]
+                                    + p["plate_mm"]) + 1e-9))
+    # first row takes the unit width, each further row one row pitch + the row gap
+    rows = 0 if Y < unit_W - 1e-9 else \
+        1 + math.floor((Y - unit_W) / (row_pitch + p["row_gap_mm"]) + 1e-9)
+    pitch = float(pt["pitch_mm"][0])
+    staggered = ""
+    if mod:
+        unit_L = cpm * pitch + end
+        upr = max(0, math.floor((X + p["module_gap_mm"]) / (unit_L + p["module_gap_mm"]) + 1e-9))
+        per_unit = int(cpm)
+        per_layer = rows * upr * per_unit
+    else:
+        upr = 1
+        per_unit = max(0, math.floor((X - end) / pitch + 1e-9))
+        per_layer = rows * per_unit
+        if hexp and rows > 1 and per_unit > 0:
+            if X - end + 1e-9 >= (per_unit + 0.5) * pitch:
+                staggered = f", staggered rows of {per_unit}"
+            else:  # offset rows hold one cell less
+                per_layer = rows * per_unit - rows // 2
+                staggered = f", staggered rows of {per_unit} and {per_unit - 1} in turn"
+    return {"rows": rows, "layers": layers, "units_per_row": upr, "cells_per_unit": per_unit,
+            "cells_fit": layers * per_layer, "staggered": staggered}
 
 
 def fit_envelope(pack, length_mm: float, width_mm: float, height_mm: float,
-                 parallel: int | None = None, source: str | None = None) -> EnvelopeFit:
+                 parallel: int | None = None, source: str | None = None,
+                 orientation: str | None = None) -> EnvelopeFit:
     """Fit whole cells into a pack envelope (outer L x W x H, mm) with the pack file's build.
 
-    Packing rule: cells stand on edge (height vertical, width across, stacked along the
-    length) as in :mod:`casip.pack.model`. Layers ``= floor(Z_free / (unit height + busbar
-    space + interface + cold plate))``; rows ``= floor((Y_free + row gap) / (unit width + row
-    gap))``; cell-to-pack/body: cells per row ``= floor((X_free - end plates) / pitch)``;
-    modules: modules per row ``= floor((X_free + gap) / (module length + gap))`` of
-    ``cells_per_module`` cells. ``X_free = L - 2 wall - 2 clearance`` (and so on). The cells
-    that fit are wired ``parallel`` (given, else the file's) x ``floor(cells / parallel)`` in
-    series; a file with a target voltage keeps its series count and takes
-    ``floor(cells / series)`` in parallel.
+    Every admissible orientation of the pack in the envelope is tried (:data:`ORIENTATIONS`:
+    cells upright - on edge, or standing for cylinders - stacked along the length or along
+    the width; pouch and prismatic cells also lying flat, thickness vertical, width along the
+    length or the width); the one whose pack has the most cells wins (the cells wired
+    series x parallel; ties: higher kWh, then lower mass, then more cells fitting, then the
+    order above), unless ``orientation`` pins one. A non-upright_length
+    orientation is evaluated as the pack of :mod:`casip.pack.model` rotated into the
+    envelope (its housing, cold plates and busbar space turn with it: an assumption for the
+    flat ones, whose real cold plate would lie under the stacks), so the evaluated pack has
+    exactly the counts reported; its ``length_mm``/``width_mm``/``height_mm`` are given in
+    the envelope's axes. Today's single orientation (upright_length) is no longer the
+    default answer where another fits more cells: e.g. the BYD Blade pack in 2800 x 1500 x 130
+    mm fits 191 cells across the width but 202 in two rows along the length.
+
+    Packing rule in the pack's frame (x stack, y cell width, z cell height): layers
+    ``= floor(Z_free / (unit height + busbar space + interface + cold plate))``; rows
+    ``= 1 + floor((Y_free - unit width) / (row pitch + row gap))`` with row pitch the unit
+    width (square) or ``p sqrt(3) / 2`` (``layout.cylinder_packing: hex``, rows staggered by
+    ``p / 2``, holding ``n`` and ``n - 1`` cells in turn unless ``n + 1/2`` pitches fit);
+    cell-to-pack/body: cells per row ``n = floor((X_free - end plates) / p)``; modules:
+    modules per row ``= floor((X_free + gap) / (module length + gap))`` of
+    ``cells_per_module`` cells. ``X_free = L - 2 wall - 2 clearance``, ``Y_free`` likewise,
+    ``Z_free = H - floor - lid - top sheet - clearance``. The cells that fit are wired
+    ``parallel`` (given, else the file's) x ``floor(cells / parallel)`` in series; a file with
+    a target voltage keeps its series count and takes ``floor(cells / series)`` in parallel.
+
+    Parameters
+    ----------
+    pack : Pack, dict, str or path
+        The pack (file, ``ref:ID``, dict or :class:`~casip.pack.schema.Pack`).
+    length_mm, width_mm, height_mm : float
+        The envelope's outer size [mm].
+    parallel : int, optional
+        Cells in parallel (default: the file's).
+    source : str, optional
+        Where a Pack or dict came from, named in errors.
+    orientation : str, optional
+        Pin one of :data:`ORIENTATIONS` (admissible for the cell's format); by default the
+        best is chosen.
 
     Returns
     -------
     EnvelopeFit
-        The counts, and the evaluated pack (None when not one cell fits).
+        The counts, the candidates, and the evaluated pack (None when not one series string
+        fits).
+
+    Raises
+    ------
+    CasipInputError
+        If an envelope size is not positive, ``parallel`` is below 1, the orientation is
+        unknown or not admissible for the cell, or the pack file is invalid.
     """
     for name, v in (("length_mm", length_mm), ("width_mm", width_mm), ("height_mm", height_mm)):
         if not (v > 0 and math.isfinite(v)):
             raise CasipInputError(Problem(name, "envelope size must be a positive number", v,
                                           "a length in mm > 0"))
+    if orientation is not None and orientation not in ORIENTATIONS:
+        raise CasipInputError(Problem("orientation", "unknown orientation", orientation,
+                                      "one of: " + ", ".join(ORIENTATIONS)), source=source)
     pk, src, folder = _resolve_pack(pack, source)
     cell = cell_facts(pk, folder, src)
+    allowed = admissible_orientations(cell.format)
+    if orientation is not None and orientation not in allowed:
+        raise CasipInputError(Problem(
+            "orientation", f"a {cell.format} cell cannot take this orientation", orientation,
+            "one of: " + ", ".join(allowed)), source=src)
     fixed_series = None
     if parallel is None:
         if pk.arrangement.parallel is not None:
@@ -564,56 +730,65 @@ def fit_envelope(pack, length_mm: float, width_mm: float, height_mm: float,
     elif parallel < 1:
         raise CasipInputError(Problem("parallel", "must be at least 1", parallel, ">= 1"))
     p, kind, _ = compile_pack(pk, cell, src)
-    one = {k: np.atleast_1d(v) for k, v in p.items()}
-    one.update(series=np.array([1.0]), parallel=np.array([1.0]), rows=np.array([1.0]),
-               layers=np.array([1.0]))
-    pt = model.pitch_mm(one)
-    cpm = p["cells_per_module"] if p["is_modules"] else 1.0
-    hw = model.unit_hardware(one, np.array([cpm]), pt["pitch_mm"], kind)
+    env = (float(length_mm), float(width_mm), float(height_mm))
+
+    def build(name: str) -> tuple[dict, PackMetrics | None]:
+        axes = ORIENTATIONS[name]
+        c = _fit_counts(p, cell, kind, *(env[i] for i in axes))
+        n_fit = c["cells_fit"]
+        if fixed_series is not None:
+            series, par = fixed_series, n_fit // fixed_series
+            if par < 1:
+                series = 0
+        else:
+            series, par = n_fit // parallel, parallel
+        metrics = None
+        if series >= 1 and c["rows"] >= 1 and c["layers"] >= 1:
+            data = pk.model_dump(by_alias=True)
+            data["arrangement"] = {"series": int(series), "parallel": int(par)}
+            data["layout"]["rows"] = int(c["rows"])
+            data["layout"]["layers"] = int(c["layers"])
+            data["name"] = f"{pk.name} (fit {length_mm:g} x {width_mm:g} x {height_mm:g} mm)"
+            if not Path(pk.cell).is_absolute() and not pk.cell.startswith("ref:"):
+                data["cell"] = cell.spec
+            metrics = evaluate_pack(validate_pack(data, src), src)
+            # the model's box (x, y, z) back in the envelope's axes
+            box = [0.0, 0.0, 0.0]
+            for i, v in zip(axes, (metrics.length_mm, metrics.width_mm, metrics.height_mm),
+                            strict=True):
+                box[i] = v
+            metrics.length_mm, metrics.width_mm, metrics.height_mm = box
+            if name != "upright_length":
+                metrics.warnings.append(
+                    f"orientation {name}: evaluated as the upright pack rotated into the "
+                    "envelope (housing, cold plates and busbar space turn with it)")
+        cand = {"orientation": name, "description": _describe(name, cell.format),
+                "rows": c["rows"], "layers": c["layers"], "units_per_row": c["units_per_row"],
+                "cells_per_unit": c["cells_per_unit"], "cells_fit": n_fit,
+                "cells_used": metrics.cells if metrics else 0,
+                "gross_kWh": metrics.gross_kWh if metrics else 0.0,
+                "mass_kg": metrics.mass_kg if metrics else float("nan"),
+                "staggered": c["staggered"]}
+        return cand, metrics
+
+    results = {name: build(name) for name in allowed}
+
+    def rank(name: str) -> tuple[float, float, float, float]:
+        cand = results[name][0]
+        mass = cand["mass_kg"]
+        return (cand["cells_used"], cand["gross_kWh"],
+                -mass if math.isfinite(mass) else -1e18, cand["cells_fit"])
+
+    chosen = orientation or max(allowed, key=rank)  # max keeps the first of equals
+    best, metrics = results[chosen]
     mod = p["is_modules"] > 0
-    mw = p["module_wall_mm"] if mod else 0.0
-    unit_W = float(max(cell.width_mm, hw["width_mm"][0]) + 2 * mw)
-    unit_H = float(max(cell.height_mm, hw["height_mm"][0]) + 2 * mw)
-    end = float(hw["end_mm"][0])
-    if mod and p["pressure_MPa"] <= 0:
-        end = 2 * p["module_end_plate_mm"]
-    lid = p["lid_mm"] * p["has_lid"]
-    X = length_mm - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
-    Y = width_mm - 2 * p["housing_wall_mm"] - 2 * p["clearance_mm"]
-    Z = height_mm - p["housing_floor_mm"] - lid - p["top_sheet_mm"] - p["clearance_mm"]
-    layers = max(0, math.floor(Z / (unit_H + p["busbar_space_mm"] + p["interface_mm"]
-                                    + p["plate_mm"]) + 1e-9))
-    rows = max(0, math.floor((Y + p["row_gap_mm"]) / (unit_W + p["row_gap_mm"]) + 1e-9))
-    pitch = float(pt["pitch_mm"][0])
-    if mod:
-        unit_L = cpm * pitch + end
-        upr = max(0, math.floor((X + p["module_gap_mm"]) / (unit_L + p["module_gap_mm"]) + 1e-9))
-        per_unit = int(cpm)
-    else:
-        upr = 1
-        per_unit = max(0, math.floor((X - end) / pitch + 1e-9))
-    n_fit = rows * layers * upr * per_unit
-    rule = ("cells on edge, stacked along the length; "
+    upr, per_unit = best["units_per_row"], best["cells_per_unit"]
+    rule = (best["description"] + "; "
             + (f"{upr} module(s) of {per_unit} per row" if mod else f"{per_unit} per row")
-            + f", {rows} row(s), {layers} layer(s)")
-    if fixed_series is not None:
-        series, parallel = fixed_series, n_fit // fixed_series
-        if parallel < 1:
-            series = 0
-    else:
-        series = n_fit // parallel
-    metrics = None
-    if series >= 1 and rows >= 1 and layers >= 1:
-        data = pk.model_dump(by_alias=True)
-        data["arrangement"] = {"series": int(series), "parallel": int(parallel)}
-        data["layout"]["rows"] = int(rows)
-        data["layout"]["layers"] = int(layers)
-        data["name"] = f"{pk.name} (fit {length_mm:g} x {width_mm:g} x {height_mm:g} mm)"
-        if not Path(pk.cell).is_absolute() and not pk.cell.startswith("ref:"):
-            data["cell"] = cell.spec
-        metrics = evaluate_pack(validate_pack(data, src), src)
-    return EnvelopeFit((length_mm, width_mm, height_mm), rows, layers, upr, per_unit, n_fit,
-                       metrics, rule)
+            + best["staggered"] + f", {best['rows']} row(s), {best['layers']} layer(s)")
+    candidates = [{k: v for k, v in results[n][0].items() if k != "staggered"} for n in allowed]
+    return EnvelopeFit(env, best["rows"], best["layers"], upr, per_unit, best["cells_fit"],
+                       metrics, rule, chosen, pk.layout.cylinder_packing, candidates)
 
 
 # --------------------------------------------------------------------------------------------
@@ -668,8 +843,8 @@ def evaluate_many(pack, overrides: Mapping[str, np.ndarray], source: str | None 
 
 
 __all__ = [
-    "REFERENCE_IDS", "CellFacts", "EnvelopeFit", "PackMetrics", "cell_facts", "compare_references",
-    "compile_pack", "design_cell_facts", "evaluate_many", "evaluate_pack", "fit_envelope",
-    "read_pack",
+    "ORIENTATIONS", "REFERENCE_IDS", "CellFacts", "EnvelopeFit", "PackMetrics",
+    "admissible_orientations", "cell_facts", "compare_references", "compile_pack",
+    "design_cell_facts", "evaluate_many", "evaluate_pack", "fit_envelope", "read_pack",
     "read_pack_text", "reference_ids", "reference_text", "references_table",
 ]

@@ -142,18 +142,57 @@ def units(p: dict) -> dict[str, np.ndarray]:
 
 
 def pitch_mm(p: dict) -> dict[str, np.ndarray]:
-    """Cell pitch along the stack: ``cell thickness + pad + between-cell barrier / every_n``.
+    """Cell pitch along the stack and across the rows (square or hexagonal packing).
 
-    The pad takes up the cell's swelling: ``pad = max(min_pad, swelling / pad_compression)``;
-    the swelling is the engine's charged minus discharged stack thickness for a pouch cell and
+    Along the stack: ``p = cell thickness + pad + between-cell barrier / every_n``. The pad
+    takes up the cell's swelling: ``pad = max(min_pad, swelling / pad_compression)``; the
+    swelling is the engine's charged minus discharged stack thickness for a pouch cell and
     zero for a can (prismatic, cylindrical), whose charged stack fits inside the can (the engine
     refuses a design whose does not).
+
+    Across the rows (without the ``row_gap_mm``): the cell width on a square grid; with
+    ``hex_packing`` = 1 (cylindrical cells, ``layout.cylinder_packing: hex``) the rows are
+    staggered by half a pitch and nest, so the row pitch is ``p sqrt(3) / 2``: two neighbours
+    in one row and the cell between them in the next form an equilateral triangle of side
+    ``p`` (elementary geometry; its height is ``p sqrt(3) / 2``). With no gaps (``p = D``) a
+    cell covers ``D^2`` on the square grid and ``D^2 sqrt(3) / 2`` on the hexagonal one:
+    packing fractions ``pi / 4 = 0.785`` and ``pi / (2 sqrt 3) = 0.9069``.
+
+    Parameters
+    ----------
+    p : dict of str -> float or array
+        ``cell_thickness_mm``, ``cell_width_mm``, ``swelling_mm``, ``min_pad_mm``,
+        ``pad_compression``, ``between_cells_mm``, ``every_n_cells`` and optionally
+        ``hex_packing`` (0 or 1; 0 when absent).
+
+    Returns
+    -------
+    dict of str -> array
+        ``pad_mm``, ``barrier_mm``, ``pitch_mm`` (along the stack) and ``row_pitch_mm``
+        (centre to centre across the rows, without the row gap).
     """
     swell = _a(p, "swelling_mm")
     pad = np.maximum(_a(p, "min_pad_mm"), swell / _a(p, "pad_compression"))
     barrier = _a(p, "between_cells_mm") / _a(p, "every_n_cells")
-    return {"pad_mm": pad, "barrier_mm": barrier,
-            "pitch_mm": _a(p, "cell_thickness_mm") + pad + barrier}
+    pitch = _a(p, "cell_thickness_mm") + pad + barrier
+    hexp = _a(p, "hex_packing") if "hex_packing" in p else np.asarray(0.0)
+    row_pitch = np.where(hexp > 0, pitch * np.sqrt(3.0) / 2.0, _a(p, "cell_width_mm"))
+    return {"pad_mm": pad, "barrier_mm": barrier, "pitch_mm": pitch, "row_pitch_mm": row_pitch}
+
+
+def hex_stagger_mm(p: dict, cells_per_unit, pitch) -> np.ndarray:
+    """Extra row length of hexagonal packing: half a pitch when every row is full.
+
+    Staggered rows of a row length ``c p`` hold ``c`` and ``c - 1`` cells in turn
+    (``rows c - floor(rows / 2)`` cells per layer); a layer that needs more cells has ``c`` in
+    every row and the offset rows stick out by ``p / 2``. Zero for square packing and for one
+    row.
+    """
+    hexp = _a(p, "hex_packing") if "hex_packing" in p else np.asarray(0.0)
+    rows, layers = _a(p, "rows"), _a(p, "layers")
+    per_layer = np.ceil(_a(p, "series") * _a(p, "parallel") / layers)
+    fits_short = per_layer <= rows * cells_per_unit - np.floor(rows / 2)
+    return np.where((hexp > 0) & (rows > 1) & ~fits_short, pitch / 2.0, 0.0)
 
 
 def unit_hardware(p: dict, cells_per_unit, pitch, kind: str = "bands") -> dict[str, np.ndarray]:
@@ -206,7 +245,8 @@ def evaluate_arrays(p: dict, kind: str = "bands") -> dict[str, np.ndarray]:
     held = _a(p, "pressure_MPa") > 0
 
     # --- unit (module or row) geometry ------------------------------------------------------
-    stack = u["cells_per_unit"] * pt["pitch_mm"]
+    stack = u["cells_per_unit"] * pt["pitch_mm"] \
+        + hex_stagger_mm(p, u["cells_per_unit"], pt["pitch_mm"])
     plain_end = np.where(held, 0.0, 2.0 * _a(p, "module_end_plate_mm")) * mod
     unit_L = stack + hw["end_mm"] + plain_end
     unit_Wi = np.maximum(cw, hw["width_mm"])
@@ -222,7 +262,10 @@ def evaluate_arrays(p: dict, kind: str = "bands") -> dict[str, np.ndarray]:
     upr = u["units_per_row"]
     plate_mm, tim_mm = _a(p, "plate_mm"), _a(p, "interface_mm")
     X_in = upr * unit_L + (upr - 1) * _a(p, "module_gap_mm") * mod + 2 * clr
-    Y_in = rows * unit_W + (rows - 1) * _a(p, "row_gap_mm") + 2 * clr
+    # rows: square grid, one unit width apart; hexagonal (cylinders), p sqrt(3)/2 apart
+    row_pitch = np.where(_a(p, "hex_packing") > 0, pt["row_pitch_mm"], unit_W) \
+        if "hex_packing" in p else unit_W
+    Y_in = unit_W + (rows - 1) * (row_pitch + _a(p, "row_gap_mm")) + 2 * clr
     Z_in = layers * (unit_H + _a(p, "busbar_space_mm") + tim_mm + plate_mm) \
         + _a(p, "top_sheet_mm") + clr
     wall, floor_mm = _a(p, "housing_wall_mm"), _a(p, "housing_floor_mm")
@@ -328,7 +371,7 @@ def evaluate_arrays(p: dict, kind: str = "bands") -> dict[str, np.ndarray]:
     return out
 
 
-#: The keys :func:`evaluate_arrays` reads (``ties`` is optional).
+#: The keys :func:`evaluate_arrays` reads (``ties`` and ``hex_packing`` are optional).
 PARAMS = (
     "series", "parallel", "is_modules", "has_lid", "rows", "layers", "cells_per_module",
     "clearance_mm", "row_gap_mm", "module_gap_mm", "busbar_space_mm",
@@ -348,4 +391,4 @@ PARAMS = (
 )
 
 __all__ = ["MASS_COMPONENTS", "PACK_MATERIALS", "PARAMS", "PackMaterial", "evaluate_arrays",
-           "material", "pitch_mm", "unit_hardware", "units"]
+           "hex_stagger_mm", "material", "pitch_mm", "unit_hardware", "units"]

@@ -61,11 +61,15 @@ class Layout(_Strict):
 
     Cells stand on edge: height vertical, width across the pack (y), stacked face to face
     along their thickness (x). ``rows`` stacks sit side by side across the pack, ``layers``
-    on top of each other.
+    on top of each other. Rows of cylindrical cells sit on a square grid, or staggered
+    (``cylinder_packing: hex``).
     """
 
     rows: Annotated[int, Field(ge=1, le=100, strict=True)] = 1
-    layers: Annotated[int, Field(ge=1, le=10, strict=True)] = 1
+    layers: Annotated[int, Field(ge=1, le=100, strict=True)] = Field(
+        default=1, description="stacks on top of each other, each on its own cold plate (up "
+        "to 100: a fit with flat cells rotates the pack, its layers then lie side by side)",
+    )
     cells_per_module: Annotated[int, Field(ge=1, le=1000, strict=True)] | None = Field(
         default=None, description="cells stacked in one module (integration: modules only)"
     )
@@ -74,6 +78,11 @@ class Layout(_Strict):
     module_gap_mm: Length = Field(default=10.0, description="gap between modules in a row")
     busbar_space_mm: Length = Field(
         default=15.0, description="height above the cells for terminals and busbars"
+    )
+    cylinder_packing: Literal["square", "hex"] = Field(
+        default="square",
+        description="cylindrical cells: square grid, or hex (rows staggered by half a pitch, "
+        "row pitch = pitch x sqrt(3)/2; cell-to-pack and cell-to-body only)",
     )
 
 
