@@ -18,10 +18,13 @@ Pack fast charge (:func:`pack_charge`)
 --------------------------------------
 The cell's fastest plating-free (and, for lithium-metal cells, CCD-respecting) 10-80 % CC-CV
 charge from :func:`casip.physics.charge.fastest_charge` (PyBaMM DFN, default limits) gives the
-cell's time ``t_cell``; :func:`casip.vehicle.fastcharge.pack_fast_charge` turns it, with the
-pack's usable kWh, the charger's power and the cooling's heat rejection, into the pack's power,
-binding limit and 10-80 % time; the km added per 10 minutes use the reference sedan's EPA label
-consumption with the pack's mass (:mod:`casip.vehicle.model`).
+cell's charge profile (SOC rate and voltage at every SOC,
+:func:`casip.vehicle.fastcharge.profile_from_charge`);
+:func:`casip.vehicle.fastcharge.pack_fast_charge` turns it, with the pack's usable kWh, the
+charger's power and the cooling's heat rejection, into the pack's power at every SOC (the least
+of the three limits), the time integrated over 10-80 %, the limit binding longest and the share
+of time each binds; the km added use the reference sedan's EPA label consumption with the
+pack's mass (:mod:`casip.vehicle.model`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from casip.errors import CasipInputError, Problem
@@ -302,6 +305,9 @@ class PackChargeReport:
     binding_limit: str
     time_10_80_min: float
     km_per_10_min: float
+    peak_kw: float = math.nan
+    binding_share: dict[str, float] = field(default_factory=dict)
+    km_first_10_min: float = math.nan
 
     def to_dict(self) -> dict:
         """A JSON-friendly dict."""
@@ -363,7 +369,7 @@ def pack_charge(
                                   source="casip.pack.charts")
     from casip.pack.api import evaluate_pack, read_pack
     from casip.physics.charge import fastest_charge
-    from casip.vehicle.fastcharge import pack_fast_charge
+    from casip.vehicle.fastcharge import pack_fast_charge, profile_from_charge
     from casip.vehicle.model import label_consumption, vehicle_consumption_wh_km
 
     pk, src, folder = read_pack(pack)
@@ -376,7 +382,8 @@ def pack_charge(
                     "a cell with a finite 10-80 % time"), source=src)
     raw = {c: vehicle_consumption_wh_km(vehicle, c, m.mass_kg) for c in ("udds", "hwfet")}
     wh_km = float(label_consumption(raw, "epa"))
-    pc = pack_fast_charge(res.time_min, m.usable_kWh, charger_kw, heat_rejection_kw, wh_km)
+    pc = pack_fast_charge(profile_from_charge(res), m.usable_kWh, charger_kw, heat_rejection_kw,
+                          wh_km)
     return PackChargeReport(
         pack=m.name, cell=pk.cell, usable_kWh=m.usable_kWh, pack_mass_kg=m.mass_kg,
         cell_time_10_80_min=float(res.time_min), cell_c_rate=float(res.c_rate),
@@ -385,7 +392,8 @@ def pack_charge(
         vehicle=vehicle, consumption_wh_km=wh_km, cell_limited_kw=pc.cell_limited_kw,
         thermal_limit_kw=pc.thermal_limit_kw, power_kw=pc.power_kw,
         binding_limit=pc.binding_limit, time_10_80_min=pc.time_10_80_min,
-        km_per_10_min=pc.km_per_10_min,
+        km_per_10_min=pc.km_per_10_min, peak_kw=pc.peak_kw,
+        binding_share=dict(pc.binding_share), km_first_10_min=pc.km_first_10_min,
     )
 
 
