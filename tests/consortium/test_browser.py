@@ -110,6 +110,9 @@ def test_benchmark_shows_the_releases_and_their_privacy(page, live_url, shots):
     # a notice), never a histogram of so few organisations
     assert "median" in kinds or "not shown" in card
     assert "organisations per bin (noisy)" not in kinds
+    # issue 16: the pack KPIs have their cards, released at half the epsilon
+    pack = page.inner_text('.bench-kpi[data-kpi="pack_specific_energy"]')
+    assert "cell-to-pack template" in pack and "ε = 1" in pack
     page.screenshot(path=str(shots / "benchmark.png"), full_page=True)
     assert not page.js_errors, page.js_errors
 

@@ -312,9 +312,18 @@ def build_world(server, shared_data) -> World:
     markers[m] = "private"
     extreme = Item("design", "private", ext["id"], m, "design-private-optin", ext.get("document"))
     items.append(extreme)
-    values = _number_forms(ext.get("specific_energy_Wh_kg")) + _number_forms(
-        ext.get("energy_density_Wh_L")
-    )
+    # its cell and pack KPIs (issue 16: the pack KPIs are released under the same rules)
+    values = [
+        form
+        for key in (
+            "specific_energy_Wh_kg",
+            "energy_density_Wh_L",
+            "pack_specific_energy_Wh_kg",
+            "pack_energy_density_Wh_L",
+        )
+        for form in _number_forms(ext.get(key))
+    ]
+    assert len(values) >= 4, ext
     me = c.get("/api/me", headers=eng).json()
     ids = {"org": me["organisation"]["id"]}
     viewer = c.get("/api/me", headers=server.as_role(OWNER, "viewer")).json()

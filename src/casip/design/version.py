@@ -17,11 +17,16 @@ History
     wrap, cylindrical lid, base and collector discs), stack-pressure hardware, first-cycle
     loss (rated capacity after formation), sizing to a target; materials cost priced from a
     dated price set.
+``2026.12-pack``
+    Issue 16: the platform's stored design results include the design built into the
+    benchmark's cell-to-pack template (:mod:`casip.pack.templates`): pack Wh/kg, Wh/L and
+    $/kWh. Cell numbers are those of ``2026.12-hw``; a pack-model change that moves the template
+    figures bumps this version too.
 """
 
 from __future__ import annotations
 
 #: the design engine's arithmetic version (see the module docstring for when to bump it)
-ENGINE_VERSION = "2026.12-hw"
+ENGINE_VERSION = "2026.12-pack"
 
 __all__ = ["ENGINE_VERSION"]

@@ -19,7 +19,16 @@ kpi                         source                                          unit
 ``charge_time``             ``Simulation.charge_time_min`` (fast_charge)    min       lower
 ``cycle_life``              ``LifetimeResult.cycles_to_80`` (projected)     cycles    higher
 ``measured_cycle_life``     ``TestDataset.cycle_life`` (measured)           cycles    higher
+``pack_specific_energy``    ``Design.pack_specific_energy_Wh_kg``           Wh/kg     higher
+``pack_energy_density``     ``Design.pack_energy_density_Wh_L``             Wh/L      higher
+``pack_cost``               ``Design.pack_cost_usd_kWh``                    $/kWh     lower
 ==========================  ==============================================  ========  ======
+
+The pack KPIs are each design's figures in the benchmark's cell-to-pack template
+(:mod:`casip.pack.templates`), stored with the design's results; they follow every rule of the
+cell KPIs. Each of their releases gets half the per-release epsilon
+(:attr:`Kpi.epsilon_share`), so that the default plan (six KPIs at epsilon, three at epsilon/2,
+four quarterly releases) spends the default yearly budget exactly (``docs/security.md``).
 
 A new KPI needs an entry here and a public range in :data:`casip.platform.privacy.RANGES`;
 its releases are charged to the same ledger as every other.
@@ -108,6 +117,8 @@ class Kpi:
     model: type
     column: str
     where: tuple = ()
+    #: share of the policy's per-release epsilon a release of this KPI spends
+    epsilon_share: float = 1.0
 
     @property
     def col(self) -> Any:
@@ -147,8 +158,37 @@ KPIS: dict[str, Kpi] = {
             TestDataset,
             "cycle_life",
         ),
+        Kpi(
+            "pack_specific_energy",
+            "Pack specific energy (cell-to-pack template)",
+            "Wh/kg",
+            "higher",
+            Design,
+            "pack_specific_energy_Wh_kg",
+            epsilon_share=0.5,
+        ),
+        Kpi(
+            "pack_energy_density",
+            "Pack energy density (cell-to-pack template)",
+            "Wh/L",
+            "higher",
+            Design,
+            "pack_energy_density_Wh_L",
+            epsilon_share=0.5,
+        ),
+        Kpi(
+            "pack_cost",
+            "Pack cost (cell-to-pack template: cell cost + pack materials + assembly)",
+            "$/kWh",
+            "lower",
+            Design,
+            "pack_cost_usd_kWh",
+            epsilon_share=0.5,
+        ),
     )
 }
+#: the design KPIs and their columns (the references' markers)
+DESIGN_KPIS = tuple(k for k in KPIS.values() if k.model is Design)
 
 
 class UnknownKpi(LookupError):
@@ -248,22 +288,16 @@ def _references(session: Session) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {name: [] for name in KPIS}
     platform = sa.select(Organisation.id).where(Organisation.kind == OrgKind.PLATFORM.value)
     rows = session.execute(
-        sa.select(
-            Design.name,
-            Design.reference_id,
-            Design.specific_energy_Wh_kg,
-            Design.energy_density_Wh_L,
-            Design.cost_usd_kWh,
-        )
+        sa.select(Design.name, Design.reference_id, *[k.col for k in DESIGN_KPIS])
         .where(
             Design.owner_org_id.in_(platform), Design.reference_id.is_not(None), *current_clause()
         )
         .order_by(Design.reference_id != "lfp-blade", Design.reference_id)
     ).all()
-    for name, ref, se, ed, cost in rows:
-        for kpi, v in (("specific_energy", se), ("energy_density", ed), ("cost", cost)):
+    for name, ref, *values in rows:
+        for spec, v in zip(DESIGN_KPIS, values, strict=True):
             if v is not None:
-                out[kpi].append({"name": name, "reference_id": ref, "value": float(v)})
+                out[spec.kpi].append({"name": name, "reference_id": ref, "value": float(v)})
     for kpi in ("charge_time", "cycle_life", "measured_cycle_life"):
         spec = KPIS[kpi]
         m = spec.model
@@ -422,6 +456,7 @@ def release_due(db, settings, now: dt.datetime | None = None) -> list[str]:
         rows_of,
         measure,
         now,
+        shares={k.kpi: k.epsilon_share for k in KPIS.values() if k.epsilon_share != 1.0},
     )
 
 

@@ -18,6 +18,15 @@ is current.
 Costs are labelled as what they are: ``cost_usd_kWh`` is the **materials cost** (the design
 engine's bill of materials) and ``cell_cost_usd_kWh`` the **cell cost** (materials + scrap +
 manufacturing at the 10 GWh/yr reference plant, :func:`casip.cost.cell_cost`).
+
+Pack KPIs
+---------
+Every design is also built into the benchmark's cell-to-pack template
+(:data:`casip.pack.templates.BENCHMARK_TEMPLATE`, the LFP Blade pack's build at its voltage and
+energy; :mod:`casip.pack.templates`), and that pack's Wh/kg, Wh/L and $/kWh (cells at cell
+cost + pack materials + assembly) are stored beside the cell's (``pack_*`` columns, the rest
+of the pack's headline in ``metrics["pack"]``). They are part of the design engine's version:
+a change of the pack model that moves them bumps :data:`casip.design.ENGINE_VERSION` too.
 """
 
 from __future__ import annotations
@@ -108,6 +117,7 @@ def evaluate_document(document: Mapping[str, Any]) -> tuple[dict, dict]:
     metrics = m.to_dict()
     metrics["engine_version"] = ENGINE_VERSION
     metrics["cell_cost"] = _cell_cost(design, m)
+    metrics["pack"] = _template_pack(design)
     normalised = design.model_dump(mode="json", by_alias=True, exclude_none=True)
     return normalised, metrics
 
@@ -135,6 +145,32 @@ def _cell_cost(design: Any, m: design_api.CellMetrics) -> dict:
     return out
 
 
+#: headline figures of the template pack kept in ``metrics["pack"]``
+PACK_KEYS = (
+    "cells", "series", "parallel", "nominal_voltage_V", "gross_kWh", "usable_kWh", "mass_kg",
+    "volume_L", "specific_energy_Wh_kg", "energy_density_Wh_L", "cost_usd_kWh",
+    "gravimetric_cell_to_pack", "volumetric_cell_to_pack",
+)
+
+
+def _template_pack(design: Any) -> dict:
+    """The design in the benchmark's pack template, as stored in ``metrics["pack"]``: the
+    template's id and the pack's headline figures, or the reason there are none."""
+    from casip.pack.templates import BENCHMARK_TEMPLATE, design_in_template
+
+    try:
+        m = design_in_template(design, BENCHMARK_TEMPLATE, prices=price_set_spec())
+    except (CasipInputError, ValueError, KeyError, ZeroDivisionError) as exc:
+        return {"template": BENCHMARK_TEMPLATE, "reason": str(exc)}
+    d = m.to_dict()
+    out: dict[str, Any] = {"template": BENCHMARK_TEMPLATE}
+    out.update({k: d.get(k) for k in PACK_KEYS})
+    out["warnings"] = list(m.warnings)
+    if out["cost_usd_kWh"] is None:
+        out["reason"] = "no pack cost (the cell has no cell cost)"
+    return out
+
+
 def apply_metrics(row: Design, document: dict, metrics: dict) -> None:
     """Store a design's document and results (KPI columns, engine version, price set)."""
     row.document = document
@@ -147,12 +183,16 @@ def apply_metrics(row: Design, document: dict, metrics: dict) -> None:
 
 def result_columns(metrics: Mapping[str, Any]) -> dict[str, Any]:
     """The summary columns of a design row from its metrics (what :func:`recompute` rewrites)."""
+    pack = metrics.get("pack") or {}
     return {
         "specific_energy_Wh_kg": _finite(metrics.get("specific_energy_Wh_kg")),
         "energy_density_Wh_L": _finite(metrics.get("energy_density_Wh_L")),
         "cost_usd_kWh": _finite(metrics.get("cost_usd_kWh")),
         "cell_cost_usd_kWh": _finite((metrics.get("cell_cost") or {}).get("cell_usd_kWh")),
         "capacity_Ah": _finite(metrics.get("capacity_Ah")),
+        "pack_specific_energy_Wh_kg": _finite(pack.get("specific_energy_Wh_kg")),
+        "pack_energy_density_Wh_L": _finite(pack.get("energy_density_Wh_L")),
+        "pack_cost_usd_kWh": _finite(pack.get("cost_usd_kWh")),
         "engine_version": metrics.get("engine_version"),
         "price_set": metrics.get("price_set"),
         "stale_reason": None,
@@ -319,6 +359,9 @@ def summary(row: Design) -> dict:
         "cost_usd_kWh": row.cost_usd_kWh,
         "cell_cost_usd_kWh": row.cell_cost_usd_kWh,
         "capacity_Ah": row.capacity_Ah,
+        "pack_specific_energy_Wh_kg": row.pack_specific_energy_Wh_kg,
+        "pack_energy_density_Wh_L": row.pack_energy_density_Wh_L,
+        "pack_cost_usd_kWh": row.pack_cost_usd_kWh,
         "engine_version": row.engine_version,
         "price_set": row.price_set,
         "results_current": is_current(row.engine_version, row.price_set),

@@ -164,6 +164,9 @@ class Design(OwnedMixin, Base):
             "cell_cost_usd_kWh",
             "engine_version",
             "price_set",
+            "pack_specific_energy_Wh_kg",
+            "pack_energy_density_Wh_L",
+            "pack_cost_usd_kWh",
         ),
         sa.Index("ix_designs_reference_id", "reference_id"),
         {"sqlite_autoincrement": True},  # ids never reused (see migration 0006)
@@ -180,6 +183,11 @@ class Design(OwnedMixin, Base):
     capacity_Ah: Mapped[float | None]
     #: cell cost (materials + scrap + manufacturing, casip.cost.cell_cost) [$/kWh]
     cell_cost_usd_kWh: Mapped[float | None]
+    #: the design in the benchmark's cell-to-pack template (casip.pack.templates, migration
+    #: 0011): pack Wh/kg, Wh/L and $/kWh (cells at cell cost + pack materials + assembly)
+    pack_specific_energy_Wh_kg: Mapped[float | None]
+    pack_energy_density_Wh_L: Mapped[float | None]
+    pack_cost_usd_kWh: Mapped[float | None]
     #: the design engine (casip.design.ENGINE_VERSION) and price set the results were computed
     #: with; NULL: computed before versioning (migration 0010)
     engine_version: Mapped[str | None] = mapped_column(sa.String(32))

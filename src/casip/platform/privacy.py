@@ -150,6 +150,36 @@ RANGES: dict[str, KpiRange] = {
         (0.0, 500.0, 1000.0, 2000.0, 3000.0, 5000.0, 10000.0),
         "As cycle_life; the Severson et al. (2019) LFP cells lived 150-2,300 cycles.",
     ),
+    "pack_specific_energy": KpiRange(
+        0.0,
+        500.0,
+        2.0,
+        (0.0, 100.0, 150.0, 200.0, 250.0, 300.0, 500.0),
+        "Pack Wh/kg of a design in the benchmark's cell-to-pack template. A pack cannot pass "
+        "its cells: the cell range's top (600 Wh/kg) times a cell-to-pack mass share of 0.85 "
+        "(the template's overheads leave 0.65-0.80 for the reference cells) rounds to 500. "
+        "Bins: LFP cell-to-pack packs sit near 140-160 Wh/kg (BYD Blade pack), NMC packs near "
+        "170-200, the 2030 semi-/solid-state packs aim at 250-300. Assumed bins.",
+    ),
+    "pack_energy_density": KpiRange(
+        0.0,
+        1000.0,
+        5.0,
+        (0.0, 200.0, 300.0, 400.0, 500.0, 600.0, 1000.0),
+        "Pack Wh/L in the cell-to-pack template: the cell range's top (1600 Wh/L) times the "
+        "template's cell-to-pack volume share (below 0.6) rounds to 1000. Bins of 100 Wh/L "
+        "over the range of today's packs (LFP cell-to-pack near 250-300). Assumed bins.",
+    ),
+    "pack_cost": KpiRange(
+        0.0,
+        600.0,
+        2.0,
+        (0.0, 75.0, 100.0, 125.0, 150.0, 200.0, 300.0, 600.0),
+        "Pack $/kWh in the template: cells at cell cost (materials + scrap + manufacturing) + "
+        "pack materials + assembly. LFP packs sold near 80-100 $/kWh in China in 2024-2025 "
+        "(BNEF battery price survey, Dec 2024); 600 bounds pilot solid-state cells (400 $/kWh "
+        "materials plus manufacturing and pack). Assumed bins.",
+    ),
 }
 
 

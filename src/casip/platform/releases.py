@@ -31,7 +31,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -197,6 +197,7 @@ def run_due(
     rows_of: Callable[[Session, str], list[tuple]],
     measure: Callable[[list[tuple], str, float, int], dict],
     now: dt.datetime | None = None,
+    shares: Mapping[str, float] | None = None,
 ) -> list[str]:
     """Make the releases that are due now, in the order of ``kpis``; return the KPIs released.
 
@@ -216,12 +217,20 @@ def run_due(
         :func:`casip.platform.privacy.release`); its ``epsilon`` is what the ledger is charged.
     now : datetime, optional
         The clock (UTC, naive); tests move it to reach the next slot.
+    shares : mapping, optional
+        KPI -> share of the policy's epsilon its releases get (1 for KPIs not named): a KPI
+        released at a share spends that share of epsilon per release, and its release is
+        noisier in proportion.
     """
     now = now or utcnow()
+    shares = shares or {}
     slot = period_key(now, policy.release_every)
     budget_period = period_key(now, policy.budget_period)
     released = []
     for kpi in kpis:
+        epsilon = policy.epsilon * float(shares.get(kpi, 1.0))
+        if not (0 < epsilon <= policy.epsilon):
+            raise ValueError(f"{kpi}: epsilon share {shares.get(kpi)!r} not in (0, 1]")
         for _attempt in range(5):  # retried only when another process inserted meanwhile
             s = sessions()
             try:
@@ -233,7 +242,7 @@ def run_due(
                 if exists is not None:
                     break
                 used, n = spent(s, budget_period)
-                if used + policy.epsilon > policy.budget * (1 + 1e-9):
+                if used + epsilon > policy.budget * (1 + 1e-9):
                     log.warning(
                         "privacy budget of %s spent (%.3g of %.3g): %s not released in %s",
                         budget_period,
@@ -243,10 +252,10 @@ def run_due(
                         slot,
                     )
                     break
-                payload = measure(rows_of(s, kpi), kpi, policy.epsilon, policy.k)
+                payload = measure(rows_of(s, kpi), kpi, epsilon, policy.k)
                 cost = float(payload["epsilon"])
-                if cost > policy.epsilon * (1 + 1e-9):  # pragma: no cover - a broken measure
-                    raise RuntimeError(f"{kpi}: release cost {cost} > epsilon {policy.epsilon}")
+                if cost > epsilon * (1 + 1e-9):  # pragma: no cover - a broken measure
+                    raise RuntimeError(f"{kpi}: release cost {cost} > epsilon {epsilon}")
                 rel = PrivacyRelease(
                     kpi=kpi,
                     slot=slot,

@@ -2,13 +2,12 @@
 
 Read-only: nothing is stored. The pack model is :mod:`casip.pack` (see ``docs/pack.md``).
 
-A *template* is one of the reference packs (:data:`casip.pack.REFERENCE_IDS`). A design is put
-into a template by keeping everything of the template but its cell and its arrangement: the
-arrangement becomes a target of the template pack's own nominal voltage and gross energy (so
-series = round(V / cell V), parallel = ceil(E / (series x cell E)), see
-:class:`casip.pack.schema.Arrangement`). The comparison is the LFP cell-to-pack reference pack
-(``blade-ctp``) sized to the same gross energy: one string, as in the reference pack, of as many
-cells in series as come nearest that energy (within half a cell's energy).
+A *template* is one of the reference packs (:data:`casip.pack.REFERENCE_IDS`); a design is put
+into one as :mod:`casip.pack.templates` says (the template's build, as many rows as fit across
+its width, its voltage and gross energy as the arrangement's targets). The comparison is the
+LFP cell-to-pack reference pack (``blade-ctp``) sized to the same gross energy: one string, as
+in the reference pack, of as many cells in series as come nearest that energy (within half a
+cell's energy).
 """
 
 from __future__ import annotations
@@ -21,9 +20,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from casip.errors import CasipInputError, Problem
-from casip.pack import REFERENCE_IDS, evaluate_pack
-from casip.pack.api import HEADLINE, read_pack_text, reference_text
+from casip.pack import REFERENCE_IDS, evaluate_pack, templates
+from casip.pack.api import HEADLINE, design_cell_facts, read_pack_text, reference_text
 from casip.platform import access
 from casip.platform.access import Actor
 from casip.platform.deps import CommitRoute, current_actor, db_session, platform_of
@@ -101,27 +99,6 @@ def price_set_of(request: Request) -> str | None:
     return platform_of(request).settings.price_set or None
 
 
-def template_pack(template: str, cell: str, name: str,
-                  prices: str | None = None) -> tuple[dict, float]:
-    """The pack-file dict of ``template`` with its cell replaced by ``cell`` (a label) and its
-    arrangement by the template's own voltage and gross energy; and that energy (kWh)."""
-    if template not in REFERENCE_IDS:
-        raise CasipInputError(
-            Problem("template", "unknown pack template", template,
-                    "one of: " + ", ".join(REFERENCE_IDS))
-        )
-    ref = next(r for r in _references(prices) if r["id"] == template)
-    data = read_pack_text(reference_text(template), f"ref:{template}").model_dump(by_alias=True)
-    data["cell"] = cell
-    data["name"] = name
-    data["published"] = []
-    data["arrangement"] = {
-        "target_voltage_V": ref["kpis"]["nominal_voltage_V"],
-        "target_energy_kWh": ref["kpis"]["gross_kWh"],
-    }
-    return data, ref["kpis"]["gross_kWh"]
-
-
 @functools.lru_cache(maxsize=32)
 def _lfp_pack(energy_kWh: float, prices: str | None = None) -> dict:
     ref = next(r for r in _references(prices) if r["id"] == LFP_PACK)
@@ -138,8 +115,9 @@ def _lfp_pack(energy_kWh: float, prices: str | None = None) -> dict:
 def evaluate_design_pack(row, template: str, prices: str | None = None) -> dict:
     """Build ``template`` around a stored design (a :class:`~casip.platform.models.Design` row
     the caller may read) and compare it with the LFP cell-to-pack pack of the same energy."""
-    data, energy = template_pack(template, f"design:{row.id}", f"{row.name} in {template}",
-                                 prices)
+    width = design_cell_facts(row.document, spec=f"design:{row.id}", prices=prices).width_mm
+    data, energy = templates.template_pack(template, f"design:{row.id}",
+                                           f"{row.name} in {template}", prices, width)
     m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=row.document,
                       prices=prices)
     lfp = copy.deepcopy(_lfp_pack(energy, prices))

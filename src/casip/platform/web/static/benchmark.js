@@ -74,7 +74,7 @@
     });
   }
   function privacyText(p) {
-    return "Privacy: each release is ε = " + p.epsilon_per_release + " differentially private per organisation (" +
+    return "Privacy: each release is at most ε = " + p.epsilon_per_release + " differentially private per organisation (its ε is on its card; " +
       "releases every " + p.release_every + "); budget ε = " + p.budget_epsilon + " per " + p.budget_period +
       ", spent " + casip.fmt(p.spent_epsilon, 3) + " in " + p.period + ", remaining " + casip.fmt(p.remaining_epsilon, 3) +
       ". Next release: " + day(p.next_release_at) + ". Numbers change only at a release, never when anyone writes.";
