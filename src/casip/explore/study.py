@@ -151,7 +151,8 @@ class LifeSettings(_Strict):
 
 class Execution(_Strict):
     """``chunk_size``: points per task sent to the executor (and per journal file); by
-    default 1 for studies with PyBaMM or lifetime quantities, else 256."""
+    default 16 for studies whose costly quantities are all charge times (their points share
+    PyBaMM builds, casip.physics.batch), 1 for studies with lifetime quantities, else 256."""
 
     chunk_size: int | None = Field(None, ge=1, le=100_000)
 

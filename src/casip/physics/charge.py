@@ -415,40 +415,93 @@ def _cccv_control(variables):
     return (1 - m) * (i + i_cc) / i_cc + m * (v - pybamm.InputParameter(_V_CV)) / 0.01
 
 
-class _ChargeRig:
-    """One built DFN model that runs any CC / CV chain on one cell."""
+def _charge_model(model_options: Mapping, *, thermal: bool) -> pybamm.BaseModel:
+    """The symbolic DFN of a charge: CASIP's control law, target-charge and floor events.
 
-    def __init__(self, cell: _Cell, *, thermal: bool, horizon_s: float) -> None:
-        self.cell = cell
-        options = dict(cell.model_options)
-        options["operating mode"] = _cccv_control
-        if thermal:
-            options["thermal"] = "lumped"
-        model = pybamm.lithium_ion.DFN(options=options)
-        q = model.variables["Discharge capacity [A.h]"]
-        model.events.append(pybamm.Event("CASIP target charge", pybamm.InputParameter(_TARGET) + q))
-        model.events.append(
-            pybamm.Event(
-                "CASIP current floor",
-                -model.variables["Current [A]"] - pybamm.InputParameter(_FLOOR),
-            )
+    It depends only on the model options (no parameter value), so one such model may serve
+    any number of parameter sets (:class:`pybamm.Simulation` works on a copy of it).
+    """
+    options = dict(model_options)
+    options["operating mode"] = _cccv_control
+    if thermal:
+        options["thermal"] = "lumped"
+    model = pybamm.lithium_ion.DFN(options=options)
+    q = model.variables["Discharge capacity [A.h]"]
+    model.events.append(pybamm.Event("CASIP target charge", pybamm.InputParameter(_TARGET) + q))
+    model.events.append(
+        pybamm.Event(
+            "CASIP current floor",
+            -model.variables["Current [A]"] - pybamm.InputParameter(_FLOOR),
         )
-        model.initial_conditions[model.variables["Current variable [A]"]] = (
-            -pybamm.InputParameter(_I_CC)
-        )
-        pv = cell.parameter_values.copy()
+    )
+    model.initial_conditions[model.variables["Current variable [A]"]] = (
+        -pybamm.InputParameter(_I_CC)
+    )
+    return model
+
+
+class _ChargeModel:
+    """A built charge simulation for one parameter structure (several cells may share it).
+
+    ``parameter_values`` may hold ``"[input]"`` for values that differ between the cells it
+    serves; each cell's run then passes them as inputs (:class:`_ChargeRig`).
+    """
+
+    def __init__(
+        self,
+        parameter_values: pybamm.ParameterValues,
+        model_options: Mapping,
+        *,
+        intercalation: bool,
+        thermal: bool,
+        horizon_s: float,
+        model: pybamm.BaseModel | None = None,
+    ) -> None:
+        if model is None:
+            model = _charge_model(model_options, thermal=thermal)
+        pv = parameter_values.copy()
         pv.update({_C_POS: "[input]", _V_MAX: "[input]"}, check_already_exists=False)
-        if cell.intercalation:
+        if intercalation:
             pv.update({_C_NEG: "[input]"})
         outputs = ["Time [s]", "Voltage [V]", "Current [A]", "Discharge capacity [A.h]",
                    TEMPERATURE_VAR]
-        if cell.intercalation:
+        if intercalation:
             outputs.append(ANODE_POTENTIAL_VAR)
         self.outputs = outputs
-        self.v_max_set = float(cell.parameter_values[_V_MAX])
         self.sim = pybamm.Simulation(
             model, parameter_values=pv, solver=make_solver(horizon_s, output_variables=outputs)
         )
+
+
+class _ChargeRig:
+    """One built DFN model that runs any CC / CV chain on one cell.
+
+    ``built`` shares a :class:`_ChargeModel` between cells (:mod:`casip.physics.batch`); its
+    ``"[input]"`` values of this cell are ``inputs``, passed to every solve.
+    """
+
+    def __init__(
+        self,
+        cell: _Cell,
+        *,
+        thermal: bool,
+        horizon_s: float,
+        built: _ChargeModel | None = None,
+        inputs: Mapping[str, float] | None = None,
+    ) -> None:
+        self.cell = cell
+        if built is None:
+            built = _ChargeModel(
+                cell.parameter_values,
+                cell.model_options,
+                intercalation=cell.intercalation,
+                thermal=thermal,
+                horizon_s=horizon_s,
+            )
+        self.outputs = built.outputs
+        self.inputs = dict(inputs or {})
+        self.v_max_set = float(cell.parameter_values[_V_MAX])
+        self.sim = built.sim
 
     def run(
         self,
@@ -463,7 +516,8 @@ class _ChargeRig:
         Returns the solution and the time [s] at which CV took over (NaN if never).
         """
         q = self.cell.capacity_Ah
-        base = dict(self.cell.soc_inputs(soc_start))
+        base = dict(self.inputs)
+        base.update(self.cell.soc_inputs(soc_start))
         base.update({_V_CV: v_max, _V_MAX: v_max, _MODE: 0.0, _FLOOR: 0.0})
         what = f"charge of {self.cell.name!r}"
         sol = None
@@ -811,10 +865,23 @@ def fast_charge(
         overrides=overrides,
     )
     resolved, notes = _resolve_limits(cell, limits)
-    c_max = max(c for c, _ in step_list)
-    horizon = _horizon(soc_end - soc_start, c_max)
-    t_cap = _time_cap(soc_end - soc_start, step_list)
+    horizon = _horizon(soc_end - soc_start, max(c for c, _ in step_list))
     rig = _ChargeRig(cell, thermal=limits.max_temperature_C is not None, horizon_s=horizon)
+    return _charge_on(rig, step_list, protocol, soc_start, soc_end, resolved, notes)
+
+
+def _charge_on(
+    rig: _ChargeRig,
+    step_list: Sequence[tuple[float, float]],
+    protocol: str,
+    soc_start: float,
+    soc_end: float,
+    resolved: dict,
+    notes: list[str],
+) -> ChargeResult:
+    """Run a checked protocol on a rig and evaluate its limits (shared by
+    :func:`fast_charge` and :func:`casip.physics.batch.fast_charge_many`)."""
+    t_cap = _time_cap(soc_end - soc_start, step_list)
     sol, cv_start = rig.run(step_list, soc_start, soc_end, resolved["upper_voltage_V"], t_cap)
     return _evaluate(
         rig,
