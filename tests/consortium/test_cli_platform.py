@@ -200,12 +200,15 @@ def test_privacy_status_and_scheduled_release_from_the_cli(tmp_path):
     for slug in ("acme", "bolt", "cell"):  # k = 3 member organisations: releases can be made
         run("create-org", slug, slug.upper(), "--kind", "member", "--data-dir", d)
     out = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
-    assert out["released_now"] == list(
-        json.loads(run("privacy", "--json", "--data-dir", d).stdout)["latest"][i]["kpi"]
-        for i in range(6)
-    )
+    from casip.platform.benchmarking import KPIS
+
+    latest = json.loads(run("privacy", "--json", "--data-dir", d).stdout)["latest"]
+    assert out["released_now"] == [e["kpi"] for e in latest] == list(KPIS)
     p = out["privacy"]
-    assert p["spent_epsilon"] == pytest.approx(6 * p["epsilon_per_release"])
+    # six cell KPIs at epsilon, three pack KPIs at half of it
+    shares = sum(k.epsilon_share for k in KPIS.values())
+    assert shares == 7.5
+    assert p["spent_epsilon"] == pytest.approx(shares * p["epsilon_per_release"])
     again = json.loads(run("privacy", "--release", "--json", "--data-dir", d).stdout)
     assert again["released_now"] == []  # at most one release per KPI per slot
     assert again["privacy"]["spent_epsilon"] == p["spent_epsilon"]
