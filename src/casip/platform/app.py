@@ -2,7 +2,8 @@
 
 :func:`create_app` builds an app from :class:`~casip.platform.settings.Settings`; on start-up
 it migrates the database (Alembic), seeds it if empty, clears uploads a killed server left half
-received, and starts the background job runner.
+received, and starts the ``casip worker`` processes that run jobs (``Settings.embedded_workers``,
+:mod:`casip.platform.worker`); the request process runs none.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from fastapi.staticfiles import StaticFiles
 import casip
 from casip.platform import audit, benchmarking, limits, problems, uploads
 from casip.platform.db import Database, upgrade
-from casip.platform.jobs import JobRunner
+from casip.platform.jobs import JobQueue
 from casip.platform.releases import ReleaseScheduler
 from casip.platform.settings import Settings
 
@@ -49,11 +50,11 @@ ROUTERS = (
 
 @dataclass
 class Platform:
-    """What the routes share: settings, database, job runner."""
+    """What the routes share: settings, database, job queue."""
 
     settings: Settings
     db: Database
-    jobs: JobRunner
+    jobs: JobQueue
 
 
 def plotly_js() -> Path:
@@ -75,29 +76,57 @@ def initialise(settings: Settings) -> tuple[Database, bool]:
     """:func:`prepare`, also telling whether the database was seeded now (first start).
 
     Stored design results of another engine version or price set are recomputed here (before
-    any benchmark release), unless ``settings.recompute_on_start`` is off."""
+    any benchmark release), unless ``settings.recompute_on_start`` is off.
+
+    Several processes may start at once on one database (``casip serve --workers N``, workers,
+    other hosts): the whole runs under :func:`casip.platform.startup.startup_lock`, so one
+    process migrates, seeds and recomputes while the others wait, then find nothing to do
+    (``seeded`` is True in the one process that seeded)."""
     from casip.platform import designs, runs, seed
+    from casip.platform.startup import startup_lock
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.database_url)
-    upgrade(db.engine)
     designs.configure(settings.price_set)
-    seeded = seed.seed(db, demo=settings.seed_demo)
-    if seeded and settings.seed_demo:
-        runs.seed_demo_results(db)  # lifetime projections of the shared demo designs (BLAST)
-    if settings.recompute_on_start and not seeded:
-        with db.session() as s:
-            done = designs.recompute(s)
-        if done["recomputed"] or done["stale"]:
-            log.warning(
-                "design results recomputed with engine %s, price set %s: %d recomputed, "
-                "%d left stale",
-                done["engine_version"],
-                done["price_set"],
-                done["recomputed"],
-                len(done["stale"]),
-            )
+    with startup_lock(settings.database_url):
+        upgrade(db.engine)
+        seeded = seed.seed(db, demo=settings.seed_demo)
+        if seeded and settings.seed_demo:
+            runs.seed_demo_results(db)  # lifetime projections of the shared demo designs (BLAST)
+        if settings.recompute_on_start and not seeded:
+            with db.session() as s:
+                done = designs.recompute(s)
+            if done["recomputed"] or done["stale"]:
+                log.warning(
+                    "design results recomputed with engine %s, price set %s: %d recomputed, "
+                    "%d left stale",
+                    done["engine_version"],
+                    done["price_set"],
+                    done["recomputed"],
+                    len(done["stale"]),
+                )
     return db, seeded
+
+
+def migrate_once(settings: Settings) -> None:
+    """Bring the database to the newest schema under the start-up lock (what ``casip serve``
+    does before it starts worker processes beside several API processes)."""
+    from casip.platform.startup import startup_lock
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db = Database(settings.database_url)
+    try:
+        with startup_lock(settings.database_url):
+            upgrade(db.engine)
+    finally:
+        db.dispose()
+
+
+def app_from_env() -> FastAPI:
+    """The app on :class:`Settings` read from the environment (``CASIP_*``): the factory
+    ``casip serve --workers N`` gives uvicorn (``casip.platform.app:app_from_env``), whose
+    worker processes each build their own app."""
+    return create_app(Settings())
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -113,9 +142,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # process's journal (audited reads are synced to it before their answer leaves)
         audit.start(db.engine, settings.data_dir / audit.JOURNAL_DIR, settings.audit_journal_fsync)
         uploads.cleanup_partial(settings, db)
-        runner = JobRunner(db, settings.job_workers, settings.store_dir)
+        runner = JobQueue(db)
         app.state.platform = Platform(settings, db, runner)
-        runner.recover()
+        # jobs run in worker processes (none in this one); a job a killed worker left running
+        # is claimed again when its lease runs out (casip.platform.jobs)
+        embedded = None
+        if settings.embedded_workers > 0:
+            from casip.platform.worker import start_embedded
+
+            embedded = start_embedded(settings, settings.embedded_workers)
         if seeded and settings.seed_demo and settings.demo_jobs:
             from casip.platform import runs
 
@@ -132,6 +167,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             scheduler.stop()
             runner.shutdown(wait=False)
+            if embedded is not None:
+                embedded.stop()
             audit.stop(db.engine)  # queued read entries reach the log; journal closed
             db.dispose()
 
@@ -150,6 +187,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     problems.install(app)
     limits.install(app, settings)  # header and body sizes, before routing and authentication
+    from casip.platform import metrics
+
+    metrics.install(app)  # GET /api/metrics: requests, latency, DB pool (Prometheus text)
     bundle = plotly_js()
 
     @app.get("/api/health", tags=["operations"], summary="Liveness and schema revision")

@@ -430,7 +430,9 @@ def _reason(exc: CasipInputError) -> str:
 
 
 def _update(ctx: JobContext, cal_id: int, **values: Any) -> None:
-    with ctx.db.session() as s:
+    """Write the job's calibration row, fenced by the job's attempt (a cancelled or superseded
+    attempt writes nothing: :meth:`JobContext.fenced`)."""
+    with ctx.fenced() as s:
         s.execute(sa.update(Calibration).where(Calibration.id == cal_id).values(**values))
 
 
@@ -552,7 +554,7 @@ def _finish_failed(ctx: JobContext, cal_id: int, message: str, field: str | None
 def run_calibration(ctx: JobContext) -> tuple[str, int]:
     """Job: fit a design to its attached tests; fills the job's Calibration row."""
     cal_id = ctx.params.get("calibration_id")
-    with ctx.db.session() as s:
+    with ctx.fenced() as s:
         cal = s.get(Calibration, cal_id) if isinstance(cal_id, int) else None
         if cal is None:
             raise ValueError(f"calibration {cal_id} no longer exists (its design was deleted)")
@@ -562,7 +564,9 @@ def run_calibration(ctx: JobContext) -> tuple[str, int]:
     try:
         return _run(ctx, cal_id, cases, params, options)
     except JobCancelled:
-        _update(ctx, cal_id, status="cancelled", finished_at=utcnow())
+        with ctx.db.session() as s:  # the job is cancelled: no attempt owns it any more
+            s.execute(sa.update(Calibration).where(Calibration.id == cal_id)
+                      .values(status="cancelled", finished_at=utcnow()))
         raise
     except CasipInputError as exc:
         reason = _reason(exc)
@@ -645,10 +649,8 @@ def _run(ctx: JobContext, cal_id: int, cases: dict, params: list, options: dict
         "evaluations": evaluations,
     })
     status = "ill_posed" if ill else "done"
-    with ctx.db.session() as s:
-        job = s.get(Job, ctx.job_id)
-        if job is None or job.status == JobStatus.CANCELLED:
-            raise JobCancelled()
+    ctx.done_message = done_message(result, status)
+    with ctx.fenced() as s:  # the result and the job's done status commit together, once
         cal = s.get(Calibration, cal_id)
         if cal is None:
             raise ValueError(f"design {design_id} was deleted while the job ran; nothing was "
@@ -656,7 +658,7 @@ def _run(ctx: JobContext, cal_id: int, cases: dict, params: list, options: dict
         cal.status, cal.result, cal.bpx, cal.bpx_reason = status, result, bpx, bpx_reason
         cal.progress, cal.evaluations, cal.finished_at = 1.0, evaluations, utcnow()
         cal.stage = (res.stages[-1].stage if res.stages else None)
-    ctx.done_message = done_message(result, status)
+        ctx.complete(s, "calibration", cal_id)
     return "calibration", cal_id
 
 

@@ -396,6 +396,29 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     started_at: Mapped[dt.datetime | None]
     finished_at: Mapped[dt.datetime | None]
+    #: claims of the job by workers; every write of an attempt is fenced by it (migration 0012)
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    #: the claim expires then unless the worker's supervisor renews it
+    lease_until: Mapped[dt.datetime | None]
+    worker_id: Mapped[str | None] = mapped_column(sa.String(100))
+
+
+class Worker(Base):
+    """A worker process (``casip worker``) and its heartbeat (:mod:`casip.platform.worker`)."""
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(sa.String(100), primary_key=True)
+    host: Mapped[str] = mapped_column(sa.String(255))
+    pid: Mapped[int]
+    slots: Mapped[int]
+    running: Mapped[int] = mapped_column(default=0, server_default="0")
+    done: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    version: Mapped[str] = mapped_column(sa.String(32))
+    started_at: Mapped[dt.datetime]
+    last_seen: Mapped[dt.datetime]
+    stopped_at: Mapped[dt.datetime | None]
 
 
 class AuditEvent(Base):
@@ -482,3 +505,14 @@ class RateLimitCounter(Base):
     key: Mapped[str] = mapped_column(sa.String(255), primary_key=True)
     count: Mapped[int] = mapped_column(sa.Integer)
     expires_at: Mapped[float] = mapped_column(sa.Float, index=True)
+
+
+class DataVersion(Base):
+    """A counter per data topic (``items``, ``auth``), bumped in the same transaction as every
+    write to the topic's tables, so that each server process sees other processes' writes,
+    in-place updates included (:mod:`casip.platform.data_version`, migration 0013)."""
+
+    __tablename__ = "data_versions"
+
+    topic: Mapped[str] = mapped_column(sa.String(32), primary_key=True)
+    version: Mapped[int] = mapped_column(sa.BigInteger, default=0, server_default="0")

@@ -62,8 +62,8 @@ from sqlalchemy.orm import Session
 from casip.errors import CasipInputError, Problem
 from casip.platform import access, runs
 from casip.platform.access import Actor, NotFound
-from casip.platform.jobs import JobCancelled, JobContext, register
-from casip.platform.models import Design, DesignTest, Job, JobStatus, Replay, TestDataset
+from casip.platform.jobs import JobContext, register
+from casip.platform.models import Design, DesignTest, Replay, TestDataset
 from casip.platform.problems import ApiProblem
 
 #: most consecutive cycles one replay covers
@@ -604,10 +604,8 @@ def run_replay(ctx: JobContext) -> tuple[str, int]:
     test_id, test_name, store_test_id, details = _load_test(ctx, design_id)
     result = replay_result(ctx, document, design_id, store_test_id, details)
     ctx.progress(0.95, "storing the result")
-    with ctx.db.session() as s:
-        job = s.get(Job, ctx.job_id)
-        if job is None or job.status == JobStatus.CANCELLED:
-            raise JobCancelled()
+    ctx.done_message = done_message(result)
+    with ctx.fenced() as s:  # the row and the job's done status commit together, once
         row = Replay(
             owner_org_id=ctx.owner_org_id,
             created_by_id=ctx.created_by_id,
@@ -629,9 +627,8 @@ def run_replay(ctx: JobContext) -> tuple[str, int]:
                 f"design {design_id} or test {test_id} was deleted while the job ran; nothing "
                 "was stored"
             ) from None
-        rid = row.id
-    ctx.done_message = done_message(result)
-    return "replay", rid
+        ctx.complete(s, "replay", row.id)
+        return "replay", row.id
 
 
 # --------------------------------------------------------------------------- access

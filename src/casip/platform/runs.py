@@ -42,9 +42,8 @@ from casip.platform import access
 from casip.platform.access import Actor
 from casip.platform.db import Database
 from casip.platform.jobs import (
-    JobCancelled,
     JobContext,
-    JobRunner,
+    JobQueue,
     finished_message,
     register,
 )
@@ -271,15 +270,14 @@ def _validated(document: dict, design_id: int):
     return validate_design(document, source=f"design {design_id}")
 
 
-def _store(ctx: JobContext, row: Simulation | LifetimeResult) -> int:
-    """Insert the result row unless the job was cancelled meanwhile; return its id.
+def _store(ctx: JobContext, row: Simulation | LifetimeResult, kind: str) -> int:
+    """Insert the result row and mark the job done with it, in one transaction fenced by the
+    job's attempt (:meth:`JobContext.fenced`): nothing is stored when the job was cancelled or
+    taken over by another attempt meanwhile. Return the row's id.
 
     The row is never more visible than its design is now (the design may have been unshared
     while the job ran): a wider inherited visibility is narrowed to the design's."""
-    with ctx.db.session() as s:
-        job = s.get(Job, ctx.job_id)
-        if job is None or job.status == JobStatus.CANCELLED:
-            raise JobCancelled()
+    with ctx.fenced() as s:
         design = s.get(Design, row.design_id)
         if design is not None:
             allowed = access.max_derived_visibility(design)
@@ -293,6 +291,7 @@ def _store(ctx: JobContext, row: Simulation | LifetimeResult) -> int:
             raise ValueError(
                 f"design {row.design_id} was deleted while the job ran; nothing was stored"
             ) from None
+        ctx.complete(s, kind, row.id)
         return row.id
 
 
@@ -408,9 +407,8 @@ def run_fast_charge(ctx: JobContext) -> tuple[str, int]:
         charge_time_min=stored["time_min"],
         job_id=ctx.job_id,
     )
-    sim_id = _store(ctx, row)
     ctx.done_message = charge_done_message(stored)
-    return "simulation", sim_id
+    return "simulation", _store(ctx, row, "simulation")
 
 
 @register("rate_capability")
@@ -454,9 +452,8 @@ def run_rate_capability(ctx: JobContext) -> tuple[str, int]:
         charge_time_min=None,
         job_id=ctx.job_id,
     )
-    sim_id = _store(ctx, row)
     ctx.done_message = f"done: discharges at {', '.join(f'{c:g}C' for c in rates)}"
-    return "simulation", sim_id
+    return "simulation", _store(ctx, row, "simulation")
 
 
 def lifetime_projection(
@@ -555,9 +552,8 @@ def run_lifetime(ctx: JobContext) -> tuple[str, int]:
         result=result,
         **columns,
     )
-    life_id = _store(ctx, row)
     ctx.done_message = lifetime_done_message(columns, result, duty_name)
-    return "lifetime", life_id
+    return "lifetime", _store(ctx, row, "lifetime")
 
 
 # --------------------------------------------------------------------------- demo content
@@ -647,7 +643,7 @@ def seed_demo_results(db: Database, duty: str = DEFAULT_DUTY, per_org: int | Non
 
 
 def queue_demo_charge_jobs(
-    db: Database, runner: JobRunner, per_org: int = 2, c_rate: float = DEFAULT_CHARGE_C_RATE
+    db: Database, runner: JobQueue, per_org: int = 2, c_rate: float = DEFAULT_CHARGE_C_RATE
 ) -> list[int]:
     """Queue ``fast_charge`` jobs for a few shared designs of each demo organisation.
 
@@ -685,7 +681,7 @@ def queue_demo_charge_jobs(
                 }
                 ids.append(new_job(s, org.id, d.created_by_id, "fast_charge", params).id)
                 n += 1
-    for jid in ids:  # committed above: the worker threads see the rows
+    for jid in ids:  # committed above: the workers see the rows
         runner.submit(jid)
     return ids
 

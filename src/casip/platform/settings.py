@@ -83,7 +83,21 @@ class Settings:
         On the first start with the demo, queue fast-charge simulations of a few shared demo
         designs (PyBaMM, in the background) so that the charge-time KPI has data.
     job_workers : int
-        Background job threads.
+        Jobs one worker process runs at once (each in its own child process).
+    embedded_workers : int
+        Worker processes (``casip worker``) started with the server: by the app itself
+        (:func:`casip.platform.app.create_app`) or, for several API processes, once by
+        ``casip serve``. 0: the operator runs ``casip worker`` processes
+        (docs/platform-operator.md).
+    job_lease_s, job_heartbeat_s : float
+        A running job's lease, renewed every ``job_heartbeat_s`` by its worker's supervisor; a
+        job whose lease ran out (worker killed or stalled) is claimed again by another worker.
+    job_wall_clock_s : float
+        Hard wall-clock limit of one job attempt, enforced by killing its process.
+    job_max_attempts : int
+        Attempts of a job whose worker was lost before it is failed.
+    worker_poll_s : float
+        How often an idle worker looks for queued jobs.
     request_threads : int
         Threads that run request handlers (default 8).
     session_hours : int
@@ -154,6 +168,18 @@ class Settings:
         default_factory=lambda: os.environ.get("CASIP_DEMO_JOBS", "1") not in ("0", "false")
     )
     job_workers: int = field(default_factory=lambda: _env_int("CASIP_JOB_WORKERS", 1))
+    embedded_workers: int = field(
+        default_factory=lambda: _env_int("CASIP_EMBEDDED_WORKERS", 1)
+    )
+    job_lease_s: float = field(default_factory=lambda: _env_float("CASIP_JOB_LEASE_S", 30.0))
+    job_heartbeat_s: float = field(
+        default_factory=lambda: _env_float("CASIP_JOB_HEARTBEAT_S", 5.0)
+    )
+    job_wall_clock_s: float = field(
+        default_factory=lambda: _env_float("CASIP_JOB_WALL_CLOCK_S", 6 * 3600.0)
+    )
+    job_max_attempts: int = field(default_factory=lambda: _env_int("CASIP_JOB_MAX_ATTEMPTS", 3))
+    worker_poll_s: float = field(default_factory=lambda: _env_float("CASIP_WORKER_POLL_S", 0.5))
     request_threads: int = field(default_factory=lambda: _env_int("CASIP_REQUEST_THREADS", 8))
     session_hours: int = field(default_factory=lambda: _env_int("CASIP_SESSION_HOURS", 12))
     #: mark the session cookie Secure (set when the platform is served over HTTPS)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -109,7 +110,12 @@ def run_study_job(ctx: JobContext) -> tuple[str, int]:
     from casip.explore.study import study_from_data
 
     study = study_from_data(ctx.params["study"], source=f"study of job {ctx.job_id}")
-    out_dir = studies_dir(ctx.store_dir) / str(ctx.job_id)
+    # each attempt writes its own folder; the one that completes the job moves it into place
+    # under the job's fence, so a superseded attempt's files never replace its successor's
+    final_dir = studies_dir(ctx.store_dir) / str(ctx.job_id)
+    out_dir = studies_dir(ctx.store_dir) / f"{ctx.job_id}.attempt{ctx.attempt}"
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
 
     def progress(done: int, total: int, message: str = "") -> None:
         ctx.progress(done / max(total, 1), message or f"{done} of {total} evaluations")
@@ -126,13 +132,15 @@ def run_study_job(ctx: JobContext) -> tuple[str, int]:
         "pareto": _json_records(result.pareto),
         "files": [p.name for p in result.files],
     }
-    path = summary_path(ctx.store_dir, ctx.job_id)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(summary, default=str), encoding="utf-8")
-    tmp.replace(path)
+    (out_dir / "summary.json").write_text(json.dumps(summary, default=str), encoding="utf-8")
     ctx.done_message = (
         f"done: {summary['points']} designs evaluated, {len(result.pareto)} on the Pareto front"
     )
+    with ctx.fenced() as s:
+        if final_dir.exists():  # left by an attempt that never completed the job
+            shutil.rmtree(final_dir)
+        out_dir.replace(final_dir)
+        ctx.complete(s, "study", ctx.job_id)
     return "study", ctx.job_id
 
 
