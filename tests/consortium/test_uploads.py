@@ -439,7 +439,19 @@ def test_partial_upload_files_of_dead_servers_are_removed_at_start(tmp_path):
     other = s.upload_dir / "README"
     for p in (dead, mine, other):
         p.write_bytes(b"x")
-    (s.store_dir / ".staging" / "abc-123").mkdir(parents=True)
+    staging = s.store_dir / ".staging"
+    # a dead process's staging (a pid that cannot run), an unnamed folder two days old, an
+    # unnamed fresh one and this (live) process's: only the first two go
+    from casip.platform.startup import process_tag
+
+    dead_tag = f"p999999999t1h{process_tag()[-8:]}-upload-{'c' * 32}"
+    for name in (dead_tag, "abc-123", "def-456", f"{process_tag()}-upload-{'d' * 32}"):
+        (staging / name).mkdir(parents=True)
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(staging / "abc-123", (two_days_ago, two_days_ago))
     out = cleanup_partial(s)
-    assert out["removed_uploads"] == 2 and out["removed_staging"] == 1
+    assert out["removed_uploads"] == 2 and out["removed_staging"] == 2
     assert [p.name for p in s.upload_dir.iterdir()] == ["README"]
+    assert sorted(p.name for p in staging.iterdir()) == sorted(
+        ["def-456", f"{process_tag()}-upload-{'d' * 32}"]
+    )

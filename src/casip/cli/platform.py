@@ -59,34 +59,125 @@ def serve(
     demo: Annotated[
         bool, typer.Option("--demo/--no-demo", help="Seed the demo consortium on first start.")
     ] = True,
-    workers: Annotated[int, typer.Option(help="Background job threads.")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="API processes (uvicorn) answering requests on the one port; more than 1 "
+            "needs PostgreSQL (--database).",
+        ),
+    ] = 1,
+    embedded_workers: Annotated[
+        int | None,
+        typer.Option(
+            "--embedded-workers",
+            help="Job worker processes ('casip worker') started with the server "
+            "[default: $CASIP_EMBEDDED_WORKERS, else 1 with SQLite, 0 with PostgreSQL where "
+            "the operator runs 'casip worker' processes].",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Start the consortium platform (web app and REST API)."""
+    """Start the consortium platform (web app and REST API) and its job workers.
+
+    With the defaults: one API process on SQLite in ./casip-platform and one worker process.
+    For a lab: --database postgresql+psycopg://... --workers 2 --embedded-workers 2
+    (docs/platform-operator.md, "Several processes and hosts")."""
     import uvicorn
 
-    from casip.platform.app import create_app
+    from casip.platform.limits import uvicorn_options
     from casip.platform.seed import DEMO_ORGS, DEMO_PASSWORD, demo_email
 
-    settings = _settings(data_dir, database, seed_demo=demo, job_workers=workers)
-    app = create_app(settings)
+    settings = _settings(data_dir, database, seed_demo=demo)
+    sqlite = settings.database_url.startswith("sqlite")
+    if workers < 1:
+        raise _fail(f"--workers {workers}: expected 1 or more API processes")
+    if workers > 1 and sqlite:
+        # SQLite has a single writer per database file: N processes would queue on its write
+        # lock (and its busy timeout) instead of working in parallel, and its file locks are
+        # unreliable on network file systems; PostgreSQL is the engine for several processes
+        raise _fail(
+            f"--workers {workers}: several API processes need PostgreSQL (SQLite allows one "
+            "writer at a time); give --database postgresql+psycopg://user:pw@host/db, or "
+            "keep --workers 1"
+        )
+    if embedded_workers is None:
+        env = os.environ.get("CASIP_EMBEDDED_WORKERS", "")
+        embedded_workers = settings.embedded_workers if env else (1 if sqlite else 0)
+    if embedded_workers < 0:
+        raise _fail(f"--embedded-workers {embedded_workers}: expected 0 or more")
+    settings.embedded_workers = embedded_workers
     url = f"http://{host}:{port}/"
-    typer.echo(f"CASIP platform on {url}  (database: {_safe_url(settings.database_url)})")
+    typer.echo(
+        f"CASIP platform on {url}  (database: {_safe_url(settings.database_url)}; "
+        f"{workers} API process(es), {embedded_workers} embedded worker process(es))"
+    )
     if demo:
         slug = DEMO_ORGS[0][0]
         typer.echo(
             f"demo consortium (fictitious): log in as {demo_email(slug, 'engineer')} with password "
             f"{DEMO_PASSWORD!r}; sponsor view: {demo_email('programme-office', 'viewer')}"
         )
-    from casip.platform.limits import uvicorn_options
-
-    # h11 parser with a bounded head: httptools would buffer a header of any size
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=os.environ.get("CASIP_LOG_LEVEL", "info"),
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": os.environ.get("CASIP_LOG_LEVEL", "info"),
+        # h11 parser with a bounded head: httptools would buffer a header of any size
         **uvicorn_options(settings),
+    }
+    if workers == 1:
+        from casip.platform.app import create_app
+
+        # the app starts the embedded workers itself (its lifespan) and runs the start-up
+        uvicorn.run(create_app(settings), **options)
+        return
+    _serve_processes(settings, workers, options)
+
+
+def _serve_processes(settings, workers: int, options: dict) -> None:
+    """``workers`` uvicorn API processes on one port, and the embedded job workers.
+
+    uvicorn's own multi-process mode spawns fresh interpreters that build the app from an
+    import string, so the settings travel as ``CASIP_*`` environment variables
+    (:func:`casip.platform.app.app_from_env`). The schema is migrated here first (under the
+    start-up lock) so that the worker processes started next find it; each API process then
+    runs the rest of the start-up (seeding, recompute) under the same lock: the first does
+    it, the others find it done. The API processes start no workers
+    (``CASIP_EMBEDDED_WORKERS=0``): this process starts ``settings.embedded_workers`` of them
+    and stops them when uvicorn returns (Ctrl-C or SIGTERM)."""
+    import shutil
+    import tempfile
+
+    import uvicorn
+
+    from casip.platform.app import migrate_once
+    from casip.platform.metrics import MULTIPROC_ENV
+
+    metrics_dir = tempfile.mkdtemp(prefix="casip-metrics-")
+    os.environ.update(
+        {
+            "CASIP_DATA_DIR": str(settings.data_dir.resolve()),
+            "CASIP_DATABASE_URL": settings.database_url,
+            "CASIP_SEED_DEMO": "1" if settings.seed_demo else "0",
+            "CASIP_EMBEDDED_WORKERS": "0",
+            # prometheus_client's multi-process mode: /api/metrics adds up every API process
+            MULTIPROC_ENV: metrics_dir,
+        }
     )
+    handle = None
+    try:
+        migrate_once(settings)
+        if settings.embedded_workers > 0:
+            from casip.platform.worker import start_embedded
+
+            handle = start_embedded(settings, settings.embedded_workers)
+        uvicorn.run(
+            "casip.platform.app:app_from_env", factory=True, workers=workers, **options
+        )
+    finally:
+        if handle is not None:
+            handle.stop()
+        shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def _safe_url(url: str) -> str:

@@ -35,7 +35,9 @@ the server run that wrote them (``journal_source``) and a sequence number (``jou
 
 Appends are serialised by the database (see :func:`record_many`), so several server processes
 may share one PostgreSQL database; each process keeps its own journal file (locked with
-``flock`` while the process lives, so a starting process replays only dead ones).
+``flock`` while the process lives, so a starting process replays only dead ones; a new journal
+is locked before it gets its ``.jsonl`` name, so a process starting at the same moment never
+replays it).
 """
 
 from __future__ import annotations
@@ -316,10 +318,15 @@ class Journal:
         self.source = uuid.uuid4().hex  # this server run
         self.path = self.folder / f"{self.source}.jsonl"
         self.fsync = fsync
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        # created under a name that replay() does not look at, locked, and only then renamed
+        # (the lock stays with the open file): another process starting at the same moment
+        # can never take the new journal for a dead one and replay and delete it
+        hidden = self.folder / f".{self.source}.new"
+        self._fd = os.open(hidden, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         self._size = 0
         self._grow(JOURNAL_SEGMENT_BYTES)
+        os.rename(hidden, self.path)
         _fsync_dir(self.folder)  # the file itself survives a crash
         self._cond = threading.Condition()
         self._seq = 0  # last sequence number handed out (and written)

@@ -1,4 +1,4 @@
-"""Data versions: cheap fingerprints that change whenever shared data changes.
+"""Data versions: counters that change whenever shared data changes, in every process.
 
 Caches (the benchmark, the dashboard, authentication) are keyed by them. Two topics:
 
@@ -7,16 +7,28 @@ Caches (the benchmark, the dashboard, authentication) are keyed by them. Two top
 ``auth``
     users, API tokens, browser sessions and organisations.
 
-A fingerprint combines
+Several server processes (``casip serve --workers N``, several hosts) share one database, so
+a version must move with every write by *any* process, in-place updates included (a revoked
+token, a changed role, an unshared design). A version is therefore two parts:
 
-* a counter of this process's committed ORM writes to the topic's tables (``after_flush``
+* this process's counter of its committed ORM writes to the topic's tables (``after_flush``
   notes that a session wrote such a row, ``after_commit`` bumps the counter, a rollback forgets
-  it), so every write made through this server shows on the next request;
-* for ``items``, ``count(*)`` and ``max(id)`` of each table in one index-only query, so that
-  rows created or deleted by another server process sharing the database are seen too. That
-  query is run at most once per :data:`DB_CHECK_S` seconds per database (it scans the id
-  indexes, a few milliseconds at 10,000 designs); writes by other processes therefore show
-  within that delay, plus the caches' own maximum age for in-place updates.
+  it), so that a write shows on this process's very next request;
+* the database's counter, the row of the topic in ``data_versions`` (migration 0013): just
+  before a session commits a write to the topic's tables, ``before_commit`` runs ``UPDATE
+  data_versions SET version = version + 1 WHERE topic = ...`` in the same transaction, so the
+  counter moves exactly when the write becomes visible, and never for a rolled-back write.
+  Each process reads the counters (one primary-key query of two rows) at most once per
+  :data:`DB_CHECK_S` seconds per database: another process's write, whatever it changed,
+  invalidates this process's caches within that delay.
+
+Cost: the bump is the last statement of a writing transaction, so the topic's row lock is
+held only while the transaction commits; writers of one topic queue on it for that moment
+(on SQLite, writers are serialised by the database anyway). Writes made outside SQLAlchemy's
+ORM session (raw SQL by an operator) do not bump the counters; the caches' own maximum age
+bounds how long such a write stays unseen. Hand-written because it is a few lines on
+SQLAlchemy's session events; cache libraries (``cachetools``, ``dogpile.cache``) expire by age
+or key, not by a version shared through the database.
 """
 
 from __future__ import annotations
@@ -29,6 +41,7 @@ from sqlalchemy.orm import Session
 
 from casip.platform.models import (
     ApiToken,
+    DataVersion,
     Design,
     LifetimeResult,
     Organisation,
@@ -38,13 +51,15 @@ from casip.platform.models import (
     WebSession,
 )
 
-#: seconds between two checks of the database part of the ``items`` fingerprint
+#: seconds between two reads of the database's counters (per process and database): the
+#: longest a write by another process stays unseen by this process's caches
 DB_CHECK_S = 1.0
 
 TOPICS: dict[str, tuple[type, ...]] = {
     "items": (Design, Simulation, LifetimeResult, TestDataset, Organisation),
     "auth": (User, ApiToken, WebSession, Organisation),
 }
+VERSIONS = DataVersion.__table__
 
 
 class _WriteCounter:
@@ -62,13 +77,15 @@ class _WriteCounter:
 COUNTERS = {topic: _WriteCounter() for topic in TOPICS}
 #: the ``items`` counter (kept under its historical name)
 WRITES = COUNTERS["items"]
-_DIRTY = "casip_dirty_topics"
+_DIRTY = "casip_dirty_topics"  # topics written in this transaction (this process's counter)
+_UNBUMPED = "casip_unbumped_topics"  # topics written and not yet bumped in the database
 
 
 def _mark(session: Session, classes) -> None:
     topics = {t for t, models in TOPICS.items() if any(issubclass(c, models) for c in classes)}
     if topics:
         session.info.setdefault(_DIRTY, set()).update(topics)
+        session.info.setdefault(_UNBUMPED, set()).update(topics)
 
 
 @sa.event.listens_for(Session, "after_flush")
@@ -83,6 +100,34 @@ def _note_bulk(state) -> None:
         _mark(state.session, {m.class_ for m in state.all_mappers})
 
 
+def _has_table(session: Session) -> bool:
+    """Whether the session's database has the ``data_versions`` table (kept on the engine once
+    found; a database below migration 0013 is asked again at most every DB_CHECK_S)."""
+    engine = session.get_bind()
+    hit = getattr(engine, "_casip_data_versions", None)
+    now = time.monotonic()
+    if hit is not None and (hit[0] or now - hit[1] < DB_CHECK_S):
+        return hit[0]
+    present = sa.inspect(session.connection()).has_table(VERSIONS.name)
+    engine._casip_data_versions = (present, now)  # type: ignore[attr-defined]
+    return present
+
+
+@sa.event.listens_for(Session, "before_commit")
+def _bump_in_database(session: Session) -> None:
+    # the commit's own final flush runs after this hook: flush first, so that its writes are
+    # noted, then bump in the same transaction
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+    topics = session.info.pop(_UNBUMPED, None)
+    if topics and _has_table(session):
+        session.execute(
+            sa.update(VERSIONS)
+            .where(VERSIONS.c.topic.in_(sorted(topics)))  # one order: no lock cycles
+            .values(version=VERSIONS.c.version + 1)
+        )
+
+
 @sa.event.listens_for(Session, "after_commit")
 def _bump_on_commit(session: Session) -> None:
     for topic in session.info.pop(_DIRTY, ()):
@@ -92,6 +137,7 @@ def _bump_on_commit(session: Session) -> None:
 @sa.event.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
     session.info.pop(_DIRTY, None)
+    session.info.pop(_UNBUMPED, None)
 
 
 def db_key(session: Session) -> str:
@@ -105,38 +151,55 @@ def db_key(session: Session) -> str:
     return key
 
 
-_DB_PART: dict[str, tuple[float, tuple]] = {}
+_DB_PART: dict[str, tuple[float, dict[str, int]]] = {}
 _DB_LOCK = threading.Lock()
 
 
-def _db_part(session: Session) -> tuple:
+def database_versions(session: Session, max_age_s: float | None = None) -> dict[str, int]:
+    """The database's counters (``{topic: version}``), read at most once per ``max_age_s``
+    (default :data:`DB_CHECK_S`) seconds per database and process; empty below migration 0013.
+
+    Parameters
+    ----------
+    session : Session
+        A session on the database (the read runs in its transaction).
+    max_age_s : float, optional
+        How old a kept reading may be; 0 reads now.
+
+    Returns
+    -------
+    dict
+        Topic -> counter.
+    """
     key = db_key(session)
     now = time.monotonic()
+    limit = DB_CHECK_S if max_age_s is None else max_age_s
     with _DB_LOCK:
         hit = _DB_PART.get(key)
-    if hit is not None and now - hit[0] < DB_CHECK_S:
+    if hit is not None and now - hit[0] < limit:
         return hit[1]
-    parts = []
-    for m in TOPICS["items"]:
-        parts += [
-            sa.select(sa.func.count()).select_from(m).scalar_subquery(),
-            sa.select(sa.func.max(m.id)).scalar_subquery(),
-        ]
-    value = tuple(session.execute(sa.select(*parts)).one())
+    if not _has_table(session):
+        value: dict[str, int] = {}
+    else:
+        value = {
+            t: int(v) for t, v in session.execute(sa.select(VERSIONS.c.topic, VERSIONS.c.version))
+        }
     with _DB_LOCK:
         _DB_PART[key] = (now, value)
     return value
 
 
 def fingerprint(session: Session) -> tuple:
-    """The ``items`` data version: this process's write counter and the database part."""
+    """The ``items`` data version: this process's write counter and the database's."""
     counter = WRITES.value
-    return (counter, *_db_part(session))
+    return (counter, database_versions(session).get("items", 0))
 
 
-def auth_version() -> int:
-    """The ``auth`` data version of this process (see :mod:`casip.platform.deps`)."""
-    return COUNTERS["auth"].value
+def auth_version(session: Session | None = None) -> tuple[int, int]:
+    """The ``auth`` data version (see :mod:`casip.platform.deps`): this process's counter and,
+    given a ``session``, the database's (else 0: this process's writes only)."""
+    db = database_versions(session).get("auth", 0) if session is not None else 0
+    return (COUNTERS["auth"].value, db)
 
 
 class VersionedCache:
@@ -144,8 +207,9 @@ class VersionedCache:
 
     For read-only answers that depend only on the data and on the key (e.g. an organisation,
     never a user's session): the key must hold everything else the value depends on; the
-    database is added to it. Entries are kept at most ``max_age_s`` seconds (the bound on how
-    late an in-place update by another server process shows) and the cache holds at most
+    database is added to it. Entries are kept while the ``items`` version is unchanged (every
+    ORM write by any process moves it, see the module docstring) and at most ``max_age_s``
+    seconds (the bound for writes made outside the ORM); the cache holds at most
     ``max_entries`` keys."""
 
     def __init__(self, max_age_s: float = 5.0, max_entries: int = 512):

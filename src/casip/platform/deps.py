@@ -120,24 +120,24 @@ class Authenticated:
 
 #: seconds an authentication is reused without a database look-up (see _authenticate)
 AUTH_CACHE_S = 5.0
-_AUTH_CACHE: dict[tuple, tuple[float, int, Authenticated]] = {}
+_AUTH_CACHE: dict[tuple, tuple[float, tuple, Authenticated]] = {}
 _AUTH_LOCK = threading.Lock()
 
 
-def _cached(key: tuple) -> Authenticated | None:
+def _cached(key: tuple, s: Session) -> Authenticated | None:
     with _AUTH_LOCK:
         hit = _AUTH_CACHE.get(key)
     if hit is None:
         return None
     at, version, auth = hit
-    if version != auth_version() or time.monotonic() - at > AUTH_CACHE_S:
+    if version != auth_version(s) or time.monotonic() - at > AUTH_CACHE_S:
         return None
     if auth.session is not None and auth.session.expires_at < utcnow():
         return None
     return auth
 
 
-def _remember(key: tuple, version: int, auth: Authenticated) -> None:
+def _remember(key: tuple, version: tuple, auth: Authenticated) -> None:
     with _AUTH_LOCK:
         if len(_AUTH_CACHE) > 10_000:
             _AUTH_CACHE.clear()
@@ -149,9 +149,9 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
 
     A successful look-up is reused for up to :data:`AUTH_CACHE_S` seconds, and only while no
     user, token, session or organisation was written by this process since (the ``auth``
-    data version, :mod:`casip.platform.data_version`): a logout, a revoked token or a
-    deactivated user takes effect at once here, and within that delay on other server
-    processes sharing a PostgreSQL database."""
+    data version, :mod:`casip.platform.data_version`, which every process's writes move in the
+    database): a logout, a revoked token or a deactivated user takes effect at once here, and
+    within ``data_version.DB_CHECK_S`` on other server processes sharing the database."""
     database = db_key(s)
     auth = request.headers.get("authorization", "")
     if auth:
@@ -163,10 +163,10 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
                 headers={"WWW-Authenticate": "Bearer"},
             )
         key = (database, "token", security.digest(token.strip()))
-        hit = _cached(key)
+        hit = _cached(key, s)
         if hit is not None:
             return hit
-        version = auth_version()
+        version: tuple | None = auth_version(s)
         row = s.execute(
             sa.select(ApiToken, User)
             .join(User, User.id == ApiToken.user_id)
@@ -180,19 +180,19 @@ def _authenticate(request: Request, s: Session) -> Authenticated | None:
         now = utcnow()
         if tok.last_used_at is None or (now - tok.last_used_at).total_seconds() > 60:
             tok.last_used_at = now  # at most once a minute: keeps reads cheap
-            version = -1  # this request writes the token row: do not cache before it commits
+            version = None  # this request writes the token row: do not cache before it commits
         result = Authenticated(Actor.of(user, via_token=True), None)
-        if version >= 0:
+        if version is not None:
             _remember(key, version, result)
         return result
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None
     key = (database, "cookie", security.digest(cookie))
-    hit = _cached(key)
+    hit = _cached(key, s)
     if hit is not None:
         return hit
-    version = auth_version()
+    version = auth_version(s)
     row = s.execute(
         sa.select(WebSession, User)
         .join(User, User.id == WebSession.user_id)

@@ -15,10 +15,11 @@ xhr.setRequestHeader("X-CSRF-Token", csrf); xhr.send(file)``.
 Safeguards:
 
 - the body is streamed into a private temporary file (mode 0600) in ``settings.upload_dir``,
-  named ``<server pid>-<random>`` plus a suffix (``.csv``, ``.bdf.csv``...) kept only when it is
-  made of letters and digits (format detection needs it); the client's file name is a display
-  label only and never part of a path. Names with path separators, ``..``, control characters
-  or more than 255 bytes are refused (400, field ``filename``);
+  named ``<process tag>-<random>`` (:func:`casip.platform.startup.process_tag`: host, pid and
+  start time of the receiving process) plus a suffix (``.csv``, ``.bdf.csv``...) kept only
+  when it is made of letters and digits (format detection needs it); the client's file name
+  is a display label only and never part of a path. Names with path separators, ``..``,
+  control characters or more than 255 bytes are refused (400, field ``filename``);
 - more than ``settings.max_upload_bytes`` is refused with 413, from ``Content-Length`` before
   reading, else as soon as the streamed body passes the limit; the temporary file is always
   removed, whatever happens (also when the client goes away);
@@ -51,7 +52,10 @@ before this rule may share a folder keyed by the file's hash alone; deleting one
 the folder while another row uses it.)
 
 :func:`cleanup_partial` runs at server start: it removes uploads a killed server left half
-received and the store's ``.staging`` leftovers (one server process per data folder).
+received and the store's ``.staging`` leftovers. Several processes may share the data folder
+(``casip serve --workers N``, hosts sharing the store): work files are named after the process
+writing them, and only those of processes that no longer run (same host: pid and start time;
+another host: older than :data:`casip.platform.startup.STALE_AFTER_S`) are removed.
 """
 
 from __future__ import annotations
@@ -87,6 +91,7 @@ from casip.platform.access import Actor
 from casip.platform.models import TestDataset, Visibility
 from casip.platform.problems import ApiProblem, input_errors
 from casip.platform.settings import Settings
+from casip.platform.startup import process_tag, tag_alive, tag_of
 
 log = logging.getLogger("casip.platform.uploads")
 
@@ -99,7 +104,7 @@ END_OF_LIFE_RETENTION = 0.8
 MAX_FILENAME_BYTES = 255
 CHUNK_BYTES = 1 << 20
 
-_TEMP_NAME = re.compile(r"^(\d+)-[0-9a-f]{32}")
+_TEMP_NAME = re.compile(r"^(\d+)-[0-9a-f]{32}")  # before process tags: <pid>-<random>
 _SAFE_SUFFIX = re.compile(r"(\.[A-Za-z0-9]{1,10}){1,2}$")
 #: magic bytes of archive and compression formats (zip is handled separately)
 _ARCHIVE_MAGIC = (
@@ -134,12 +139,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def cleanup_partial(settings: Settings, db=None) -> dict[str, Any]:
-    """Remove what a killed server left behind; called at server start.
+def _writer_alive(entry: Path, keep_untagged: bool = False) -> bool:
+    """Whether the process that named the work file ``entry`` may still be writing it
+    (``keep_untagged``: True for names of neither form, which are not work files)."""
+    if tag_of(entry.name) is None:
+        if (m := _TEMP_NAME.match(entry.name)) is not None:
+            return _pid_alive(int(m.group(1)))  # named before process tags (a pid alone)
+        if keep_untagged:
+            return True
+    return tag_alive(entry.name, entry)
 
-    Removes the half-received uploads in ``settings.upload_dir`` (files named after a server
-    process that no longer runs) and everything in the store's ``.staging`` work area (tests
-    are moved out of it only when complete). Stored tests without a dataset row are kept (they
+
+def cleanup_partial(settings: Settings, db=None) -> dict[str, Any]:
+    """Remove what killed server processes left behind; called at server start.
+
+    Removes the half-received uploads in ``settings.upload_dir`` and the folders in the
+    store's ``.staging`` work area (tests are moved out of it only when complete) whose writer
+    no longer runs: entries are named after the process writing them
+    (:func:`casip.platform.startup.process_tag`), so an upload another live process is
+    receiving or parsing is kept (see :func:`casip.platform.startup.tag_alive`; unnamed
+    entries are removed once older than :data:`casip.platform.startup.STALE_AFTER_S`). Stored
+    tests without a dataset row are kept (they
     are content-addressed and reused by the next upload of the same file). Dataset rows whose
     stored folder is missing cannot be produced by the platform (the store is written first);
     any found (e.g. a folder deleted by hand) are logged.
@@ -163,8 +183,7 @@ def cleanup_partial(settings: Settings, db=None) -> dict[str, Any]:
         os.chmod(up, 0o700)
     removed = 0
     for entry in up.iterdir():
-        m = _TEMP_NAME.match(entry.name)
-        if m is None or _pid_alive(int(m.group(1))):
+        if _writer_alive(entry, keep_untagged=True):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -175,6 +194,8 @@ def cleanup_partial(settings: Settings, db=None) -> dict[str, Any]:
     removed_staging = 0
     if staging.is_dir():
         for entry in staging.iterdir():
+            if _writer_alive(entry):
+                continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -274,7 +295,7 @@ def safe_suffix(name: str) -> str:
 
 def _new_temp(upload_dir: Path, suffix: str) -> tuple[Path, int]:
     upload_dir.mkdir(parents=True, exist_ok=True)
-    path = upload_dir / f"{os.getpid()}-{uuid.uuid4().hex}{suffix}"
+    path = upload_dir / f"{process_tag()}-{uuid.uuid4().hex}{suffix}"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
     return path, fd
 
@@ -747,7 +768,7 @@ def ingest(
             if existing is not None and existing.store_test_id in store:
                 s.commit()
                 return existing, False
-            scratch = store.root / ".staging" / f"upload-{uuid.uuid4().hex}"
+            scratch = store.root / ".staging" / f"{process_tag()}-upload-{uuid.uuid4().hex}"
             temps.append(scratch)
             try:
                 parsed = parse_private(prepared, scratch, tid, metadata)
@@ -808,7 +829,8 @@ def delete(s: Session, actor: Actor, settings: Settings, dataset_id: int) -> Non
         ).scalar_one()
         folder = store.tests_dir / f"test_id={tid}"
         if others == 0 and folder.is_dir():
-            trash = store.root / ".staging" / f"deleted-{tid}-{uuid.uuid4().hex[:8]}"
+            name = f"{process_tag()}-deleted-{tid}-{uuid.uuid4().hex[:8]}"
+            trash = store.root / ".staging" / name
             trash.parent.mkdir(parents=True, exist_ok=True)
             os.rename(folder, trash)
         try:
