@@ -258,6 +258,95 @@ def run_python(base: str, path: str, headers: dict, cookies: dict, n: int, secon
     }
 
 
+def launch(cmd: list[str], env: dict, log_path: Path) -> subprocess.Popen:
+    """Start ``cmd`` with its output in ``log_path``; the log file is closed by :func:`stop`."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+    proc.log = log  # type: ignore[attr-defined]
+    return proc
+
+
+def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` s; closes the log of :func:`launch`."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    log = getattr(proc, "log", None)
+    if log is not None:
+        log.close()
+
+
+def wait_healthy(base: str, proc: subprocess.Popen | None = None, tries: int = 300) -> None:
+    """Poll ``GET /api/health`` (0.2 s apart) until it answers 200; exit if it never does."""
+    for _ in range(tries):
+        try:
+            if httpx.get(base + "/api/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.2)
+        if proc is not None and proc.poll() is not None:
+            break
+    sys.exit("bench_platform: the server did not start")
+
+
+def login_targets(base: str) -> tuple[list[tuple[str, str, dict, dict]], dict, list[int]]:
+    """Log in as the demo engineer of kestrel, create an API token, and name the four loaded
+    endpoints: ``(targets, bearer headers, readable design ids)``; targets are ``(label, path,
+    headers, cookies)``, the static file first."""
+    from casip.platform.seed import DEMO_PASSWORD, demo_email
+
+    c = httpx.Client(base_url=base)
+    r = c.post(
+        "/api/login",
+        json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
+    )
+    r.raise_for_status()
+    csrf = r.json()["csrf_token"]
+    r = c.post("/api/tokens", json={"name": "bench"}, headers={"X-CSRF-Token": csrf})
+    if r.status_code != 201:
+        sys.exit(f"bench_platform: token not created: {r.status_code} {r.text}")
+    tok = r.json()["token"]
+    bearer = {"Authorization": f"Bearer {tok}"}
+    all_ids = [d["id"] for d in c.get("/api/designs?limit=200", headers=bearer).json()["items"]]
+    ids = ",".join(str(i) for i in random.Random(1).sample(all_ids, 4))
+    cookies = dict(c.cookies)
+    targets = [
+        ("static file (baseline)", "/static/app.css", {}, {}),
+        ("dashboard page", "/", {}, cookies),
+        ("benchmark API", "/api/benchmark", bearer, {}),
+        ("design compare API", f"/api/designs/compare?ids={ids}", bearer, {}),
+    ]
+    return targets, bearer, all_ids
+
+
+def measure(
+    base: str, targets: list[tuple[str, str, dict, dict]], requests: int, seconds: float, tmp: Path
+) -> list[tuple[str, dict]]:
+    """Load each target in turn (a short warm-up, then ``seconds`` of load) with wrk, or the
+    Python client without it; ``[(label, result)]`` in the order of ``targets``."""
+    wrk = shutil.which("wrk")
+    script = Path(tmp) / "count.lua"
+    script.write_text(WRK_SCRIPT)
+    results = []
+    for label, path, h, ck in targets:
+        if wrk:
+            run_wrk(base + path, h, ck, 0, 3, script)  # warm-up
+            res = run_wrk(base + path, h, ck, requests, seconds, script)
+        else:
+            run_python(base, path, h, ck, 100, 10)
+            res = run_python(base, path, h, ck, requests, seconds)
+        results.append((label, res))
+    return results
+
+
+def generator() -> str:
+    """Name of the load generator :func:`measure` uses."""
+    return "wrk (1 thread)" if shutil.which("wrk") else "Python asyncio+httpx (wrk not found)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--designs", type=int, default=10_000)
@@ -271,7 +360,6 @@ def main() -> None:
     )
     args = ap.parse_args()
 
-    from casip.platform.seed import DEMO_PASSWORD, demo_email
     from casip.platform.settings import Settings
 
     with tempfile.TemporaryDirectory(prefix="casip-bench-") as tmp:
@@ -293,59 +381,15 @@ def main() -> None:
         ]
         if args.database:
             cmd += ["--database", args.database]
-        log = open(Path(tempfile.gettempdir()) / "casip-bench-server.log", "w")
-        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, text=True)
+        proc = launch(cmd, env, Path(tempfile.gettempdir()) / "casip-bench-server.log")
         try:
-            for _ in range(300):
-                try:
-                    if httpx.get(base + "/api/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                sys.exit("bench_platform: the server did not start")
-            c = httpx.Client(base_url=base)
-            r = c.post(
-                "/api/login",
-                json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
-            )
-            r.raise_for_status()
-            csrf = r.json()["csrf_token"]
-            r = c.post("/api/tokens", json={"name": "bench"}, headers={"X-CSRF-Token": csrf})
-            if r.status_code != 201:
-                sys.exit(f"bench_platform: token not created: {r.status_code} {r.text}")
-            tok = r.json()["token"]
-            bearer = {"Authorization": f"Bearer {tok}"}
-            ids = [d["id"] for d in c.get("/api/designs?limit=200", headers=bearer).json()["items"]]
-            ids = ",".join(str(i) for i in random.Random(1).sample(ids, 4))
-            cookies = dict(c.cookies)
-            targets = [
-                ("static file (baseline)", "/static/app.css", {}, {}),
-                ("dashboard page", "/", {}, cookies),
-                ("benchmark API", "/api/benchmark", bearer, {}),
-                ("design compare API", f"/api/designs/compare?ids={ids}", bearer, {}),
-            ]
-            wrk = shutil.which("wrk")
-            script = Path(tmp) / "count.lua"
-            script.write_text(WRK_SCRIPT)
-            results = []
-            for label, path, h, ck in targets:
-                if wrk:
-                    run_wrk(base + path, h, ck, 0, 3, script)  # warm-up
-                    res = run_wrk(base + path, h, ck, args.requests, args.seconds, script)
-                else:
-                    run_python(base, path, h, ck, 100, 10)
-                    res = run_python(base, path, h, ck, args.requests, args.seconds)
-                results.append((label, res))
+            wait_healthy(base)
+            targets, _, _ = login_targets(base)
+            results = measure(base, targets, args.requests, args.seconds, Path(tmp))
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-            log.close()
+            stop(proc)
 
-    gen = "wrk (1 thread)" if shutil.which("wrk") else "Python asyncio+httpx (wrk not found)"
+    gen = generator()
     static_p95 = results[0][1]["p95_ms"]
     print(f"\n{CLIENTS} concurrent clients ({gen}), {args.designs} designs, {args.tests} tests")
     print(
