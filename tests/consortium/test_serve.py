@@ -17,6 +17,10 @@ from casip.platform.seed import DEMO_PASSWORD, demo_email
 pytestmark = pytest.mark.slow
 
 
+#: a request's patience: generous, since the machine may be busy (never a timed assertion)
+TIMEOUT = 60.0
+
+
 def head_revision() -> str:
     from alembic.script import ScriptDirectory
 
@@ -63,9 +67,9 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
     proc = start(tmp_path / "data", port)
     try:
         wait_up(base, proc)
-        health = httpx.get(base + "/api/health").json()
+        health = httpx.get(base + "/api/health", timeout=TIMEOUT).json()
         assert health["database"] == "sqlite" and health["revision"] == head_revision()
-        c = httpx.Client(base_url=base)
+        c = httpx.Client(base_url=base, timeout=TIMEOUT)
         r = c.post(
             "/api/login",
             json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
@@ -76,7 +80,7 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
         assert c.get("/").status_code == 200
         # a write is committed before its response: the next request always sees it
         for _ in range(20):
-            fresh = httpx.Client(base_url=base)
+            fresh = httpx.Client(base_url=base, timeout=TIMEOUT)
             r = fresh.post(
                 "/api/login",
                 json={"email": demo_email("lantern", "viewer"), "password": DEMO_PASSWORD},
@@ -86,7 +90,8 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
             )
             assert tok.status_code == 201, tok.text
             me = httpx.get(
-                base + "/api/me", headers={"Authorization": f"Bearer {tok.json()['token']}"}
+                base + "/api/me", headers={"Authorization": f"Bearer {tok.json()['token']}"},
+                timeout=TIMEOUT,
             )
             assert me.status_code == 200, me.text
     finally:
@@ -97,7 +102,7 @@ def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):
     proc = start(tmp_path / "data", port)  # a restart keeps the data and does not seed twice
     try:
         wait_up(base, proc)
-        c = httpx.Client(base_url=base)
+        c = httpx.Client(base_url=base, timeout=TIMEOUT)
         c.post(
             "/api/login",
             json={"email": demo_email("kestrel", "engineer"), "password": DEMO_PASSWORD},
