@@ -17,8 +17,8 @@ helpers; one module per command group imports it (and nothing else of this packa
 - :mod:`casip.cli.explore`: ``casip explore ...`` (design-space exploration)
 - :mod:`casip.cli.cost`: ``casip cost ...`` (price sets)
 - :mod:`casip.cli.cost_cell`: ``casip cost cell`` (cell cost: materials + manufacturing)
-- :mod:`casip.cli.platform`: ``casip serve`` and ``casip platform ...``
-- :mod:`casip.cli.worker`: ``casip worker`` (runs the platform's queued jobs)
+- :mod:`casip.cli.platform`: ``casip serve``, ``casip worker`` (runs the platform's queued
+  jobs) and ``casip platform ...``
 - :mod:`casip.cli.pack`: ``casip pack ...`` (battery packs)
 - :mod:`casip.cli.vehicle`: ``casip vehicle ...`` (drive cycles, range, pack fast charge)
 
@@ -45,7 +45,6 @@ from casip.cli import (
     physics,
     platform,
     vehicle,
-    worker,
 )
 from casip.cli.common import EXIT_BAD_INPUT
 
@@ -80,7 +79,7 @@ def _root(
 
 # Top-level commands, in the order `casip --help` lists them.
 for _command in (design.show, design.compare, design.references, design.sweep, design.size,
-                 design.schema, platform.serve, worker.worker):
+                 design.schema, platform.serve, platform.worker):
     app.command(_command.__name__)(_command)
 
 # Command groups.

@@ -62,8 +62,9 @@ from casip.platform.models import Worker as WorkerRow
 
 log = logging.getLogger("casip.platform.worker")
 
-#: modules the fork server imports once, so that each child starts with them loaded
-PRELOAD = ("casip.platform.worker", *jobs.JOB_MODULES, "pybamm")
+#: modules the fork server imports once, so that each child starts with them loaded (the last
+#: one maps a design to PyBaMM parameters once: each job's own mapping then starts warm)
+PRELOAD = ("casip.platform.worker", *jobs.JOB_MODULES, "pybamm", "casip.platform.job_warmup")
 #: a worker is reported alive while its last heartbeat is younger than this many heartbeats
 ALIVE_HEARTBEATS = 3.0
 
