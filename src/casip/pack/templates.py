@@ -64,16 +64,23 @@ def check_template(template: str) -> str:
 
 
 @functools.lru_cache(maxsize=16)
+def _template(template: str):
+    """The reference pack file of ``template``, parsed and validated once (a
+    :class:`casip.pack.schema.Pack`; callers take a fresh ``model_dump`` of it)."""
+    return read_pack_text(reference_text(check_template(template)), f"ref:{template}")
+
+
+@functools.lru_cache(maxsize=16)
 def _inner_width_mm(template: str) -> float:
     m = evaluate_pack(f"ref:{template}")
-    pk = read_pack_text(reference_text(template), f"ref:{template}")
+    pk = _template(template)
     return float(m.width_mm) - 2.0 * (pk.housing.wall_mm + pk.layout.clearance_mm)
 
 
 def rows_for(template: str, cell_width_mm: float) -> int:
     """Rows of cells (or modules) of width ``cell_width_mm`` across the inner width of the
     template's reference pack (module docstring)."""
-    pk = read_pack_text(reference_text(check_template(template)), f"ref:{template}")
+    pk = _template(template)
     unit = float(cell_width_mm)
     if pk.integration == "modules" and pk.module is not None:
         unit += 2.0 * pk.module.wall_mm
@@ -109,7 +116,7 @@ def template_pack(template: str, cell: str, name: str,
         ``(pack-file dict, the template's gross energy [kWh])``.
     """
     voltage, energy = template_size(check_template(template), prices)
-    data = read_pack_text(reference_text(template), f"ref:{template}").model_dump(by_alias=True)
+    data = _template(template).model_dump(by_alias=True)
     data["cell"] = cell
     data["name"] = name
     data["published"] = []
