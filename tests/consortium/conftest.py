@@ -23,6 +23,7 @@ import pytest
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
 
+from _live import free_port, wait_healthy
 from fastapi.testclient import TestClient
 
 from casip.platform.app import create_app
@@ -139,13 +140,6 @@ def sqlite_server(tmp_path_factory) -> Iterator[Server]:
     yield from start_server("sqlite", tmp_path_factory.mktemp("platform-sqlite"))
 
 
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class LiveServer:
@@ -166,9 +160,7 @@ class LiveServer:
     def start(self) -> LiveServer:
         import subprocess
         import sys
-        import time
 
-        import httpx
 
         env = {
             **os.environ,
@@ -182,17 +174,8 @@ class LiveServer:
              "--port", str(self.port)],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
         )  # fmt: skip
-        end = time.monotonic() + 90
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(self.base + "/api/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError("server did not come up in 90 s")
+        wait_healthy(self.base, self.proc, 90)
+        return self
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+from _live import free_port, wait_healthy
 
 from casip.platform.seed import DEMO_ORGS, DEMO_PASSWORD, demo_email
 
@@ -32,14 +33,6 @@ B_MAIN = (
 )
 ARBIN = "arbin_example.csv"  # 0.3 MB
 UP_S = 240  # bound on starting the processes (three interpreters seeding on 2 shared cores)
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Proc:
@@ -68,17 +61,8 @@ class Proc:
         return self
 
     def wait_up(self, seconds: float = UP_S) -> Proc:
-        end = time.monotonic() + seconds
-        while time.monotonic() < end:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"server exited: {self.proc.stdout.read()}")
-            try:
-                if httpx.get(self.base + "/api/health", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.3)
-        raise AssertionError(f"{self.argv}: not up in {seconds} s")
+        wait_healthy(self.base, self.proc, seconds, " ".join(self.argv))
+        return self
 
     def stop(self) -> str:
         if self.proc is None or self.proc.poll() is not None:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
+from _live import free_port, wait_healthy
 
 from casip.platform.seed import DEMO_PASSWORD, demo_email
 
@@ -29,12 +28,6 @@ def head_revision() -> str:
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(data_dir: Path, port: int) -> subprocess.Popen:
     env = {**os.environ, "PYBAMM_DISABLE_TELEMETRY": "true", "CASIP_LOG_LEVEL": "warning"}
     env.pop("CASIP_DATABASE_URL", None)
@@ -48,17 +41,7 @@ def start(data_dir: Path, port: int) -> subprocess.Popen:
 
 
 def wait_up(base: str, proc: subprocess.Popen, seconds: float = 90) -> None:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited: {proc.stdout.read()}")
-        try:
-            if httpx.get(base + "/api/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError("server did not come up")
+    wait_healthy(base, proc, seconds)
 
 
 def test_serve_starts_seeded_and_restarts_on_the_same_data(tmp_path):

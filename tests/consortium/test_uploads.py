@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _live import free_port
 
 from casip.data import read
 from casip.data.store import Store
@@ -308,12 +309,6 @@ def test_a_100kB_file_header_is_refused_cleanly(sqlite_server):
 # --------------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(data_dir: Path, port: int, log: Path) -> subprocess.Popen:
     env = {**os.environ, "CASIP_LOG_LEVEL": "warning", "PYBAMM_DISABLE_TELEMETRY": "true"}
     env.pop("CASIP_DATABASE_URL", None)
@@ -377,7 +372,7 @@ def _token(port: int) -> str:
 @pytest.mark.slow
 def test_server_killed_mid_upload_leaves_no_row_and_no_partial_file(tmp_path):
     data_dir, log = tmp_path / "platform", tmp_path / "server.log"
-    port = _free_port()
+    port = free_port()
     proc = _start(data_dir, port, log)
     try:
         token = _token(port)

@@ -500,8 +500,9 @@ def evaluate_pack(pack, source: str | None = None, cell_design=None,
         file path or ``ref:ID`` of a reference pack.
     source : str, optional
         Where a Pack or dict came from, named in errors.
-    cell_design : casip.design.schema.Design or dict, optional
-        The cell as a design held in memory (e.g. one stored in the platform); when given, it
+    cell_design : casip.design.schema.Design, dict or CellFacts, optional
+        The cell as a design held in memory (e.g. one stored in the platform), or its
+        :class:`CellFacts` already computed (:func:`design_cell_facts`); when given, it
         replaces the pack's ``cell`` (which then only names the cell).
     prices : str, optional
         The price set of the cells' materials cost (the most recent by default).
@@ -516,7 +517,9 @@ def evaluate_pack(pack, source: str | None = None, cell_design=None,
         If the file is invalid, its cell unknown or invalid, or a material unknown.
     """
     pk, src, folder = _resolve_pack(pack, source)
-    if cell_design is not None:
+    if isinstance(cell_design, CellFacts):
+        cell = cell_design
+    elif cell_design is not None:
         cell = design_cell_facts(cell_design, float(pk.cost.plant_GWh), pk.cell, prices=prices)
     else:
         cell = cell_facts(pk, folder, src, prices=prices)

@@ -64,23 +64,24 @@ def check_template(template: str) -> str:
 
 
 @functools.lru_cache(maxsize=16)
-def _template(template: str):
-    """The reference pack file of ``template``, parsed and validated once (a
-    :class:`casip.pack.schema.Pack`; callers take a fresh ``model_dump`` of it)."""
+def reference_pack(template: str):
+    """The reference pack file of ``template``, parsed and validated once per process (a
+    :class:`casip.pack.schema.Pack`; treat it as read-only, take a ``model_dump`` to change
+    it)."""
     return read_pack_text(reference_text(check_template(template)), f"ref:{template}")
 
 
 @functools.lru_cache(maxsize=16)
 def _inner_width_mm(template: str) -> float:
     m = evaluate_pack(f"ref:{template}")
-    pk = _template(template)
+    pk = reference_pack(template)
     return float(m.width_mm) - 2.0 * (pk.housing.wall_mm + pk.layout.clearance_mm)
 
 
 def rows_for(template: str, cell_width_mm: float) -> int:
     """Rows of cells (or modules) of width ``cell_width_mm`` across the inner width of the
     template's reference pack (module docstring)."""
-    pk = _template(template)
+    pk = reference_pack(template)
     unit = float(cell_width_mm)
     if pk.integration == "modules" and pk.module is not None:
         unit += 2.0 * pk.module.wall_mm
@@ -116,7 +117,7 @@ def template_pack(template: str, cell: str, name: str,
         ``(pack-file dict, the template's gross energy [kWh])``.
     """
     voltage, energy = template_size(check_template(template), prices)
-    data = _template(template).model_dump(by_alias=True)
+    data = reference_pack(template).model_dump(by_alias=True)
     data["cell"] = cell
     data["name"] = name
     data["published"] = []
@@ -140,9 +141,12 @@ def design_in_template(document: Mapping[str, Any], template: str = BENCHMARK_TE
     True
     """
     label = name or str(getattr(document, "name", None) or dict(document).get("name") or "design")
-    width = design_cell_facts(document, spec=label, prices=prices).width_mm
-    data, _energy = template_pack(template, "design", f"{label} in {template}", prices, width)
-    return evaluate_pack(data, source=source or f"{label} in {template}", cell_design=document,
+    # the cell's facts once: its width sets the rows, and the pack is evaluated with them
+    cell = design_cell_facts(document, float(reference_pack(template).cost.plant_GWh),
+                             "design", prices=prices)
+    data, _energy = template_pack(template, "design", f"{label} in {template}", prices,
+                                  cell.width_mm)
+    return evaluate_pack(data, source=source or f"{label} in {template}", cell_design=cell,
                          prices=prices)
 
 
@@ -150,6 +154,7 @@ __all__ = [
     "BENCHMARK_TEMPLATE",
     "check_template",
     "design_in_template",
+    "reference_pack",
     "rows_for",
     "template_pack",
     "template_size",

@@ -187,6 +187,18 @@ class JobContext:
 # --------------------------------------------------------------------------------- the queue
 
 
+def _claimable(t: dt.datetime):
+    """Jobs a worker may claim at time ``t``: queued, or running with no lease or an expired
+    one."""
+    return sa.or_(
+        Job.status == JobStatus.QUEUED,
+        sa.and_(
+            Job.status == JobStatus.RUNNING,
+            sa.or_(Job.lease_until.is_(None), Job.lease_until < t),
+        ),
+    )
+
+
 @dataclass(frozen=True)
 class Claim:
     """A job claimed by a worker: its id, kind and attempt number."""
@@ -204,13 +216,7 @@ def claim(db: Database, worker_id: str, lease_s: float, max_attempts: int = 3,
     for _ in range(20):  # a lost race is retried on the next candidate
         t = now or utcnow()
         with db.session() as s:
-            claimable = sa.or_(
-                Job.status == JobStatus.QUEUED,
-                sa.and_(
-                    Job.status == JobStatus.RUNNING,
-                    sa.or_(Job.lease_until.is_(None), Job.lease_until < t),
-                ),
-            )
+            claimable = _claimable(t)
             q = (
                 sa.select(Job.id, Job.kind, Job.status, Job.attempts)
                 .where(claimable)
@@ -262,14 +268,9 @@ def claim(db: Database, worker_id: str, lease_s: float, max_attempts: int = 3,
 
 def claimable(db: Database, now: dt.datetime | None = None) -> bool:
     """Whether any job could be claimed now (a cheap look, no claim)."""
-    t = now or utcnow()
     with db.session() as s:
         return s.execute(
-            sa.select(Job.id).where(sa.or_(
-                Job.status == JobStatus.QUEUED,
-                sa.and_(Job.status == JobStatus.RUNNING,
-                        sa.or_(Job.lease_until.is_(None), Job.lease_until < t)),
-            )).limit(1)
+            sa.select(Job.id).where(_claimable(now or utcnow())).limit(1)
         ).first() is not None
 
 

@@ -115,10 +115,12 @@ def _lfp_pack(energy_kWh: float, prices: str | None = None) -> dict:
 def evaluate_design_pack(row, template: str, prices: str | None = None) -> dict:
     """Build ``template`` around a stored design (a :class:`~casip.platform.models.Design` row
     the caller may read) and compare it with the LFP cell-to-pack pack of the same energy."""
-    width = design_cell_facts(row.document, spec=f"design:{row.id}", prices=prices).width_mm
+    # the cell's facts once: its width sets the rows, and the pack is evaluated with them
+    plant = float(templates.reference_pack(template).cost.plant_GWh)
+    cell = design_cell_facts(row.document, plant, f"design:{row.id}", prices=prices)
     data, energy = templates.template_pack(template, f"design:{row.id}",
-                                           f"{row.name} in {template}", prices, width)
-    m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=row.document,
+                                           f"{row.name} in {template}", prices, cell.width_mm)
+    m = evaluate_pack(data, source=f"design {row.id} in {template}", cell_design=cell,
                       prices=prices)
     lfp = copy.deepcopy(_lfp_pack(energy, prices))
     mine = kpis(m)
