@@ -302,7 +302,15 @@ def test_a_process_tag_is_alive_exactly_while_its_process_runs():
 def test_every_committed_write_bumps_its_topic_in_the_database(tmp_path):
     from casip.platform import data_version
     from casip.platform.app import prepare
-    from casip.platform.models import ApiToken, Design, Organisation, User, utcnow
+    from casip.platform.models import (
+        ApiToken,
+        Design,
+        Job,
+        Organisation,
+        PrivacyRelease,
+        User,
+        utcnow,
+    )
     from casip.platform.settings import Settings
 
     db = prepare(Settings(data_dir=tmp_path, seed_demo=False, recompute_on_start=False))
@@ -312,8 +320,12 @@ def test_every_committed_write_bumps_its_topic_in_the_database(tmp_path):
             with db.session() as s:
                 return data_version.database_versions(s, max_age_s=0)
 
+        def moved(before: dict[str, int], after: dict[str, int]) -> set[str]:
+            assert set(after) == set(before) == set(data_version.TOPICS)
+            return {t for t in after if after[t] != before[t]}
+
         v0 = versions()
-        with db.session() as s:  # a new user and token: auth moves, items not
+        with db.session() as s:  # a new user and token: auth moves, nothing else
             org = s.execute(sa.select(Organisation).limit(1)).scalar_one()
             user = User(email="u@x.org", name="U", org_id=org.id, role="engineer",
                         password_hash="-")  # fmt: skip
@@ -322,19 +334,71 @@ def test_every_committed_write_bumps_its_topic_in_the_database(tmp_path):
             tok = ApiToken(user_id=user.id, name="t", prefix="casip_x", token_hash="0" * 64)
             s.add(tok)
         v1 = versions()
-        assert v1 == {"auth": v0["auth"] + 1, "items": v0["items"]}
+        assert moved(v0, v1) == {"auth"} and v1["auth"] == v0["auth"] + 1
         with db.session() as s:  # revoked in place
             s.get(ApiToken, tok.id).revoked_at = utcnow()
-        assert versions() == {"auth": v1["auth"] + 1, "items": v1["items"]}
+        v2 = versions()
+        assert moved(v1, v2) == {"auth"}
         s = db.sessions()  # a rolled-back write moves nothing
         s.execute(sa.select(Design).limit(1)).scalar_one().name = "renamed"
         s.flush()
         s.rollback()
         s.close()
-        assert versions() == {"auth": v1["auth"] + 1, "items": v1["items"]}
-        with db.session() as s:  # a design renamed in place: items moves, auth not
+        assert versions() == v2
+        with db.session() as s:  # a design renamed in place: items and designs move
             s.execute(sa.select(Design).limit(1)).scalar_one().name = "renamed"
-        assert versions() == {"auth": v1["auth"] + 1, "items": v1["items"] + 1}
+        v3 = versions()
+        assert moved(v2, v3) == {"items", "designs"}
+        with db.session() as s:  # a job queued, then its progress (a bulk update): jobs only
+            job = Job(owner_org_id=org.id, kind="canary", params={})
+            s.add(job)
+        with db.session() as s:
+            s.execute(sa.update(Job).where(Job.id == job.id).values(progress=0.5))
+        v4 = versions()
+        assert moved(v3, v4) == {"jobs"} and v4["jobs"] == v3["jobs"] + 2
+        with db.session() as s:  # a privacy release: releases only
+            s.add(PrivacyRelease(kpi="k", slot="2026Q4", budget_period="2026Q4", seq=1,
+                                 epsilon=0.5, payload={}))  # fmt: skip
+        assert moved(v4, versions()) == {"releases"}
+    finally:
+        db.dispose()
+
+
+def test_a_versioned_cache_builds_once_for_many_waiting_threads(tmp_path):
+    """An entry invalidated while many requests want it is built by one thread; the others
+    get that value (a dashboard under load would otherwise run its scan once per request)."""
+    from casip.platform.app import prepare
+    from casip.platform.data_version import VersionedCache
+    from casip.platform.models import Design
+    from casip.platform.settings import Settings
+
+    db = prepare(Settings(data_dir=tmp_path, seed_demo=False, recompute_on_start=False))
+    cache = VersionedCache(topics=("designs",))
+    builds: list[int] = []
+    start = threading.Barrier(8)
+
+    def build(s) -> int:
+        builds.append(1)
+        time.sleep(0.2)  # a slow scan: the other threads arrive while it runs
+        return s.execute(sa.select(sa.func.count()).select_from(Design)).scalar_one()
+
+    def reader(out: list) -> None:
+        with db.session() as s:
+            start.wait()
+            out.append(cache.get(s, ("n",), lambda: build(s)))
+
+    try:
+        for expected_builds in (1, 2):
+            got: list[int] = []
+            threads = [threading.Thread(target=reader, args=(got,)) for _ in range(8)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            assert len(builds) == expected_builds and len(got) == 8 and len(set(got)) == 1
+            with db.session() as s:  # a write invalidates: the next wave builds once more
+                s.execute(sa.select(Design).limit(1)).scalar_one().name = f"v{expected_builds}"
+            start.reset()
     finally:
         db.dispose()
 

@@ -285,24 +285,40 @@ def get_for_read(session: Session, actor: Actor, kind: str, item_id: int, purpos
 
 
 def get_many_for_read(
-    session: Session, actor: Actor, kind: str, ids, *, options=(), columns=None
+    session: Session, actor: Actor, kind: str, ids, *, options=(), columns=None, cache=None
 ) -> list:
     """Several items in the order of ``ids`` (one query); :class:`NotFound` names the first
     id that does not exist or may not be read. ``options``: loader options, e.g.
     ``sa.orm.defer(Design.document)`` to skip large columns. ``columns``: select these columns
-    (they must include ``id``, ``owner_org_id`` and ``visibility``) and return rows instead of
-    ORM objects (cheaper for read-only summaries)."""
+    (they must include ``id``, ``owner_org_id`` and ``visibility``; only for items not derived
+    from a design) and return rows instead of ORM objects (cheaper for read-only summaries).
+    ``cache``: a :class:`~casip.platform.data_version.VersionedCache` keeping those rows per
+    ids while the data do not change (with ``columns`` only); the access check and the audit
+    of the read still run on every call."""
     model = model_of(kind)
     ids = list(dict.fromkeys(ids))
     for i in ids:
         if not 0 < i <= MAX_ID:
             raise NotFound(kind, i)
-    rows = {
-        r.id: r
-        for r in session.execute(
-            sa.select(model).where(model.id.in_(ids)).options(*options)
-        ).scalars()
-    }
+    if columns is not None:
+        if hasattr(model, "design_id"):
+            raise ValueError(f"columns= reads only items not derived from a design, not {kind}")
+
+        def fetch() -> dict:
+            stmt = sa.select(*columns).where(model.id.in_(ids))
+            return {r.id: r for r in session.execute(stmt)}
+
+        if cache is not None:
+            rows = cache.get(session, (kind, tuple(sorted(ids)), tuple(map(str, columns))), fetch)
+        else:
+            rows = fetch()
+    else:
+        rows = {
+            r.id: r
+            for r in session.execute(
+                sa.select(model).where(model.id.in_(ids)).options(*options)
+            ).scalars()
+        }
     for i in ids:
         if i not in rows or not can_read(actor, rows[i]):
             raise NotFound(kind, i)

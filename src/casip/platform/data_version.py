@@ -1,11 +1,18 @@
 """Data versions: counters that change whenever shared data changes, in every process.
 
-Caches (the benchmark, the dashboard, authentication) are keyed by them. Two topics:
+Caches (the benchmark, the dashboard, authentication) are keyed by them. Five topics:
 
 ``items``
     designs, simulations, lifetime results, test datasets and organisations;
+``designs``
+    designs and organisations only (migration 0014): what the dashboard's scatter, the design
+    comparison and the page frame show, which a finished simulation does not change;
 ``auth``
-    users, API tokens, browser sessions and organisations.
+    users, API tokens, browser sessions and organisations;
+``releases``
+    the scheduled privacy releases (migration 0014);
+``jobs``
+    jobs: claims, progress, leases and results (migration 0014).
 
 Several server processes (``casip serve --workers N``, several hosts) share one database, so
 a version must move with every write by *any* process, in-place updates included (a revoked
@@ -43,8 +50,10 @@ from casip.platform.models import (
     ApiToken,
     DataVersion,
     Design,
+    Job,
     LifetimeResult,
     Organisation,
+    PrivacyRelease,
     Simulation,
     TestDataset,
     User,
@@ -58,6 +67,9 @@ DB_CHECK_S = 1.0
 TOPICS: dict[str, tuple[type, ...]] = {
     "items": (Design, Simulation, LifetimeResult, TestDataset, Organisation),
     "auth": (User, ApiToken, WebSession, Organisation),
+    "designs": (Design, Organisation),
+    "releases": (PrivacyRelease,),
+    "jobs": (Job,),
 }
 VERSIONS = DataVersion.__table__
 
@@ -189,10 +201,11 @@ def database_versions(session: Session, max_age_s: float | None = None) -> dict[
     return value
 
 
-def fingerprint(session: Session) -> tuple:
-    """The ``items`` data version: this process's write counter and the database's."""
-    counter = WRITES.value
-    return (counter, database_versions(session).get("items", 0))
+def fingerprint(session: Session, topics: tuple[str, ...] = ("items",)) -> tuple:
+    """The data version of ``topics`` (default ``items``): for each, this process's write
+    counter and the database's."""
+    db = database_versions(session)
+    return tuple(part for t in topics for part in (COUNTERS[t].value, db.get(t, 0)))
 
 
 def auth_version(session: Session | None = None) -> tuple[int, int]:
@@ -203,36 +216,60 @@ def auth_version(session: Session | None = None) -> tuple[int, int]:
 
 
 class VersionedCache:
-    """Values kept while the ``items`` data version is unchanged (one cache per use).
+    """Values kept while the data version of some topics is unchanged (one cache per use).
 
     For read-only answers that depend only on the data and on the key (e.g. an organisation,
     never a user's session): the key must hold everything else the value depends on; the
-    database is added to it. Entries are kept while the ``items`` version is unchanged (every
-    ORM write by any process moves it, see the module docstring) and at most ``max_age_s``
-    seconds (the bound for writes made outside the ORM); the cache holds at most
-    ``max_entries`` keys."""
+    database is added to it. Entries are kept while the version of ``topics`` (default
+    ``items``) is unchanged (every ORM write by any process moves it, see the module
+    docstring) and at most ``max_age_s`` seconds (the bound for writes made outside the ORM);
+    the cache holds at most ``max_entries`` keys."""
 
-    def __init__(self, max_age_s: float = 5.0, max_entries: int = 512):
+    def __init__(
+        self, max_age_s: float = 5.0, max_entries: int = 512, topics: tuple[str, ...] = ("items",)
+    ):
+        unknown = [t for t in topics if t not in TOPICS]
+        if unknown:
+            raise ValueError(f"unknown data-version topics {unknown}; expected {list(TOPICS)}")
         self.max_age_s = max_age_s
         self.max_entries = max_entries
+        self.topics = tuple(topics)
         self._lock = threading.Lock()
         self._data: dict[tuple, tuple[float, tuple, object]] = {}
+        self._building: dict[tuple, threading.Lock] = {}
 
     def get(self, session: Session, key: tuple, build):
-        """The value kept for ``key``, or ``build()`` (then kept)."""
-        fp = fingerprint(session)
+        """The value kept for ``key``, or ``build()`` (then kept).
+
+        One build per key at a time: when a write invalidates an entry while many requests
+        want it, one thread builds and the others wait for its value instead of each running
+        the same queries (a dashboard under load would otherwise rebuild it once per waiting
+        request)."""
+        fp = fingerprint(session, self.topics)
         key = (db_key(session), *key)
-        now = time.monotonic()
+        hit = self._fresh(key, fp)
+        if hit is not None:
+            return hit[2]
+        with self._lock:
+            gate = self._building.setdefault(key, threading.Lock())
+        with gate:
+            hit = self._fresh(key, fp)  # built by the thread this one waited for
+            if hit is not None:
+                return hit[2]
+            value = build()
+            with self._lock:
+                if len(self._data) >= self.max_entries:
+                    self._data.clear()
+                self._data[key] = (time.monotonic(), fp, value)
+                self._building.pop(key, None)
+        return value
+
+    def _fresh(self, key: tuple, fp: tuple):
         with self._lock:
             hit = self._data.get(key)
-        if hit is not None and hit[1] == fp and now - hit[0] < self.max_age_s:
-            return hit[2]
-        value = build()
-        with self._lock:
-            if len(self._data) >= self.max_entries:
-                self._data.clear()
-            self._data[key] = (now, fp, value)
-        return value
+        if hit is not None and hit[1] == fp and time.monotonic() - hit[0] < self.max_age_s:
+            return hit
+        return None
 
 
 def json_bytes(value) -> bytes:

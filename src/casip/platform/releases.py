@@ -39,6 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from casip.platform import audit
+from casip.platform.data_version import VersionedCache
 from casip.platform.models import PrivacyRelease, utcnow
 
 log = logging.getLogger(__name__)
@@ -185,9 +186,19 @@ def history(session: Session, kpis: tuple[str, ...]) -> list[PrivacyRelease]:
     )
 
 
+#: the newest release's id per database, kept while the ``releases`` data version is unchanged
+#: (a release by any process moves it; see casip.platform.data_version)
+_LATEST = VersionedCache(max_age_s=30.0, max_entries=8, topics=("releases",))
+
+
 def latest_id(session: Session) -> int:
-    """The id of the newest release (0 if none): a cache key that moves with every release."""
-    return int(session.execute(sa.select(sa.func.max(PrivacyRelease.id))).scalar() or 0)
+    """The id of the newest release (0 if none): a cache key that moves with every release.
+    Read from the database once per ``releases`` data version (not on every request)."""
+    return _LATEST.get(
+        session,
+        ("latest",),
+        lambda: int(session.execute(sa.select(sa.func.max(PrivacyRelease.id))).scalar() or 0),
+    )
 
 
 def run_due(

@@ -54,6 +54,9 @@ SUMMARY_COLUMNS = (
 
 VisibilityName = Literal["private", "consortium", "public"]
 MAX_COMPARE = 12
+#: the summary columns of compared designs per set of ids, while the ``designs`` data version
+#: is unchanged (the access check and the audit of each read still run per request)
+_COMPARE_ROWS = VersionedCache(max_age_s=15.0, max_entries=1024, topics=("designs",))
 MAX_SWEEP_POINTS = 10_000
 
 
@@ -136,7 +139,9 @@ def compare(
         raise CasipInputError(
             Problem("ids", f"{len(wanted)} designs", ids, f"1 to {MAX_COMPARE} ids")
         )
-    rows = access.get_many_for_read(s, actor, "design", wanted, columns=SUMMARY_COLUMNS)
+    rows = access.get_many_for_read(
+        s, actor, "design", wanted, columns=SUMMARY_COLUMNS, cache=_COMPARE_ROWS
+    )
     body = {
         "designs": [svc.summary(r) for r in rows],
         "baseline": lfp_baseline(s),
@@ -158,7 +163,7 @@ def lfp_baseline(s: Session) -> dict | None:
     return _BASELINE.get(s, ("lfp-blade",), lookup)
 
 
-_BASELINE = VersionedCache(max_age_s=60.0, max_entries=8)
+_BASELINE = VersionedCache(max_age_s=60.0, max_entries=8, topics=("designs",))
 
 
 @router.post("/designs/sweep", summary="Sweep one parameter of a design with the design engine")

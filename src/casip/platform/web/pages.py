@@ -11,6 +11,7 @@ meta tag of the base template).
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 from urllib.parse import quote
 
@@ -52,6 +53,9 @@ from casip.platform.throttle import LoginThrottled, login_attempt
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.autoescape = True
+#: templates ship with the package: no file-modification check on every render (a changed
+#: template is read at the next start)
+templates.env.auto_reload = False
 #: keep the key order of embedded JSON (the design schema's property order is the form's order)
 templates.env.policies["json.dumps_kwargs"] = {"sort_keys": False}
 
@@ -109,6 +113,23 @@ def _has_api(request: Request, path: str) -> bool:
     return path in paths
 
 
+#: what the page frame shows of the viewer's organisation, per organisation and ``designs``
+#: data version (organisations are in that topic): not read again on every page view
+_ORG_VIEWS = VersionedCache(max_age_s=60.0, max_entries=256, topics=("designs",))
+
+
+def _org_view(s: Session, org_id: int) -> SimpleNamespace | None:
+    def build() -> SimpleNamespace | None:
+        org = s.get(Organisation, org_id)
+        if org is None:
+            return None
+        return SimpleNamespace(
+            id=org.id, slug=org.slug, name=org.name, kind=org.kind, is_demo=org.is_demo
+        )
+
+    return _ORG_VIEWS.get(s, ("org", org_id), build)
+
+
 def render(
     request: Request,
     auth: Authenticated | None,
@@ -117,7 +138,7 @@ def render(
     status_code: int = 200,
     **context: Any,
 ) -> HTMLResponse:
-    org = s.get(Organisation, auth.actor.org_id) if auth is not None and s is not None else None
+    org = _org_view(s, auth.actor.org_id) if auth is not None and s is not None else None
     ctx = {
         "nav": NAV,
         "path": request.url.path,
@@ -254,9 +275,13 @@ def _point(row, actor) -> dict:
 
 
 #: the dashboard's design data per (organisation, sponsor or not): scanning the designs for
-#: the scatter costs tens of milliseconds at 10,000 designs, so it is kept while the data
-#: version is unchanged (any write through this server shows on the next request), 15 s at most
-dashboard_cache = VersionedCache(max_age_s=15.0, max_entries=256)
+#: the scatter costs tens of milliseconds at 10,000 designs, so it is kept while the ``designs``
+#: data version is unchanged (any write through this server shows on the next request; a
+#: finished simulation does not move it), 15 s at most
+dashboard_cache = VersionedCache(max_age_s=15.0, max_entries=256, topics=("designs",))
+#: the dashboard's job list per organisation (jobs are private to it), kept while the ``jobs``
+#: data version is unchanged: every claim, progress report and result moves it
+dashboard_jobs = VersionedCache(max_age_s=15.0, max_entries=256, topics=("jobs",))
 
 
 def _dashboard_designs(s: Session, actor) -> dict:
@@ -308,12 +333,7 @@ def dashboard(
     designs = dashboard_cache.get(
         s, (actor.org_id, actor.is_sponsor), lambda: _dashboard_designs(s, actor)
     )
-    jobs = s.execute(
-        access.jobs_readable(actor)
-        .with_only_columns(Job.id, Job.kind, Job.status, Job.progress, Job.message, Job.created_at)
-        .order_by(Job.id.desc())
-        .limit(8)
-    ).all()
+    jobs = dashboard_jobs.get(s, (actor.org_id,), lambda: _recent_jobs(s, actor))
     cards = designs["cards"]
     return render(
         request,
@@ -323,19 +343,30 @@ def dashboard(
         data_json=designs["data_json"],
         limit=DASHBOARD_LIMIT,
         cards=cards,
-        jobs=[
-            {
-                "id": j.id,
-                "kind": j.kind,
-                "status": j.status,
-                "progress": j.progress,
-                "message": finished_message(j),
-                "created_at": j.created_at.strftime("%Y-%m-%d %H:%M"),
-            }
-            for j in jobs
-        ],
+        jobs=jobs,
         targets=stages(),
     )
+
+
+def _recent_jobs(s: Session, actor) -> list[dict]:
+    """The organisation's 8 newest jobs as the dashboard lists them."""
+    rows = s.execute(
+        access.jobs_readable(actor)
+        .with_only_columns(Job.id, Job.kind, Job.status, Job.progress, Job.message, Job.created_at)
+        .order_by(Job.id.desc())
+        .limit(8)
+    ).all()
+    return [
+        {
+            "id": j.id,
+            "kind": j.kind,
+            "status": j.status,
+            "progress": j.progress,
+            "message": finished_message(j),
+            "created_at": j.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+        for j in rows
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
