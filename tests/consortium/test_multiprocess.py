@@ -403,6 +403,55 @@ def test_a_versioned_cache_builds_once_for_many_waiting_threads(tmp_path):
         db.dispose()
 
 
+def test_a_stale_while_building_cache_answers_during_a_rebuild_and_reads_its_writes(tmp_path):
+    from casip.platform.app import prepare
+    from casip.platform.data_version import VersionedCache
+    from casip.platform.models import Design
+    from casip.platform.settings import Settings
+
+    db = prepare(Settings(data_dir=tmp_path, seed_demo=False, recompute_on_start=False))
+    cache = VersionedCache(topics=("designs",), stale_while_building=True)
+    building = threading.Event()
+    release = threading.Event()
+
+    def name_of_first(s, slow: bool) -> str:
+        if slow:
+            building.set()
+            release.wait(30)
+        return s.execute(sa.select(Design.name).order_by(Design.id).limit(1)).scalar_one()
+
+    def rename(to: str) -> None:
+        with db.session() as s:
+            s.execute(sa.select(Design).order_by(Design.id).limit(1)).scalar_one().name = to
+
+    try:
+        rename("one")
+        with db.session() as s:
+            assert cache.get(s, ("first",), lambda: name_of_first(s, False)) == "one"
+        rename("two")  # a write then a read in one thread: the read builds, so it sees "two"
+        with db.session() as s:
+            assert cache.get(s, ("first",), lambda: name_of_first(s, False)) == "two"
+        rename("three")
+        got: list[str] = []
+
+        def slow_reader() -> None:
+            with db.session() as s:
+                got.append(cache.get(s, ("first",), lambda: name_of_first(s, True)))
+
+        t = threading.Thread(target=slow_reader)
+        t.start()
+        assert building.wait(30)
+        with db.session() as s:  # during the rebuild: the previous answer, without waiting
+            assert cache.get(s, ("first",), lambda: name_of_first(s, False)) == "two"
+        release.set()
+        t.join(30)
+        assert got == ["three"]
+        with db.session() as s:
+            assert cache.get(s, ("first",), lambda: "not rebuilt") == "three"
+    finally:
+        db.dispose()
+
+
 def test_metrics_are_for_the_scraper_only(tmp_path, monkeypatch):
     """Request counts per route are activity data: a client that is not on the server's own
     host (here the test client), or that comes through a proxy, gets the 404 of a missing page

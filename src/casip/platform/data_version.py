@@ -226,7 +226,11 @@ class VersionedCache:
     the cache holds at most ``max_entries`` keys."""
 
     def __init__(
-        self, max_age_s: float = 5.0, max_entries: int = 512, topics: tuple[str, ...] = ("items",)
+        self,
+        max_age_s: float = 5.0,
+        max_entries: int = 512,
+        topics: tuple[str, ...] = ("items",),
+        stale_while_building: bool = False,
     ):
         unknown = [t for t in topics if t not in TOPICS]
         if unknown:
@@ -234,6 +238,7 @@ class VersionedCache:
         self.max_age_s = max_age_s
         self.max_entries = max_entries
         self.topics = tuple(topics)
+        self.stale_while_building = stale_while_building
         self._lock = threading.Lock()
         self._data: dict[tuple, tuple[float, tuple, object]] = {}
         self._building: dict[tuple, threading.Lock] = {}
@@ -252,7 +257,11 @@ class VersionedCache:
             return hit[2]
         with self._lock:
             gate = self._building.setdefault(key, threading.Lock())
-        with gate:
+            old = self._data.get(key)
+        stale_ok = self.stale_while_building and old is not None
+        if not gate.acquire(blocking=not stale_ok):  # another thread is rebuilding it
+            return old[2]
+        try:
             hit = self._fresh(key, fp)  # built by the thread this one waited for
             if hit is not None:
                 return hit[2]
@@ -262,6 +271,8 @@ class VersionedCache:
                     self._data.clear()
                 self._data[key] = (time.monotonic(), fp, value)
                 self._building.pop(key, None)
+        finally:
+            gate.release()
         return value
 
     def _fresh(self, key: tuple, fp: tuple):
