@@ -21,7 +21,7 @@ import casip.cli
 
 ROOT = "casip.cli"
 COMMON = "casip.cli.common"
-GROUPS = ("design", "data", "physics", "life", "explore", "platform")
+GROUPS = ("design", "data", "physics", "life", "explore", "campaign", "platform")
 
 
 def _modules() -> dict[str, Path]:

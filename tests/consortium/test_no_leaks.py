@@ -65,8 +65,9 @@ SEGMENT_KIND = {
     "organisations": "org",
     "orgs": "org",
     "tokens": "token",
+    "campaigns": "campaign",
 }
-ITEM_KINDS = ("design", "simulation", "lifetime", "test")
+ITEM_KINDS = ("design", "simulation", "lifetime", "test", "campaign")
 #: last path segments of writes that a non-owner must never be able to do on a readable item
 #: (other POSTs on an item, e.g. submitting a simulation of a shared design, are allowed)
 GUARDED_VERBS = frozenset({"visibility", "cancel", "revoke", "edit", "delete"})
@@ -308,6 +309,33 @@ def build_world(server, shared_data) -> World:
             for t in [it for it in items if it.kind == "test"]:
                 r = c.post(f"/api/designs/{d.id}/tests", json={"test_id": t.id}, headers=eng)
                 assert r.status_code == 201, r.text
+    # a campaign (issue 18: always private to its organisation) with a proposed batch, and a
+    # private test that answers its first planned test: none of it may reach another org
+    m = f"LEAK-campaign-private-{uid}"
+    doc = {"schema": "casip.campaign/1", "name": m, "batch": 2,
+           "parameters": {"c1_C": {"low": 3.0, "high": 8.0},
+                          "soc_switch": {"low": 0.1, "high": 0.7},
+                          "c2_C": {"low": 2.5, "high": 6.0}},
+           "objectives": {"cycle_life": "max"}}
+    r = c.post("/api/campaigns", json={"campaign": doc}, headers=eng)
+    assert r.status_code == 201, r.text
+    campaign_id = r.json()["id"]
+    r = c.post(f"/api/campaigns/{campaign_id}/propose", headers=eng)
+    assert r.status_code == 202, r.text
+    assert _wait(server, eng, r.json()["job"]["id"])["status"] == "done"
+    items.append(Item("campaign", "private", campaign_id, m, "campaign-private"))
+    markers[m] = "private"
+    if data is not None:
+        pt = c.get(f"/api/campaigns/{campaign_id}/planned-tests", headers=eng).json()["items"][0]
+        mt = f"LEAK-campaign-test-{uid}"
+        r = c.post(
+            "/api/tests",
+            params={"filename": f"{mt}.csv", "name": mt, "planned_test": pt["id"]},
+            content=data + b"\r\n" * 9,
+            headers={**eng, "Content-Type": "application/octet-stream"},
+        )
+        assert r.status_code == 201, r.text
+        markers[mt] = "private"
     m = f"LEAK-optin-private-{uid}"
     ext = _extreme_design(server, eng, m)
     if ext is None:  # no variation fitted: the reference itself, opted in

@@ -15,6 +15,7 @@ helpers; one module per command group imports it (and nothing else of this packa
 - :mod:`casip.cli.physics`: ``casip sim ...`` (PyBaMM)
 - :mod:`casip.cli.life`: ``casip life ...`` (longevity)
 - :mod:`casip.cli.explore`: ``casip explore ...`` (design-space exploration)
+- :mod:`casip.cli.campaign`: ``casip campaign ...`` (closed-loop R&D campaigns)
 - :mod:`casip.cli.cost`: ``casip cost ...`` (price sets)
 - :mod:`casip.cli.cost_cell`: ``casip cost cell`` (cell cost: materials + manufacturing)
 - :mod:`casip.cli.platform`: ``casip serve``, ``casip worker`` (runs the platform's queued
@@ -35,6 +36,7 @@ import typer
 
 import casip
 from casip.cli import (
+    campaign,
     cost,
     cost_cell,
     data,
@@ -89,6 +91,7 @@ app.add_typer(data.data_app, name="data")
 app.add_typer(physics.sim_app, name="sim")
 app.add_typer(life.life_app, name="life")
 app.add_typer(explore.explore_app, name="explore")
+app.add_typer(campaign.campaign_app, name="campaign")
 cost.cost_app.command("cell")(cost_cell.cell)  # the cell cost (casip.cost.manufacturing)
 app.add_typer(cost.cost_app, name="cost")
 app.add_typer(platform.platform_app, name="platform")

@@ -43,8 +43,10 @@ ROUTERS = (
     "casip.platform.api.studies",
     "casip.platform.api.materials",
     "casip.platform.api.packs",
+    "casip.platform.api.campaigns",
     "casip.platform.web.pages",
     "casip.platform.web.packs",
+    "casip.platform.web.campaigns",
 )
 
 

@@ -60,6 +60,7 @@ JOB_MODULES = (
     "casip.platform.calibrations",
     "casip.platform.studies",
     "casip.platform.canary",
+    "casip.platform.campaigns",
 )
 
 

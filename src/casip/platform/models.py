@@ -376,6 +376,95 @@ class CalibrationTest(Base):
     )
 
 
+class Campaign(Base):
+    """A closed-loop R&D campaign of one organisation (migration 0015; issue 18).
+
+    ``document`` is the validated ``casip.campaign/1`` file (:mod:`casip.campaign.spec`).
+    Private to its owner organisation, always (:mod:`casip.platform.campaigns`): no visibility
+    of its own, never in an aggregate. ``status``: ``open`` or ``closed`` (``closed_reason``:
+    a spent budget or an exhausted pool). ``propose_job_id``: the queued or running proposal
+    job, so that asking again while it runs returns it (idempotence)."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    name: Mapped[str] = mapped_column(sa.String(200))
+    document: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(sa.String(16), default="open")
+    closed_reason: Mapped[str | None] = mapped_column(sa.Text)
+    seed: Mapped[int] = mapped_column(default=0)
+    propose_job_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("jobs.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class PlannedTest(Base):
+    """One proposal of a campaign on one tester channel: ``PT-<id>`` (migration 0015).
+
+    ``status``: ``proposed`` (no data yet), ``testing`` (a test dataset names it), ``stopped``
+    (early stop: ``stop_reason``), ``done`` (a measured end of life) or ``cancelled``.
+    ``early``: the latest early-life prediction (``cycle_life``, ``low``, ``high``,
+    ``coverage``, ``cycles``, ``model``, ``test_id``), or why none could be made."""
+
+    __tablename__ = "campaign_planned_tests"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+    __test__ = False  # not a pytest test class
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    owner_org_id: Mapped[int] = mapped_column(sa.ForeignKey("organisations.id"), index=True)
+    batch: Mapped[int]
+    point: Mapped[dict[str, Any]]
+    predicted: Mapped[dict[str, Any]]
+    acquisition: Mapped[float | None]
+    reason: Mapped[str] = mapped_column(sa.Text, default="")
+    status: Mapped[str] = mapped_column(sa.String(16), default="proposed")
+    stop_reason: Mapped[str | None] = mapped_column(sa.Text)
+    test_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("test_datasets.id", ondelete="SET NULL"), index=True
+    )
+    early: Mapped[dict[str, Any] | None]
+    measured_life: Mapped[float | None]
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class CampaignObservation(Base):
+    """Evidence of a campaign (migration 0015): ``kind`` simulation, early or measured;
+    ``values`` and ``sigma`` (1-sd noise in the modelled space) per quantity; ``source_kind``
+    ``test`` (a test dataset id), ``simulation`` (a simulation id) or ``entered``."""
+
+    __tablename__ = "campaign_observations"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaigns.id", ondelete="CASCADE"), index=True
+    )
+    planned_test_id: Mapped[int] = mapped_column(
+        sa.ForeignKey("campaign_planned_tests.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(sa.String(16))
+    values: Mapped[dict[str, Any]]
+    sigma: Mapped[dict[str, Any]]
+    cycles: Mapped[int | None]
+    source_kind: Mapped[str] = mapped_column(sa.String(16))
+    source_id: Mapped[int | None]
+    created_by_id: Mapped[int | None] = mapped_column(
+        sa.ForeignKey("users.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class Job(Base):
     """A background job (simulation, lifetime projection, study) with its progress."""
 

@@ -64,7 +64,8 @@ from casip.platform.problems import ApiProblem
 #: simulation kinds (the ``kind`` of a Simulation row and of its job)
 SIMULATION_KINDS = ("fast_charge", "rate_capability")
 #: every job kind of this module
-JOB_KINDS = (*SIMULATION_KINDS, "lifetime", "study", "replay", "calibration")  # + calibrations.py
+JOB_KINDS = (*SIMULATION_KINDS, "lifetime", "study", "replay", "calibration",  # + calibrations.py
+             "campaign_propose", "campaign_early")  # casip.platform.campaigns
 #: charge protocols offered by the platform
 PROTOCOLS = ("cccv",)
 DEFAULT_CHARGE_C_RATE = 3.0

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from casip.data import plots
 from casip.data.store import Store
 from casip.errors import CasipInputError, Problem
-from casip.platform import access, design_tests, uploads
+from casip.platform import access, campaigns, design_tests, uploads
 from casip.platform.deps import CommitRoute, CurrentActor, DbSession, platform_of
 from casip.platform.models import TestDataset
 from casip.platform.pagination import PageParams, page_params, paginate
@@ -124,10 +124,19 @@ async def upload_test(
         description="cells in series in the tested unit (optional, default 1): the "
         "plausible voltage is up to 5 V per cell",
     ),
+    planned_test: str | None = Query(
+        None, max_length=40,
+        description="the campaign's planned test this file answers (PT-<n>, optional; "
+        "checked before the file is received: 422 naming planned_test when it is not an open "
+        "planned test of your organisation). Without it, a PT-<n> in the file name, dataset "
+        "name or cell barcode is returned as `planned_test_suggestion`, never applied",
+    ),
 ) -> dict:
     access.require_create(actor)
     uploads.check_filename(filename)
     label = uploads.check_label(name, "name") if name is not None else None
+    if planned_test is not None:  # issue 18: checked before the body is received
+        campaigns.check_planned_test(s, actor, planned_test)
     if request.headers.get("content-type", "").startswith("multipart/"):
         raise ApiProblem(
             415,
@@ -158,7 +167,25 @@ async def upload_test(
         await run_in_threadpool(_store_cell, s, row, active_mass_g, electrode_area_cm2)
     if not created:
         response.status_code = 200
-    return {**uploads.full(row), "duplicate": not created}
+    out = {**uploads.full(row), "duplicate": not created}
+    out.update(await run_in_threadpool(_campaign_link, s, actor, row, planned_test, filename,
+                                       label))
+    return out
+
+
+def _campaign_link(s, actor, row: TestDataset, planned_test: str | None, filename: str,
+                   label: str | None) -> dict:
+    """Link the dataset to the planned test the upload names (issue 18), or suggest one."""
+    if planned_test is None:
+        meta = (row.details or {}).get("metadata") or {}
+        hint = campaigns.suggest_planned_test(
+            s, actor, filename, label, *(str(meta.get(k) or "") for k in ("cell_id", "barcode"))
+        )
+        return {"planned_test": None, "planned_test_suggestion": hint}
+    pt = campaigns.check_planned_test(s, actor, planned_test)  # again: it may have changed
+    linked = campaigns.link_test(s, actor, pt, row)
+    s.commit()
+    return {"planned_test": linked, "planned_test_suggestion": None}
 
 
 def _store_cell(

@@ -69,6 +69,7 @@ NAV = (
     ("/packs", "Packs"),
     ("/simulations", "Simulations"),
     ("/tests", "Tests"),
+    ("/campaigns", "Campaigns"),
     ("/benchmark", "Benchmark"),
     ("/roadmap", "Roadmap"),
     ("/admin", "Admin"),

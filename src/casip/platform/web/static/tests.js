@@ -41,6 +41,17 @@
     }
     return "the server answered HTTP " + xhrStatus + ".";
   }
+  // a planned-test id in the file name is suggested, never filled in (issue 18)
+  const ptInput = document.getElementById("upload-planned-test");
+  const ptHint = document.getElementById("upload-pt-suggestion");
+  const fileInput = document.getElementById("upload-file");
+  if (ptInput && ptHint && fileInput) {
+    fileInput.addEventListener("change", function () {
+      const f = fileInput.files[0];
+      const m = f ? /(?:^|[^A-Za-z0-9])(PT-\d{1,10})(?![0-9])/i.exec(f.name) : null;
+      ptHint.textContent = m && !ptInput.value ? "The file name mentions " + m[1].toUpperCase() + ": type it above if this file answers it." : "";
+    });
+  }
   function optionalNumber(id) {
     const el = document.getElementById(id);
     if (!el || el.value.trim() === "") return null;
@@ -71,6 +82,7 @@
     if (areaCm2 != null) url += "&electrode_area_cm2=" + encodeURIComponent(areaCm2);
     const conf = document.getElementById("upload-configuration");
     if (conf && conf.value) url += "&cell_configuration=" + encodeURIComponent(conf.value);
+    if (ptInput && ptInput.value.trim() !== "") url += "&planned_test=" + encodeURIComponent(ptInput.value.trim());
     const series = document.getElementById("upload-series");
     if (series && series.value.trim() !== "") url += "&cells_in_series=" + encodeURIComponent(series.value.trim());
     const xhr = new XMLHttpRequest();
