@@ -239,11 +239,42 @@ def _glitches(qd: np.ndarray, window: int = 5, tol: float = 0.05) -> np.ndarray:
     return np.abs(qd - ref) > tol * abs(np.median(qd))
 
 
+#: The range of N (last cycle) accepted by :func:`qv_features`: the shared Q(V) files hold
+#: cycles 2..100, and ΔQ_{N-10} needs N > 10.
+LAST_CYCLE_RANGE: tuple[int, int] = (11, 100)
+
+
+def _check_cycle_window(last_cycle, ref_cycle, source=None) -> tuple[int, int]:
+    """Validate N (``last_cycle``) and the reference cycle of ΔQ; return them as ints."""
+    lo, hi = LAST_CYCLE_RANGE
+    if isinstance(last_cycle, bool) or not isinstance(last_cycle, (int, np.integer)):
+        raise _err("last_cycle", "must be an integer", value=last_cycle,
+                   expected=f"an integer {lo}..{hi}", source=source)
+    if not lo <= int(last_cycle) <= hi:
+        raise _err(
+            "last_cycle",
+            f"N = {last_cycle} is outside the validated range: ΔQ_N-10 needs N > 10 and the "
+            f"Severson Q(V) data (and these models) stop at cycle {hi}",
+            value=last_cycle,
+            expected=f"{lo} <= N <= {hi}",
+            source=source,
+        )
+    if isinstance(ref_cycle, bool) or not isinstance(ref_cycle, (int, np.integer)) or not (
+        2 <= int(ref_cycle) < int(last_cycle)
+    ):
+        raise _err("ref_cycle", "the reference cycle of ΔQ must be before N", value=ref_cycle,
+                   expected=f"an integer 2 <= ref_cycle < {last_cycle}", source=source)
+    return int(last_cycle), int(ref_cycle)
+
+
 def qv_features(
     q: np.ndarray,
     voltage: Sequence[float] | None = None,
     cycles: Sequence[int] | None = None,
     source: str | None = None,
+    *,
+    last_cycle: int = 100,
+    ref_cycle: int = 10,
 ) -> dict[str, float]:
     """The Severson et al. features of one cell from its Q(V) curves on a common grid.
 
@@ -256,7 +287,14 @@ def qv_features(
         capacity of a cycle is Q at the lowest voltage.
     cycles : array (n_cycles,), optional
         Cycle numbers of the columns; default 2..100 (:data:`SEVERSON_CYCLES`). Cycles 2, 10
-        and 100 must be present.
+        and 100 must be present (``ref_cycle`` and ``last_cycle`` when those are given).
+    last_cycle : int, keyword-only
+        N: the features use cycles 2..N only, with :math:`\\Delta Q_{N-10}(V) = Q_N(V) -
+        Q_{10}(V)` and the discharge-capacity features over cycles 2..N; 11 <= N <= 100
+        (default 100: the paper's features). See :func:`validate_at_cycles` for how good a
+        model is at each N.
+    ref_cycle : int, keyword-only
+        The reference cycle of ΔQ (default 10, the paper's); 2 <= ref_cycle < last_cycle.
 
     Returns
     -------
@@ -278,6 +316,7 @@ def qv_features(
         )
     voltage = SEVERSON_VOLTAGE if voltage is None else np.asarray(voltage, dtype=float)
     cycles = SEVERSON_CYCLES if cycles is None else np.asarray(cycles)
+    last_cycle, ref_cycle = _check_cycle_window(last_cycle, ref_cycle, source)
     if voltage.ndim != 1 or len(voltage) != q.shape[0]:
         raise _err(
             "voltage",
@@ -304,19 +343,21 @@ def qv_features(
             expected="a strictly monotonic grid, e.g. 3.6 V down to 2.0 V",
         )
     have = set(int(c) for c in cycles)
-    missing = [c for c in (2, 10, 100) if c not in have]
-    n_early = int(np.sum((cycles >= 2) & (cycles <= 100)))
+    needed_cycles = (2, ref_cycle, last_cycle)
+    missing = [c for c in needed_cycles if c not in have]
+    n_early = int(np.sum((cycles >= 2) & (cycles <= last_cycle)))
     if missing or n_early < 10:
         raise _err(
             "cycles",
-            "too few cycles: need the first 100 cycles (at least 2, 10, 100)",
+            f"too few cycles: need the first {last_cycle} cycles (at least 2, {ref_cycle}, "
+            f"{last_cycle})",
             value=f"{len(cycles)} cycles, max {int(np.max(cycles)) if len(cycles) else 0}"
             + (f", missing {missing}" if missing else ""),
-            expected=">= 100 cycles",
+            expected=f">= {last_cycle} cycles",
             source=source,
         )
     col = {int(c): j for j, c in enumerate(cycles)}
-    early = np.array(sorted(c for c in have if 2 <= c <= 100))
+    early = np.array(sorted(c for c in have if 2 <= c <= last_cycle))
     cols = [col[c] for c in early]
     needed = q[:, sorted(set(cols))]
     if np.isnan(needed).any():
@@ -328,12 +369,14 @@ def qv_features(
             source=source,
         )
 
-    dq = q[:, col[100]] - q[:, col[10]]
+    dq = q[:, col[last_cycle]] - q[:, col[ref_cycle]]
     mean = dq.mean()
     var = float(np.mean((dq - mean) ** 2))
     if not var > 0:
         raise _err(
-            "ΔQ100-10(V)", "identically zero: cycles 10 and 100 have the same curve", source=source
+            f"ΔQ{last_cycle}-{ref_cycle}(V)",
+            f"identically zero: cycles {ref_cycle} and {last_cycle} have the same curve",
+            source=source,
         )
     sd = np.sqrt(var)
     skew = float(np.mean((dq - mean) ** 3) / sd**3)
@@ -341,7 +384,7 @@ def qv_features(
     i_low = int(np.argmin(voltage))
     qd_all = q[i_low, cols]
     glitch = _glitches(qd_all)
-    bad_needed = [c for c in (2, 10, 100) if glitch[list(early).index(c)]]
+    bad_needed = [c for c in needed_cycles if glitch[list(early).index(c)]]
     if bad_needed:
         raise _err(
             "Q(V)",
@@ -383,11 +426,20 @@ def feature_matrix(
     cells: Sequence[np.ndarray],
     voltage: Sequence[float] | None = None,
     cycles: Sequence[int] | None = None,
+    *,
+    last_cycle: int = 100,
+    ref_cycle: int = 10,
 ) -> np.ndarray:
-    """Stack :func:`qv_features` of many cells: array (n_cells, len(FEATURE_NAMES))."""
+    """Stack :func:`qv_features` of many cells: array (n_cells, len(FEATURE_NAMES)).
+
+    ``last_cycle`` (N) and ``ref_cycle`` are passed to :func:`qv_features`: features from the
+    first N cycles only.
+    """
     rows = []
     for i, q in enumerate(cells):
-        f = qv_features(q, voltage, cycles, source=f"cell {i + 1}")
+        f = qv_features(
+            q, voltage, cycles, source=f"cell {i + 1}", last_cycle=last_cycle, ref_cycle=ref_cycle
+        )
         rows.append([f[k] for k in FEATURE_NAMES])
     return np.array(rows, dtype=float)
 
@@ -643,11 +695,23 @@ class FullModel(_EarlyLifeModel):
 _MODELS = {c.__name__: c for c in (VarianceModel, DischargeModel, FullModel)}
 
 
-def train_on_severson(folder: str | Path, model: type[_EarlyLifeModel] = VarianceModel, **kw):
-    """Load the shared training cells, build features and fit ``model`` with file provenance."""
+def train_on_severson(
+    folder: str | Path,
+    model: type[_EarlyLifeModel] = VarianceModel,
+    *,
+    last_cycle: int = 100,
+    **kw,
+):
+    """Load the shared training cells, build features and fit ``model`` with file provenance.
+
+    ``last_cycle`` (N, 11..100): features from the first N cycles only (:func:`qv_features`);
+    it is recorded in the provenance (``"last_cycle"``) and the model must then be fed features
+    computed with the same N.
+    """
     curves, lives = load_severson_qv(folder)
-    X = feature_matrix(curves)
-    return model(**kw).fit(X, lives, provenance=severson_provenance(folder))
+    X = feature_matrix(curves, last_cycle=last_cycle)
+    prov = {**severson_provenance(folder), "last_cycle": int(last_cycle), "ref_cycle": 10}
+    return model(**kw).fit(X, lives, provenance=prov)
 
 
 def cross_validated_mape(model: _EarlyLifeModel, X, y, folds: int = 5, seed: int = 0) -> dict:
@@ -661,3 +725,132 @@ def cross_validated_mape(model: _EarlyLifeModel, X, y, folds: int = 5, seed: int
         m = type(model)(**model.get_params()).fit(x[tr], y[tr], _interval=False)
         pred[te] = m.predict(x[te])
     return {"mape_percent": float(np.mean(np.abs(pred - y) / y) * 100), "predicted": pred}
+
+
+# --------------------------------------------------------------------------------------------
+# Early life at fewer cycles: out-of-fold intervals and validation against N
+# --------------------------------------------------------------------------------------------
+
+
+def cross_validated_interval(
+    model: _EarlyLifeModel,
+    X,
+    y,
+    *,
+    folds: int = 5,
+    seed: int = 0,
+    groups: Sequence | None = None,
+    coverage: float = 0.9,
+) -> dict:
+    """Out-of-fold predictions *with* prediction intervals (cross-fitting).
+
+    Each cell is predicted by a model fitted, interval included (its own inner
+    cross-validation), on the other folds only. With ``groups`` (e.g. the charging policy of
+    each cell) the folds are :class:`sklearn.model_selection.GroupKFold` so that cells sharing
+    a group are never split between training and prediction.
+
+    Parameters
+    ----------
+    model : VarianceModel, DischargeModel or FullModel
+        The kind of model (its parameters are copied; it is not fitted in place).
+    X, y : features (as for :meth:`fit`) and cycle lives [cycles]
+    folds : int
+        Outer folds (each outer training set must hold >= 2 * model.cv cells).
+    seed : int
+        Shuffling of the outer folds.
+    groups : sequence, optional
+        One label per cell; cells of one label stay in one fold.
+    coverage : float
+        Nominal coverage of the interval (default 0.9).
+
+    Returns
+    -------
+    dict
+        ``predicted``, ``low``, ``high`` (arrays [cycles]); ``fold`` (the outer fold of each
+        cell); ``train_index`` (per fold, the cells its model was fitted on); ``mape_percent``;
+        ``coverage`` (fraction of cells whose life is inside their interval).
+    """
+    from sklearn.model_selection import GroupKFold, KFold
+
+    x = _select(X, FEATURE_NAMES)
+    y = np.asarray(y, dtype=float)
+    if groups is None:
+        splits = KFold(folds, shuffle=True, random_state=seed).split(x)
+    else:
+        g = np.asarray(groups)
+        if len(g) != len(y):
+            raise _err("groups", f"{len(g)} labels for {len(y)} cells", expected="one per cell")
+        splits = GroupKFold(folds, shuffle=True, random_state=seed).split(x, y, g)
+    pred, low, high = np.empty_like(y), np.empty_like(y), np.empty_like(y)
+    fold = np.empty(len(y), dtype=int)
+    train_index = []
+    for k, (tr, te) in enumerate(splits):
+        m = type(model)(**model.get_params()).fit(x[tr], y[tr])
+        pred[te], low[te], high[te] = m.predict_interval(x[te], coverage=coverage)
+        fold[te] = k
+        train_index.append(np.asarray(tr))
+    return {
+        "predicted": pred,
+        "low": low,
+        "high": high,
+        "fold": fold,
+        "train_index": train_index,
+        "mape_percent": float(np.mean(np.abs(pred - y) / y) * 100),
+        "coverage": float(np.mean((y >= low) & (y <= high))),
+    }
+
+
+def validate_at_cycles(
+    curves: Sequence[np.ndarray],
+    lives,
+    last_cycles: Sequence[int] = (20, 30, 40, 60, 80, 100),
+    models: Sequence[type[_EarlyLifeModel]] = (VarianceModel, DischargeModel, FullModel),
+    *,
+    seeds: Sequence[int] = tuple(range(10)),
+    folds: int = 5,
+    interval_seeds: Sequence[int] = (0,),
+    coverage: float = 0.9,
+):
+    """Cross-validated error of the early-life models against N, the last cycle used.
+
+    For each N and model: features from cycles 2..N (:func:`feature_matrix` with
+    ``last_cycle=N``), the outer k-fold MAPE of :func:`cross_validated_mape` for every seed in
+    ``seeds`` (the validation of the 100-cycle models), and for the seeds in
+    ``interval_seeds`` the out-of-fold coverage of the ``coverage`` interval
+    (:func:`cross_validated_interval`, each fold's interval from its own training cells).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (N, model): ``last_cycle``, ``model``, ``cv_mape_mean``,
+        ``cv_mape_min``, ``cv_mape_max`` [%], ``n_seeds``, ``interval_coverage`` [-] and
+        ``interval_ratio_median`` (median high/low ratio of the interval).
+    """
+    import pandas as pd
+
+    lives = np.asarray(lives, dtype=float)
+    rows = []
+    for n in last_cycles:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the glitch warnings, once per cell and N
+            X = feature_matrix(curves, last_cycle=n)
+        for cls in models:
+            mapes = [cross_validated_mape(cls(), X, lives, folds=folds, seed=s)["mape_percent"]
+                     for s in seeds]
+            cov, ratio = [], []
+            for s in interval_seeds:
+                r = cross_validated_interval(cls(), X, lives, folds=folds, seed=s,
+                                             coverage=coverage)
+                cov.append(r["coverage"])
+                ratio.append(float(np.median(r["high"] / r["low"])))
+            rows.append({
+                "last_cycle": int(n),
+                "model": cls.__name__,
+                "cv_mape_mean": float(np.mean(mapes)),
+                "cv_mape_min": float(np.min(mapes)),
+                "cv_mape_max": float(np.max(mapes)),
+                "n_seeds": len(mapes),
+                "interval_coverage": float(np.mean(cov)) if cov else float("nan"),
+                "interval_ratio_median": float(np.mean(ratio)) if ratio else float("nan"),
+            })
+    return pd.DataFrame(rows)
