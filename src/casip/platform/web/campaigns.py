@@ -81,15 +81,31 @@ def campaign_page(
         row = svc.get_campaign(s, auth.actor, campaign_id)
     except NotFound as exc:
         return _error(request, auth, s, 404, str(exc))
+    c = svc.detail(s, row)
     return render(
         request,
         auth,
         s,
         "campaign.html",
-        c=svc.detail(s, row),
+        c=c,
+        test_cycles=_linked_cycles(s, c["planned_tests_list"]),
+        early_min_cycles=svc.EARLY_MIN_CYCLES,
+        early_cycles=svc.EARLY_CYCLES_NEEDED,
         can_write=auth.actor.can_create,
         message=request.query_params.get("m"),
     )
+
+
+def _linked_cycles(s: Session, planned: list[dict]) -> dict[int, int]:
+    """Cycles of the tests linked to the campaign's planned tests (test id -> cycles), so the
+    page says why a linked test has no early prediction yet (too few cycles, or queued)."""
+    from casip.platform.models import TestDataset
+
+    ids = {t["test_id"] for t in planned if t["test_id"] is not None}
+    if not ids:
+        return {}
+    rows = s.query(TestDataset.id, TestDataset.cycles).filter(TestDataset.id.in_(ids))
+    return {i: n for i, n in rows}
 
 
 @router.post("/campaigns/{campaign_id}/propose")
