@@ -201,3 +201,51 @@ def test_sigkill_during_propose_then_resume(started):
         assert [t["point"] for t in second["tests"]] == points
         assert reference is None or points == reference  # same however the kill fell
         reference = points
+
+
+@pytest.mark.slow  # trains an early-life model at N = 60 (a few seconds)
+def test_observe_test_uses_the_models_n(started, shared_data, tmp_path):
+    """``observe --test`` with a model trained at N = 60 on a cycler file of cycles 2..60 (the
+    real Q(V) discharges of Severson cell 1, every 10th voltage): the prediction is the model's
+    on that file and the observation records cycles = 60, with a note that the campaign
+    planned early_cycles = 100."""
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    from casip.data import read
+    from casip.life import SEVERSON_VOLTAGE, DischargeModel, load_severson_qv
+    from casip.life.early import train_on_severson
+    from casip.life.from_hub import predict_test
+
+    folder = shared_data / "severson"
+    curves, lives = load_severson_qv(folder)
+    q = np.maximum.accumulate(curves[0], axis=0)  # Q non-decreasing as V falls
+    v = SEVERSON_VOLTAGE
+    idx = np.unique(np.r_[np.arange(0, len(v), 10), len(v) - 1])
+    rows, t, total = [], 0.0, 0.0
+    for j, c in enumerate(range(2, 61)):  # a 3.6 V charge row, then the discharge at -1 A
+        rows.append((t, 3.6, 1.0, c, total))
+        rows += [(t + 1 + i, v[k], -1.0, c, total + q[k, j]) for i, k in enumerate(idx)]
+        t += len(idx) + 2
+        total += q[-1, j]
+    cell = tmp_path / "cell1-60.csv"
+    pd.DataFrame(rows, columns=["test_time_second", "voltage_volt", "current_ampere",
+                                "cycle_count", "discharging_capacity_ah"]).to_csv(cell,
+                                                                                   index=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = train_on_severson(folder, DischargeModel, last_cycle=60)
+        want = predict_test(read(cell), model)
+    path = model.save(tmp_path / "m60.json")
+    ids = [t["id"] for t in cli_json("campaign", "propose", started)["tests"]]
+    r = cli_json("campaign", "observe", started, "--planned-test", ids[0], "--test", cell,
+                 "--model", path)
+    [ev] = r["test"]["evidence"]
+    assert ev["kind"] == "early" and ev["cycles"] == 60 and want["cycles"] == 60
+    assert ev["values"]["cycle_life"] == pytest.approx(want["cycle_life"], rel=1e-12)
+    assert want["low"] < lives[0] < want["high"]  # cell 1: 2160 cycles (in-sample)
+    assert any("2..60" in n and "early_cycles 100" in n for n in r["notes"]), r["notes"]
+    st = cli_json("campaign", "status", started)
+    assert st["budget"]["cycles"][0] == 60  # the early observation cost its 60 cycles

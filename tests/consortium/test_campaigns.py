@@ -99,9 +99,9 @@ def _upload(server, headers, data: bytes, filename: str, **params):
     )
 
 
-def _severson_file(shared_data, cell: int) -> bytes:
-    """A battery-data-format CSV of a Severson cell's real discharges, cycles 2..100: each
-    cycle a 1 A charge from 2.0 to 3.6 V, then the discharge Q(V) (every 10th of its 1000
+def _severson_file(shared_data, cell: int, last: int = 100) -> bytes:
+    """A battery-data-format CSV of a Severson cell's real discharges, cycles 2..``last``:
+    each cycle a 1 A charge from 2.0 to 3.6 V, then the discharge Q(V) (every 10th of its 1000
     voltage points and the last) at -1 A."""
     from casip.life import SEVERSON_VOLTAGE, load_severson_qv
 
@@ -110,7 +110,7 @@ def _severson_file(shared_data, cell: int) -> bytes:
     v = SEVERSON_VOLTAGE
     idx = np.unique(np.r_[np.arange(0, len(v), 10), len(v) - 1])
     rows, t, dis, chg = [], 0.0, 0.0, 0.0
-    for j, c in enumerate(range(2, 101)):  # time steps that make the counters the current's
+    for j, c in enumerate(range(2, last + 1)):  # time steps: the counters are the current's
         qc = q[-1, j]                      # integral (the upload's capacity check)
         for k, vc in enumerate(np.linspace(2.0, 3.6, 20)):
             rows.append((t, vc, 1.0, c, dis, chg + qc * k / 19))

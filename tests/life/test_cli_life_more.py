@@ -124,3 +124,58 @@ def test_missing_duty_file_exits_2(runner, tmp_path):
     r = invoke(runner, "project", "--model", "lfp", "--duty-file", str(tmp_path / "nope.yaml"))
     assert r.exit_code == 2
     assert "nope.yaml" in r.output
+
+
+# --- train --cycles N: a model of cycles 2..N, used at its N by predict (issue 18) ------------
+
+
+@pytest.mark.parametrize("n", ["10", "101", "0"])
+def test_train_cycles_outside_11_to_100_exits_2(runner, tmp_path, n):
+    r = invoke(runner, "train", "--out", str(tmp_path / "m.json"), "--cycles", n)
+    assert r.exit_code == 2, r.output
+    assert "--cycles" in r.output and "11 <= N <= 100" in r.output
+    assert not (tmp_path / "m.json").exists()
+
+
+@pytest.mark.slow  # trains the three models at N = 60 (about 10 s)
+def test_train_at_60_cycles_and_predict_at_the_models_n(runner, shared_data, tmp_path,
+                                                        model_file):
+    import warnings
+
+    from casip.life import load_severson_qv, qv_features
+    from casip.life.early import DischargeModel
+
+    env = {"CASIP_SHARED_DATA": str(shared_data), "CASIP_STORE": ""}
+    path = tmp_path / "m60.json"
+    r = runner.invoke(app, ["life", "train", "--out", str(path), "--cycles", "60", "--kind",
+                            "discharge", "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["cycles"] == 60
+    model = DischargeModel.load(path)
+    assert model.last_cycle == 60 and model.provenance_["ref_cycle"] == 10
+    curves, lives = load_severson_qv(shared_data / "severson")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = model.predict([qv_features(curves[0], last_cycle=60)])[0]
+    # --severson-cell: cycles 2..60 of the shared cell (the model's N, no option needed)
+    r = runner.invoke(app, ["life", "predict", "--model", str(path), "--severson-cell", "1",
+                            "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.stdout)
+    assert out["cycles"] == 60
+    assert out["cells"][0]["predicted_cycle_life"] == pytest.approx(want, rel=1e-12)
+    assert out["cells"][0]["low"] < lives[0] < out["cells"][0]["high"]
+    # --qv-folder: a Q(V) file of cycles 2..60 only (59 columns) gives the same prediction
+    short = tmp_path / "cell1_60.csv"
+    np.savetxt(short, curves[0][:, :59], delimiter=",")
+    r = runner.invoke(app, ["life", "predict", "--model", str(path), "--qv-folder", str(short),
+                            "--json"], env=env)
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["cells"][0]["predicted_cycle_life"] == pytest.approx(
+        want, rel=1e-9)
+    # ... while a model of cycles 2..100 (no N in its provenance) refuses it, naming 100
+    r = runner.invoke(app, ["life", "predict", "--model", str(model_file),
+                            "--qv-folder", str(short)], env=env)
+    assert r.exit_code == 2, r.output
+    assert "too few cycles" in r.output and "need the first 100 cycles" in r.output
+

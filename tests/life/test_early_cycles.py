@@ -12,6 +12,7 @@ pytest.importorskip("sklearn")
 from casip.errors import CasipInputError
 from casip.life.early import (
     FEATURE_NAMES,
+    SEVERSON_VOLTAGE,
     DischargeModel,
     VarianceModel,
     cross_validated_interval,
@@ -162,3 +163,82 @@ def test_short_test_is_enough_at_small_n():
         qv_features(q, v, cycles)
     with pytest.raises(CasipInputError, match="need the first 60 cycles"):
         qv_features(q, v, cycles, last_cycle=60)
+
+
+# --- a model trained at N is fed the features of N (issue 18) ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def m60_synthetic():
+    """A model fitted on synthetic features, provenance N = 60 (only N matters here)."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(20, len(FEATURE_NAMES)))
+    y = 10 ** (2.8 - 0.3 * X[:, FEATURE_NAMES.index("log_var_dq")] + rng.normal(0, 0.05, 20))
+    return VarianceModel().fit(X, y, provenance={"last_cycle": 60, "ref_cycle": 10})
+
+
+def with_provenance(model, **changes):
+    """The model saved and loaded with its provenance changed (None removes a key)."""
+    d = model.to_dict()
+    d["provenance"] = {**d["provenance"], **changes}
+    d["provenance"] = {k: v for k, v in d["provenance"].items() if v is not None}
+    return type(model).from_dict(d)
+
+
+def test_last_cycle_is_saved_and_loaded_with_the_model(tmp_path, m60_synthetic):
+    m60 = m60_synthetic
+    assert m60.last_cycle == 60 and m60.ref_cycle == 10
+    again = VarianceModel.from_dict(m60.to_dict())
+    assert again.last_cycle == 60
+    assert VarianceModel.load(m60.save(tmp_path / "m60.json")).last_cycle == 60
+    # a model saved before N could be chosen has no last_cycle: it used cycles 2..100
+    assert with_provenance(m60, last_cycle=None).last_cycle == 100
+    # a provenance edited to a bad N is refused as qv_features refuses it
+    with pytest.raises(CasipInputError, match=r"last_cycle.*11 <= N <= 100"):
+        _ = with_provenance(m60, last_cycle=7).last_cycle
+
+
+@pytest.fixture(scope="module")
+def hub60(severson):
+    """Cell 1's real Q(V) of cycles 2..60 as a hub time series (a test at cycle 60)."""
+    from .test_from_hub import _synthetic_hub
+
+    _, curves, _ = severson
+    q = np.maximum.accumulate(curves[0], axis=0)[:, :59]  # cycles 2..60, Q non-decreasing
+    cyc = np.arange(2, 61)
+    return q, cyc, _synthetic_hub(q, np.asarray(SEVERSON_VOLTAGE), cyc)
+
+
+def test_hub_path_at_n60_equals_qv_features(hub60):
+    from casip.life.from_hub import hub_features
+
+    q, cyc, df = hub60
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = qv_features(q, SEVERSON_VOLTAGE, cyc, last_cycle=60)
+        got = hub_features(df, last_cycle=60)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-9, abs=1e-12), k
+    with pytest.raises(CasipInputError, match=r"cycles 2 to 61 \(N = 61\).*missing \[61\]"):
+        hub_features(df, last_cycle=61)
+
+
+@pytest.mark.slow  # trains the discharge model at N = 60 (about 4 s)
+def test_predict_test_uses_the_models_own_n(severson, hub60, m60_synthetic):
+    """A 60-cycle test: predicted by a model trained at N = 60 (from cycles 2..60, as
+    qv_features gives them), refused by a 100-cycle model with "too few cycles" naming 100."""
+    from casip.life.from_hub import predict_test
+
+    folder, _, lives = severson
+    q, cyc, df = hub60
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        m60 = train_on_severson(folder, DischargeModel, last_cycle=60)
+        r = predict_test(df, m60)
+        direct = m60.predict([qv_features(q, SEVERSON_VOLTAGE, cyc, last_cycle=60)])[0]
+    assert r["cycles"] == 60 and r["model"] == "DischargeModel"
+    assert r["cycle_life"] == pytest.approx(direct, rel=1e-12)
+    assert r["low"] < lives[0] < r["high"]  # cell 1, 2160 cycles (in-sample)
+    m100 = with_provenance(m60_synthetic, last_cycle=None)  # a model of cycles 2..100
+    with pytest.raises(CasipInputError, match=r"too few cycles.*cycles 2 to 100.*missing \[100\]"):
+        predict_test(df, m100)

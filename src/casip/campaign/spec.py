@@ -96,10 +96,13 @@ class Budget(_Strict):
 class Evidence(_Strict):
     """How early evidence is used.
 
-    ``early_cycles``: the cycle at which an early prediction is made (the Severson models use
-    cycles 2..100). ``coverage``: the coverage of the prediction interval, turned into the
-    observation noise. ``early_stopping``: stop a candidate whose predicted life is
-    confidently poor. ``model``: a saved early-life model (``casip life train``) used by
+    ``early_cycles``: the cycle at which the campaign intends an early prediction (its
+    cycles, for budgeting; the Severson models use cycles 2..100, ``casip life train --cycles
+    N`` cycles 2..N). A prediction by a model (``observe --test``, the platform) records the
+    model's own N instead, and says so when it differs. ``coverage``: the coverage of the
+    prediction interval, turned into the observation noise. ``early_stopping``: stop a
+    candidate whose predicted life is confidently poor. ``model``: a saved early-life model
+    (``casip life train``) used by
     ``observe --test``, relative to the campaign file.
     """
 

@@ -165,7 +165,9 @@ def observe_cmd(
                                                "for early evidence).", show_default=False)] = None,
     test: Annotated[str | None, typer.Option("--test", metavar="FILE|ID", help="A cycler file "
                                              "or a data-hub test id: the early predictor is run "
-                                             "on its first 100 cycles.",
+                                             "on its cycles 2..N, N the model's (100 unless "
+                                             "trained with casip life train --cycles N); N is "
+                                             "recorded as the observation's cycles.",
                                              show_default=False)] = None,
     model: Annotated[Path | None, typer.Option("--model", metavar="MODEL.json", help="Early-"
                                                "life model for --test (default: the campaign's "
@@ -216,9 +218,13 @@ def observe_cmd(
                                           "evidence.model in the campaign file"))
         p = predict_from_test(test, path, c.evidence.coverage,
                               store if store is not None else DEFAULT_STORE)
+        # the model's own N: its features are from cycles 2..N, the cost of the observation
         r = observe(folder, planned_test, "early", {"cycle_life": p["cycle_life"]},
-                    cycles=100, interval=(p["low"], p["high"]),
+                    cycles=p["cycles"], interval=(p["low"], p["high"]),
                     source=f"{p['source']} ({p['model']})")
+        if p["cycles"] != c.evidence.early_cycles:
+            r["notes"] = [*r["notes"], f"predicted from cycles 2..{p['cycles']} (the model's "
+                          f"N), not the campaign's early_cycles {c.evidence.early_cycles}"]
     else:
         kind = "measured" if value else "simulation"
         r = observe(folder, planned_test, kind, _kv(value or simulation, f"--{kind}"),

@@ -13,6 +13,7 @@ and one message, without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import warnings
@@ -276,15 +277,31 @@ def load_early_model(path: Path):
     return cls.load(path)
 
 
-def _features(curves, names: list[str]) -> tuple[np.ndarray, list[str]]:
-    """Feature matrix of Q(V) curves (Severson grid), with the data warnings as messages."""
+def _features(curves, names: list[str], last_cycle: int = 100) -> tuple[np.ndarray, list[str]]:
+    """Feature matrix of Q(V) curves (Severson grid, columns = cycles 2, 3, ...) from cycles
+    2..``last_cycle``, with the data warnings as messages."""
     from casip.life import FEATURE_NAMES, qv_features
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rows = [qv_features(q, source=n) for q, n in zip(curves, names, strict=True)]
+        # column j is cycle j + 2, as in the shared files (2..100); a file with fewer columns
+        # (a test still running) is read the same way and refused if it stops before N
+        rows = [qv_features(q, cycles=np.arange(2, 2 + np.shape(q)[1]), source=n,
+                            last_cycle=last_cycle)
+                for q, n in zip(curves, names, strict=True)]
     X = np.array([[r[k] for k in FEATURE_NAMES] for r in rows], dtype=float)
     return X, [str(w.message) for w in caught]
+
+
+def _check_cycles(cycles: int) -> int:
+    """``--cycles N``, checked as :func:`casip.life.qv_features` checks ``last_cycle``."""
+    from casip.life.early import _check_cycle_window
+
+    try:
+        return _check_cycle_window(cycles, 2)[0]
+    except CasipInputError as e:
+        raise CasipInputError([dataclasses.replace(p, field="--cycles")
+                               for p in e.problems]) from None
 
 
 def _qv_files(folder: Path) -> list[Path]:
@@ -478,6 +495,10 @@ def train(
                                       help="Where to save the trained model.")],
     kind: Annotated[str, typer.Option("--kind", help="Model saved: variance, discharge or "
                                       "full.")] = "full",
+    cycles: Annotated[int, typer.Option(
+        "--cycles", metavar="N", help="Train on the features of cycles 2..N (11..100; "
+        "docs/longevity.md gives the error at each N: 60 is close to 100, 40 and below are "
+        "poor). The model records N and predict uses it.")] = 100,
     data: DataOpt = None,
     json_: JsonOpt = False,
 ) -> None:
@@ -486,11 +507,12 @@ def train(
     from casip.life import load_severson_qv, severson_provenance
 
     _model_class(kind)
+    _check_cycles(cycles)
     folder = severson_folder(data)
     with spinner("reading the training cells"):
         curves, lives = load_severson_qv(folder)
-        X, notes = _features(curves, [f"cell{i + 1}" for i in range(len(curves))])
-        prov = severson_provenance(folder)
+        X, notes = _features(curves, [f"cell{i + 1}" for i in range(len(curves))], cycles)
+        prov = {**severson_provenance(folder), "last_cycle": cycles, "ref_cycle": 10}
     _warn(notes)
     fitted, rows = {}, []
     with spinner("training"):
@@ -503,12 +525,14 @@ def train(
                          "training_mape_percent": m.mape(X, lives)})
     path = fitted[kind].save(out)
     if json_:
-        echo_json({"data": str(folder), "saved": kind, "models": rows, "files": [path]})
+        echo_json({"data": str(folder), "saved": kind, "cycles": cycles, "models": rows,
+                   "files": [path]})
     else:
         console = make_console()
         print_df(console, pd.DataFrame(rows).rename(columns={
             "cv_mape_percent": "CV MAPE [%]", "training_mape_percent": "training MAPE [%]"}),
-            title=f"Early-life models on {len(lives)} cells ({folder})", index=False)
+            title=f"Early-life models on {len(lives)} cells ({folder}), cycles 2..{cycles}",
+            index=False)
         console.print(Text(f"saved the {kind} model", style="dim"))
     wrote([path])
 
@@ -520,14 +544,16 @@ def predict(
                                         help="A model saved by casip life train.")],
     qv_folder: Annotated[Path | None, typer.Option(
         "--qv-folder", metavar="FOLDER",
-        help="A Q(V) CSV (1000 voltages 3.6-2.0 V x cycles 2..100) or a folder of them.",
+        help="A Q(V) CSV (1000 voltages 3.6-2.0 V x cycles 2..100, or 2..N for a model "
+        "trained with --cycles N) or a folder of them.",
         show_default=False)] = None,
     severson_cell: Annotated[int | None, typer.Option(
         "--severson-cell", metavar="N", help="Cell N of the shared Severson training set.",
         show_default=False)] = None,
     test: Annotated[str | None, typer.Option(
         "--test", metavar="TEST_ID", help="A test ingested with casip data ingest (an id or "
-        "unique prefix from casip data list); it needs the discharges of cycles 2 to 100.",
+        "unique prefix from casip data list); it needs the discharges of cycles 2 to N, "
+        "the model's N (100 unless trained with --cycles).",
         show_default=False)] = None,
     store: Annotated[Path | None, typer.Option(
         "--store", metavar="DIR", envvar="CASIP_STORE",
@@ -540,8 +566,9 @@ def predict(
     data: DataOpt = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Predicted cycle life with an interval, from the first 100 cycles' Q(V) curves
-    (--qv-folder, --severson-cell, or an ingested test with --test)."""
+    """Predicted cycle life with an interval, from the Q(V) curves of cycles 2..N, N the
+    model's own (100, or its train --cycles), of --qv-folder, --severson-cell, or an ingested
+    test with --test."""
     from casip.life import load_severson_qv
 
     sources = [qv_folder is not None, severson_cell is not None, test is not None]
@@ -563,7 +590,7 @@ def predict(
             raise CasipInputError(Problem("--severson-cell", "no such cell", severson_cell,
                                           f"1 to {len(curves)}"))
         names = [f"cell{severson_cell}"]
-        X, notes = _features([curves[severson_cell - 1]], names)
+        X, notes = _features([curves[severson_cell - 1]], names, m.last_cycle)
         observed = [float(lives[severson_cell - 1])]
         if "cell" + str(severson_cell) in (m.provenance_.get("cells") or []):
             notes.append("this cell was in the model's training set: the prediction is "
@@ -578,7 +605,7 @@ def predict(
                 raise CasipInputError(Problem("", f"not a numeric CSV: {e}"),
                                       source=str(p)) from None
         names = [p.stem for p in files]
-        X, notes = _features(curves, [str(p) for p in files])
+        X, notes = _features(curves, [str(p) for p in files], m.last_cycle)
         observed = [None] * len(names)
     pred, lo, hi = m.predict_interval(X, coverage=coverage)
     cells = [
@@ -588,15 +615,16 @@ def predict(
     ]
     _warn(notes)
     if json_:
-        echo_json({"model": type(m).__name__, "coverage": coverage, "cells": cells})
+        echo_json({"model": type(m).__name__, "cycles": m.last_cycle, "coverage": coverage,
+                   "cells": cells})
         return
     df = pd.DataFrame(cells).rename(columns={
         "predicted_cycle_life": "predicted [cycles]", "low": f"low ({coverage:.0%})",
         "high": f"high ({coverage:.0%})", "observed_cycle_life": "observed [cycles]"})
     if all(o is None for o in observed):
         df = df.drop(columns="observed [cycles]")
-    print_df(make_console(), df, title=f"Cycle life predicted by the {type(m).__name__}",
-              index=False)
+    print_df(make_console(), df, title=f"Cycle life predicted by the {type(m).__name__} "
+             f"from cycles 2..{m.last_cycle}", index=False)
 
 
 def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
@@ -617,13 +645,15 @@ def _predict_test(model: Path, test: str, store: Path | None, coverage: float,
              for f in r["flags"]])
     if json_:
         echo_json({"test": test_id, "store": str(st.root), "model": r["model"],
-                    "coverage": coverage, "predicted_cycle_life": r["cycle_life"],
+                    "cycles": r["cycles"], "coverage": coverage,
+                    "predicted_cycle_life": r["cycle_life"],
                     "low": r["low"], "high": r["high"], "features": r["features"],
                     "flags": r["flags"]})
         return
     df = pd.DataFrame([{"test": test_id, "predicted [cycles]": r["cycle_life"],
                         f"low ({coverage:.0%})": r["low"], f"high ({coverage:.0%})": r["high"]}])
-    print_df(make_console(), df, title=f"Cycle life predicted by the {r['model']}", index=False)
+    print_df(make_console(), df, title=f"Cycle life predicted by the {r['model']} from cycles "
+             f"2..{r['cycles']}", index=False)
 
 
 @life_app.command("evaluate")

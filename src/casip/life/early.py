@@ -567,6 +567,22 @@ class _EarlyLifeModel:
         }
         return self
 
+    @property
+    def last_cycle(self) -> int:
+        """N: the last cycle of the features this model was trained on, from its provenance
+        (``"last_cycle"``, written by :func:`train_on_severson`); 100 when absent (models
+        trained, or saved, before N could be chosen used cycles 2..100). Feed it features
+        computed with the same N (:func:`qv_features` ``last_cycle=model.last_cycle``)."""
+        n = (getattr(self, "provenance_", None) or {}).get("last_cycle", 100)
+        # checked as qv_features checks it (11..100, an integer): a hand-edited file is refused
+        return _check_cycle_window(n, 2, source="model provenance")[0]
+
+    @property
+    def ref_cycle(self) -> int:
+        """The reference cycle of ΔQ the model was trained with (provenance ``"ref_cycle"``;
+        10, the paper's, when absent)."""
+        return int((getattr(self, "provenance_", None) or {}).get("ref_cycle", 10))
+
     def _check_fitted(self):
         if not hasattr(self, "coef_"):
             raise CasipInputError(f"{type(self).__name__} is not fitted: call fit() or load()")

@@ -17,8 +17,9 @@ The early predictor (:mod:`casip.life.early`) works on discharge capacity agains
    strictly decreasing in V, non-decreasing in Q, and ends with the branch's full capacity.
 4. With a ``voltage_grid``, Q is interpolated linearly onto it; each cycle must cover it.
 
-:func:`predict_test` puts cycles 2..100 on the 3.6-2.0 V grid of Severson et al. and runs a
-fitted early-life model on the features.
+:func:`predict_test` puts cycles 2..N on the 3.6-2.0 V grid of Severson et al. and runs a
+fitted early-life model on the features, N being the model's own ``last_cycle`` (100 for the
+paper's models).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from casip.errors import CasipInputError, Problem
-from casip.life.early import SEVERSON_VOLTAGE, qv_features
+from casip.life.early import SEVERSON_VOLTAGE, _check_cycle_window, qv_features
 
 _REQUIRED = ("voltage_volt", "current_ampere", "cycle_count", "discharging_capacity_ah")
 
@@ -140,46 +141,66 @@ def discharge_qv(
     return out
 
 
-def hub_features(data, source: str | None = None) -> dict[str, float]:
+def hub_features(data, source: str | None = None, last_cycle: int = 100) -> dict[str, float]:
     """The Severson et al. features (:func:`casip.life.early.qv_features`) of a hub test.
 
-    Cycles 2..100 (those present; 2, 10 and 100 are required) on the 3.6-2.0 V grid.
+    Cycles 2..N (those present; 2, 10 and N are required) on the 3.6-2.0 V grid, N =
+    ``last_cycle``; cycles after N are not read.
+
+    Parameters
+    ----------
+    data : pandas.DataFrame or CyclerTest
+        The test's time series.
+    source : str, optional
+        Named in error messages.
+    last_cycle : int
+        N, 11..100 (:func:`casip.life.early.qv_features`); a model must be fed the features of
+        the N it was trained at (``model.last_cycle``).
 
     Raises
     ------
     CasipInputError
-        Fewer than 100 cycles, a cycle not covering 3.6-2.0 V, a non-monotonic discharge.
+        N outside 11..100; fewer than N cycles (the message names the missing cycles and N);
+        a cycle not covering 3.6-2.0 V; a non-monotonic discharge.
     """
+    n, ref = _check_cycle_window(last_cycle, 10, source)
     df = _frame(data)
     cyc = df["cycle_count"].to_numpy()
     neg = df["current_ampere"].to_numpy(dtype=float) < 0
     with_discharge = sorted({int(c) for c in cyc[neg]})
-    early = [c for c in with_discharge if 2 <= c <= 100]
-    missing = [c for c in (2, 10, 100) if c not in early]
+    early = [c for c in with_discharge if 2 <= c <= n]
+    missing = [c for c in (2, ref, n) if c not in early]
     if missing:
         n_all = len(np.unique(cyc))
         raise CasipInputError(
             Problem(
                 "cycles",
                 "too few cycles for an early-life prediction: it needs the discharges of "
-                "cycles 2 to 100",
+                f"cycles 2 to {n} (N = {n})",
                 value=f"{n_all} cycles ({len(with_discharge)} with a discharge), missing {missing}",
-                expected=">= 100 cycles with discharges (at least cycles 2, 10 and 100)",
+                expected=f">= {n} cycles with discharges (at least cycles 2, {ref} and {n})",
             ),
             source=source,
         )
     curves = discharge_qv(df, early, SEVERSON_VOLTAGE, source=source)
     q = np.column_stack([curves[c][1] for c in early])
-    return qv_features(q, SEVERSON_VOLTAGE, np.array(early), source=source)
+    return qv_features(
+        q, SEVERSON_VOLTAGE, np.array(early), source=source, last_cycle=n, ref_cycle=ref
+    )
 
 
 def predict_test(data, model, coverage: float = 0.9, source: str | None = None) -> dict:
-    """Cycle life of a hub test from its first 100 cycles, with a fitted early-life model.
+    """Cycle life of a hub test from its first N cycles, with a fitted early-life model.
+
+    N is the model's own (``model.last_cycle``, from its provenance; 100 for models saved
+    before N could be chosen): the features are always computed from cycles 2..N of the
+    model's training, so a model is never fed features of another N. There is deliberately no
+    N argument.
 
     Parameters
     ----------
     data : pandas.DataFrame or CyclerTest
-        The test's time series (at least 100 cycles with discharges covering 3.6-2.0 V).
+        The test's time series (at least N cycles with discharges covering 3.6-2.0 V).
     model : VarianceModel, DischargeModel or FullModel
         A fitted model (e.g. :func:`casip.life.early.train_on_severson`).
     coverage : float
@@ -189,15 +210,16 @@ def predict_test(data, model, coverage: float = 0.9, source: str | None = None) 
     -------
     dict
         ``cycle_life`` (predicted), ``low``, ``high`` (interval), ``coverage``, ``model``,
-        ``features`` (all eight).
+        ``cycles`` (N: the features are from cycles 2..N), ``features`` (all eight).
 
     Raises
     ------
     CasipInputError
-        Too few cycles, a voltage range not covering the grid, a non-monotonic discharge, an
-        unfitted model.
+        Too few cycles for the model's N (the message names N and the cycles missing), a
+        voltage range not covering the grid, a non-monotonic discharge, an unfitted model.
     """
-    feats = hub_features(data, source=source)
+    n = model.last_cycle
+    feats = hub_features(data, source=source, last_cycle=n)
     pred, lo, hi = model.predict_interval([feats], coverage=coverage)
     return {
         "cycle_life": float(pred[0]),
@@ -205,6 +227,7 @@ def predict_test(data, model, coverage: float = 0.9, source: str | None = None) 
         "high": float(hi[0]),
         "coverage": coverage,
         "model": type(model).__name__,
+        "cycles": n,
         "features": feats,
     }
 
@@ -233,8 +256,8 @@ def predict_stored(
     Returns
     -------
     dict
-        :func:`predict_test`'s answer plus ``test_id`` (the full id) and ``flags`` (the
-        reasons the test was flagged; empty when it was not).
+        :func:`predict_test`'s answer (``cycles``: the model's N) plus ``test_id`` (the full
+        id) and ``flags`` (the reasons the test was flagged; empty when it was not).
 
     Raises
     ------

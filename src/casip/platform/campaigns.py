@@ -34,10 +34,15 @@ pending points).
 The early-life model is the operator's: a model saved by ``casip life train`` named by
 ``CASIP_EARLY_LIFE_MODEL`` (read by the job); a campaign document may not name a file
 (``evidence.model`` and a file ``design`` are refused: they would read the server's files).
+The model's own N (``casip life train --cycles N``; 100 by default) decides when a linked
+test is predicted (it has the discharges of cycles 2..N) and is the ``cycles`` of the early
+observation (:func:`early_cycles_needed`); a campaign whose ``evidence.early_cycles`` differs
+is not refused, its predictions say which N they used.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -64,10 +69,12 @@ from casip.platform.models import (
 STATUSES = ("proposed", "testing", "stopped", "done", "cancelled")
 #: planned tests an upload may no longer name
 CLOSED_STATUSES = ("done", "cancelled")
-#: the early predictor (casip.life.from_hub.hub_features) needs the discharges of cycles 2..100
+#: N of the early predictor when the server has no (readable) model: the paper's models use the
+#: discharges of cycles 2..100 (casip.life.from_hub.hub_features). With a model, N is the
+#: model's own (:func:`early_cycles_needed`).
 EARLY_CYCLES_NEEDED = 100
-#: cycles a linked test must have before a prediction is tried: 2..100 (cycle 1, a formation
-#: or check-up cycle, may be absent from a file)
+#: cycles a linked test must have before a prediction is tried, for that default N: 2..100
+#: (cycle 1, a formation or check-up cycle, may be absent from a file); N - 1 in general
 EARLY_MIN_CYCLES = EARLY_CYCLES_NEEDED - 1
 #: environment variable naming the operator's early-life model (``casip life train``)
 MODEL_ENV = "CASIP_EARLY_LIFE_MODEL"
@@ -532,12 +539,13 @@ def link_test(s: Session, actor: Actor, pt: PlannedTest, test: TestDataset) -> d
         {"planned_test": pt_label(pt.id), "test_id": test.id, "cycles": test.cycles},
     )
     job, note = None, None
+    n = early_cycles_needed()
     if pt.status != "testing":
         note = f"{pt_label(pt.id)} is {pt.status}: no early prediction"
-    elif test.cycles < EARLY_MIN_CYCLES:
+    elif test.cycles < n - 1:  # cycles 2..N (cycle 1 may be absent from a file)
         note = (
             f"{test.cycles} cycles: the early prediction needs the discharges of cycles "
-            f"2 to {EARLY_CYCLES_NEEDED}; upload the test again when it has them"
+            f"2 to {n}; upload the test again when it has them"
         )
     else:
         job = runs.new_job(
@@ -570,6 +578,30 @@ def _early_model():
         return None, f"the server's early-life model ({MODEL_ENV}) cannot be read"
 
 
+@functools.lru_cache(maxsize=4)
+def _model_cycles(path: str, mtime_ns: int, size: int) -> int | None:
+    """N of the model file at ``path`` (cached per file version), None if unreadable."""
+    from casip.campaign.journal import load_early_model
+
+    try:
+        return load_early_model(path).last_cycle
+    except CasipInputError:
+        return None
+
+
+def early_cycles_needed() -> int:
+    """N of the server's early-life model: a linked test is predicted once it has the
+    discharges of cycles 2..N (N - 1 cycles or more). The model's ``last_cycle`` (``casip life
+    train --cycles N``), :data:`EARLY_CYCLES_NEEDED` (100) without a readable model."""
+    path = os.environ.get(MODEL_ENV, "")
+    try:
+        st = os.stat(path) if path else None
+    except OSError:
+        st = None
+    n = _model_cycles(path, st.st_mtime_ns, st.st_size) if st is not None else None
+    return EARLY_CYCLES_NEEDED if n is None else n
+
+
 @register("campaign_early")
 def run_early(ctx: JobContext) -> tuple[str, int]:
     """Early-life prediction of a planned test's linked test dataset; early stop."""
@@ -595,16 +627,23 @@ def run_early(ctx: JobContext) -> tuple[str, int]:
     else:
         ctx.progress(0.2, f"predicting the life of test {tid}")
         try:
+            # the model's own N (never another): features from cycles 2..N
             r = predict_stored(Store(ctx.store_dir), store_test_id, model, coverage=coverage)
             early = {
                 "cycle_life": r["cycle_life"],
                 "low": r["low"],
                 "high": r["high"],
                 "coverage": coverage,
-                "cycles": EARLY_CYCLES_NEEDED,
+                "cycles": r["cycles"],
                 "model": r["model"],
                 "test_id": tid,
             }
+            if r["cycles"] != spec.evidence.early_cycles:
+                early["note"] = (
+                    f"predicted from cycles 2..{r['cycles']}: the server's early-life model is "
+                    f"trained at N = {r['cycles']}, the campaign plans early_cycles = "
+                    f"{spec.evidence.early_cycles}"
+                )
         except CasipInputError as exc:  # the problems only: the source names server paths
             why = "; ".join(
                 f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems
@@ -627,7 +666,7 @@ def run_early(ctx: JobContext) -> tuple[str, int]:
                     kind="early",
                     values={LIFE: early["cycle_life"]},
                     sigma={LIFE: sigma},
-                    cycles=EARLY_CYCLES_NEEDED,
+                    cycles=early["cycles"],
                     source_kind="test",
                     source_id=tid,
                 )
@@ -892,6 +931,7 @@ def detail(s: Session, campaign: Campaign) -> dict:
         "batch_size": spec.batch,
         "budget": spec.budget.model_dump(),
         "cycles_spent": _cycles_spent(tests, obs),
+        "early_cycles": early_cycles_needed(),  # N of the server's early-life model
         "propose_job": job_dict(job) if job else None,
         "planned_tests_list": [planned_test_dict(t) for t in tests],
         "observations": [observation_dict(o) for o in obs],
@@ -909,6 +949,7 @@ __all__ = [
     "check_planned_test",
     "create",
     "detail",
+    "early_cycles_needed",
     "get_campaign",
     "get_planned_test",
     "link_test",

@@ -89,8 +89,9 @@ def campaign_page(
         "campaign.html",
         c=c,
         test_cycles=_linked_cycles(s, c["planned_tests_list"]),
-        early_min_cycles=svc.EARLY_MIN_CYCLES,
-        early_cycles=svc.EARLY_CYCLES_NEEDED,
+        # the N of the server's early-life model (cycles 2..N), as the jobs use it
+        early_min_cycles=c["early_cycles"] - 1,
+        early_cycles=c["early_cycles"],
         can_write=auth.actor.can_create,
         message=request.query_params.get("m"),
     )
