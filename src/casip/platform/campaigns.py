@@ -8,20 +8,25 @@ the planned test it answers (``planned_test``, :func:`check_planned_test`); once
 test dataset has the cycles the early predictor needs, an early prediction job stores the
 prediction as ``early`` evidence (its interval as observation noise,
 :func:`casip.campaign.sigma_from_interval`) and applies :func:`casip.campaign.early_stop`.
-A measured end of life is entered with :func:`record_result`.
+A measured end of life is entered with :func:`record_result`. Simulation evidence: after a
+batch is stored (in the proposal job) and on demand (:func:`simulate`), the open planned tests
+of a campaign with design parameters are evaluated with the function behind ``casip campaign
+simulate`` (:func:`simulate_points`) and stored as ``simulation`` observations without sigma
+(:mod:`casip.campaign.evidence` adds the offset or model error); a protocol-only campaign gets
+none (:data:`NO_SIMULATION`, in the detail's ``simulation.note``).
 
 Rules, on top of :mod:`casip.platform.access`:
 
 * a campaign, its planned tests and its observations are private to the owner organisation,
   always (they have no visibility of their own and are never counted in an aggregate); any
   other organisation gets 404, as for a missing id;
-* writes (create, propose, result, cancel) need an engineer or admin of the owner (403 for a
-  viewer of the owner);
+* writes (create, propose, simulate, result, cancel) need an engineer or admin of the owner
+  (403 for a viewer of the owner);
 * the test datasets that answer planned tests are ordinary test datasets: private unless the
   member shares them or opts them in to the benchmark, like any other upload;
 * every write is in the audit log (``campaign_create``, ``campaign_propose``,
-  ``campaign_link_test``, ``campaign_early``, ``campaign_result``, ``campaign_cancel_test``;
-  item kind ``campaign``).
+  ``campaign_link_test``, ``campaign_early``, ``campaign_result``, ``campaign_cancel_test``,
+  ``campaign_simulate``; item kind ``campaign``).
 
 Proposals and early predictions run as jobs (kinds ``campaign_propose`` and
 ``campaign_early``, :mod:`casip.platform.jobs`): a proposal fits Gaussian processes and takes
@@ -339,6 +344,158 @@ def _num(x) -> float | None:
     return x if math.isfinite(x) else None
 
 
+# ------------------------------------------------------------------------------ simulation
+
+#: where simulation evidence comes from (the models of ``casip explore`` studies)
+SIMULATION_SOURCE = "casip.explore.objectives"
+#: why a campaign gets no simulation evidence (the CLI's ``casip campaign simulate`` says so too)
+NO_SIMULATION = (
+    "no design parameters: the models have nothing to evaluate (charging-protocol parameters "
+    "have no physics model here), so this campaign gets no simulation evidence"
+)
+
+
+def simulation_info(spec) -> dict:
+    """What the models simulate for a campaign: ``quantities`` (the objectives and
+    constraints the models give, not computed from the point itself) and ``note`` (why
+    nothing is simulated, or None)."""
+    from casip.campaign.spec import quantity_name
+
+    wanted = [quantity_name(n) for n in [*spec.objectives, *spec.constraints]]
+    wanted = [q for q in dict.fromkeys(wanted) if q not in spec.known_names()]
+    if not spec.design_parameters() or spec.design is None:
+        return {"quantities": [], "note": NO_SIMULATION}
+    return {"quantities": wanted, "note": None}
+
+
+def simulate_points(spec, points: list[dict]) -> tuple[list[dict | str], str | None]:
+    """Evaluate points with the function behind ``casip campaign simulate``
+    (:func:`casip.explore.objectives.evaluate_points` on the campaign's study: design
+    quantities from the design engine, ``cycle_life`` as the ageing model's ``cycles_to_80``
+    under the campaign's ``life`` duty).
+
+    Parameters
+    ----------
+    spec : casip.campaign.spec.Campaign
+        The campaign.
+    points : list of dict
+        Planned-test points (design and, possibly, protocol parameters).
+
+    Returns
+    -------
+    (list, str or None)
+        Per point the values ``{quantity: value}`` (finite ones only; a life > 0) or the reason
+        there is none; and a note when the campaign gets no simulation at all (then the list
+        is empty). No sigma: :mod:`casip.campaign.evidence` gives simulation evidence its
+        noise (the offset to other evidence, or an assumed model error).
+    """
+    from casip.campaign.spec import LIFE, study_from_campaign
+    from casip.explore.objectives import evaluate_points, study_payload
+
+    info = simulation_info(spec)
+    if info["note"] is not None:
+        return [], info["note"]
+    if not points:
+        return [], None
+    dparams = spec.design_parameters()
+    try:
+        rows = evaluate_points(
+            study_payload(study_from_campaign(spec)),
+            [{n: p[n] for n in dparams} for p in points],
+        )
+    except CasipInputError as exc:  # the problems only (a source may name server paths)
+        why = "; ".join(f"{p.field}: {p.message}" if p.field else p.message for p in exc.problems)
+        return [f"the models cannot evaluate this campaign: {why}"] * len(points), None
+    out: list[dict | str] = []
+    for row in rows:
+        if row.get("error"):
+            out.append(str(row["error"]))
+            continue
+        vals = {}
+        for q in info["quantities"]:
+            v = row.get("cycles_to_80" if q == LIFE else q)
+            if v is not None and math.isfinite(float(v)) and not (q == LIFE and v <= 0):
+                vals[q] = float(v)
+        out.append(vals if vals else "no finite value")
+    return out, None
+
+
+def _same_values(a: dict, b: dict) -> bool:
+    return set(a) == set(b) and all(
+        math.isclose(float(a[k]), float(b[k]), rel_tol=1e-12, abs_tol=0.0) for k in a
+    )
+
+
+def _store_simulations(
+    s: Session,
+    campaign: Campaign,
+    tests: list[PlannedTest],
+    results: list[dict | str],
+    obs: list[CampaignObservation],
+    actor: Actor | None = None,
+) -> dict:
+    """Store each planned test's simulated values as ``simulation`` evidence unless the same
+    values are stored already (idempotent). Returns ``stored``, ``unchanged``, ``skipped``."""
+    stored: dict[str, dict] = {}
+    unchanged: list[str] = []
+    skipped: dict[str, str] = {}
+    for t, res in zip(tests, results, strict=True):
+        label = pt_label(t.id)
+        if isinstance(res, str):
+            skipped[label] = res
+            continue
+        if any(
+            o.planned_test_id == t.id and o.kind == "simulation" and _same_values(o.values, res)
+            for o in obs
+        ):
+            unchanged.append(label)
+            continue
+        s.add(
+            CampaignObservation(
+                campaign_id=campaign.id,
+                planned_test_id=t.id,
+                kind="simulation",
+                values=res,
+                sigma={},  # the optimiser adds the offset / model error (casip.campaign.evidence)
+                cycles=None,
+                source_kind="simulation",
+                source_id=None,
+                created_by_id=actor.user_id if actor and actor.user_id else None,
+            )
+        )
+        stored[label] = res
+    s.flush()
+    return {"stored": stored, "unchanged": unchanged, "skipped": skipped}
+
+
+def simulate(s: Session, actor: Actor, campaign: Campaign) -> dict:
+    """(Re)evaluate the campaign's open planned tests with the models and store the values as
+    ``simulation`` evidence (audited when something is stored; idempotent: values already
+    stored for a planned test are not stored again).
+
+    Returns
+    -------
+    dict
+        ``stored`` (planned test -> values), ``unchanged`` (planned tests whose values were
+        stored already), ``skipped`` (planned test -> why not), ``quantities`` and ``note``
+        (why a campaign gets no simulation evidence, e.g. a protocol-only one).
+    """
+    spec = spec_of(campaign)
+    tests = planned_tests(s, campaign)
+    obs = observation_rows(s, campaign)
+    todo = [t for t in tests if _is_open(t, obs)]
+    results, note = simulate_points(spec, [dict(t.point) for t in todo])
+    out = {"stored": {}, "unchanged": [], "skipped": {}}
+    if note is None:
+        out = _store_simulations(s, campaign, todo, results, obs, actor)
+        if out["stored"]:
+            campaign.updated_at = utcnow()
+            _audit(
+                s, "campaign_simulate", actor, campaign, {"planned_tests": list(out["stored"])}
+            )
+    return {**out, "quantities": simulation_info(spec)["quantities"], "note": note}
+
+
 # ------------------------------------------------------------------------------ propose
 
 
@@ -440,10 +597,15 @@ def run_propose(ctx: JobContext) -> tuple[str, int]:
             seed=seed,
             backend=spec.optimizer.backend,
         )
+    # simulation evidence of the new planned tests (design campaigns; milliseconds a point)
+    sims, sim_note = simulate_points(
+        spec, [{k2: float(v) for k2, v in p.point.items()} for p in proposals]
+    )
     with ctx.fenced() as s:
         campaign = s.get(Campaign, cid)
+        new_tests = []
         for p in proposals:
-            s.add(
+            new_tests.append(
                 PlannedTest(
                     campaign_id=cid,
                     owner_org_id=campaign.owner_org_id,
@@ -455,9 +617,16 @@ def run_propose(ctx: JobContext) -> tuple[str, int]:
                     status="proposed",
                 )
             )
+        s.add_all(new_tests)
         campaign.updated_at = utcnow()
         s.flush()
-        ctx.done_message = f"done: batch {batch_no}, {len(proposals)} planned tests"
+        sim = {"stored": {}}
+        if sim_note is None and new_tests:
+            sim = _store_simulations(s, campaign, new_tests, sims, [])
+        ctx.done_message = (
+            f"done: batch {batch_no}, {len(proposals)} planned tests"
+            + (f", {len(sim['stored'])} simulated" if sim_note is None else "")
+        )
         ctx.complete(s, "campaign", cid)
     return "campaign", cid
 
@@ -921,6 +1090,7 @@ def detail(s: Session, campaign: Campaign) -> dict:
         counts[t.status] = counts.get(t.status, 0) + 1
     job = s.get(Job, campaign.propose_job_id) if campaign.propose_job_id else None
     spec = spec_of(campaign)
+    sims = {o.planned_test_id: o.values for o in obs if o.kind == "simulation"}
     return {
         **summary(campaign, counts),
         "document": campaign.document,
@@ -933,7 +1103,11 @@ def detail(s: Session, campaign: Campaign) -> dict:
         "cycles_spent": _cycles_spent(tests, obs),
         "early_cycles": early_cycles_needed(),  # N of the server's early-life model
         "propose_job": job_dict(job) if job else None,
-        "planned_tests_list": [planned_test_dict(t) for t in tests],
+        # the latest simulated values of each planned test beside its early and measured ones
+        "planned_tests_list": [
+            {**planned_test_dict(t), "simulation": sims.get(t.id)} for t in tests
+        ],
+        "simulation": simulation_info(spec),
         "observations": [observation_dict(o) for o in obs],
         **best_of(campaign, tests, obs),
     }
@@ -958,5 +1132,8 @@ __all__ = [
     "propose",
     "pt_label",
     "record_result",
+    "simulate",
+    "simulate_points",
+    "simulation_info",
     "suggest_planned_test",
 ]

@@ -5,7 +5,8 @@
 200 with the open batch: idempotent while a batch is open); ``GET
 /api/campaigns/{id}/planned-tests`` lists the planned tests ``PT-<n>``; an upload names the
 one it answers (``POST /api/tests?...&planned_test=PT-12``); ``POST
-/api/campaigns/{id}/planned-tests/{pt}/result`` enters a measured end of life. A campaign
+/api/campaigns/{id}/planned-tests/{pt}/result`` enters a measured end of life; ``POST
+/api/campaigns/{id}/simulate`` (re)evaluates the open planned tests with the models. A campaign
 and everything in it is readable only by its organisation: any other answers 404.
 """
 
@@ -96,6 +97,22 @@ def propose(
     status, out = svc.propose(s, actor, row, more=bool(body and body.more))
     response.status_code = status
     return out
+
+
+@router.post(
+    "/campaigns/{campaign_id}/simulate",
+    summary="Evaluate the open planned tests with the models: simulation evidence (audited)",
+    description=(
+        "Evaluates each open planned test's design parameters with the models of `casip "
+        "explore` (as `casip campaign simulate`) and stores the values as `simulation` "
+        "evidence; values already stored for a planned test are not stored again. A campaign "
+        "without design parameters gets none (`note` says why)."
+    ),
+)
+def simulate(
+    actor: CurrentActor, s: DbSession, campaign_id: int = Depends(writable_campaign)
+) -> dict:
+    return svc.simulate(s, actor, svc.get_campaign(s, actor, campaign_id, write=True))
 
 
 @router.get("/campaigns/{campaign_id}/planned-tests", summary="The planned tests of a campaign")
