@@ -10,7 +10,9 @@ same size as :mod:`bench_platform` (10,000 designs, 1,000 test datasets), loaded
     running the jobs on its in-process thread pool (2 job threads, so that two jobs run).
 ``after``
     the current tree: ``casip serve --workers 2 --embedded-workers 0`` (two uvicorn API
-    processes, no job in them) and two ``casip worker`` processes (one job slot each).
+    processes, no job in them) and two ``casip worker`` processes (one job slot each), at the
+    workers' default priority (``CASIP_WORKER_NICE`` unset: nice 10); measured again with
+    ``CASIP_WORKER_NICE=--worker-nice`` (default 0: the workers at the API's priority).
 
 In each, fast-charge jobs (PyBaMM DFN, ``POST /api/designs/{id}/simulations``) are submitted
 through the API and re-submitted so that two always run and two more wait: a fast charge of a
@@ -268,8 +270,9 @@ def build(src: Path, database_url: str, data_dir: Path, designs: int, tests: int
 
 def run_configuration(name: str, src: Path, server_url: str, args, tmp: Path) -> list[Outcome]:
     """Build a database with the code in ``src`` and measure the configuration ``name`` on it
-    (``after`` also with its workers under ``nice`` when ``--worker-nice`` is given); drop
-    the database at the end."""
+    (``after`` with the workers' default priority, ``CASIP_WORKER_NICE`` unset, i.e. nice 10,
+    and again with ``CASIP_WORKER_NICE=--worker-nice`` unless it is negative); drop the
+    database at the end."""
     print(f"\n=== configuration {name!r} (code: {src}) ===", flush=True)
     with fresh_database(server_url) as url:
         data_dir = tmp / name / "data"
@@ -279,8 +282,8 @@ def run_configuration(name: str, src: Path, server_url: str, args, tmp: Path) ->
         if name == "before":
             return [run_variant("before", None, src, url, data_dir, args, tmp)]
         out = [run_variant("after", None, src, url, data_dir, args, tmp)]
-        if args.worker_nice:
-            label = f"after, workers nice {args.worker_nice}"
+        if args.worker_nice >= 0:
+            label = f"after, CASIP_WORKER_NICE={args.worker_nice}"
             out.append(run_variant(label, args.worker_nice, src, url, data_dir, args, tmp))
         return out
 
@@ -312,18 +315,20 @@ def run_variant(
             )
         ]
         description = "2 API processes, 2 'casip worker' processes (1 job slot each)"
-        if nice:
-            description += f" under nice -n {nice}"
+        if nice is not None:
+            description += f" with CASIP_WORKER_NICE={nice}"
+        else:
+            description += " at their default priority (CASIP_WORKER_NICE unset: nice 10)"
     workers: list[subprocess.Popen] = []
     keeper = None
     print(f"  {label}: {description}", flush=True)
     try:
         wait_healthy(base, api[0])
         revision = str(httpx.get(base + "/api/health").json().get("revision"))
-        prefix = ["nice", "-n", str(nice)] if nice else []
+        wenv = {**env, "CASIP_WORKER_NICE": str(nice)} if nice is not None else env
         for i in range(0 if before else 2):
-            cmd = [*prefix, sys.executable, "-m", "casip", "worker", "--slots", "1", *common]
-            workers.append(launch(cmd, env, logs / f"casip-scale-worker{i}.log"))
+            cmd = [sys.executable, "-m", "casip", "worker", "--slots", "1", *common]
+            workers.append(launch(cmd, wenv, logs / f"casip-scale-worker{i}.log"))
         targets, bearer, _ = login_targets(base)
         ids = reference_design_ids(url)
         keeper = JobKeeper(base, bearer, url, ids, c_rate=args.c_rate, backlog=2)
@@ -446,8 +451,9 @@ def main() -> None:
     ap.add_argument(
         "--worker-nice",
         type=int,
-        default=10,
-        help="also measure 'after' with its workers under nice -n N (0: skip that variant)",
+        default=0,
+        help="also measure 'after' with CASIP_WORKER_NICE=N (default 0: the workers at the API's "
+        "priority, as before the default of 10; negative: skip that variant)",
     )
     ap.add_argument(
         "--only", choices=("before", "after"), default=None, help="run one configuration"

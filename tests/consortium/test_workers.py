@@ -400,3 +400,46 @@ def test_a_study_job_fans_out_to_a_dask_cluster_through_a_worker(platform_db):
     direct = run_study(study_from_data(study), out_dir=settings.data_dir / "direct")
     assert sorted(p["specific_energy_Wh_kg"] for p in summary["pareto"]) == pytest.approx(
         sorted(direct.pareto["specific_energy_Wh_kg"].tolist()))
+
+
+@pytest.mark.parametrize("nice", [0, 7])
+def test_a_worker_lowers_its_own_cpu_priority(tmp_path, nice):
+    """``CASIP_WORKER_NICE`` (default 10): a worker process, and so its fork server and jobs,
+    runs behind the API processes on a shared host; 0 keeps the priority it was given."""
+    import psutil
+
+    env = dict(os.environ)
+    env.update({
+        "CASIP_DATA_DIR": str(tmp_path),
+        "CASIP_DATABASE_URL": f"sqlite:///{tmp_path / 'casip.db'}",
+        "CASIP_WORKER_NICE": str(nice),
+        "PYBAMM_DISABLE_TELEMETRY": "true",
+    })
+    base = psutil.Process().nice()
+    proc = subprocess.Popen([sys.executable, "-m", "casip", "worker"], env=env,
+                            stdout=(tmp_path / "w.log").open("ab"), stderr=subprocess.STDOUT)
+    try:
+        # the worker's heartbeat row shows it has passed its start-up (and the os.nice call)
+        db_url = env["CASIP_DATABASE_URL"]
+        _until(lambda: tmp_path.joinpath("casip.db").exists() and _alive(db_url), 120,
+               "the worker's heartbeat")
+        assert psutil.Process(proc.pid).nice() == min(19, base + nice)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    bad = subprocess.run([sys.executable, "-m", "casip", "worker"], capture_output=True,
+                         text=True, env={**env, "CASIP_WORKER_NICE": "25"}, timeout=120)
+    assert bad.returncode == 2 and "worker_nice=25" in bad.stderr
+
+
+def _alive(database_url: str) -> bool:
+    from casip.platform.db import Database
+    from casip.platform.worker import workers_status
+
+    db = Database(database_url)
+    try:
+        return workers_status(db, 5.0)["alive"] > 0
+    except Exception:  # the schema is being created
+        return False
+    finally:
+        db.dispose()

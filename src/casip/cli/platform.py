@@ -648,6 +648,10 @@ def worker(
         raise typer.Exit(2) from None
     from casip.platform.startup import startup_lock
 
+    if settings.worker_nice:
+        # jobs are batch work: on a host shared with API processes, requests get the CPU
+        # first (its fork server and every job inherit this priority)
+        os.nice(settings.worker_nice)
     with startup_lock(settings.database_url):  # a worker may start before any API process
         upgrade(w.db.engine)
     configure(settings.price_set)

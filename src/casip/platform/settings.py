@@ -98,6 +98,12 @@ class Settings:
         Attempts of a job whose worker was lost before it is failed.
     worker_poll_s : float
         How often an idle worker looks for queued jobs.
+    worker_nice : int
+        CPU priority increment (``nice``, 0-19) a ``casip worker`` process gives itself and its
+        jobs at start (default 10): on a host shared with API processes, requests get the CPU
+        before simulations, whose latency matters less (``benchmarks/bench_platform_scale.py``;
+        docs/workers.md). 0 keeps the priority it was started with; on a host that runs
+        only workers it changes nothing.
     request_threads : int
         Threads that run request handlers (default 8).
     session_hours : int
@@ -180,6 +186,7 @@ class Settings:
     )
     job_max_attempts: int = field(default_factory=lambda: _env_int("CASIP_JOB_MAX_ATTEMPTS", 3))
     worker_poll_s: float = field(default_factory=lambda: _env_float("CASIP_WORKER_POLL_S", 0.5))
+    worker_nice: int = field(default_factory=lambda: _env_int("CASIP_WORKER_NICE", 10))
     request_threads: int = field(default_factory=lambda: _env_int("CASIP_REQUEST_THREADS", 8))
     session_hours: int = field(default_factory=lambda: _env_int("CASIP_SESSION_HOURS", 12))
     #: mark the session cookie Secure (set when the platform is served over HTTPS)
@@ -252,6 +259,8 @@ class Settings:
         ):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name}={getattr(self, name)}: expected 0 (no limit) or more")
+        if not 0 <= self.worker_nice <= 19:
+            raise ValueError(f"worker_nice={self.worker_nice}: expected 0 to 19 (a nice increment)")
         if self.login_throttle_window_s < 1:
             raise ValueError(
                 f"login_throttle_window_s={self.login_throttle_window_s}: expected at least 1"

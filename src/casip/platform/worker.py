@@ -399,6 +399,7 @@ def start_embedded(settings, n: int) -> EmbeddedWorkers:
         "CASIP_JOB_WALL_CLOCK_S": str(settings.job_wall_clock_s),
         "CASIP_JOB_MAX_ATTEMPTS": str(settings.job_max_attempts),
         "CASIP_WORKER_POLL_S": str(settings.worker_poll_s),
+        "CASIP_WORKER_NICE": str(settings.worker_nice),
         "PYBAMM_DISABLE_TELEMETRY": "true",
     })
     env["CASIP_WORKER_PARENT_PID"] = str(os.getpid())  # it stops when this process is gone
