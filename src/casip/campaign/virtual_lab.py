@@ -101,6 +101,7 @@ from pathlib import Path
 
 import numpy as np
 
+from casip import palette
 from casip.errors import CasipInputError, Problem
 
 os.environ.setdefault("PYBAMM_DISABLE_TELEMETRY", "true")
@@ -206,86 +207,11 @@ def noise_model(folder: str | Path | None = None, early_mape: float = EARLY_MAPE
 # --------------------------------------------------------------------------------------------
 
 
-class _Charger:
-    """One built DFN model of a cell, solved for any two-step protocol (build once, solve many).
+def _charger(cell: str):
+    """The physics of the lab: one built DFN model of ``cell`` for every protocol, 10-80 %."""
+    from casip.physics.protocols import ProtocolCharger
 
-    Uses the charge rig of :mod:`casip.physics.charge` directly (the public ``fast_charge``
-    rebuilds the model per call and ``fast_charge_many`` takes one protocol for all designs).
-    """
-
-    def __init__(self, cell: str = DEFAULT_CELL):
-        from casip.cells import reference_design
-        from casip.physics.charge import (
-            ChargeLimits,
-            _cell_for,
-            _ChargeRig,
-            _horizon,
-            _resolve_limits,
-        )
-
-        self._cell = _cell_for(
-            reference_design(cell),
-            None,
-            temperature_K=None,
-            contact_resistance_ohm_cm2=None,
-            overrides=None,
-        )
-        self.name = cell
-        self.capacity_Ah = float(self._cell.capacity_Ah)
-        self._resolved, self._notes = _resolve_limits(self._cell, ChargeLimits())
-        self._rig = _ChargeRig(
-            self._cell, thermal=False, horizon_s=_horizon(SOC_END - SOC_START, 20.0)
-        )
-
-    def charge(self, steps: Sequence[tuple[float, float]]) -> dict:
-        """Charge 10-80 % with ``steps`` of (C-rate, until SOC).
-
-        Returns
-        -------
-        dict
-            ``time_min``, ``min_anode_V``, ``dose_Vs`` (time integral of the plating
-            overpotential ``max(0, -phi_an)``).
-        """
-        import pybamm
-
-        from casip.physics.charge import _charge_on, _evaluate, _steps_for, _time_cap
-
-        plan = _steps_for("multistep", steps[0][0], steps, SOC_START, SOC_END)
-        try:
-            r = _charge_on(
-                self._rig, plan, "multistep", SOC_START, SOC_END, self._resolved, self._notes
-            )
-        except pybamm.SolverError as exc:
-            # A second step faster than the first, started at the upper voltage, violates the
-            # voltage event at its first instant; the rig's rule for a step that meets the
-            # upper voltage is "next step, else constant voltage", so run the first step and
-            # hand over to constant voltage, as that rule would.
-            if "Maximum voltage" not in str(exc) or len(plan) < 2:
-                raise
-            v = self._resolved["upper_voltage_V"]
-            sol, cv = self._rig.run(
-                plan[:1], SOC_START, SOC_END, v, _time_cap(SOC_END - SOC_START, plan)
-            )
-            r = _evaluate(
-                self._rig,
-                sol,
-                cv,
-                protocol="multistep",
-                steps=plan,
-                soc_start=SOC_START,
-                soc_end=SOC_END,
-                limits=self._resolved,
-                notes=self._notes,
-            )
-        h = r.history
-        t = h["time_min"].to_numpy() * 60.0
-        eta = np.clip(-h["anode_potential_V"].to_numpy(), 0.0, None)
-        dose = float(np.sum(0.5 * (eta[1:] + eta[:-1]) * np.diff(t)))
-        return {
-            "time_min": float(r.time_min),
-            "min_anode_V": float(r.min_anode_potential_V),
-            "dose_Vs": dose,
-        }
+    return ProtocolCharger(cell, SOC_START, SOC_END)
 
 
 def blast_base_life(years: float = 1.6) -> float:
@@ -486,7 +412,7 @@ def ground_truth(
     GroundTruth
     """
     axes = _axes(grid)
-    ch = _Charger(cell)
+    ch = _charger(cell)
     shape = tuple(len(axes[n]) for n in NAMES)
     t = np.empty(shape)
     dose = np.empty(shape)
@@ -855,7 +781,7 @@ def run_virtual_lab(
     )
 
 
-_COLOURS = {"campaign": "#1b6ca8", "random": "#d1495b", "grid": "#66a182"}
+_COLOURS = {"campaign": palette.BLUE, "random": palette.VERMILLION, "grid": palette.GREEN}
 
 
 def regret_figure(result: LabResult, path: str | Path, title: str | None = None) -> Path:
@@ -867,7 +793,7 @@ def regret_figure(result: LabResult, path: str | Path, title: str | None = None)
 
     fig, ax = plt.subplots(figsize=(7.0, 4.2), dpi=120)
     for s, c in result.curves().items():
-        col = _COLOURS.get(s, "#555555")
+        col = _COLOURS.get(s, palette.NEUTRAL)
         x = c["spend"] / 1000.0
         ax.fill_between(x, 100 * c["q25"], 100 * c["q75"], color=col, alpha=0.18, lw=0, step="post")
         ax.plot(
