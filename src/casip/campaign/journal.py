@@ -36,7 +36,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from casip.campaign.spec import LIFE, Campaign, campaign_from_data, quantity_name
+from casip.campaign.spec import (
+    LIFE,
+    Campaign,
+    campaign_from_data,
+    quantity_name,
+    result_quantity,
+)
 from casip.errors import CasipInputError, Problem
 
 CAMPAIGN_FILE = "campaign.yaml"
@@ -559,19 +565,9 @@ def observe(
                 source=str(folder),
             )
         names = {o.name: o for o in c.objective_list()}
-        allowed = {*names, *(k.name for k in c.constraint_list())}
         vals: dict[str, float] = {}
         for name, v in values.items():
-            q = quantity_name(name)
-            if q not in allowed:
-                raise CasipInputError(
-                    Problem(
-                        f"values.{name}",
-                        "not an objective or constraint of the campaign",
-                        name,
-                        ", ".join(sorted(allowed)),
-                    )
-                )
+            q = result_quantity(c, name)
             v = float(v)
             if not math.isfinite(v) or (q == LIFE and v <= 0):
                 raise CasipInputError(

@@ -148,6 +148,21 @@ def _pof(gps: list[tuple[Constraint, HeteroGP]], X: np.ndarray) -> np.ndarray:
     return p
 
 
+def _objective_evidence(space, objectives, observations, obs_points, simulation_error) -> dict:
+    """Each objective's evidence (:func:`~casip.campaign.evidence.gather`), by name."""
+    return {
+        o.name: gather(
+            space,
+            o.name,
+            observations,
+            obs_points,
+            log=o.log,
+            simulation_error=_sim_error(simulation_error, o.name),
+        )
+        for o in objectives
+    }
+
+
 def _sim_error(simulation_error, name):
     if isinstance(simulation_error, dict):
         return simulation_error.get(name)
@@ -248,17 +263,7 @@ def best(
     constraints = list(constraints)
     names = [o.name for o in objectives] + [c.name for c in constraints]
     obs_points = check_observations(space, observations, names)
-    evs = {
-        o.name: gather(
-            space,
-            o.name,
-            observations,
-            obs_points,
-            log=o.log,
-            simulation_error=_sim_error(simulation_error, o.name),
-        )
-        for o in objectives
-    }
+    evs = _objective_evidence(space, objectives, observations, obs_points, simulation_error)
     rows = sorted(set.intersection(*[set(ev.rows) for ev in evs.values()]))
     if not rows:
         raise CasipInputError(
@@ -651,17 +656,7 @@ def _propose_skopt(
         return _space_filling(cand, Xc, existing, batch, rng, len(modelled), need, pool_mode)
 
     # ---- models
-    evs = {
-        o.name: gather(
-            space,
-            o.name,
-            observations,
-            obs_points,
-            log=o.log,
-            simulation_error=_sim_error(simulation_error, o.name),
-        )
-        for o in objectives
-    }
+    evs = _objective_evidence(space, objectives, observations, obs_points, simulation_error)
     obj_gps = {o.name: _fit(evs[o.name], seed) for o in objectives}
     con_gps = _constraint_gps(
         space,

@@ -245,6 +245,25 @@ def quantity_name(name: str) -> str:
     return canonical(name) or name
 
 
+def result_quantity(campaign, name: str) -> str:
+    """The canonical name of a result value ``name`` (:func:`quantity_name`), refused with a
+    :class:`CasipInputError` on ``values.<name>`` unless it is one of ``campaign``'s
+    objectives or constraints."""
+    allowed = {o.name for o in campaign.objective_list()}
+    allowed |= {c.name for c in campaign.constraint_list()}
+    q = quantity_name(name)
+    if q not in allowed:
+        raise CasipInputError(
+            Problem(
+                f"values.{name}",
+                "not an objective or constraint of the campaign",
+                name,
+                ", ".join(sorted(allowed)),
+            )
+        )
+    return q
+
+
 def _is_known_quantity(name: str) -> bool:
     from casip.explore.objectives import canonical
 

@@ -909,22 +909,12 @@ def record_result(
 
     Raises :class:`CasipInputError` (422) naming the field: no value, a quantity the
     campaign does not have, a non-finite or non-positive life, a cancelled test."""
-    from casip.campaign.spec import LIFE, quantity_name
+    from casip.campaign.spec import LIFE, result_quantity
 
     spec = spec_of(campaign)
-    allowed = {o.name for o in spec.objective_list()} | {c.name for c in spec.constraint_list()}
     vals: dict[str, float] = {}
     for name, v in (values or {}).items():
-        q = quantity_name(name)
-        if q not in allowed:
-            raise CasipInputError(
-                Problem(
-                    f"values.{name}",
-                    "not an objective or constraint of the campaign",
-                    name,
-                    ", ".join(sorted(allowed)),
-                )
-            )
+        q = result_quantity(spec, name)
         if v is None or not math.isfinite(float(v)):
             raise CasipInputError(
                 Problem(f"values.{name}", "not a finite number", v, "a finite number")
